@@ -1,0 +1,73 @@
+# Two commands on a fresh Debian 12 with Python 3.11: `make demo` and `make test`.
+# Every target installs what it needs itself, and a second run reinstalls nothing that did not change.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# Debian packages the project needs at run time (Qt multimedia, voice, CJK fonts, X libraries for
+# Qt and OpenCV) and for tests (a virtual X server, sox to measure clips).
+DEB_PACKAGES := libpulse0 espeak-ng sox xvfb xauth fonts-noto-cjk libgl1 libglib2.0-0 libegl1 \
+	libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 \
+	libxcb-keysyms1 libxcb-shape0 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-randr0
+STAMP_DEB := $(VENV)/.stamp-deb
+STAMP_PY := $(VENV)/.stamp-py
+STAMP_CLIPS := $(VENV)/.stamp-clips
+
+.PHONY: demo test bench run doctor clips lock bundle bundle-test clean
+
+demo: $(STAMP_PY) $(STAMP_CLIPS)
+	$(VENV)/bin/kiosk demo
+
+run: $(STAMP_PY) $(STAMP_CLIPS)
+	$(VENV)/bin/kiosk run
+
+test: $(STAMP_PY)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -ra
+
+bench: $(STAMP_PY)
+	$(VENV)/bin/kiosk bench
+
+doctor: $(STAMP_PY)
+	$(VENV)/bin/kiosk doctor
+
+clips: $(STAMP_CLIPS)
+
+$(STAMP_DEB): scripts/ensure-debian-packages.sh
+	@mkdir -p $(VENV)
+	scripts/ensure-debian-packages.sh $(DEB_PACKAGES)
+	@touch $@
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP_PY): requirements.lock pyproject.toml $(STAMP_DEB) | $(VENV)/bin/python
+	$(PIP) install --quiet --disable-pip-version-check --upgrade "pip>=24" wheel setuptools
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.lock
+	# The project itself, without letting pip re-resolve what the lock file pinned.
+	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) scripts/check-environment.py
+	@touch $@
+
+# Voice clips are rendered once at set-up from the prompt catalogue; recorded WAVs dropped into
+# the site's clip folder replace them by name.
+$(STAMP_CLIPS): $(STAMP_PY) config/prompts.toml
+	$(VENV)/bin/kiosk voice render
+	@touch $@
+
+# Regenerate the lock after changing dependencies in pyproject.toml (needs the registry).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet ".[dev]"
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^kiosk' > requirements.lock
+	rm -rf .lock-venv
+
+bundle: $(STAMP_PY) $(STAMP_CLIPS)
+	$(VENV)/bin/pyinstaller --noconfirm --clean kiosk.spec
+
+bundle-test: bundle
+	dist/kiosk/kiosk --self-test
+
+clean:
+	rm -rf build dist .pytest_cache

@@ -1,0 +1,276 @@
+"""Configuration: shipped defaults, a site file and environment variables, validated at start.
+
+Layers, later wins:
+  1. ``config/kiosk.toml`` (every key, documented, with units);
+  2. the site file: ``--config PATH``, else ``/etc/kiosk/kiosk.toml`` when present;
+  3. environment: ``KIOSK_DATA_DIR`` (the data folder) and ``KIOSK__SECTION__KEY=value`` for any key
+     (the value is read as TOML when it parses, else as a string).
+
+A bad value raises :class:`~kiosk.errors.ConfigError` naming the file, the key, the value and what
+is allowed. Sections owned by a device package are defined there (``reader.settings``,
+``camera.settings``) so that the package can be used without the kiosk.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from camera.settings import AntispoofSettings, CameraSettings, LivenessSettings, MatchSettings, QualitySettings
+from kiosk.errors import ConfigError
+from kiosk.paths import SITE_CONFIG_FILE, default_config_file
+from reader.settings import ReaderSettings
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class TerminalSettings(BaseModel):
+    """Who and where this terminal is, and where it keeps its data."""
+
+    model_config = _STRICT
+    device_id: str = Field(min_length=1, max_length=64)
+    region_code: str = Field(pattern=r"^\d{6}$")
+    hall_name: str = Field(max_length=80)
+    data_dir: Path
+    key_file: Path
+    min_free_disk_mb: int = Field(ge=10, le=1_000_000)
+
+    def resolved_data_dir(self) -> Path:
+        """The data folder with ``~`` expanded (absolute)."""
+        return self.data_dir.expanduser().resolve()
+
+    def resolved_key_file(self) -> Path:
+        """The device key file; a relative path is taken relative to the data folder."""
+        key = self.key_file.expanduser()
+        return key if key.is_absolute() else self.resolved_data_dir() / key
+
+
+class RulesSettings(BaseModel):
+    """The region's certification rules (domain.md, "Business rules")."""
+
+    model_config = _STRICT
+    cycle_days: int = Field(ge=30, le=800)
+    grace_days: int = Field(ge=0, le=180)
+    attempts_per_session: int = Field(ge=1, le=10)
+    manual_review_working_days: int = Field(ge=1, le=30)
+
+
+class SessionSettings(BaseModel):
+    """Time limits of one session at the terminal, in seconds."""
+
+    model_config = _STRICT
+    card_read_timeout_s: float = Field(gt=0, le=120)
+    status_display_s: float = Field(gt=0, le=600)
+    consent_timeout_s: float = Field(gt=0, le=600)
+    positioning_timeout_s: float = Field(gt=0, le=600)
+    matching_timeout_s: float = Field(gt=0, le=120)
+    result_display_s: float = Field(gt=0, le=600)
+    reminder_before_timeout_s: float = Field(ge=0, le=120)
+    inactivity_timeout_s: float = Field(gt=0, le=3600)
+
+
+class StorageSettings(BaseModel):
+    """What the terminal keeps and for how long."""
+
+    model_config = _STRICT
+    evidence_retention_days: int = Field(ge=0, le=3650)
+    audit_retention_days: int = Field(ge=1, le=3650)
+
+
+class SyncSettings(BaseModel):
+    """Talking to the provincial centre."""
+
+    model_config = _STRICT
+    center_url: str
+    interval_s: float = Field(gt=0, le=86_400)
+    batch_size: int = Field(ge=1, le=10_000)
+    request_timeout_s: float = Field(gt=0, le=300)
+    max_backoff_s: float = Field(gt=0, le=86_400)
+    send_face_images: bool
+
+
+class UiSettings(BaseModel):
+    """The touch screen and the voice."""
+
+    model_config = _STRICT
+    orientation: Literal["landscape", "portrait"]
+    fullscreen: bool
+    volume: float = Field(ge=0.0, le=1.0)
+    voice_dir: str
+    receipt_printer_url: str
+
+
+class TechnicianSettings(BaseModel):
+    """The PIN-protected technician mode."""
+
+    model_config = _STRICT
+    pin_hash: str
+    max_wrong_pins: int = Field(ge=1, le=20)
+    lockout_s: float = Field(ge=0, le=86_400)
+    idle_timeout_s: float = Field(gt=0, le=3600)
+
+
+class LoggingSettings(BaseModel):
+    """Log files (never personal data in them)."""
+
+    model_config = _STRICT
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    max_bytes: int = Field(ge=10_000, le=1_000_000_000)
+    backup_count: int = Field(ge=1, le=100)
+
+
+class KioskConfig(BaseModel):
+    """The whole validated configuration (immutable)."""
+
+    model_config = _STRICT
+    terminal: TerminalSettings
+    rules: RulesSettings
+    session: SessionSettings
+    storage: StorageSettings
+    reader: ReaderSettings
+    camera: CameraSettings
+    quality: QualitySettings
+    liveness: LivenessSettings
+    antispoof: AntispoofSettings
+    match: MatchSettings
+    sync: SyncSettings
+    ui: UiSettings
+    technician: TechnicianSettings
+    logging: LoggingSettings
+
+
+ENV_PREFIX = "KIOSK__"
+
+
+def load_config(site_file: Path | None = None, env: Mapping[str, str] | None = None) -> KioskConfig:
+    """Loads and validates the configuration from the three layers (see the module docstring).
+
+    ``site_file`` is ``--config``; when None, ``/etc/kiosk/kiosk.toml`` is used if it exists.
+    Raises :class:`ConfigError` for an unreadable file, a TOML syntax error or an invalid value.
+    """
+    env = os.environ if env is None else env
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    defaults = default_config_file()
+    _merge(merged, _read_toml(defaults), origin, str(defaults))
+    if site_file is None and SITE_CONFIG_FILE.is_file():
+        site_file = SITE_CONFIG_FILE
+    if site_file is not None:
+        _merge(merged, _read_toml(site_file), origin, str(site_file))
+    _merge(merged, _env_overrides(env), origin, "environment")
+    try:
+        return KioskConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise _explain(exc, merged, origin) from None
+
+
+def read_site_file(path: Path) -> dict[str, Any]:
+    """The raw contents of a site file ({} when it does not exist)."""
+    return _read_toml(path) if path.exists() else {}
+
+
+def write_site_values(path: Path, changes: Mapping[str, Any]) -> KioskConfig:
+    """Sets dotted keys (``"liveness.action_timeout_s"``) in the site file, after validating them.
+
+    The whole configuration with the changes applied is validated first; on error nothing is
+    written and :class:`ConfigError` is raised. The file is replaced atomically.
+    """
+    site = read_site_file(path)
+    for dotted, value in changes.items():
+        section, _, key = dotted.partition(".")
+        site.setdefault(section, {})[key] = value
+    tmp = path.with_suffix(".toml.new")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(tomli_w.dumps(site), encoding="utf-8")
+    try:
+        config = load_config(tmp)
+    except ConfigError:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return config
+
+
+def documented_keys() -> dict[str, str]:
+    """Every ``section.key`` of the shipped defaults mapped to the comment lines just above it."""
+    docs: dict[str, str] = {}
+    section = ""
+    comment: list[str] = []
+    for raw in default_config_file().read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line.startswith("#"):
+            comment.append(line.lstrip("# "))
+        elif line.startswith("["):
+            section = line.strip("[]")
+            comment = []
+        elif "=" in line:
+            docs[f"{section}.{line.split('=', 1)[0].strip()}"] = " ".join(comment)
+            comment = []
+        else:
+            comment = []
+    return docs
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except PermissionError:
+        raise ConfigError(f"configuration file {path} is not readable (permissions)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+
+
+def _merge(into: dict[str, Any], layer: Mapping[str, Any], origin: dict[str, str], source: str, prefix: str = "") -> None:
+    for key, value in layer.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value, origin, source, dotted + ".")
+        elif isinstance(value, Mapping):
+            into[key] = {}
+            _merge(into[key], value, origin, source, dotted + ".")
+        else:
+            into[key] = value
+            origin[dotted] = source
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if env.get("KIOSK_DATA_DIR"):
+        overrides.setdefault("terminal", {})["data_dir"] = env["KIOSK_DATA_DIR"]
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX):].lower().split("__")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"environment variable {name}: expected {ENV_PREFIX}SECTION__KEY")
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        overrides.setdefault(parts[0], {})[parts[1]] = value
+    return overrides
+
+
+def _explain(exc: ValidationError, merged: Mapping[str, Any], origin: Mapping[str, str]) -> ConfigError:
+    lines = []
+    for error in exc.errors():
+        dotted = ".".join(str(part) for part in error["loc"])
+        source = origin.get(dotted) or origin.get(dotted.rsplit(".", 1)[0], str(default_config_file()))
+        if error["type"] == "missing":
+            lines.append(f"{source}: key {dotted} is missing")
+            continue
+        value = error.get("input")
+        allowed = error["msg"]
+        if error["type"] == "extra_forbidden":
+            allowed = "unknown key (misspelt? see config/kiosk.toml for every key)"
+        lines.append(f"{source}: key {dotted} = {value!r} is not allowed: {allowed}")
+    return ConfigError("invalid configuration:\n  " + "\n  ".join(lines))

@@ -1,0 +1,54 @@
+"""The shape of the code base: dependencies point one way, and only ui/ imports Qt."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ["kiosk", "camera", "reader", "ui", "center"]
+
+
+def imported_top_levels(package: str) -> dict[str, set[str]]:
+    """Maps each top-level module name imported anywhere in ``package`` to the files importing it."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+@pytest.mark.parametrize("package", ["kiosk", "camera", "reader", "center"])
+def test_no_qt_outside_ui(package: str) -> None:
+    if not (ROOT / package).is_dir():
+        pytest.skip(f"{package}/ does not exist yet")
+    imports = imported_top_levels(package)
+    for qt in ("PySide6", "PyQt5", "PyQt6", "shiboken6"):
+        assert qt not in imports, f"{package}/ imports {qt} in {sorted(imports[qt])}; only ui/ may"
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [("camera", {"kiosk", "ui", "reader", "center"}), ("reader", {"kiosk", "ui", "camera", "center"}), ("kiosk", {"ui", "center"})],
+)
+def test_dependencies_point_one_way(package: str, forbidden: set[str]) -> None:
+    imports = imported_top_levels(package)
+    for name in forbidden:
+        assert name not in imports, f"{package}/ must not import {name}/ (found in {sorted(imports[name])})"
+
+
+def test_the_guard_sees_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walker itself works: a planted Qt import is found."""
+    (tmp_path / "fake").mkdir()
+    (tmp_path / "fake" / "m.py").write_text("from PySide6.QtCore import QObject\n")
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    assert "PySide6" in imported_top_levels("fake")
