@@ -1,0 +1,100 @@
+"""ID numbers of GB 11643-1999: check digit, birth date and region prefix.
+
+Shared by the card parser and the roster import. Bytes and text in, typed values or a reason out;
+never logs the number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+# w_i = 2^(17-i) mod 11 (GB 11643-1999).
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CHECK_CHARACTERS = "10X98765432"
+
+# First two digits of a GB/T 2260 region code: provinces and equivalents, plus 81/82/83 used by
+# residence permits of Hong Kong, Macao and Taiwan residents (and 71 for Taiwan itself).
+PROVINCE_PREFIXES = frozenset(
+    {"11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+     "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
+     "71", "81", "82", "83"}
+)
+PERMIT_PREFIXES = frozenset({"81", "82", "83"})
+
+
+class IdNumberProblem(StrEnum):
+    """Why an ID number is not valid (reason codes)."""
+
+    FORMAT = "id_number_format"
+    CHECK_DIGIT = "id_number_check_digit"
+    BIRTH_DATE = "id_number_birth_date"
+    REGION = "id_number_region"
+
+
+@dataclass(frozen=True)
+class IdNumber:
+    """A validated 18-character ID number (upper-case ``X``), with what it encodes."""
+
+    value: str
+    birth_date: date
+    male: bool
+
+    @property
+    def region_prefix(self) -> str:
+        """The first six digits (GB/T 2260 region code)."""
+        return self.value[:6]
+
+    def masked(self) -> str:
+        """First 6 and last 2 characters, the rest as ``*`` (for screens and technician output)."""
+        return self.value[:6] + "*" * 10 + self.value[-2:]
+
+
+class InvalidIdNumber(ValueError):
+    """Raised by :func:`parse_id_number`; ``code`` is an :class:`IdNumberProblem` value."""
+
+    def __init__(self, problem: IdNumberProblem) -> None:
+        super().__init__(problem.value)
+        self.code = problem.value
+        self.problem = problem
+
+
+def check_character(first17: str) -> str:
+    """The check character for 17 digits."""
+    total = sum(int(digit) * weight for digit, weight in zip(first17, WEIGHTS, strict=True))
+    return CHECK_CHARACTERS[total % 11]
+
+
+def parse_id_number(text: str, *, permit: bool | None = None) -> IdNumber:
+    """Validates an 18-character ID number and returns it normalised (lower-case ``x`` → ``X``).
+
+    ``permit``: True requires a residence-permit prefix (81/82/83), False forbids it, None accepts
+    either. Raises :class:`InvalidIdNumber` naming the first problem found.
+    """
+    value = text.strip().upper()
+    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+        raise InvalidIdNumber(IdNumberProblem.FORMAT)
+    prefix = value[:2]
+    if prefix not in PROVINCE_PREFIXES or (permit is True and prefix not in PERMIT_PREFIXES) or (
+        permit is False and prefix in PERMIT_PREFIXES
+    ):
+        raise InvalidIdNumber(IdNumberProblem.REGION)
+    try:
+        birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        raise InvalidIdNumber(IdNumberProblem.BIRTH_DATE) from None
+    if birth.year < 1800:
+        raise InvalidIdNumber(IdNumberProblem.BIRTH_DATE)
+    if check_character(value[:17]) != value[17]:
+        raise InvalidIdNumber(IdNumberProblem.CHECK_DIGIT)
+    return IdNumber(value=value, birth_date=birth, male=int(value[16]) % 2 == 1)
+
+
+def is_valid_id_number(text: str) -> bool:
+    """True when :func:`parse_id_number` accepts ``text``."""
+    try:
+        parse_id_number(text)
+    except InvalidIdNumber:
+        return False
+    return True
