@@ -58,9 +58,20 @@ class AntispoofSettings(BaseModel):
 
 
 class MatchSettings(BaseModel):
-    """1:1 face verification."""
+    """1:1 face verification (see ``docs/matching.md`` for where each number comes from).
+
+    The defaults in ``config/kiosk.toml`` were calibrated by ``scripts/calibrate_matching.py``.
+    """
 
     model_config = _STRICT
     max_distance: float = Field(gt=0, lt=2)
     model_dir: str
     refresh_reference_on_success: bool
+    detect_long_side_px: int = Field(ge=160, le=2000)
+    min_face_px: int = Field(ge=20, le=2000)
+    min_sharpness: float = Field(ge=0)
+    max_yaw_ratio: float = Field(gt=0, le=1)
+    min_visible_ratio: float = Field(ge=0, le=1)
+    live_jitters: int = Field(ge=0, le=100)
+    reference_jitters: int = Field(ge=0, le=100)
+    max_live_frames: int = Field(ge=1, le=30)
