@@ -66,7 +66,6 @@ class SessionSettings(BaseModel):
 
     model_config = _STRICT
     card_read_timeout_s: float = Field(gt=0, le=120)
-    status_display_s: float = Field(gt=0, le=600)
     consent_timeout_s: float = Field(gt=0, le=600)
     positioning_timeout_s: float = Field(gt=0, le=600)
     matching_timeout_s: float = Field(gt=0, le=120)
