@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -16,17 +16,21 @@ Action = Literal["blink", "mouth_open", "turn_left", "turn_right"]
 
 
 class CameraSettings(BaseModel):
-    """The frame source."""
+    """The frame source and its capture thread."""
 
     model_config = _STRICT
     url: str = Field(min_length=1)
     width_px: int = Field(ge=160, le=4096)
     height_px: int = Field(ge=120, le=4096)
     fps: float = Field(gt=0, le=120)
+    # No frame for this long from a device counts as unplugged: the capture thread reopens it.
+    frame_timeout_s: float = Field(gt=0, le=60)
+    # Reopen attempts back off exponentially up to this interval.
+    reconnect_max_backoff_s: float = Field(gt=0, le=300)
 
 
 class QualitySettings(BaseModel):
-    """Quality gates a face must pass before the challenge starts."""
+    """Quality gates a face must pass before (and while) the challenge runs."""
 
     model_config = _STRICT
     min_face_width_ratio: float = Field(gt=0, lt=1)
@@ -34,27 +38,69 @@ class QualitySettings(BaseModel):
     max_centre_offset_ratio: float = Field(gt=0, le=1)
     max_yaw_deg: float = Field(gt=0, le=90)
     max_pitch_deg: float = Field(gt=0, le=90)
+    max_roll_deg: float = Field(gt=0, le=90)
     min_brightness: float = Field(ge=0, le=255)
     max_brightness: float = Field(ge=0, le=255)
+    max_backlight_ratio: float = Field(gt=1, le=20)
     min_sharpness: float = Field(ge=0)
+    min_eye_ratio: float = Field(ge=0, le=1)
+    hold_s: float = Field(ge=0, le=10)
 
 
 class LivenessSettings(BaseModel):
-    """The randomised action challenge."""
+    """The randomised action challenge and the event detectors behind it."""
 
     model_config = _STRICT
     actions: list[Action] = Field(min_length=1)
+    min_actions_per_session: int = Field(ge=1, le=4)
     actions_per_session: int = Field(ge=1, le=4)
     action_timeout_s: float = Field(gt=0, le=120)
     baseline_s: float = Field(gt=0, le=10)
+    baseline_window_s: float = Field(gt=0, le=30)
+    blink_close_fraction: float = Field(gt=0, lt=1)
+    blink_open_fraction: float = Field(gt=0, le=1)
+    blink_min_s: float = Field(ge=0, le=2)
+    blink_max_s: float = Field(gt=0, le=5)
+    mouth_open_min_ratio: float = Field(gt=0, le=2)
+    mouth_open_min_rise_ratio: float = Field(gt=0, le=2)
+    mouth_close_ratio: float = Field(ge=0, le=2)
+    mouth_open_min_s: float = Field(ge=0, le=5)
+    mouth_open_max_s: float = Field(gt=0, le=30)
+    turn_min_deg: float = Field(gt=0, le=90)
+    turn_min_s: float = Field(ge=0, le=5)
+    face_lost_grace_s: float = Field(ge=0, le=30)
+    max_reprompts: int = Field(ge=0, le=10)
+    max_jump_face_widths: float = Field(gt=0, le=10)
+    max_shape_change_ratio: float = Field(gt=0, le=1)
+    best_frames: int = Field(ge=1, le=30)
+
+    @model_validator(mode="after")
+    def _counts_fit(self) -> LivenessSettings:
+        distinct = len(set(self.actions))
+        if self.min_actions_per_session > self.actions_per_session:
+            raise ValueError("min_actions_per_session must not exceed actions_per_session")
+        if self.actions_per_session > distinct:
+            raise ValueError(f"actions_per_session ({self.actions_per_session}) exceeds the {distinct} distinct actions")
+        if self.blink_open_fraction <= self.blink_close_fraction:
+            raise ValueError("blink_open_fraction must be above blink_close_fraction (hysteresis)")
+        if self.mouth_close_ratio >= self.mouth_open_min_ratio:
+            raise ValueError("mouth_close_ratio must be below mouth_open_min_ratio (hysteresis)")
+        if self.blink_min_s >= self.blink_max_s or self.mouth_open_min_s >= self.mouth_open_max_s:
+            raise ValueError("each minimum duration must be below its maximum")
+        return self
 
 
 class AntispoofSettings(BaseModel):
-    """Passive presentation-attack checks."""
+    """Passive presentation-attack checks (see camera/antispoof)."""
 
     model_config = _STRICT
     enabled: bool
     max_attack_score: float = Field(ge=0, le=1)
+    every_n_frames: int = Field(ge=1, le=30)
+    bezel_weight: float = Field(ge=0, le=1)
+    motion_weight: float = Field(ge=0, le=1)
+    glare_weight: float = Field(ge=0, le=1)
+    moire_weight: float = Field(ge=0, le=1)
 
 
 class MatchSettings(BaseModel):
