@@ -98,3 +98,63 @@ def is_valid_id_number(text: str) -> bool:
     except InvalidIdNumber:
         return False
     return True
+
+
+# --- Foreign permanent resident card numbers -------------------------------------------------
+# 2023 card ('Y'): 18 characters with the GB 11643 check character and the birth date at 7-14, but
+# the first digit is 9 instead of a province (e.g. 931586198001010028, protocol report §3.6).
+# 2017 card ('I'): 15 characters, the ISO 3166-1 alpha-3 nationality then 12 digits; the last one
+# is a check digit with weights 7, 3, 1 repeating over the first 14 characters (letters A=10 ...
+# Z=35, '<'=0), the same rule the report gives for rebuilding an old number from a 2023 card.
+_FOREIGN_2017_WEIGHTS = (7, 3, 1)
+
+
+def check_digit_731(chars: str) -> str:
+    """The 7-3-1 check digit of ``chars`` (digits, upper-case letters and '<'), as one digit."""
+    total = 0
+    for index, char in enumerate(chars):
+        if char.isdigit():
+            value = int(char)
+        elif "A" <= char <= "Z":
+            value = ord(char) - ord("A") + 10
+        elif char == "<":
+            value = 0
+        else:
+            raise ValueError(f"character {char!r} has no value in a 7-3-1 check")
+        total += value * _FOREIGN_2017_WEIGHTS[index % 3]
+    return str(total % 10)
+
+
+def parse_foreign_2017_number(text: str) -> str:
+    """Validates a 15-character 2017 foreign permanent resident number; returns it upper-cased.
+
+    Raises :class:`InvalidIdNumber` (FORMAT or CHECK_DIGIT).
+    """
+    value = text.strip().upper()
+    if len(value) != 15 or not value[:3].isascii() or not value[:3].isalpha() or not value[3:].isdigit():
+        raise InvalidIdNumber(IdNumberProblem.FORMAT)
+    if check_digit_731(value[:14]) != value[14]:
+        raise InvalidIdNumber(IdNumberProblem.CHECK_DIGIT)
+    return value
+
+
+def parse_foreign_2023_number(text: str) -> IdNumber:
+    """Validates an 18-character 2023 foreign permanent resident number (leading 9).
+
+    Raises :class:`InvalidIdNumber` (FORMAT, REGION when it does not start with 9, BIRTH_DATE,
+    CHECK_DIGIT).
+    """
+    value = text.strip().upper()
+    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+        raise InvalidIdNumber(IdNumberProblem.FORMAT)
+    if value[0] != "9":
+        raise InvalidIdNumber(IdNumberProblem.REGION)
+    try:
+        birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        raise InvalidIdNumber(IdNumberProblem.BIRTH_DATE) from None
+    if birth.year < 1800:
+        raise InvalidIdNumber(IdNumberProblem.BIRTH_DATE)
+    if check_character(value[:17]) != value[17]:
+        raise InvalidIdNumber(IdNumberProblem.CHECK_DIGIT)
+    return IdNumber(value=value, birth_date=birth, male=int(value[16]) % 2 == 1)
