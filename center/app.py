@@ -1,0 +1,150 @@
+"""The centre's web service (FastAPI): enrolment, roster deltas, results, heartbeats, a probe.
+
+Every route except ``GET /v1/ping`` is authenticated (:mod:`center.auth`). Every non-2xx answer has
+the body ``{"error": {"code": ..., "message": ...}}`` with a stable code (``WireError``); validation
+errors name the fields and never echo the submitted values (they may be personal data). FastAPI
+serves its own OpenAPI document at ``/openapi.json``; the reviewed, normative one is
+``docs/sync-protocol.yaml``.
+
+Thread rules: :func:`create_app` builds one engine; each request uses its own session in a worker
+thread (route functions are plain ``def``; only body reading is async).
+"""
+
+# No `from __future__ import annotations`: FastAPI must resolve the local Annotated aliases at runtime.
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from center.auth import ApiError, authenticate, purge_nonces, read_body
+from center.db import Device, DeviceKey, make_engine, session_factory, utcnow
+from center.results import receive_batch
+from center.roster import delta_page
+from center.schemas import (EnrolRequest, EnrolResponse, ErrorResponse, Heartbeat, HeartbeatResponse,
+                            ResultBatch, ResultBatchResponse, RosterPage)
+from kiosk.sync.protocol import (DEFAULT_ROSTER_PAGE, MAX_BODY_BYTES, MAX_ROSTER_PAGE, PATH_ENROL, PATH_HEARTBEAT,
+                                 PATH_PING, PATH_RESULTS, PATH_ROSTER, SKEW_WINDOW_S, WireError)
+from kiosk.sync.signing import key_id
+
+log = logging.getLogger(__name__)
+_ERRORS = {401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+# Nonces are purged at most this often (seconds): a DELETE per request would be wasted work.
+_PURGE_INTERVAL_S = 60.0
+
+
+def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = MAX_BODY_BYTES,
+               now: Callable[[], float] = time.time) -> FastAPI:
+    """The centre application on database ``db`` (path or URL; tables are created when missing)."""
+    engine = make_engine(db)
+    sessions = session_factory(engine)
+    app = FastAPI(title="Kiosk provincial centre (reference)", version="1",
+                  description="Sync protocol of the pension certification kiosk; see docs/sync-protocol.yaml.")
+    app.state.engine = engine
+    last_purge = [0.0]
+
+    def session() -> Iterator[Session]:
+        with sessions() as opened:
+            yield opened
+
+    async def body(request: Request) -> bytes:
+        return await read_body(request, max_body_bytes)
+
+    def device(request: Request, raw: Annotated[bytes, Depends(body)],
+               db_session: Annotated[Session, Depends(session)]) -> Device:
+        if now() - last_purge[0] > _PURGE_INTERVAL_S:
+            last_purge[0] = now()
+            purge_nonces(db_session, window_s, now)
+        found = authenticate(db_session, request, raw, window_s, now)
+        found.last_seen_at = utcnow()
+        db_session.commit()
+        return found
+
+    Authed = Annotated[Device, Depends(device)]
+    DbSession = Annotated[Session, Depends(session)]
+    RawBody = Annotated[bytes, Depends(body)]
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        log.info("refused a request: %s", exc.code)
+        return _error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, WireError.REQUEST_INVALID, _explain(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = WireError.NOT_FOUND if exc.status_code == 404 else WireError.REQUEST_INVALID
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error: %s", type(exc).__name__, exc_info=exc)
+        return _error(500, WireError.SERVER_ERROR, "internal error at the centre; retry later")
+
+    @app.get(PATH_PING, summary="Connectivity probe (unauthenticated, cheap)")
+    def ping() -> dict[str, str]:
+        return {"status": "ok", "server_time": utcnow().isoformat()}
+
+    @app.post(PATH_ENROL, response_model=EnrolResponse, responses=_ERRORS,
+              summary="Register the terminal's record-signing public key")
+    def enrol(found: Authed, raw: RawBody, db_session: DbSession) -> EnrolResponse:
+        request = _parse(EnrolRequest, raw)
+        kid = key_id(request.public_key)
+        existing = db_session.get(DeviceKey, kid)
+        if existing is not None and existing.device_id != found.device_id:
+            raise ApiError(409, WireError.REQUEST_INVALID, "this public key is registered to another device")
+        if existing is None:
+            db_session.add(DeviceKey(key_id=kid, device_id=found.device_id, public_key=request.public_key))
+            db_session.commit()
+            log.info("device %s enrolled key %s", found.device_id, kid)
+        return EnrolResponse(device_id=found.device_id, key_id=kid, server_time=utcnow())
+
+    @app.get(PATH_ROSTER, response_model=RosterPage, responses=_ERRORS, summary="Roster changes after a cursor")
+    def roster(_found: Authed, db_session: DbSession, cursor: Annotated[int, Query(ge=0)] = 0,
+               limit: Annotated[int, Query(ge=1, le=MAX_ROSTER_PAGE)] = DEFAULT_ROSTER_PAGE) -> RosterPage:
+        return delta_page(db_session, cursor, limit)
+
+    @app.post(PATH_RESULTS, response_model=ResultBatchResponse, responses=_ERRORS,
+              summary="Submit a batch of signed certification results (idempotent by record_id)")
+    def results(found: Authed, raw: RawBody, db_session: DbSession) -> ResultBatchResponse:
+        batch = _parse(ResultBatch, raw)
+        return ResultBatchResponse(receipts=receive_batch(db_session, found, batch.records))
+
+    @app.post(PATH_HEARTBEAT, response_model=HeartbeatResponse, responses=_ERRORS,
+              summary="The terminal's health (no personal data)")
+    def heartbeat(found: Authed, raw: RawBody, db_session: DbSession) -> HeartbeatResponse:
+        health = _parse(Heartbeat, raw)
+        stored = db_session.get(Device, found.device_id)
+        if stored is not None:
+            stored.last_health = health.model_dump(mode="json")
+            db_session.commit()
+        return HeartbeatResponse(server_time=utcnow())
+
+    return app
+
+
+def _parse(model: type, raw: bytes):  # type: ignore[no-untyped-def]
+    """Validates a JSON body against ``model``; raises 422 ``request_invalid`` naming the fields."""
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise ApiError(422, WireError.REQUEST_INVALID, _explain(exc.errors(include_input=False))) from None
+
+
+def _explain(errors: list) -> str:  # type: ignore[type-arg]
+    parts = [f"{'.'.join(str(part) for part in error.get('loc', ())) or 'body'}: {error.get('msg', 'invalid')}"
+             for error in errors]
+    return ("invalid request: " + "; ".join(parts))[:1000]
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": str(code), "message": message}})

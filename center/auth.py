@@ -1,0 +1,104 @@
+"""Request authentication at the centre: size limit, HMAC, freshness window and nonce replay.
+
+Order of checks (each refusal is an :class:`ApiError` with a stable code):
+1. body larger than the limit -> 413 ``request_too_large`` (read in chunks, never buffered past it);
+2. missing or malformed headers -> 401 ``auth_headers_missing``;
+3. unknown / disabled device -> 401 / 403;
+4. timestamp outside the window -> 401 ``auth_request_stale`` (the ``Date`` header of the answer lets
+   the terminal measure its skew and retry);
+5. wrong HMAC -> 401 ``auth_signature_invalid``;
+6. nonce already seen -> 401 ``auth_nonce_replayed``. Nonces are only stored after the signature
+   is verified, so strangers cannot fill the table.
+
+Thread rules: :func:`read_body` runs on the event loop; :func:`authenticate` runs in a worker thread
+with its own session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from fastapi import Request
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from center.db import Device, Nonce
+from kiosk.sync.protocol import WireError
+from kiosk.sync.signing import (HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+                                NONCE_HEX_DIGITS, SignedHeaders, verify_request)
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, stable code, and an English message without personal data."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, WireError.REQUEST_TOO_LARGE, f"request body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, WireError.REQUEST_TOO_LARGE, f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def signed_headers(request: Request) -> SignedHeaders:
+    """The authentication headers; raises 401 ``auth_headers_missing`` when one is absent or malformed."""
+    try:
+        device_id = request.headers[HEADER_DEVICE]
+        timestamp = int(request.headers[HEADER_TIMESTAMP])
+        nonce = request.headers[HEADER_NONCE]
+        signature = request.headers[HEADER_SIGNATURE]
+    except (KeyError, ValueError):
+        raise ApiError(401, WireError.HEADERS_MISSING,
+                       f"every request needs {HEADER_DEVICE}, {HEADER_TIMESTAMP} (Unix seconds), "
+                       f"{HEADER_NONCE} and {HEADER_SIGNATURE}") from None
+    if len(nonce) != NONCE_HEX_DIGITS or any(c not in "0123456789abcdef" for c in nonce):
+        raise ApiError(401, WireError.HEADERS_MISSING, f"{HEADER_NONCE} must be {NONCE_HEX_DIGITS} lower-case hex digits")
+    return SignedHeaders(device_id, timestamp, nonce, signature)
+
+
+def authenticate(session: Session, request: Request, body: bytes, window_s: int,
+                 now: Callable[[], float] = time.time) -> Device:
+    """Checks steps 2-6 above and records the nonce; returns the device. Commits the nonce."""
+    headers = signed_headers(request)
+    device = session.get(Device, headers.device_id)
+    if device is None:
+        raise ApiError(401, WireError.DEVICE_UNKNOWN, "unknown device: enrol it with `kiosk-center device add`")
+    if device.disabled:
+        raise ApiError(403, WireError.DEVICE_DISABLED, "this device has been disabled at the centre")
+    current = now()
+    if abs(current - headers.timestamp) > window_s:
+        raise ApiError(401, WireError.REQUEST_STALE,
+                       f"request timestamp is {headers.timestamp - current:+.0f} s from the centre's clock "
+                       f"(window ±{window_s} s); correct the clock or retry with the Date header's time")
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if not verify_request(device.secret, headers, request.method, path, body):
+        raise ApiError(401, WireError.SIGNATURE_INVALID, "request signature does not match (wrong secret?)")
+    session.add(Nonce(device_id=device.device_id, nonce=headers.nonce, seen_at=int(current)))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise ApiError(401, WireError.NONCE_REPLAYED, "this request was already received (replayed nonce)") from None
+    return device
+
+
+def purge_nonces(session: Session, window_s: int, now: Callable[[], float] = time.time) -> int:
+    """Forgets nonces older than twice the window (a request that old is refused as stale anyway)."""
+    result = session.execute(delete(Nonce).where(Nonce.seen_at < int(now()) - 2 * window_s))
+    session.commit()
+    return int(result.rowcount or 0)

@@ -1,0 +1,205 @@
+"""``kiosk-center``: run the reference centre and administer it (devices, roster, received results).
+
+Every command takes ``--db PATH|URL`` (default ``center.db`` in the current folder, or the
+``KIOSK_CENTER_DB`` environment variable). Errors are one line on stderr and exit status 2; never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from center.db import Certification, Device, make_engine, session_factory
+from center.roster import RosterFileError, generate_synthetic, import_csv
+from kiosk.sync.signing import new_secret
+
+log = logging.getLogger(__name__)
+
+_db_option = click.option("--db", "db", envvar="KIOSK_CENTER_DB", default="center.db", show_default=True,
+                          help="Database file or URL (sqlite:///..., postgresql+psycopg://...).")
+
+
+def _sessions(db: str):  # type: ignore[no-untyped-def]
+    try:
+        return session_factory(make_engine(db))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Reference provincial centre for the pension certification kiosk."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@_db_option
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TLS certificate (PEM); without it the centre speaks plain HTTP (loopback and tests only).")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS private key (PEM).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(host: str, port: int, db: str, certfile: str | None, keyfile: str | None, log_level: str) -> None:
+    """Serve the sync protocol (OpenAPI at /docs and /openapi.json)."""
+    import uvicorn  # noqa: PLC0415 - only this command needs it
+
+    from center.app import create_app  # noqa: PLC0415
+
+    try:
+        app = create_app(db)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile,
+                access_log=False)
+
+
+@cli.group()
+def device() -> None:
+    """Terminals allowed to talk to the centre."""
+
+
+@device.command("add")
+@click.argument("name")
+@click.option("--device-id", default=None, help="Identifier to give the terminal (default: generated).")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with device_id and secret.")
+def device_add(name: str, device_id: str | None, db: str, as_json: bool) -> None:
+    """Create a terminal and print its id and secret (shown once; give them to `kiosk enroll-device`)."""
+    device_id = device_id or f"KIOSK-{secrets.token_hex(4).upper()}"
+    if not 1 <= len(device_id) <= 64 or not all(c.isalnum() or c in "-_." for c in device_id):
+        raise click.ClickException("device id: 1-64 letters, digits, '-', '_' or '.'")
+    if not 1 <= len(name) <= 120:
+        raise click.ClickException("name: 1-120 characters")
+    secret = new_secret()
+    with _sessions(db)() as session:
+        if session.get(Device, device_id) is not None:
+            raise click.ClickException(f"device {device_id} already exists")
+        session.add(Device(device_id=device_id, name=name, secret=secret))
+        session.commit()
+    if as_json:
+        click.echo(json.dumps({"device_id": device_id, "secret": secret, "name": name}, ensure_ascii=False))
+    else:
+        click.echo(f"device_id: {device_id}\nsecret:    {secret}")
+
+
+@device.command("list")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per device.")
+def device_list(db: str, as_json: bool) -> None:
+    """Terminals, when they were last seen and their last reported health (never the secret)."""
+    with _sessions(db)() as session:
+        for row in session.scalars(select(Device).order_by(Device.device_id)):
+            item = {"device_id": row.device_id, "name": row.name, "disabled": row.disabled,
+                    "last_seen_at": row.last_seen_at.isoformat() if row.last_seen_at else None,
+                    "health": row.last_health}
+            click.echo(json.dumps(item, ensure_ascii=False) if as_json else
+                       f"{row.device_id:<24} {'disabled' if row.disabled else 'active':<9} "
+                       f"{item['last_seen_at'] or 'never seen'}  {row.name}")
+
+
+@device.command("disable")
+@click.argument("device_id")
+@_db_option
+def device_disable(device_id: str, db: str) -> None:
+    """Refuse every further request of a terminal (stolen, retired)."""
+    with _sessions(db)() as session:
+        row = session.get(Device, device_id)
+        if row is None:
+            raise click.ClickException(f"no device {device_id}")
+        row.disabled = True
+        session.commit()
+    click.echo(f"device {device_id} disabled")
+
+
+@cli.group()
+def roster() -> None:
+    """The roster of pensioners sent to terminals."""
+
+
+@roster.command("import")
+@click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--photos", "photos", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help="Folder the photo column is relative to (default: the CSV's folder).")
+@click.option("--region", default=None, help="Region code for rows without one (default: from the ID number).")
+@click.option("--remove-missing", is_flag=True, help="The file is the whole roster: remove pensioners not in it.")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def roster_import(csv_file: Path, photos: Path | None, region: str | None, remove_missing: bool, db: str,
+                  as_json: bool) -> None:
+    """Import the kiosk's roster CSV (id_number,name,last_certified,photo), building reference templates."""
+    with _sessions(db)() as session:
+        try:
+            report = import_csv(session, csv_file, photos, region=region, remove_missing=remove_missing)
+        except RosterFileError as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+        return
+    click.echo(f"added {report.added}, changed {report.changed}, unchanged {report.unchanged}, "
+               f"removed {report.removed}, templates {report.templates}, bad rows {len(report.errors)}")
+    for line, code, message in report.errors:
+        click.echo(f"  line {line}: {message if message.startswith(code) else code + ': ' + message}", err=True)
+
+
+@roster.command("generate")
+@click.option("--count", type=click.IntRange(1, 5_000_000), required=True, help="Pensioners to add.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
+@click.option("--region", default="110101", show_default=True, help="Region code of the generated people.")
+@click.option("--no-templates", is_flag=True, help="Generate no reference templates.")
+@_db_option
+def roster_generate(count: int, seed: int, region: str, no_templates: bool, db: str) -> None:
+    """Add synthetic, fictitious pensioners (valid ID checksums, random templates) for load tests."""
+    with _sessions(db)() as session:
+        added = generate_synthetic(session, count, seed=seed, region=region, with_templates=not no_templates)
+    click.echo(f"generated {added} pensioners")
+
+
+@cli.command()
+@_db_option
+@click.option("--device", "device_id", default=None, help="Only results from this terminal.")
+@click.option("--limit", type=click.IntRange(1, 10_000_000), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def certifications(db: str, device_id: str | None, limit: int, as_json: bool) -> None:
+    """Results received from terminals, newest first (face images are never printed)."""
+    with _sessions(db)() as session:
+        query = select(Certification).order_by(Certification.received_at.desc()).limit(limit)
+        if device_id:
+            query = query.where(Certification.device_id == device_id)
+        rows = [{**row.record, "received_at": row.received_at.isoformat(), "has_face_image": row.face_image is not None}
+                for row in session.scalars(query)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(f"{row['record_id']}  {row['device_id']:<20} {row['occurred_at']}  {row['outcome']:<16} "
+                   f"{row.get('reason_code') or ''}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: one line on stderr for any error."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cli.main(args=argv, prog_name="kiosk-center", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code == 1 else exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback on screen
+        log.debug("internal error", exc_info=True)
+        click.echo(f"kiosk-center: internal error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""The centre's database: tables, engine and session factory (SQLAlchemy 2 ORM).
+
+SQLite (a file path or ``sqlite:///...``) is the default; a ``postgresql+psycopg://`` URL is accepted
+for production (the driver is not part of the kiosk's locked packages and must be installed there).
+Roster rows carry a monotonically increasing ``seq``; a terminal's cursor is the highest ``seq`` it has
+applied, so a delta is "every row with a larger seq", removals included as tombstones.
+
+Thread rules: the engine is shared; a :class:`Session` belongs to one thread (one request).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String,
+                        create_engine, event, func, select)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+def utcnow() -> datetime:
+    """The centre's current time (UTC, aware)."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the centre's tables."""
+
+
+class Device(Base):
+    """An enrolled terminal. ``secret`` must be readable to check HMACs: protect the database."""
+
+    __tablename__ = "devices"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    secret: Mapped[str] = mapped_column(String(128))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_health: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class DeviceKey(Base):
+    """A public key a terminal signs its records with; kept after re-enrolment to verify old records."""
+
+    __tablename__ = "device_keys"
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"), index=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Nonce(Base):
+    """A request nonce seen recently (kept for twice the skew window, then purged)."""
+
+    __tablename__ = "nonces"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[float] = mapped_column(Integer, index=True)
+
+
+class Pensioner(Base):
+    """One roster row; ``removed`` rows are tombstones so that terminals learn of removals."""
+
+    __tablename__ = "pensioners"
+    id_number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    region_code: Mapped[str] = mapped_column(String(6))
+    last_certified: Mapped[date | None] = mapped_column(Date, nullable=True)
+    templates: Mapped[list] = mapped_column(JSON, default=list)
+    template_source: Mapped[str] = mapped_column(String(32), default="")
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    seq: Mapped[int] = mapped_column(Integer, index=True, unique=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Certification(Base):
+    """A result record received from a terminal, exactly as signed (``record`` holds the JSON)."""
+
+    __tablename__ = "certifications"
+    record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"), index=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    id_number: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(40))
+    reason_code: Mapped[str] = mapped_column(String(64), default="")
+    content_digest: Mapped[str] = mapped_column(String(64))
+    record: Mapped[dict] = mapped_column(JSON)
+    face_image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+def database_url(db: str) -> str:
+    """``--db`` as an SQLAlchemy URL: a plain path becomes ``sqlite:///ABSOLUTE``; URLs pass through.
+
+    Raises ValueError for a URL of a database the centre does not support.
+    """
+    if "://" not in db:
+        return f"sqlite:///{Path(db).expanduser().resolve()}"
+    url = make_url(db)
+    if url.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ValueError(f"unsupported database {url.get_backend_name()!r}: use a file path, sqlite:/// or postgresql://")
+    return db
+
+
+def make_engine(db: str) -> Engine:
+    """An engine for ``db`` (path or URL) with the tables created.
+
+    SQLite gets WAL, ``synchronous=FULL`` (a received result must survive a power cut before the
+    terminal is told "accepted") and a busy timeout so that request threads queue instead of failing.
+    """
+    url = database_url(db)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            # pysqlite's own BEGIN handling would defer the write lock; take it explicitly below.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
+            # Every transaction takes the write lock up front: roster seq numbers are then handed out
+            # in commit order, which is what makes a cursor safe to resume from.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (responses are built after committing)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def next_seq(session: Session) -> int:
+    """The next roster sequence number (call inside the writing transaction)."""
+    return int(session.scalar(select(func.coalesce(func.max(Pensioner.seq), 0))) or 0) + 1
+
+
+__all__ = ["Base", "Certification", "Device", "DeviceKey", "Nonce", "Pensioner", "database_url",
+           "make_engine", "next_seq", "session_factory", "utcnow"]

@@ -1,0 +1,132 @@
+"""Receipt of certification results: validate, verify the terminal's signature, store once.
+
+Idempotent by ``record_id``: a record already stored with the same content is answered ``duplicate``
+(the terminal then marks it sent); the same id with different content is ``rejected`` as a conflict,
+because two different decisions must never share an id. Each record is judged on its own, so one bad
+record in a batch never holds back the others.
+
+Thread rules: called from a request worker thread with that request's session.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from center.db import Certification, Device, DeviceKey
+from center.schemas import RecordReceipt, ResultRecord
+from kiosk.sync.protocol import RecordRejection, RecordVerdict
+from kiosk.sync.signing import verify_record
+
+log = logging.getLogger(__name__)
+
+# Fields that may legitimately differ between two transmissions of the same decision: the key it was
+# signed with (re-enrolment rotates it), the signature itself and the optional image.
+_NOT_CONTENT = {"signature", "key_id", "face_image_jpeg"}
+
+
+def content_digest(record: dict[str, Any]) -> str:
+    """SHA-256 of the decision itself (see ``_NOT_CONTENT``), for telling a repeat from a conflict."""
+    content = {key: value for key, value in record.items() if key not in _NOT_CONTENT}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def receive_batch(session: Session, device: Device, records: list[dict]) -> list[RecordReceipt]:
+    """Judges and stores a batch; returns one receipt per record in order. Commits once."""
+    keys = {key.key_id: key.public_key for key in
+            session.scalars(select(DeviceKey).where(DeviceKey.device_id == device.device_id))}
+    ids = [str(raw.get("record_id", "")) for raw in records if isinstance(raw, dict)]
+    existing = {row.record_id: row.content_digest for row in
+                session.scalars(select(Certification).where(Certification.record_id.in_(ids)))}
+    receipts: list[RecordReceipt] = []
+    fresh: list[Certification] = []
+    seen_in_batch: dict[str, str] = {}
+    for raw in records:
+        receipt, row = _judge(raw, device, keys, existing, seen_in_batch)
+        receipts.append(receipt)
+        if row is not None:
+            fresh.append(row)
+            seen_in_batch[row.record_id] = row.content_digest
+    if fresh:
+        session.add_all(fresh)
+        try:
+            session.commit()
+        except IntegrityError:
+            # Another request stored one of these ids between our read and our write (the same
+            # terminal retrying on a second connection): store one by one and call the loser a repeat.
+            session.rollback()
+            receipts = _store_one_by_one(session, fresh, receipts)
+    return receipts
+
+
+def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, str],
+           seen_in_batch: dict[str, str]) -> tuple[RecordReceipt, Certification | None]:
+    record_id = str(raw.get("record_id", "")) if isinstance(raw, dict) else ""
+    try:
+        record = ResultRecord.model_validate(raw)
+    except ValidationError as exc:
+        return _rejected(record_id, RecordRejection.INVALID, _explain(exc)), None
+    if record.device_id != device.device_id:
+        return _rejected(record.record_id, RecordRejection.DEVICE_MISMATCH,
+                         "device_id in the record is not the device that sent it"), None
+    public_key = keys.get(record.key_id)
+    if public_key is None:
+        return _rejected(record.record_id, RecordRejection.KEY_UNKNOWN,
+                         "key_id is not a key this device enrolled"), None
+    if not verify_record(public_key, raw):
+        return _rejected(record.record_id, RecordRejection.SIGNATURE_INVALID,
+                         "record signature does not verify with the device's key"), None
+    digest = content_digest(raw)
+    known = existing.get(record.record_id) or seen_in_batch.get(record.record_id)
+    if known is not None:
+        if known == digest:
+            return RecordReceipt(record_id=record.record_id, status=RecordVerdict.DUPLICATE,
+                                 message="already received"), None
+        return _rejected(record.record_id, RecordRejection.CONFLICT,
+                         "a different record with this record_id was already received"), None
+    image = base64.b64decode(record.face_image_jpeg) if record.face_image_jpeg else None
+    stored = {key: value for key, value in raw.items() if key != "face_image_jpeg"}
+    row = Certification(record_id=record.record_id, device_id=device.device_id, key_id=record.key_id,
+                        id_number=record.id_number, occurred_at=record.occurred_at, outcome=record.outcome,
+                        reason_code=record.reason_code, content_digest=digest, record=stored, face_image=image)
+    return RecordReceipt(record_id=record.record_id, status=RecordVerdict.ACCEPTED), row
+
+
+def _store_one_by_one(session: Session, rows: list[Certification],
+                      receipts: list[RecordReceipt]) -> list[RecordReceipt]:
+    verdicts: dict[str, RecordReceipt] = {}
+    for row in rows:
+        fresh = Certification(**{column.key: getattr(row, column.key) for column in Certification.__table__.columns})
+        session.add(fresh)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            stored = session.get(Certification, row.record_id)
+            same = stored is not None and stored.content_digest == row.content_digest
+            verdicts[row.record_id] = (RecordReceipt(record_id=row.record_id, status=RecordVerdict.DUPLICATE,
+                                                     message="already received") if same else
+                                       _rejected(row.record_id, RecordRejection.CONFLICT,
+                                                 "a different record with this record_id was already received"))
+    return [verdicts.get(receipt.record_id, receipt) if receipt.status is RecordVerdict.ACCEPTED else receipt
+            for receipt in receipts]
+
+
+def _rejected(record_id: str, reason: RecordRejection, message: str) -> RecordReceipt:
+    log.info("record %s rejected: %s", record_id or "(no id)", reason.value)
+    return RecordReceipt(record_id=record_id, status=RecordVerdict.REJECTED, reason=reason.value, message=message)
+
+
+def _explain(exc: ValidationError) -> str:
+    """Field locations and messages only: pydantic's default text would echo the (personal) input."""
+    return "; ".join(f"{'.'.join(str(part) for part in error['loc']) or 'record'}: {error['msg']}"
+                     for error in exc.errors(include_input=False))[:500]
