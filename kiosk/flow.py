@@ -223,6 +223,17 @@ class DeviceFailed(Event):
 
 
 @dataclass(frozen=True)
+class RecordFailed(Event):
+    """The record of the result could not be stored (disk full, database error): ``code``.
+
+    The person must then not be told they are certified: the result becomes a device error.
+    """
+
+    name: ClassVar[str] = "record_failed"
+    code: str
+
+
+@dataclass(frozen=True)
 class MaintenanceRequired(Event):
     """Something certification needs is missing (doctor): the terminal shows the maintenance screen."""
 
@@ -655,7 +666,7 @@ def _card_removed(flow: Flow, _event: Event) -> State:
 
 
 def _device_failed(flow: Flow, event: Event) -> State:
-    assert isinstance(event, DeviceFailed)
+    assert isinstance(event, (DeviceFailed, RecordFailed))
     return flow._finish(event.code, next_step=NextStep.ASK_STAFF)
 
 
@@ -722,6 +733,7 @@ _TRANSITIONS: dict[tuple[State, str], Handler] = {
     (State.RESULT, "manual_review_requested"): _manual_review,
     (State.RESULT, "finished"): _to(State.IDLE),
     (State.RESULT, "card_placed"): _card_placed,
+    (State.RESULT, "record_failed"): _device_failed,
     (State.MAINTENANCE, "devices_ready"): _to(State.IDLE),
     (State.MAINTENANCE, "technician_entered"): _to(State.TECHNICIAN),
     (State.TECHNICIAN, "technician_left"): _to(State.IDLE),

@@ -1,0 +1,210 @@
+"""The session controller with fake devices and a real store file: effects, records, voice, wipes."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from datetime import date
+
+import numpy as np
+import pytest
+
+from kiosk.clock import FakeClock
+from kiosk.config import KioskConfig
+from kiosk.errors import StorageFullError
+from kiosk.flow import (
+    ActionCompleted, ActionPrompted, CardPlaced, CardRead, CardRemoved, ConsentGiven, FacePositioned, Finished,
+    FlowView, LivenessPassed, Speak, StartRequested, State,
+)
+from kiosk.ports import LivenessScores, MatchOutcome
+from kiosk.session import SessionController
+from kiosk.store import Pensioner, Store
+
+ID = "110101199003070011"
+
+
+class FakeReader:
+    def __init__(self) -> None:
+        self.post = None
+        self.stopped = False
+
+    def start(self, post) -> None:
+        self.post = post
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+class FakeLiveness:
+    """Plays a scripted challenge as soon as it is started."""
+
+    def __init__(self, script: list) -> None:
+        self.script = script
+        self.frames = [np.full((48, 48, 3), 128, np.uint8)]
+        self.started: list[int] = []
+        self.wiped = 0
+
+    def start(self, attempt, post, on_preview) -> None:
+        self.started.append(attempt)
+        for event in self.script:
+            post(event)
+
+    def stop(self) -> None:
+        pass
+
+    def best_frames(self):
+        return list(self.frames)
+
+    def scores(self) -> LivenessScores:
+        return LivenessScores(0.93, 0.05)
+
+    def wipe(self) -> None:
+        self.wiped += 1
+        self.frames = [np.full((48, 48, 3), 128, np.uint8)]
+
+
+class FakeMatcher:
+    def __init__(self, outcome: MatchOutcome | None = None, hold: bool = False) -> None:
+        self.outcome = outcome or MatchOutcome(True, 0.21)
+        self.hold = hold
+        self.futures: list[Future] = []
+
+    def verify(self, live_frames, references) -> Future:
+        assert references and live_frames
+        future: Future = Future()
+        self.futures.append(future)
+        if not self.hold:
+            future.set_result(self.outcome)
+        return future
+
+
+class RecordingVoice:
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def speak(self, prompt: Speak) -> None:
+        self.prompts.append(prompt.prompt)
+
+
+class Harness:
+    def __init__(self, config: KioskConfig, liveness: FakeLiveness, matcher: FakeMatcher, store_hook=None) -> None:
+        self.views: list[FlowView] = []
+        self.changed = threading.Condition()
+        self.reader = FakeReader()
+        self.voice = RecordingVoice()
+        self.liveness = liveness
+        self.clock = FakeClock()
+        with Store.from_config(config, self.clock) as store:
+            store.upsert_pensioner(Pensioner(ID, "张三", "110101", date(2025, 6, 1)))
+            store.add_reference(ID, np.ones(128, np.float32), "roster_photo")
+
+        def factory() -> Store:
+            store = Store.from_config(config, self.clock)
+            if store_hook:
+                store_hook(store)
+            return store
+
+        self.controller = SessionController(
+            config, self.clock, store_factory=factory, reader=self.reader, liveness=liveness, matcher=matcher,
+            voice=self.voice, on_view=self._on_view,
+        )
+        self.config = config
+
+    def _on_view(self, view: FlowView) -> None:
+        with self.changed:
+            self.views.append(view)
+            self.changed.notify_all()
+
+    def wait_for(self, predicate, timeout: float = 5.0) -> FlowView:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.views and predicate(self.views[-1]), timeout), self.views[-1:]
+            return self.views[-1]
+
+
+SCRIPT = [FacePositioned(), ActionPrompted("blink"), ActionCompleted("blink"), LivenessPassed()]
+
+
+@pytest.fixture
+def harness(config: KioskConfig):
+    made: list[Harness] = []
+
+    def make(script=SCRIPT, matcher=None, store_hook=None) -> Harness:
+        h = Harness(config, FakeLiveness(script), matcher or FakeMatcher(), store_hook)
+        h.controller.start()
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.controller.stop()
+
+
+def walk_to_result(h: Harness) -> FlowView:
+    h.reader.post(CardPlaced())
+    h.reader.post(CardRead(ID, "张*"))
+    h.wait_for(lambda v: v.state is State.STATUS)
+    h.controller.post(StartRequested())
+    h.controller.post(ConsentGiven())
+    return h.wait_for(lambda v: v.state is State.RESULT)
+
+
+def test_certifies_and_stores_the_record(harness, config: KioskConfig) -> None:
+    h = harness()
+    view = walk_to_result(h)
+    assert view.outcome == "certified" and view.valid_until == date(2027, 5, 20)
+    assert h.voice.prompts[-1] == "result_certified"
+    assert "action_blink" in h.voice.prompts
+    h.controller.stop()
+    with Store.from_config(config, h.clock) as store:
+        assert store.get_pensioner(ID).last_certified == date(2026, 5, 20)
+        assert store.outbox_counts()["pending"] == 1
+        assert store.counts_for_day(date(2026, 5, 20)) == {"certified": 1}
+
+
+def test_finishing_wipes_the_session(harness) -> None:
+    h = harness()
+    walk_to_result(h)
+    wiped_before = h.liveness.wiped
+    h.controller.post(Finished())
+    view = h.wait_for(lambda v: v.state is State.IDLE)
+    assert view.person is None and view.session_id is None and view.outcome is None
+    assert h.liveness.wiped > wiped_before
+    assert h.controller.flow.id_number is None
+
+
+def test_a_record_that_cannot_be_stored_is_not_announced(harness) -> None:
+    def full_disk(store: Store) -> None:
+        def refuse(_record):
+            raise StorageFullError("disk full")
+        store.record_attempt = refuse
+
+    h = harness(store_hook=full_disk)
+    view = walk_to_result(h)
+    assert view.outcome == "storage_full"
+    assert "result_certified" not in h.voice.prompts
+    assert h.voice.prompts[-1] == "result_storage_full"
+
+
+def test_a_match_finishing_after_the_card_was_pulled_is_dropped(harness) -> None:
+    matcher = FakeMatcher(hold=True)
+    h = harness(matcher=matcher)
+    h.reader.post(CardPlaced())
+    h.reader.post(CardRead(ID, "张*"))
+    h.wait_for(lambda v: v.state is State.STATUS)
+    h.controller.post(StartRequested())
+    h.controller.post(ConsentGiven())
+    h.wait_for(lambda v: v.state is State.MATCHING)
+    h.reader.post(CardRemoved())
+    h.wait_for(lambda v: v.state is State.RESULT)
+    matcher.futures[0].set_result(MatchOutcome(True, 0.1))
+    h.controller.post(Finished())
+    view = h.wait_for(lambda v: v.state is State.IDLE)
+    assert view.outcome is None
+    assert "result_certified" not in h.voice.prompts
+
+
+def test_mismatch_counts_an_attempt_and_allows_retry(harness) -> None:
+    h = harness(matcher=FakeMatcher(MatchOutcome(False, 0.52, "mismatch")))
+    view = walk_to_result(h)
+    assert view.outcome == "mismatch" and view.can_retry and view.attempt == 1
+    assert h.liveness.started == [1]
