@@ -27,7 +27,7 @@ from kiosk.store import (
 from kiosk.store import schema
 
 ID_A = "11010519491231002X"
-ID_B = "110101194912310011"  # a second valid number (check digit 1)
+ID_B = "110101194503151237"
 
 
 def pensioner(id_number: str = ID_A, name: str = "张三", last: date | None = date(2025, 1, 10)) -> Pensioner:

@@ -1,0 +1,274 @@
+"""Roster import for hall staff: a CSV file of pensioners (from the centre or typed in Excel).
+
+Columns: ``id_number,name,last_certified,photo`` (``last_certified`` and ``photo`` optional). A row
+with a bad ID number (GB 11643), a bad date, a missing name or a value in an unknown column is
+reported by line number and skipped; the others are imported in one pass, and importing the same
+file again updates rows, never duplicates them. Problems are reported by line and reason code,
+never with the name or the number in them (the report may end up in a log or on a shared screen).
+
+Encodings: UTF-8 with or without BOM, and GB18030 (what Excel on Chinese Windows writes as "CSV").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from kiosk.errors import KeyUnavailableError, RosterImportError
+from kiosk.store import Pensioner, Store
+from reader.idnumber import InvalidIdNumber, parse_id_number
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("id_number", "name")
+OPTIONAL_COLUMNS = ("last_certified", "photo")
+MAX_FILE_BYTES = 200_000_000  # ~2 million rows; a larger file is a wrong file
+BATCH_ROWS = 500  # rows per transaction: one fsync per batch, not per row
+_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")  # 2025-01-10, 2025/1/10, 2025年1月10日
+_EXCEL_NUMBER = re.compile(r"^\d(\.\d+)?[eE]\+\d+$")  # 1.10105E+17: Excel turned the ID into a number
+
+TemplateBuilder = Callable[[Path], np.ndarray | None]
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One reported problem: file line (1 = header), a reason code, and a hint without personal data."""
+
+    line: int
+    code: str
+    hint: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.code}: {self.hint}"
+
+
+@dataclass
+class ImportSummary:
+    """What an import did. ``problems`` lists skipped rows and photo problems (rows still imported)."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    templates_built: int = 0
+    photos_pending: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """The one-line summary printed at the end."""
+        return (f"inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}, "
+                f"skipped {self.skipped}")
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    """A row that passed validation."""
+
+    line: int
+    pensioner: Pensioner
+    photo: Path | None
+
+
+def decode_roster(raw: bytes) -> str:
+    """The text of a roster file: UTF-8 (BOM or not), else GB18030. Raises RosterImportError."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise RosterImportError("the file is neither UTF-8 nor GB18030 text (save it from Excel as CSV)")
+
+
+def parse_date(text: str) -> date:
+    """A date as typed in a roster (``2025-01-10``, ``2025/1/10``, ``2025.1.10``, ``2025年1月10日``).
+
+    Raises ValueError for anything else or an impossible date.
+    """
+    match = _DATE.match(text.strip())
+    if not match:
+        raise ValueError("not a date")
+    return date(int(match[1]), int(match[2]), int(match[3]))
+
+
+def parse_roster(text: str, *, region_code: str, today: date, photo_root: Path) -> tuple[list[RosterRow], list[RowProblem], list[str]]:
+    """Validates a roster's rows; returns (good rows, problems of skipped rows, notes).
+
+    ``photo_root``: folder relative photo paths are taken from. Raises RosterImportError when the
+    file cannot be used at all (no header, a required column missing, a column named twice).
+    """
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+    except StopIteration:
+        raise RosterImportError("the file is empty") from None
+    except csv.Error as exc:
+        raise RosterImportError(f"line 1: the header is not valid CSV ({exc})") from None
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        raise RosterImportError(f"line 1: required column(s) {', '.join(missing)} missing; "
+                                f"the columns are {','.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}")
+    if len(set(header)) != len(header):
+        raise RosterImportError("line 1: a column is named twice")
+    unknown = [name or f"(column {n + 1} without a name)" for n, name in enumerate(header)
+               if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    notes = [f"line 1: unknown column(s) {', '.join(unknown)}: rows with a value there are skipped"] if unknown else []
+    rows: list[RosterRow] = []
+    problems: list[RowProblem] = []
+    seen: dict[str, int] = {}
+    for line, cells in _records(reader):
+        if not any(cell.strip() for cell in cells):
+            continue  # blank lines and Excel's trailing ",,," rows
+        if len(cells) > len(header):
+            problems.append(RowProblem(line, "roster_unknown_column", f"{len(cells)} values for {len(header)} columns"))
+            continue
+        values = dict(zip(header, (cell.strip() for cell in cells)))  # missing trailing cells: empty
+        extra = [name for name in unknown if values.get(name)]
+        if extra:
+            problems.append(RowProblem(line, "roster_unknown_column", "a value in an unknown column"))
+            continue
+        row = _validate(line, values, region_code, today, photo_root, problems)
+        if row is None:
+            continue
+        first = seen.setdefault(row.pensioner.id_number, line)
+        if first != line:
+            problems.append(RowProblem(line, "roster_duplicate_row", f"the same ID number as line {first}"))
+            continue
+        rows.append(row)
+    return rows, problems, notes
+
+
+def _records(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    """(first line of the record, cells); a quoted cell may span lines."""
+    previous_end = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise RosterImportError(f"line {previous_end + 1}: the file is not valid CSV ({exc})") from None
+        yield previous_end + 1, cells
+        previous_end = reader.line_num  # type: ignore[attr-defined]
+
+
+def _validate(line: int, values: dict[str, str], region_code: str, today: date, photo_root: Path,
+              problems: list[RowProblem]) -> RosterRow | None:
+    raw_id = values.get("id_number", "")
+    try:
+        number = parse_id_number(raw_id)
+    except InvalidIdNumber as exc:
+        hint = "Excel turned it into a number: format the column as text" if _EXCEL_NUMBER.match(raw_id) else \
+            "the ID number is not valid (GB 11643)"
+        problems.append(RowProblem(line, exc.code, hint))
+        return None
+    name = values.get("name", "")
+    if not name or len(name) > 64 or not name.isprintable():
+        problems.append(RowProblem(line, "roster_bad_name", "the name is empty, too long or has line breaks"))
+        return None
+    last: date | None = None
+    if values.get("last_certified"):
+        try:
+            last = parse_date(values["last_certified"])
+        except ValueError:
+            problems.append(RowProblem(line, "roster_bad_date", "last_certified is not a date like 2025-01-10"))
+            return None
+        if last > today or last < number.birth_date:
+            problems.append(RowProblem(line, "roster_bad_date", "last_certified is in the future or before birth"))
+            return None
+    photo = (photo_root / values["photo"]).resolve() if values.get("photo") else None
+    pensioner = Pensioner(number.value, name, region_code, last, str(photo) if photo else None)
+    return RosterRow(line, pensioner, photo)
+
+
+def import_roster(
+    store: Store,
+    csv_file: Path,
+    *,
+    region_code: str,
+    today: date,
+    photos_dir: Path | None = None,
+    build_templates: bool = False,
+    template_builder: TemplateBuilder | None = None,
+    dry_run: bool = False,
+) -> ImportSummary:
+    """Imports a roster file into ``store``; returns the summary (see the module docstring).
+
+    Photo paths are relative to ``photos_dir`` (default: the CSV's folder). With
+    ``build_templates``, a face template is built per photo for people without a reference (or
+    whose photo changed) by ``template_builder`` (default: ``camera.matching.template_from_image_file``;
+    when that cannot be imported the paths are kept and templates are built later). Raises
+    RosterImportError when the file cannot be read at all, StorageError on a storage failure
+    (batches already committed stay; importing again is safe).
+    """
+    try:
+        if csv_file.stat().st_size > MAX_FILE_BYTES:
+            raise RosterImportError(f"{csv_file} is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+        raw = csv_file.read_bytes()
+    except OSError as exc:
+        raise RosterImportError(f"{csv_file} cannot be read: {exc.strerror}") from None
+    rows, problems, notes = parse_roster(decode_roster(raw), region_code=region_code, today=today,
+                                         photo_root=photos_dir or csv_file.parent)
+    summary = ImportSummary(skipped=len(problems), problems=problems, notes=notes)
+    if dry_run:
+        summary.notes.append(f"dry run: {len(rows)} valid rows, nothing written")
+        return summary
+    to_build: list[RosterRow] = []
+    for start in range(0, len(rows), BATCH_ROWS):
+        with store.transaction():
+            for row in rows[start : start + BATCH_ROWS]:
+                before = store.get_pensioner(row.pensioner.id_number) if row.photo else None
+                result = store.upsert_pensioner(row.pensioner)
+                setattr(summary, result, getattr(summary, result) + 1)
+                if row.photo and (before is None or before.photo_path != row.pensioner.photo_path
+                                  or not store.has_reference(row.pensioner.id_number)):
+                    to_build.append(row)
+    _templates(store, to_build, summary, build_templates, template_builder)
+    summary.problems.sort(key=lambda problem: problem.line)
+    log.info("roster import: %s", summary.line())
+    return summary
+
+
+def _templates(store: Store, rows: list[RosterRow], summary: ImportSummary, build: bool,
+               builder: TemplateBuilder | None) -> None:
+    present = []
+    for row in rows:
+        if row.photo is not None and row.photo.is_file():
+            present.append(row)
+        else:
+            summary.problems.append(RowProblem(row.line, "roster_photo_missing", "the photo file does not exist"))
+    if present and build and builder is None:
+        try:
+            from camera.matching import template_from_image_file  # lazy: dlib loads only when needed
+
+            builder = template_from_image_file
+        except ImportError:
+            summary.notes.append("face matching is not installed yet: photo paths kept, templates will be built later")
+    if not build or builder is None:
+        summary.photos_pending += len(present)
+        return
+    for done, row in enumerate(present):
+        try:
+            template = builder(row.photo)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - one bad photo must not stop the import
+            code = str(getattr(exc, "code", "") or "roster_photo_unreadable")
+            summary.problems.append(RowProblem(row.line, code, "no usable face in the photo"))
+            continue
+        if template is None:
+            summary.problems.append(RowProblem(row.line, "roster_photo_no_face", "no usable face in the photo"))
+            continue
+        try:
+            store.replace_references(row.pensioner.id_number, [template], "roster_photo")
+        except KeyUnavailableError:
+            summary.photos_pending += len(present) - done
+            summary.notes.append("the device key is unavailable: templates not stored (run kiosk doctor)")
+            return
+        summary.templates_built += 1
