@@ -37,6 +37,8 @@ RIGHT_IRIS, LEFT_IRIS = 468, 473
 # The forehead-chin line of the mesh leans back about this much when a person faces the camera
 # squarely (measured on the frontal shared clips); subtracting it makes a frontal pitch read ~0.
 _PITCH_OFFSET_DEG = -9.0
+# Nose-tip depth in front of the outer eye corners over the corner span (42 mm / 90 mm).
+_NOSE_DEPTH_OVER_CORNER_SPAN = 0.467
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,13 +100,19 @@ def mouth_ratio(points: np.ndarray) -> float:
 
 
 def head_angles(points: np.ndarray) -> tuple[float, float, float]:
-    """Yaw, pitch and roll in degrees from the 3-D landmark frame (see the module for signs).
+    """Yaw, pitch and roll in degrees (see the module docstring for the signs).
 
-    The face's own axes are built from landmarks (x: right eye outer corner to left eye outer corner,
-    y: chin to forehead) and made orthonormal; the angles are the Euler angles of that rotation.
-    This costs microseconds and needs no camera intrinsics, which a kiosk camera rarely ships with.
+    Yaw comes from where the nose tip falls between the outer eye corners in the image: with the
+    corners about 90 mm apart and the nose tip about 42 mm in front of them (adult anthropometry),
+    ``r - 0.5 = 0.467 tan(yaw)`` where ``r`` is the nose tip's fractional position. FaceMesh's own
+    depth is flattened (a 25 degree three-quarter view reads about 16 degrees in 3-D), so the 2-D
+    cue is the better yaw. Pitch and roll come from the 3-D landmark frame (x: right to left outer
+    eye corner, y: chin to forehead, made orthonormal). Costs microseconds, needs no intrinsics.
     """
     p = points.astype(np.float64)
+    corner_span = p[LEFT_EYE_OUTER, 0] - p[RIGHT_EYE_OUTER, 0]
+    r = (p[NOSE_TIP, 0] - p[RIGHT_EYE_OUTER, 0]) / corner_span if abs(corner_span) > 1e-6 else 0.5
+    yaw = math.degrees(math.atan2(r - 0.5, _NOSE_DEPTH_OVER_CORNER_SPAN))
     x_axis = p[LEFT_EYE_OUTER] - p[RIGHT_EYE_OUTER]
     y_axis = p[FOREHEAD] - p[CHIN]
     y_axis[1] = -y_axis[1]  # image y points down; make "up" positive
@@ -112,9 +120,7 @@ def head_angles(points: np.ndarray) -> tuple[float, float, float]:
     x_axis /= np.linalg.norm(x_axis) + 1e-12
     y_axis -= x_axis * float(np.dot(x_axis, y_axis))
     y_axis /= np.linalg.norm(y_axis) + 1e-12
-    z_axis = np.cross(x_axis, y_axis)  # points from the face toward the camera side (-z depth)
-    # mediapipe z grows away from the camera, so the face normal toward the camera has negative z.
-    yaw = -math.degrees(math.atan2(z_axis[0], z_axis[2]))
+    z_axis = np.cross(x_axis, y_axis)
     pitch = -math.degrees(math.atan2(z_axis[1], math.hypot(z_axis[0], z_axis[2]))) - _PITCH_OFFSET_DEG
     roll = math.degrees(math.atan2(-x_axis[1], x_axis[0]))
     return yaw, pitch, roll
