@@ -1,0 +1,96 @@
+"""``kiosk enroll-device`` and ``kiosk sync``: credentials with the centre, and a sync round on demand."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+
+import click
+
+from kiosk.cli import CliState, pass_state
+from kiosk.clock import SystemClock
+from kiosk.errors import SyncError
+
+
+@click.command()
+@click.option("--center", "center_url", default=None, help="Base URL of the centre (default: sync.center_url).")
+@click.option("--device-id", required=True, help="The id printed by `kiosk-center device add`.")
+@click.option("--secret", prompt=True, hide_input=True, help="The secret printed with it (prompted when absent).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@pass_state
+def enroll_device_command(state: CliState, center_url: str | None, device_id: str, secret: str, as_json: bool) -> None:
+    """Store this terminal's credentials (data folder, mode 0600) and register its signing key."""
+    from kiosk.sync.client import CentreClient  # noqa: PLC0415 - keep `kiosk --help` light
+    from kiosk.sync.credentials import mark_key_registered, new_credentials, save_credentials
+    from kiosk.sync.engine import software_version
+
+    config = state.config
+    url = center_url or config.sync.center_url
+    if not url:
+        raise click.UsageError("give --center URL (sync.center_url is empty)")
+    credentials = new_credentials(url, device_id, secret)
+    data_dir = config.terminal.resolved_data_dir()
+    path = save_credentials(data_dir, credentials)
+    registered, problem = False, ""
+    client = CentreClient(credentials, SystemClock(), config.sync.request_timeout_s)
+    try:
+        client.enrol(credentials.public_key(), software_version())
+        mark_key_registered(data_dir, credentials)
+        registered = True
+    except SyncError as exc:
+        problem = exc.code
+        if exc.code == "auth_failed":
+            path.unlink(missing_ok=True)  # wrong id or secret: keep nothing that cannot work
+            raise SyncError("the centre does not accept this device id and secret; nothing was stored",
+                            code="auth_failed") from None
+    finally:
+        client.close()
+    if as_json:
+        click.echo(json.dumps({"device_id": device_id, "center_url": credentials.center_url, "key_id": credentials.key_id,
+                               "credentials_file": str(path), "registered": registered,
+                               **({"error": problem} if problem else {})}))
+        return
+    click.echo(f"credentials stored in {path} (mode 0600)")
+    if registered:
+        click.echo(f"the centre registered signing key {credentials.key_id}")
+    else:
+        click.echo(f"the centre could not be reached now ({problem}); the key is registered at the first sync")
+    if device_id != config.terminal.device_id:
+        click.echo(f"note: terminal.device_id in the configuration is {config.terminal.device_id!r}; "
+                   "records are sent under the enrolled id", err=True)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Run one round and exit (default: keep syncing until Ctrl-C).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_state
+def sync_command(state: CliState, once: bool, as_json: bool) -> None:
+    """Push pending results to the centre and pull roster changes; exit status 1 when it failed."""
+    from kiosk.sync.worker import SyncWorker  # noqa: PLC0415
+
+    worker = SyncWorker(state.config, SystemClock())
+    if not once:
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        worker.start()
+        try:
+            while not done.wait(5.0):
+                status = worker.status()
+                click.echo(f"pending {status.pending}  rejected {status.rejected}  "
+                           f"last error {status.last_error_code or '-'}", err=True)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            worker.stop()
+        return
+    report = worker.run_once()
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        click.echo(f"pushed {report.pushed}, pulled {report.pulled}, pending {report.pending}, "
+                   f"set aside {report.rejected}")
+        if report.error:
+            click.echo(f"kiosk: sync stopped [{report.error}]: {report.error_message}", err=True)
+    if report.error:
+        raise SystemExit(1)

@@ -1,0 +1,168 @@
+"""The HTTP side of sync: signed requests to the centre, answers classified into reason codes.
+
+Classification (each a :class:`~kiosk.errors.SyncError` with a stable ``code``):
+
+* no connection, DNS failure, connection dropped, timeout -> ``centre_unreachable`` (retry later);
+* 5xx, or a 2xx whose body is not the JSON the protocol promises -> ``centre_error`` (retry later);
+* 401/403 -> ``auth_failed`` (retrying will not help: credentials must be fixed); a stale-timestamp
+  refusal is first retried once with the skew measured from the answer's ``Date`` header, and only
+  then reported as ``clock_skew``;
+* other 4xx -> :class:`RequestRefused` (``centre_refused_request``) carrying the centre's own code:
+  the request itself is wrong, so the caller decides (split a batch, set a record aside).
+
+Clock skew: every answer's ``Date`` header is compared with the local clock at the middle of the
+exchange; later request timestamps are corrected by it so a terminal with a wrong clock keeps
+syncing, and the skew is reported (status, doctor, heartbeat).
+
+Thread rules: a :class:`CentreClient` belongs to one thread (it owns an ``httpx.Client``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from kiosk.clock import Clock
+from kiosk.errors import SyncError
+from kiosk.sync.credentials import Credentials
+from kiosk.sync.protocol import PATH_ENROL, PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER, WireError
+from kiosk.sync.signing import sign_request
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "kiosk-sync/1"
+
+
+class RequestRefused(SyncError):
+    """The centre refused a request as malformed or too large (4xx other than auth).
+
+    ``status``: the HTTP status; ``wire_code``: the centre's reason code; ``message``: its text
+    (the centre's messages never echo personal data).
+    """
+
+    code = "centre_refused_request"
+
+    def __init__(self, status: int, wire_code: str, message: str) -> None:
+        super().__init__(f"centre refused the request ({status} {wire_code}): {message}")
+        self.status = status
+        self.wire_code = wire_code
+        self.detail = message
+
+
+class CentreClient:
+    """Signed JSON requests to one centre with one device's credentials."""
+
+    def __init__(self, credentials: Credentials, clock: Clock, timeout_s: float,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self._credentials = credentials
+        self._clock = clock
+        self._http = httpx.Client(base_url=credentials.center_url, timeout=httpx.Timeout(timeout_s),
+                                  transport=transport, headers={"User-Agent": USER_AGENT},
+                                  follow_redirects=False)
+        self.clock_skew_s: float | None = None
+
+    def close(self) -> None:
+        """Closes the connection pool."""
+        self._http.close()
+
+    # -- the protocol's operations ------------------------------------------------------------
+
+    def ping(self) -> float | None:
+        """The cheap unauthenticated probe; returns the measured clock skew (s) or None."""
+        self._exchange("GET", PATH_PING, None, signed=False)
+        return self.clock_skew_s
+
+    def enrol(self, public_key: str, software_version: str) -> dict[str, Any]:
+        """Registers the record-signing public key; returns ``{device_id, key_id, server_time}``."""
+        return self._exchange("POST", PATH_ENROL, {"public_key": public_key, "software_version": software_version})
+
+    def roster_page(self, cursor: int, limit: int) -> dict[str, Any]:
+        """One page of roster changes after ``cursor``: ``{changes, next_cursor, has_more}``."""
+        answer = self._exchange("GET", f"{PATH_ROSTER}?cursor={int(cursor)}&limit={int(limit)}", None)
+        if not isinstance(answer.get("changes"), list) or not isinstance(answer.get("next_cursor"), int):
+            raise SyncError("the centre's roster page lacks changes/next_cursor", code="centre_error")
+        return answer
+
+    def submit(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Submits signed records; returns one receipt per record, in order (checked)."""
+        answer = self._exchange("POST", PATH_RESULTS, {"records": records})
+        receipts = answer.get("receipts")
+        if not isinstance(receipts, list) or len(receipts) != len(records) or not all(
+                isinstance(receipt, dict) and receipt.get("record_id") in (record["record_id"], "")
+                for receipt, record in zip(receipts, records, strict=False)):
+            raise SyncError("the centre's receipts do not match the records sent", code="centre_error")
+        return receipts
+
+    def heartbeat(self, health: dict[str, Any]) -> dict[str, Any]:
+        """Reports the terminal's health (no personal data)."""
+        return self._exchange("POST", PATH_HEARTBEAT, health)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _exchange(self, method: str, path: str, payload: dict[str, Any] | None, *, signed: bool = True,
+                  retried_stale: bool = False) -> dict[str, Any]:
+        body = b"" if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":"),
+                                                      allow_nan=False).encode("utf-8")
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        if signed:
+            now = self._clock.now().timestamp() + (self.clock_skew_s or 0.0)
+            signature = sign_request(self._credentials.secret, self._credentials.device_id, method, path, body,
+                                     int(round(now)))
+            headers.update(signature.as_dict())
+        sent_at = self._clock.now().timestamp()
+        try:
+            response = self._http.request(method, path, content=body, headers=headers)
+        except httpx.TimeoutException:
+            raise SyncError("the centre did not answer in time", code="centre_unreachable") from None
+        except httpx.TransportError as exc:
+            raise SyncError(f"the centre cannot be reached ({type(exc).__name__})", code="centre_unreachable") from None
+        self._measure_skew(response, sent_at)
+        if response.status_code >= 500:
+            raise SyncError(f"the centre answered {response.status_code}", code="centre_error")
+        answer = self._json(response)
+        if response.is_success:
+            return answer
+        wire_code, message = _error_of(answer)
+        if response.status_code in (401, 403):
+            if wire_code == WireError.REQUEST_STALE:
+                if not retried_stale and self.clock_skew_s is not None:
+                    return self._exchange(method, path, payload, signed=signed, retried_stale=True)
+                raise SyncError(f"the centre refused the request time: {message}", code="clock_skew")
+            raise SyncError(f"the centre refused this terminal's credentials ({wire_code})", code="auth_failed")
+        raise RequestRefused(response.status_code, wire_code, message)
+
+    def _measure_skew(self, response: httpx.Response, sent_at: float) -> None:
+        date_header = response.headers.get("date")
+        if not date_header:
+            return
+        try:
+            server = parsedate_to_datetime(date_header).timestamp()
+        except (TypeError, ValueError):
+            return
+        midpoint = (sent_at + self._clock.now().timestamp()) / 2
+        # The Date header has whole seconds: a skew under 2 s is indistinguishable from none.
+        skew = server + 0.5 - midpoint
+        self.clock_skew_s = 0.0 if abs(skew) < 2.0 else round(skew, 1)
+
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            if response.is_success:
+                raise SyncError("the centre's answer is not a JSON object", code="centre_error")
+            return {}
+        return answer
+
+
+def _error_of(answer: dict[str, Any]) -> tuple[str, str]:
+    error = answer.get("error")
+    if isinstance(error, dict):
+        return str(error.get("code", "unknown")), str(error.get("message", ""))[:300]
+    return "unknown", ""

@@ -1,0 +1,191 @@
+"""One sync round: register the key if needed, push the outbox, pull the roster, send a heartbeat.
+
+Exactly-once effect: a record is marked sent only after the centre's receipt says ``accepted`` or
+``duplicate``; if anything breaks in between (the centre dies mid-batch, the connection drops after
+the centre committed, the kiosk restarts) the record stays pending, is sent again, and the centre
+answers ``duplicate``. Nothing is lost (outbox rows are never deleted) and nothing is doubled (the
+centre stores by record UUID).
+
+A record the centre refuses (``rejected`` receipt, or a 4xx on a one-record request) is set aside
+with the reason and never retried. A 4xx on a batch is split in halves until the bad record is
+isolated, so one bad record costs about log2(batch) extra requests and delays no other record.
+
+Thread rules: runs in the calling thread with that thread's store and client.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import metadata
+
+from kiosk.clock import Clock
+from kiosk.config import KioskConfig
+from kiosk.errors import KioskError, SyncError
+from kiosk.store import OutboxItem, Store
+from kiosk.sync.client import CentreClient, RequestRefused
+from kiosk.sync.credentials import Credentials, mark_key_registered
+from kiosk.sync.protocol import DEFAULT_ROSTER_PAGE, RecordVerdict
+from kiosk.sync.records import apply_roster_page, roster_cursor, wire_record
+from kiosk.sync.status import SyncReport
+
+log = logging.getLogger(__name__)
+
+# Per-record retry delay after a 5xx (seconds, doubled per attempt up to sync.max_backoff_s). Network
+# failures do not delay records: the record is not at fault, and when the network returns every
+# pending record should go at once.
+RECORD_RETRY_BASE_S = 30.0
+
+
+def software_version() -> str:
+    """The installed kiosk version (``0`` in a bare checkout)."""
+    try:
+        return metadata.version("kiosk")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+@dataclass
+class _Tally:
+    pushed: int = 0
+    rejected: int = 0
+    pulled: int = 0
+
+
+class SyncRound:
+    """One round against the centre; :meth:`run` never raises (errors become the report's code)."""
+
+    def __init__(self, config: KioskConfig, clock: Clock, store: Store, client: CentreClient,
+                 credentials: Credentials, *, data_dir, rng: random.Random | None = None,  # type: ignore[no-untyped-def]
+                 probe_first: bool = False, stop_requested=lambda: False) -> None:  # type: ignore[no-untyped-def]
+        self._config = config
+        self._clock = clock
+        self._store = store
+        self._client = client
+        self._credentials = credentials
+        self._data_dir = data_dir
+        self._rng = rng or random.Random()
+        self._probe_first = probe_first
+        self._stop_requested = stop_requested
+        self._tally = _Tally()
+
+    def run(self) -> SyncReport:
+        """Runs the round; returns what it did, with ``error`` set when it stopped early."""
+        error: KioskError | None = None
+        try:
+            if self._probe_first:
+                self._client.ping()
+            if not self._credentials.key_registered:
+                self._client.enrol(self._credentials.public_key(), software_version())
+                self._credentials = mark_key_registered(self._data_dir, self._credentials)
+            self._push()
+            self._pull()
+            self._heartbeat()
+        except KioskError as exc:  # SyncError, StorageError, KeyUnavailableError
+            error = exc
+            log.warning("sync round stopped: %s", exc.code)
+        counts = self._safe_counts()
+        return SyncReport(pushed=self._tally.pushed, pulled=self._tally.pulled, pending=counts.get("pending", 0),
+                          rejected=self._tally.rejected, error=error.code if error else None,
+                          error_message=error.message if error else "", clock_skew_s=self._client.clock_skew_s,
+                          details=counts)
+
+    # -- push ---------------------------------------------------------------------------------
+
+    def _push(self) -> None:
+        batch_size = self._config.sync.batch_size
+        while not self._stop_requested():
+            items = self._store.pending_outbox(batch_size, self._clock.now())
+            if not items:
+                return
+            self._send(items)
+
+    def _send(self, items: list[OutboxItem]) -> None:
+        records, sendable = [], []
+        key = self._credentials.signing_key()
+        for item in items:
+            try:
+                records.append(wire_record(item.payload, device_id=self._credentials.device_id,
+                                           key_id=self._credentials.key_id, hall_name=self._config.terminal.hall_name,
+                                           send_face_images=self._config.sync.send_face_images, key=key))
+                sendable.append(item)
+            except (KeyError, TypeError, ValueError) as exc:
+                self._reject(item.record_id, "record_unsendable", f"the stored record is incomplete ({type(exc).__name__})")
+        if not records:
+            return
+        try:
+            receipts = self._client.submit(records)
+        except RequestRefused as exc:
+            if len(sendable) == 1:
+                self._reject(sendable[0].record_id, exc.wire_code, exc.detail)
+                return
+            middle = len(sendable) // 2
+            self._send(sendable[:middle])
+            self._send(sendable[middle:])
+            return
+        except SyncError as exc:
+            self._retry_later(sendable, exc.code)
+            raise
+        sent: list[str] = []
+        with self._store.transaction():
+            for item, receipt in zip(sendable, receipts, strict=True):
+                status = receipt.get("status")
+                if status in (RecordVerdict.ACCEPTED, RecordVerdict.DUPLICATE):
+                    sent.append(item.record_id)
+                elif status == RecordVerdict.REJECTED:
+                    self._reject(item.record_id, str(receipt.get("reason") or "record_rejected"),
+                                 str(receipt.get("message") or ""))
+                else:
+                    raise SyncError("the centre's receipt has an unknown status", code="centre_error")
+            self._store.mark_sent(sent)
+        self._tally.pushed += len(sent)
+
+    def _reject(self, record_id: str, reason: str, message: str) -> None:
+        # The reason is the centre's code and its message, which never echoes personal data.
+        self._store.mark_rejected(record_id, f"{reason}: {message}"[:200])
+        self._tally.rejected += 1
+        log.warning("record %s set aside: %s", record_id, reason)
+
+    def _retry_later(self, items: list[OutboxItem], code: str) -> None:
+        now = self._clock.now()
+        cap = self._config.sync.max_backoff_s
+        with self._store.transaction():
+            for item in items:
+                delay = 0.0
+                if code == "centre_error":
+                    delay = min(cap, RECORD_RETRY_BASE_S * 2 ** min(item.attempts, 30)) * self._rng.uniform(0.5, 1.0)
+                self._store.mark_retry(item.record_id, code, now + timedelta(seconds=delay))
+
+    # -- pull ---------------------------------------------------------------------------------
+
+    def _pull(self) -> None:
+        cursor = roster_cursor(self._store)
+        while not self._stop_requested():
+            page = self._client.roster_page(cursor, DEFAULT_ROSTER_PAGE)
+            changes, next_cursor = page["changes"], int(page["next_cursor"])
+            if changes:
+                try:
+                    upserted, removed = apply_roster_page(self._store, changes, next_cursor)
+                except ValueError as exc:
+                    raise SyncError(f"roster page after cursor {cursor}: {exc}", code="centre_error") from None
+                self._tally.pulled += upserted + removed
+            if not page.get("has_more") or next_cursor <= cursor:
+                return
+            cursor = next_cursor
+
+    # -- heartbeat ----------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        counts = self._safe_counts()
+        self._client.heartbeat({"software_version": software_version(), "pending": counts.get("pending", 0),
+                                "rejected": counts.get("rejected", 0),
+                                "last_success_at": self._clock.now().isoformat(),
+                                "clock_skew_s": self._client.clock_skew_s})
+
+    def _safe_counts(self) -> dict[str, int]:
+        try:
+            return self._store.outbox_counts()
+        except KioskError:
+            return {}

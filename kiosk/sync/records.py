@@ -1,0 +1,112 @@
+"""Outbox payloads become signed wire records; roster pages become store changes.
+
+Only the decision record leaves the terminal by default: who (ID number), when, where (region,
+hall, device), outcome, reason code, scores. A face image is added only when the region's
+configuration says so (``sync.send_face_images``; PIPL art. 28-30 and the 2025 face-recognition
+measures) *and* the store attached one. Names, addresses and templates never leave.
+
+Thread rules: pure functions, except :func:`apply_roster_page`, which writes through the store of
+the calling thread in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kiosk.store import Pensioner, Store
+from kiosk.sync.protocol import decode_template
+from kiosk.sync.signing import sign_record
+
+log = logging.getLogger(__name__)
+
+SCORE_FIELDS = ("liveness_score", "attack_score", "match_distance")
+IMAGE_FIELD = "face_image_jpeg_base64"  # as the store attaches it (kiosk/store/records.py)
+CURSOR_META_KEY = "sync.roster_cursor"
+
+
+def wire_record(payload: dict[str, Any], *, device_id: str, key_id: str, hall_name: str,
+                send_face_images: bool, key: Ed25519PrivateKey) -> dict[str, Any]:
+    """The signed record for one outbox payload (see ``ResultRecord`` in docs/sync-protocol.yaml).
+
+    ``device_id`` is the enrolled id (the centre checks it against the request's device). Raises
+    KeyError / ValueError when the payload lacks a required field (the caller sets it aside).
+    """
+    occurred = payload["occurred_at"]
+    occurred_text = occurred.isoformat() if isinstance(occurred, datetime) else str(occurred)
+    if datetime.fromisoformat(occurred_text).tzinfo is None:
+        raise ValueError("occurred_at has no UTC offset")
+    valid_until = payload.get("valid_until")
+    record: dict[str, Any] = {
+        "record_id": str(payload["record_id"]),
+        "device_id": device_id,
+        "key_id": key_id,
+        "session_id": str(payload.get("session_id") or "")[:64],
+        "occurred_at": occurred_text,
+        "region_code": str(payload["region_code"]),
+        "hall_name": hall_name[:80],
+        "outcome": str(payload["outcome"]),
+        "reason_code": str(payload.get("reason_code") or ""),
+        "attempt": int(payload.get("attempt") or 1),
+        "scores": {name: float(payload[name]) for name in SCORE_FIELDS if payload.get(name) is not None},
+    }
+    if payload.get("id_number"):
+        record["id_number"] = str(payload["id_number"])
+    if valid_until:
+        record["certified_until"] = valid_until.isoformat() if isinstance(valid_until, date) else str(valid_until)
+    if send_face_images and payload.get(IMAGE_FIELD):
+        record["face_image_jpeg"] = str(payload[IMAGE_FIELD])
+    record["signature"] = sign_record(key, record)
+    return record
+
+
+def apply_roster_page(store: Store, changes: list[dict[str, Any]], next_cursor: int) -> tuple[int, int]:
+    """Applies one page of roster changes and moves the cursor, all in one transaction.
+
+    A crash leaves either the whole page and the new cursor, or neither: the page is then fetched
+    again and applied again (upserts and removals are idempotent). Returns (upserted, removed).
+    Raises ValueError naming the change's position (never its content) for a malformed change;
+    StorageError / KeyUnavailableError from the store. On any error nothing of the page is kept.
+    """
+    upserted = removed = 0
+    with store.transaction():
+        for position, change in enumerate(changes):
+            try:
+                op = change["op"]
+                id_number = str(change["id_number"])
+                if op == "remove":
+                    store.remove_pensioner(id_number)
+                    removed += 1
+                    continue
+                if op != "upsert":
+                    raise ValueError(f"unknown op {op!r}")
+                last = change.get("last_certified")
+                store.upsert_pensioner(Pensioner(id_number=id_number, name=str(change["name"]),
+                                                 region_code=str(change["region_code"]),
+                                                 last_certified=date.fromisoformat(last) if last else None))
+                # The centre's delta carries the person's full set of centre templates: replace ours
+                # from the centre, and keep references enrolled by staff at this hall.
+                templates = [decode_template(text) for text in change.get("templates") or []]
+                _drop_centre_references(store, id_number)
+                for template in templates:
+                    store.add_reference(id_number, template, "centre")
+                upserted += 1
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"roster change #{position} is malformed: {type(exc).__name__}") from None
+        store.set_meta(CURSOR_META_KEY, str(int(next_cursor)))
+    return upserted, removed
+
+
+def roster_cursor(store: Store) -> int:
+    """The highest roster sequence number applied (0 before the first pull)."""
+    text = store.get_meta(CURSOR_META_KEY)
+    return int(text) if text and text.isdigit() else 0
+
+
+def _drop_centre_references(store: Store, id_number: str) -> None:
+    store.db.execute(
+        "DELETE FROM face_references WHERE source = 'centre' AND person_key = "
+        "(SELECT person_key FROM pensioners WHERE id_number = ?)", (id_number.strip().upper(),))
