@@ -1,0 +1,211 @@
+"""The technician mode's gatekeeping: the PIN hash, wrong-PIN lockout and the hidden entry gesture.
+
+Pure logic with an injected clock, no Qt (``ui/technician`` renders it):
+
+* :func:`hash_pin` / :func:`verify_pin`: a salted scrypt hash (memory-hard, so a stolen site file
+  does not give the 4-8 digit PIN away in seconds), stored as ``technician.pin_hash``;
+* :class:`PinGuard`: counts wrong PINs and locks for ``lockout_s`` after ``max_wrong_pins`` in a
+  row; the count and the lock survive a restart when a state file is given (else pulling the plug
+  would reset the lock);
+* :class:`CornerTaps`: the hidden gesture, N taps in one corner within a time window.
+
+Thread rule: objects here are not thread-safe; the UI uses them on the GUI thread only.
+Privacy: a PIN is never logged or stored in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from kiosk.clock import Clock
+from kiosk.errors import KioskError
+
+log = logging.getLogger(__name__)
+
+PIN_MIN_DIGITS = 4
+PIN_MAX_DIGITS = 12
+# scrypt cost: n=2**15, r=8 takes ~0.1 s and 32 MiB here; slow for guessing, fine for one entry.
+_SCRYPT_N = 2**15
+_SCRYPT_R = 8
+_SCRYPT_P = 1
+_SCHEME = "scrypt"
+
+
+class PinError(KioskError):
+    """A PIN that does not follow the rules, or a stored hash that cannot be read."""
+
+    code = "technician_pin_invalid"
+
+
+def check_pin_format(pin: str) -> None:
+    """Raises :class:`PinError` unless ``pin`` is 4 to 12 ASCII digits and not trivially guessable."""
+    if not (pin.isascii() and pin.isdigit()):
+        raise PinError("the PIN must be digits only")
+    if not PIN_MIN_DIGITS <= len(pin) <= PIN_MAX_DIGITS:
+        raise PinError(f"the PIN must have {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
+    if len(set(pin)) == 1 or pin in "01234567890123" or pin in "98765432109876":
+        raise PinError("the PIN is too easy to guess (all one digit, or a run like 1234)")
+
+
+def hash_pin(pin: str, *, n: int = _SCRYPT_N) -> str:
+    """A salted scrypt hash of ``pin``: ``scrypt$n$r$p$salt$hash`` (base64). Raises :class:`PinError`."""
+    check_pin_format(pin)
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P, maxmem=128 * 1024 * 1024, dklen=32)
+    return "$".join([_SCHEME, str(n), str(_SCRYPT_R), str(_SCRYPT_P), _b64(salt), _b64(digest)])
+
+
+def verify_pin(pin: str, stored: str) -> bool:
+    """True when ``pin`` matches ``stored`` (constant-time compare). Raises :class:`PinError` when
+    ``stored`` is empty or not a hash this module wrote."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != _SCHEME:
+            raise ValueError(scheme)
+        expected = base64.b64decode(digest, validate=True)
+        actual = hashlib.scrypt(pin.encode(), salt=base64.b64decode(salt, validate=True), n=int(n), r=int(r), p=int(p),
+                                maxmem=128 * 1024 * 1024, dklen=len(expected))
+    except (ValueError, TypeError):
+        raise PinError("technician.pin_hash is not a hash written by `kiosk technician set-pin`") from None
+    return hmac.compare_digest(actual, expected)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+class PinCheck(StrEnum):
+    """The answer to one PIN entry."""
+
+    ACCEPTED = "accepted"
+    WRONG = "wrong"
+    LOCKED = "locked"
+    NOT_SET = "not_set"
+
+
+@dataclass(frozen=True)
+class PinAnswer:
+    """What :meth:`PinGuard.try_pin` decided; ``tries_left`` before a lock, ``locked_s`` remaining."""
+
+    result: PinCheck
+    tries_left: int = 0
+    locked_s: float = 0.0
+
+
+class PinGuard:
+    """Checks PINs against ``pin_hash`` and locks after ``max_wrong`` wrong ones for ``lockout_s``.
+
+    The lock uses wall-clock time (``clock.now()``) so that it survives a restart when
+    ``state_file`` is given; a broken state file counts as locked-out-free but is logged.
+    """
+
+    def __init__(self, pin_hash: str, max_wrong: int, lockout_s: float, clock: Clock, state_file: Path | None = None) -> None:
+        self._pin_hash = pin_hash
+        self._max_wrong = max_wrong
+        self._lockout = timedelta(seconds=lockout_s)
+        self._clock = clock
+        self._state_file = state_file
+        self._wrong = 0
+        self._locked_until: datetime | None = None
+        self._load()
+
+    @property
+    def enabled(self) -> bool:
+        """False when no PIN is set (the technician mode cannot be entered)."""
+        return bool(self._pin_hash)
+
+    def locked_seconds(self) -> float:
+        """Seconds the lock still holds (0 when not locked)."""
+        if self._locked_until is None:
+            return 0.0
+        left = (self._locked_until - self._clock.now()).total_seconds()
+        if left <= 0:
+            self._locked_until = None
+            self._wrong = 0
+            self._save()
+            return 0.0
+        return left
+
+    def try_pin(self, pin: str) -> PinAnswer:
+        """Checks one entry. A PIN tried while locked is not even compared (no oracle during a lock)."""
+        if not self.enabled:
+            return PinAnswer(PinCheck.NOT_SET)
+        locked = self.locked_seconds()
+        if locked > 0:
+            return PinAnswer(PinCheck.LOCKED, locked_s=locked)
+        try:
+            ok = verify_pin(pin, self._pin_hash)
+        except PinError:
+            log.error("technician.pin_hash is unreadable; technician mode refused")
+            return PinAnswer(PinCheck.NOT_SET)
+        if ok:
+            self._wrong = 0
+            self._save()
+            return PinAnswer(PinCheck.ACCEPTED, tries_left=self._max_wrong)
+        self._wrong += 1
+        if self._wrong >= self._max_wrong:
+            self._locked_until = self._clock.now() + self._lockout
+            self._save()
+            return PinAnswer(PinCheck.LOCKED, locked_s=self._lockout.total_seconds())
+        self._save()
+        return PinAnswer(PinCheck.WRONG, tries_left=self._max_wrong - self._wrong)
+
+    def _load(self) -> None:
+        if self._state_file is None or not self._state_file.is_file():
+            return
+        try:
+            state = json.loads(self._state_file.read_text(encoding="utf-8"))
+            self._wrong = int(state.get("wrong", 0))
+            until = state.get("locked_until")
+            self._locked_until = datetime.fromisoformat(until) if until else None
+        except (ValueError, TypeError, AttributeError):
+            log.warning("technician lockout state unreadable; starting from zero")
+
+    def _save(self) -> None:
+        if self._state_file is None:
+            return
+        state = {"wrong": self._wrong, "locked_until": self._locked_until.isoformat() if self._locked_until else None}
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._state_file.with_suffix(".new")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp, self._state_file)
+
+
+class CornerTaps:
+    """The hidden entry gesture: ``taps`` touches in a ``corner_px`` square of the top-left corner
+    within ``window_s`` seconds. A touch elsewhere starts the count again, so a pensioner tapping
+    around the screen never opens it. Positions are widget pixels (x right, y down)."""
+
+    def __init__(self, clock: Clock, taps: int = 5, window_s: float = 3.0, corner_px: int = 160) -> None:
+        self._clock = clock
+        self._taps = taps
+        self._window_s = window_s
+        self._corner_px = corner_px
+        self._times: list[float] = []
+
+    def touch(self, x: float, y: float) -> bool:
+        """Records a touch; True when it completes the gesture (the count then starts again)."""
+        if not (0 <= x < self._corner_px and 0 <= y < self._corner_px):
+            self._times.clear()
+            return False
+        now = self._clock.monotonic()
+        self._times = [t for t in self._times if now - t <= self._window_s] + [now]
+        if len(self._times) >= self._taps:
+            self._times.clear()
+            return True
+        return False
+
+
+def lockout_state_file(data_dir: Path) -> Path:
+    """Where :class:`PinGuard` keeps its wrong-PIN count: ``<data_dir>/technician_lockout.json``."""
+    return data_dir / "technician_lockout.json"

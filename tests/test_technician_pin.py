@@ -1,0 +1,83 @@
+"""Technician gatekeeping: PIN hashing, wrong-PIN lockout, the hidden corner gesture, set-pin CLI."""
+
+from __future__ import annotations
+
+import io
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from kiosk.clock import FakeClock
+from kiosk.technician import CornerTaps, PinCheck, PinError, PinGuard, check_pin_format, hash_pin, verify_pin
+from tests.conftest import run_cli
+
+FAST_N = 2**10  # tests use a cheap scrypt cost; the format and the check are the same
+
+
+def test_hash_is_salted_and_verifies() -> None:
+    first, second = hash_pin("2580", n=FAST_N), hash_pin("2580", n=FAST_N)
+    assert first != second and "2580" not in first
+    assert verify_pin("2580", first) and not verify_pin("2581", first)
+
+
+@pytest.mark.parametrize("pin", ["", "12a4", "123", "1234567890123", "1111", "1234", "9876", "٣٤٥٦"])
+def test_bad_pins_are_refused(pin: str) -> None:
+    with pytest.raises(PinError):
+        check_pin_format(pin)
+
+
+@pytest.mark.parametrize("stored", ["", "plain", "scrypt$x$8$1$AA==$AA==", "bcrypt$1$2$3$4$5", "scrypt$1024$8$1$!!$!!"])
+def test_a_broken_stored_hash_is_an_error_not_a_pass(stored: str) -> None:
+    with pytest.raises(PinError):
+        verify_pin("2580", stored)
+
+
+def test_lockout_after_max_wrong_pins_and_release(tmp_path: Path) -> None:
+    clock = FakeClock()
+    state = tmp_path / "lock.json"
+    guard = PinGuard(hash_pin("2580", n=FAST_N), max_wrong=3, lockout_s=600, clock=clock, state_file=state)
+    assert guard.try_pin("0000").tries_left == 2
+    assert guard.try_pin("0000").result is PinCheck.WRONG
+    assert guard.try_pin("0000").result is PinCheck.LOCKED
+    assert guard.try_pin("2580").result is PinCheck.LOCKED  # the right PIN is not even tried while locked
+    # A restart does not clear the lock.
+    again = PinGuard(hash_pin("2580", n=FAST_N), max_wrong=3, lockout_s=600, clock=clock, state_file=state)
+    assert again.try_pin("2580").result is PinCheck.LOCKED
+    clock.advance(601)
+    assert again.try_pin("2580").result is PinCheck.ACCEPTED
+    assert again.try_pin("0000").tries_left == 2  # the count started again
+
+
+def test_no_pin_set_means_no_entry() -> None:
+    guard = PinGuard("", max_wrong=5, lockout_s=60, clock=FakeClock())
+    assert not guard.enabled and guard.try_pin("2580").result is PinCheck.NOT_SET
+
+
+def test_corner_gesture() -> None:
+    clock = FakeClock()
+    taps = CornerTaps(clock, taps=5, window_s=3.0, corner_px=100)
+    assert not any(taps.touch(10, 10) for _ in range(4))
+    assert taps.touch(20, 30)
+    for _ in range(4):
+        taps.touch(10, 10)
+    assert not taps.touch(500, 500)  # a touch elsewhere resets the count
+    assert not taps.touch(10, 10)
+    slow = CornerTaps(clock, taps=5, window_s=3.0, corner_px=100)
+    results = []
+    for _ in range(5):
+        clock.advance(1.0)
+        results.append(slow.touch(5, 5))
+    assert not any(results)
+
+
+def test_set_pin_command_writes_only_a_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site.toml"
+    monkeypatch.setattr("sys.stdin", io.StringIO("2580\n"))
+    assert run_cli(["--config", str(site), "technician", "set-pin", "--pin-stdin"]) == 0
+    stored = tomllib.loads(site.read_text())["technician"]["pin_hash"]
+    assert "2580" not in site.read_text() and verify_pin("2580", stored)
+    monkeypatch.setattr("sys.stdin", io.StringIO("1111\n"))
+    assert run_cli(["--config", str(site), "technician", "set-pin", "--pin-stdin"]) == 2
+    assert tomllib.loads(site.read_text())["technician"]["pin_hash"] == stored  # bad input lost nothing
