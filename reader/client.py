@@ -18,7 +18,7 @@ from typing import Protocol
 import serial
 
 from reader.card import IdCard
-from reader.errors import FrameError, ReaderError, ReaderReason, ReaderTimeout, ReaderUnavailable, StatusError
+from reader.errors import FrameError, ReaderReason, ReaderTimeout, ReaderUnavailable, StatusError
 from reader.layouts import parse_card, split_read_base
 from reader.protocol import (
     SW3_FOUND,
@@ -202,6 +202,15 @@ class SamClient:
         self.select_card()
         return self.read_base(with_fingerprint=with_fingerprint)
 
+    def cancel(self) -> None:
+        """Wakes a read blocked in another thread (best effort; used by the service's stop)."""
+        cancel_read = getattr(self.port, "cancel_read", None)
+        if cancel_read is not None:
+            try:
+                cancel_read()
+            except (serial.SerialException, OSError, AttributeError):
+                pass
+
     def close(self) -> None:
         """Closes the port (idempotent, never raises)."""
         try:
@@ -209,7 +218,3 @@ class SamClient:
         except (serial.SerialException, OSError):
             pass
 
-
-def check_error(exc: BaseException) -> ReaderError:
-    """``exc`` when it is a ReaderError, else a ReaderUnavailable naming its type (no message)."""
-    return exc if isinstance(exc, ReaderError) else ReaderUnavailable(type(exc).__name__)

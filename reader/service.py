@@ -1,0 +1,242 @@
+"""The reader service: a background thread that watches the reader and reports what happens.
+
+The kiosk creates one :class:`ReaderService`, gives it a callback and starts it. The thread:
+
+* opens the reader URL and checks the SAM (``ReaderReady``); if that fails it reports
+  ``ReaderLost(code)`` once and retries with exponential backoff (0.5 s doubling up to
+  ``reconnect_max_backoff_s``), so an unplugged reader recovers by itself when plugged back;
+* polls find-card every ``poll_interval_s`` (never faster than 0.3 s, the modules' own advice);
+* on a new card: ``CardPlaced``, then exactly one read: ``CardRead(card)`` or
+  ``CardReadFailed(code)``; no second read until the card has been lifted;
+* reports ``CardRemoved`` after two polls in a row without the card (one miss is a card sliding
+  on the reader, common with trembling hands), and before ``ReaderLost`` if the reader dies.
+
+Thread rules: ``on_event`` is called **from the service's own thread**; a Qt UI must hand the event
+to its GUI thread (e.g. through a queued signal) and must not block in the callback. ``start`` and
+``stop`` may be called from any thread; ``stop`` wakes the thread and joins it (at most about one
+command timeout) and is idempotent. Privacy: events carry the card; nothing personal is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from reader.card import IdCard
+from reader.client import CardReader
+from reader.errors import ReaderError, is_device_fault
+from reader.settings import ReaderSettings
+from reader.transport import open_reader, redact_url
+
+log = logging.getLogger(__name__)
+
+MIN_POLL_INTERVAL_S = 0.3
+FIRST_BACKOFF_S = 0.5
+REMOVAL_MISSES = 2          # finds in a row without a card before it counts as lifted
+FIND_ERRORS_BEFORE_LOST = 3  # corrupt find answers in a row before the reader counts as lost
+
+
+@dataclass(frozen=True)
+class ReaderReady:
+    """The reader answered and its SAM is ready (after start and after each reconnection)."""
+
+
+@dataclass(frozen=True)
+class CardPlaced:
+    """A card was laid on the reader; a read follows."""
+
+
+@dataclass(frozen=True)
+class CardRead:
+    """The card was read and validated. ``card`` holds personal data: never log it."""
+
+    card: IdCard
+
+    def __repr__(self) -> str:
+        return f"CardRead({self.card!r})"
+
+
+@dataclass(frozen=True)
+class CardReadFailed:
+    """The read of this placement failed; ``code`` is a :class:`ReaderReason` value."""
+
+    code: str
+
+
+@dataclass(frozen=True)
+class CardRemoved:
+    """The card was lifted (or the reader went away while it lay there)."""
+
+
+@dataclass(frozen=True)
+class ReaderLost:
+    """The reader cannot be used; the service keeps trying to reconnect. ``code``: why."""
+
+    code: str
+
+
+ReaderEvent = ReaderReady | CardPlaced | CardRead | CardReadFailed | CardRemoved | ReaderLost
+
+
+class MonotonicClock(Protocol):
+    """Anything with ``monotonic()`` in seconds (``kiosk.clock.Clock`` fits)."""
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin."""
+
+
+class _SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class ReaderService:
+    """Watches one reader URL in a background thread and reports :data:`ReaderEvent` values.
+
+    ``url`` may differ from ``settings.url`` (the demo passes a ``sim://`` URL). ``opener`` builds
+    the backend (tests pass fakes); by default :func:`reader.transport.open_reader`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        settings: ReaderSettings,
+        on_event: Callable[[ReaderEvent], None],
+        clock: MonotonicClock | None = None,
+        *,
+        opener: Callable[[str], CardReader] | None = None,
+    ) -> None:
+        self.url = url
+        self.settings = settings
+        self._on_event = on_event
+        self._clock = clock or _SystemClock()
+        self._opener = opener or (lambda u: open_reader(u, baudrate=settings.baudrate,
+                                                        timeout_s=settings.command_timeout_s))
+        self._poll_s = max(MIN_POLL_INTERVAL_S, settings.poll_interval_s)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reader: CardReader | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        """True while the thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Starts the thread (returns at once). RuntimeError when started twice."""
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("ReaderService.start() called twice")
+            self._thread = threading.Thread(target=self._run, name="reader-service", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stops the thread and closes the reader; idempotent, safe before start."""
+        self._stop.set()
+        reader = self._reader
+        cancel = getattr(reader, "cancel", None)
+        if cancel is not None:
+            cancel()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=self.settings.command_timeout_s * 3 + 2.0)
+            if thread.is_alive():
+                log.warning("reader service thread did not stop in time")
+
+    # -- the thread ----------------------------------------------------------------------------
+    def _emit(self, event: ReaderEvent) -> None:
+        if self._stop.is_set():
+            return  # nothing is reported once stop() has been asked for
+        try:
+            self._on_event(event)
+        except Exception:  # noqa: BLE001 - a broken callback must not kill the reader thread
+            log.exception("reader event callback raised on %s", type(event).__name__)
+
+    def _run(self) -> None:
+        backoff = FIRST_BACKOFF_S
+        lost_reported = False
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._reader = self._opener(self.url)
+                    self._reader.sam_status()
+                except ReaderError as exc:
+                    self._close_reader()
+                    if not lost_reported:
+                        log.warning("reader %s unavailable (%s); retrying", redact_url(self.url), exc.code)
+                        self._emit(ReaderLost(exc.code))
+                        lost_reported = True
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.settings.reconnect_max_backoff_s)
+                    continue
+                log.info("reader %s ready", redact_url(self.url))
+                backoff, lost_reported = FIRST_BACKOFF_S, False
+                self._emit(ReaderReady())
+                code = self._watch(self._reader)
+                self._close_reader()
+                if code is not None:
+                    self._emit(ReaderLost(code))
+                    lost_reported = True
+                    self._stop.wait(backoff)
+        finally:
+            self._close_reader()
+
+    def _watch(self, reader: CardReader) -> str | None:
+        """Polls until stop (returns None) or until the reader fails (returns the reason code)."""
+        card_on = False
+        misses = 0
+        find_errors = 0
+        while not self._stop.is_set():
+            started = self._clock.monotonic()
+            try:
+                present = reader.find_card()
+                find_errors = 0
+            except ReaderError as exc:
+                if self._stop.is_set():
+                    break
+                find_errors += 1
+                if is_device_fault(exc) or find_errors >= FIND_ERRORS_BEFORE_LOST:
+                    log.warning("reader lost during find (%s)", exc.code)
+                    if card_on:
+                        self._emit(CardRemoved())
+                    return exc.code
+                log.info("find card answer unusable (%s); polling again", exc.code)
+                present = card_on  # unknown: keep the current belief for this poll
+            if present and not card_on:
+                card_on, misses = True, 0
+                self._emit(CardPlaced())
+                failure = self._read_once(reader)
+                if failure is not None:
+                    self._emit(CardRemoved())
+                    return failure
+            elif present:
+                misses = 0
+            elif card_on:
+                misses += 1
+                if misses >= REMOVAL_MISSES:
+                    card_on, misses = False, 0
+                    self._emit(CardRemoved())
+            elapsed = self._clock.monotonic() - started
+            self._stop.wait(max(0.0, self._poll_s - elapsed))
+        return None
+
+    def _read_once(self, reader: CardReader) -> str | None:
+        """Reads the card just found; returns a reason code when the reader itself failed."""
+        try:
+            card = reader.read_card(find=False)
+        except ReaderError as exc:
+            log.info("card read failed (%s)", exc.code)
+            self._emit(CardReadFailed(exc.code))
+            return exc.code if is_device_fault(exc) else None
+        self._emit(CardRead(card))
+        return None
+
+    def _close_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
