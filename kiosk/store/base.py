@@ -52,7 +52,9 @@ def translate(exc: sqlite3.Error, action: str) -> StorageError:
     code = getattr(exc, "sqlite_errorcode", None)
     if code == _SQLITE_FULL or "database or disk is full" in str(exc):
         return StorageFullError(f"{action}: the disk or database is full; nothing of this write was kept")
-    return StorageError(f"{action}: {type(exc).__name__}: {exc}")
+    # SQLite can quote a cell's content in a message ("... with text '...'"): cut it, it may be personal.
+    text = str(exc).split(" with text", 1)[0][:160]
+    return StorageError(f"{action}: {type(exc).__name__}: {text}")
 
 
 class StoreBase:

@@ -210,6 +210,21 @@ class RosterMixin(StoreBase):
         )
         return row is not None
 
+    def verify_references(self, sample: int) -> int:
+        """Decrypts up to ``sample`` templates sealed with the current key; returns how many opened.
+
+        For the doctor: proves the key really opens the data (a matching fingerprint alone does
+        not catch altered rows). Raises KeyUnavailableError when one does not open.
+        """
+        key = self._require_key()
+        rows = self._all(
+            "SELECT ref_id, person_key, ciphertext FROM face_references WHERE key_id = ? ORDER BY rowid LIMIT ?",
+            (key.key_id, sample),
+        )
+        for ref_id, person_key, blob in rows:
+            key.open(blob, _aad(ref_id, person_key))
+        return len(rows)
+
     def reference_counts(self) -> dict[str, int]:
         """``total`` references and how many are ``unreadable`` with the current key (for the doctor)."""
         total = self._one("SELECT count(*) FROM face_references")
