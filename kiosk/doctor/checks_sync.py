@@ -1,0 +1,121 @@
+"""Doctor checks of sync: credentials, the centre, the last round, set-aside records, clock skew.
+
+None is required: the terminal certifies offline and catches up later. They read the state the
+worker persists (``sync/state.json``) and the outbox (read-only, so the doctor never creates a
+database or a key as a side effect), and probe the centre with one cheap unauthenticated request.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+
+import httpx
+
+from kiosk.config import KioskConfig
+from kiosk.doctor import Check, CheckResult, Status
+from kiosk.errors import SyncError
+from kiosk.sync.credentials import credentials_path, load_credentials
+from kiosk.sync.protocol import PATH_PING, SKEW_WINDOW_S
+from kiosk.sync.status import load_state
+
+# A terminal that has not synced for a day is worth a technician's look; results still wait safely.
+STALE_AFTER_S = 24 * 3600
+# Beyond this the centre still accepts requests (they are corrected), but record times are off.
+SKEW_WARNING_S = 60.0
+PROBE_TIMEOUT_S = 5.0
+
+_HINTS = {
+    "centre_unreachable": "check the network cable / Wi-Fi and the centre URL; results wait in the outbox",
+    "centre_error": "the centre answered with an error; it is retried automatically, tell the centre if it lasts",
+    "auth_failed": "the centre refuses this terminal's id or secret: enrol again with `kiosk enroll-device`",
+    "clock_skew": "set the terminal's clock (NTP); the centre refuses requests whose time is off",
+    "not_enrolled": "enrol the terminal: `kiosk enroll-device --center URL --device-id ID --secret S`",
+    "key_missing": "the device key is missing: roster references cannot be stored (see kiosk doctor storage)",
+}
+
+
+def _credentials(config: KioskConfig) -> CheckResult:
+    data_dir = config.terminal.resolved_data_dir()
+    try:
+        credentials = load_credentials(data_dir)
+    except SyncError as exc:
+        return CheckResult(Status.FAILED, exc.message, _HINTS["auth_failed"])
+    if credentials is None:
+        return CheckResult(Status.WARNING, "not enrolled with a centre; results wait in the outbox", _HINTS["not_enrolled"])
+    registered = "registered" if credentials.key_registered else "not yet registered (at the next sync)"
+    return CheckResult(Status.OK, f"device {credentials.device_id} at {credentials.center_url}, "
+                                  f"signing key {credentials.key_id} {registered}; file {credentials_path(data_dir)} 0600")
+
+
+def _reachable(config: KioskConfig) -> CheckResult:
+    try:
+        credentials = load_credentials(config.terminal.resolved_data_dir())
+    except SyncError:
+        credentials = None
+    url = credentials.center_url if credentials else config.sync.center_url
+    if not url:
+        return CheckResult(Status.WARNING, "no centre configured", _HINTS["not_enrolled"])
+    try:
+        response = httpx.get(url.rstrip("/") + PATH_PING, timeout=min(PROBE_TIMEOUT_S, config.sync.request_timeout_s))
+    except httpx.HTTPError as exc:
+        return CheckResult(Status.WARNING, f"{url} does not answer ({type(exc).__name__})", _HINTS["centre_unreachable"])
+    if response.status_code != 200:
+        return CheckResult(Status.WARNING, f"{url} answered {response.status_code}", _HINTS["centre_error"])
+    return CheckResult(Status.OK, f"{url} answers")
+
+
+def _last_sync(config: KioskConfig) -> CheckResult:
+    state = load_state(config.terminal.resolved_data_dir())
+    if state.last_attempt_at is None:
+        return CheckResult(Status.WARNING, "no sync round has run yet", "run `kiosk sync --once` or start the kiosk")
+    success = state.last_success_at.isoformat(timespec="seconds") if state.last_success_at else "never"
+    if state.last_error_code:
+        return CheckResult(Status.WARNING, f"last round failed [{state.last_error_code}] at "
+                           f"{state.last_attempt_at.isoformat(timespec='seconds')}: {state.last_error_message}; "
+                           f"last success {success}", _HINTS.get(state.last_error_code, "see the log"))
+    age = (datetime.now(timezone.utc) - state.last_success_at).total_seconds() if state.last_success_at else None
+    if age is not None and age > STALE_AFTER_S:
+        return CheckResult(Status.WARNING, f"last success {success}, {age / 3600:.0f} h ago", _HINTS["centre_unreachable"])
+    return CheckResult(Status.OK, f"last success {success}")
+
+
+def _outbox(config: KioskConfig) -> CheckResult:
+    path = config.terminal.resolved_data_dir() / "kiosk.db"
+    if not path.exists():
+        return CheckResult(Status.OK, "no records yet")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as connection:
+            counts = dict(connection.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
+            oldest = connection.execute("SELECT min(created_at) FROM outbox WHERE state = 'pending'").fetchone()[0]
+    except sqlite3.Error as exc:
+        return CheckResult(Status.WARNING, f"the outbox cannot be read ({exc})", "see kiosk doctor storage checks")
+    pending, rejected, sent = counts.get("pending", 0), counts.get("rejected", 0), counts.get("sent", 0)
+    detail = f"{pending} waiting, {sent} sent, {rejected} set aside"
+    if oldest:
+        detail += f"; oldest waiting since {oldest[:19]} UTC"
+    if rejected:
+        return CheckResult(Status.WARNING, detail, "records the centre refused are kept; their reasons are on the "
+                           "technician page (outbox.rejected_reason); tell the centre")
+    return CheckResult(Status.OK, detail)
+
+
+def _skew(config: KioskConfig) -> CheckResult:
+    skew = load_state(config.terminal.resolved_data_dir()).clock_skew_s
+    if skew is None:
+        return CheckResult(Status.OK, "not measured yet (measured at every sync)")
+    if abs(skew) > SKEW_WINDOW_S:
+        return CheckResult(Status.FAILED, f"the clock is {skew:+.0f} s off the centre's; requests are corrected, "
+                           "but record times and certification dates are wrong", _HINTS["clock_skew"])
+    if abs(skew) > SKEW_WARNING_S:
+        return CheckResult(Status.WARNING, f"the clock is {skew:+.0f} s off the centre's", _HINTS["clock_skew"])
+    return CheckResult(Status.OK, f"{skew:+.1f} s from the centre's clock")
+
+
+CHECKS: list[Check] = [
+    Check("sync credentials", _credentials, required=False, order=80),
+    Check("centre reachable", _reachable, required=False, order=81),
+    Check("last sync", _last_sync, required=False, order=82),
+    Check("outbox", _outbox, required=False, order=83),
+    Check("clock vs centre", _skew, required=False, order=84),
+]

@@ -1,0 +1,202 @@
+"""The reference centre's HTTP API in-process: authentication, limits, validation, idempotency, roster."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from center.app import create_app
+from center.db import Device, make_engine, session_factory
+from center.roster import generate_synthetic
+from kiosk.sync import signing
+
+SECRET = "5e" * 32
+
+
+class Terminal:
+    """A test terminal: signs requests like the kiosk does."""
+
+    def __init__(self, client: TestClient, device_id: str = "T1", secret: str = SECRET) -> None:
+        self.client, self.device_id, self.secret = client, device_id, secret
+        self.key = signing.new_signing_key()
+        self.key_id = signing.key_id(signing.public_key_text(self.key))
+        self.clock_offset = 0.0
+
+    def request(self, method: str, path: str, payload: Any = None, *, raw: bytes | None = None,
+                nonce: str | None = None) -> Any:
+        body = raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
+        headers = signing.sign_request(self.secret, self.device_id, method, path, body,
+                                       int(time.time() + self.clock_offset), nonce).as_dict()
+        return self.client.request(method, path, content=body, headers={**headers, "Content-Type": "application/json"})
+
+    def enrol(self) -> None:
+        answer = self.request("POST", "/v1/enrol", {"public_key": signing.public_key_text(self.key)})
+        assert answer.status_code == 200, answer.text
+
+    def record(self, **changes: Any) -> dict[str, Any]:
+        record = {"record_id": str(uuid.uuid4()), "device_id": self.device_id, "key_id": self.key_id,
+                  "id_number": "11010119400101001X", "occurred_at": "2026-05-20T09:00:00+08:00",
+                  "region_code": "110101", "outcome": "certified", "scores": {"match_distance": 0.31}}
+        record.update(changes)
+        record["signature"] = signing.sign_record(self.key, record)
+        return record
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = str(tmp_path / "centre.db")
+    with session_factory(make_engine(path))() as session:
+        session.add(Device(device_id="T1", name="hall 1", secret=SECRET))
+        session.add(Device(device_id="T2", name="hall 2", secret="77" * 32))
+        session.commit()
+    return path
+
+
+@pytest.fixture
+def terminal(db: str) -> Terminal:
+    terminal = Terminal(TestClient(create_app(db, max_body_bytes=200_000)))
+    terminal.enrol()
+    return terminal
+
+
+def _error(response: Any) -> str:
+    return response.json()["error"]["code"]
+
+
+def test_ping_needs_no_credentials(terminal: Terminal) -> None:
+    answer = terminal.client.get("/v1/ping")
+    assert answer.status_code == 200 and answer.json()["status"] == "ok"
+
+
+@pytest.mark.parametrize(("change", "status", "code"), [
+    ({"device_id": "NOPE"}, 401, "auth_device_unknown"),
+    ({"secret": "00" * 32}, 401, "auth_signature_invalid"),
+    ({"clock_offset": -3600}, 401, "auth_request_stale"),
+    ({"clock_offset": +3600}, 401, "auth_request_stale"),
+])
+def test_bad_credentials_and_stale_requests_are_refused(terminal: Terminal, change: dict, status: int, code: str) -> None:
+    for name, value in change.items():
+        setattr(terminal, name, value)
+    answer = terminal.request("GET", "/v1/roster")
+    assert (answer.status_code, _error(answer)) == (status, code)
+
+
+def test_missing_headers_are_refused_with_a_clear_message(terminal: Terminal) -> None:
+    answer = terminal.client.post("/v1/results", content=b"{}")
+    assert answer.status_code == 401 and _error(answer) == "auth_headers_missing"
+    assert "X-Kiosk-Signature" in answer.json()["error"]["message"]
+
+
+def test_a_replayed_request_is_refused(terminal: Terminal) -> None:
+    nonce = signing.new_nonce()
+    assert terminal.request("GET", "/v1/roster", nonce=nonce).status_code == 200
+    again = terminal.request("GET", "/v1/roster", nonce=nonce)
+    assert (again.status_code, _error(again)) == (401, "auth_nonce_replayed")
+
+
+def test_a_disabled_device_is_refused(terminal: Terminal, db: str) -> None:
+    with session_factory(make_engine(db))() as session:
+        session.get(Device, "T1").disabled = True
+        session.commit()
+    answer = terminal.request("GET", "/v1/roster")
+    assert (answer.status_code, _error(answer)) == (403, "auth_device_disabled")
+
+
+def test_bodies_over_the_limit_are_refused(terminal: Terminal) -> None:
+    answer = terminal.request("POST", "/v1/results", raw=b"x" * 300_000)
+    assert (answer.status_code, _error(answer)) == (413, "request_too_large")
+
+
+@pytest.mark.parametrize(("raw", "fragment"), [
+    (b"{not json", "Invalid JSON"),
+    (b'{"records": []}', "records"),
+    (b'{"records": [{}], "extra": 1}', "extra"),
+])
+def test_malformed_batches_get_422_naming_the_field(terminal: Terminal, raw: bytes, fragment: str) -> None:
+    answer = terminal.request("POST", "/v1/results", raw=raw)
+    assert (answer.status_code, _error(answer)) == (422, "request_invalid")
+    assert fragment in answer.json()["error"]["message"]
+
+
+def test_receipt_is_idempotent_per_record_and_judges_each_record(terminal: Terminal) -> None:
+    good, other = terminal.record(), terminal.record(outcome="liveness_failed", reason_code="blink_missing")
+    forged = dict(terminal.record(), outcome="certified", id_number="11010119400101002X")  # changed after signing
+    invalid = terminal.record(occurred_at="yesterday")
+    foreign = terminal.record(device_id="T2")
+    answer = terminal.request("POST", "/v1/results", {"records": [good, other, forged, invalid, foreign]})
+    assert answer.status_code == 200, answer.text
+    receipts = answer.json()["receipts"]
+    assert [r["status"] for r in receipts] == ["accepted", "accepted", "rejected", "rejected", "rejected"]
+    assert [r["reason"] for r in receipts[2:]] == ["record_signature_invalid", "record_invalid", "record_device_mismatch"]
+    assert "occurred_at" in receipts[3]["message"] and "yesterday" not in receipts[3]["message"]
+    again = terminal.request("POST", "/v1/results", {"records": [good, good]}).json()["receipts"]
+    assert [r["status"] for r in again] == ["duplicate", "duplicate"]
+
+
+def test_same_id_with_other_content_is_a_conflict(terminal: Terminal) -> None:
+    first = terminal.record()
+    assert terminal.request("POST", "/v1/results", {"records": [first]}).json()["receipts"][0]["status"] == "accepted"
+    clash = terminal.record(record_id=first["record_id"], outcome="match_failed")
+    receipt = terminal.request("POST", "/v1/results", {"records": [clash]}).json()["receipts"][0]
+    assert (receipt["status"], receipt["reason"]) == ("rejected", "record_conflict")
+
+
+def test_a_record_signed_with_an_unenrolled_key_is_refused(terminal: Terminal) -> None:
+    stranger = Terminal(terminal.client)
+    receipt = terminal.request("POST", "/v1/results", {"records": [stranger.record()]}).json()["receipts"][0]
+    assert receipt["reason"] == "record_key_unknown"
+
+
+def test_roster_deltas_page_by_cursor_and_carry_removals(terminal: Terminal, db: str, tmp_path: Path) -> None:
+    from center.roster import import_csv
+
+    with session_factory(make_engine(db))() as session:
+        assert generate_synthetic(session, 25, seed=2) == 25
+    pages, cursor = [], 0
+    while True:
+        page = terminal.request("GET", f"/v1/roster?cursor={cursor}&limit=10").json()
+        pages.append(page)
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            break
+    assert [len(p["changes"]) for p in pages] == [10, 10, 5]
+    assert all(len(c["templates"]) == 1 for p in pages for c in p["changes"])
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text("id_number,name,last_certified,photo\n110101194001010012,张三,2025-06-01,\n", encoding="utf-8")
+    with session_factory(make_engine(db))() as session:
+        report = import_csv(session, csv_file, None, remove_missing=True)
+    assert (report.added, report.removed) == (1, 25)
+    delta = terminal.request("GET", f"/v1/roster?cursor={cursor}&limit=100").json()
+    ops = [c["op"] for c in delta["changes"]]
+    assert ops.count("remove") == 25 and ops.count("upsert") == 1 and not delta["has_more"]
+    assert terminal.request("GET", f"/v1/roster?cursor={delta['next_cursor']}").json()["changes"] == []
+
+
+@pytest.mark.parametrize("query", ["cursor=-1", "cursor=abc", "limit=0", "limit=100000"])
+def test_bad_roster_queries_are_refused(terminal: Terminal, query: str) -> None:
+    answer = terminal.request("GET", f"/v1/roster?{query}")
+    assert (answer.status_code, _error(answer)) == (422, "request_invalid")
+
+
+def test_heartbeats_are_validated_and_stored(terminal: Terminal, db: str) -> None:
+    assert terminal.request("POST", "/v1/heartbeat", {"pending": -1, "rejected": 0}).status_code == 422
+    answer = terminal.request("POST", "/v1/heartbeat", {"pending": 3, "rejected": 1, "clock_skew_s": 2.5})
+    assert answer.status_code == 200 and "server_time" in answer.json()
+    with session_factory(make_engine(db))() as session:
+        assert session.get(Device, "T1").last_health["pending"] == 3
+
+
+def test_unknown_paths_get_the_error_envelope(terminal: Terminal) -> None:
+    answer = terminal.client.get("/v1/nothing")
+    assert (answer.status_code, _error(answer)) == (404, "request_not_found")
+
+
+def test_the_served_openapi_lists_every_operation(terminal: Terminal) -> None:
+    paths = terminal.client.get("/openapi.json").json()["paths"]
+    assert {"/v1/ping", "/v1/enrol", "/v1/roster", "/v1/results", "/v1/heartbeat"} <= set(paths)
