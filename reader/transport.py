@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import serial
 
 from reader.client import CardReader, SamClient
-from reader.errors import ReaderReason, ReaderUnavailable, UrlError
+from reader.errors import ReaderError, ReaderReason, ReaderUnavailable, UrlError
 
 HANDLER_PACKAGE = "reader.urlhandler"
 SDK_SCHEMES = ("sdtapi", "termb")
@@ -47,6 +47,8 @@ def open_serial(url: str, *, baudrate: int = 115200, timeout_s: float = 0.05) ->
     except ValueError as exc:
         raise UrlError(ReaderReason.READER_URL_INVALID, f"cannot use reader URL: {exc}") from None
     except (serial.SerialException, OSError) as exc:
+        if isinstance(exc.__cause__, ReaderError):
+            raise exc.__cause__ from None  # the simulator's own reason (bad switch, bad card file)
         # The message can contain the device path but never personal data.
         raise ReaderUnavailable(f"cannot open the reader port: {exc}") from None
 
