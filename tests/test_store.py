@@ -141,14 +141,16 @@ def test_lost_key_makes_templates_unreadable_not_the_store_unusable(tmp_path: Pa
     s.close()
     key_file.unlink()  # the key is lost: a new one is made, the old templates no longer open
     s = Store.open(tmp_path / "data", key_file, clock)
-    assert s.has_reference(ID_A)
+    assert not s.has_reference(ID_A)  # the flow sends the person to staff enrolment before liveness
     assert s.reference_counts() == {"total": 1, "unreadable": 1}
+    assert s.reference_count(ID_A) == {"total": 1, "unreadable": 1}
     with pytest.raises(KeyUnavailableError):
         s.references(ID_A)
     s.record_attempt(record(clock, outcome="no_reference", reason_code="key_missing"))  # the kiosk still works
     s.replace_references(ID_A, [np.full(128, 0.5)], "staff_enrolment")  # re-enrolment
     assert np.array_equal(s.references(ID_A)[0], np.full(128, 0.5))
     assert s.reference_counts() == {"total": 1, "unreadable": 0}
+    assert s.has_reference(ID_A) and s.reference_count(ID_A) == {"total": 1, "unreadable": 0}
 
 
 def test_damaged_key_file_is_not_overwritten_and_biometrics_are_refused(tmp_path: Path, clock: FakeClock) -> None:
@@ -157,6 +159,7 @@ def test_damaged_key_file_is_not_overwritten_and_biometrics_are_refused(tmp_path
     s = Store.open(tmp_path / "data", key_file, clock)
     assert s.key_id is None and key_file.read_bytes() == b"short"
     s.upsert_pensioner(pensioner())
+    assert not s.has_reference(ID_A)
     with pytest.raises(KeyUnavailableError):
         s.add_reference(ID_A, np.ones(128), "centre")
     assert s.references(ID_A) == []  # nothing stored, nothing to decrypt

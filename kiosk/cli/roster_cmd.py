@@ -71,7 +71,7 @@ def show_command(state: CliState, id_number: str) -> None:
     clock = SystemClock()
     with Store.from_config(config, clock) as store:
         person = store.get_pensioner(number.value)
-        has_reference = store.has_reference(number.value) if person else False
+        references = store.reference_count(number.value) if person else {"total": 0, "unreadable": 0}
     if person is None:
         raise click.ClickException(f"{number.masked()} is not in the roster (import the roster, or send the person "
                                    "to the counter)")
@@ -80,8 +80,15 @@ def show_command(state: CliState, id_number: str) -> None:
     click.echo(f"region          {person.region_code}")
     click.echo(f"last certified  {person.last_certified or 'never'}")
     click.echo(f"state           {_state(person.last_certified, config, clock)}")
-    click.echo(f"face reference  {'yes' if has_reference else 'no'}")
+    click.echo(f"face reference  {_reference_text(references)}")
     click.echo(f"roster photo    {'yes' if person.photo_path else 'no'}")
+
+
+def _reference_text(references: dict[str, int]) -> str:
+    usable = references["total"] - references["unreadable"]
+    if references["unreadable"]:
+        return f"{'yes' if usable else 'no'} ({references['unreadable']} sealed with a lost key: re-enrol)"
+    return "yes" if usable else "no"
 
 
 def mask_name(name: str) -> str:

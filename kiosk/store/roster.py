@@ -201,14 +201,29 @@ class RosterMixin(StoreBase):
             return self._db.execute("DELETE FROM face_references WHERE person_key = ?", (person_key,)).rowcount
 
     def has_reference(self, id_number: str) -> bool:
-        """True when at least one reference is stored for the person (no decryption: it may be
-        sealed with a lost key, in which case :meth:`references` raises)."""
+        """True when the person has a reference this terminal can use, decided without decryption.
+
+        Only references sealed with the current device key count (compared by key fingerprint): after
+        a key loss the answer is False, so the flow asks for staff enrolment before the person goes
+        through the liveness check, instead of failing at the match.
+        """
+        if self._key is None:
+            return False
         row = self._one(
             "SELECT 1 FROM face_references r JOIN pensioners p ON p.person_key = r.person_key "
-            "WHERE p.id_number = ? LIMIT 1",
-            (id_number.strip().upper(),),
+            "WHERE p.id_number = ? AND r.key_id = ? LIMIT 1",
+            (id_number.strip().upper(), self._key.key_id),
         )
         return row is not None
+
+    def reference_count(self, id_number: str) -> dict[str, int]:
+        """A person's references: ``total`` and how many are ``unreadable`` with the current key."""
+        row = self._one(
+            "SELECT count(*), sum(r.key_id IS NOT ?) FROM face_references r "
+            "JOIN pensioners p ON p.person_key = r.person_key WHERE p.id_number = ?",
+            (self.key_id, id_number.strip().upper()),
+        )
+        return {"total": int(row[0]) if row else 0, "unreadable": int(row[1] or 0) if row else 0}
 
     def verify_references(self, sample: int) -> int:
         """Decrypts up to ``sample`` templates sealed with the current key; returns how many opened.
