@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import stat
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -348,3 +349,35 @@ def test_local_day_boundary_uses_china_time() -> None:
                             occurred_at=datetime(2026, 5, 20, 15, 59, tzinfo=timezone.utc)))
     assert s.counts_for_day(date(2026, 5, 20)) == {"card_removed": 1}
     assert s.counts_for_day(date(2026, 5, 21)) == {}
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 2 MB tmpfs (needs root and the right to mount; skipped otherwise)."""
+    import subprocess
+
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("a real full disk needs root and tmpfs mounts; the max_page_count test covers the logic")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_real_full_disk(tiny_disk: Path, clock: FakeClock) -> None:
+    s = Store.open(tiny_disk / "data", tiny_disk / "key", clock, evidence_retention_days=30)
+    s.upsert_pensioner(pensioner())
+    (tiny_disk / "filler").write_bytes(bytes(1_200_000))
+    stored: list[str] = []
+    with pytest.raises(StorageFullError):
+        for _ in range(1000):
+            stored.append(s.record_attempt(record(clock, outcome="mismatch", evidence_jpeg=b"\xff\xd8" + os.urandom(20_000))))
+    assert stored and s.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert {r[0] for r in s.db.execute("SELECT record_id FROM certifications")} == set(stored)
+    (tiny_disk / "filler").unlink()
+    s.record_attempt(record(clock))
+    assert s.outbox_counts()["pending"] == len(stored) + 1
+    s.close()
