@@ -1,0 +1,283 @@
+"""The concrete passive checks (interface and combination in :mod:`camera.antispoof`).
+
+* :class:`BezelCheck`: a screen or a sheet of paper held up to the camera puts long straight edges
+  (the bezel, the paper edge) around the face, on two sides or more, close to it. A live face in a
+  room rarely has straight edges on both sides that span the whole face height: a door frame or a
+  whiteboard behind the head is hidden by the head itself over part of its length.
+* :class:`MotionCheck`: a hand-held screen or print moves the face and its surroundings together, as
+  one plane; a live head moves in front of a background that stays still.
+* :class:`GlareCheck`: screens and glossy prints reflect room lights as small saturated, colourless
+  patches on the "skin"; live skin rarely clips to white.
+* :class:`MoireCheck`: re-photographing a screen adds a periodic pixel grid: isolated peaks in the
+  high-frequency spectrum of the face that live skin does not have.
+
+All scores are in 0..1; coordinates are pixels of the analysed frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from camera.antispoof import FrameView, PassiveCheck
+from camera.settings import AntispoofSettings
+
+_WORK_FACE_WIDTH_PX = 80  # every check works at this face scale: cost independent of resolution
+
+
+def _scaled_roi(view: FrameView, margin_w: float, margin_h: float) -> tuple[np.ndarray, tuple[float, float, float, float], float]:
+    """The grey region around the face (``margin_*`` face sizes each side), scaled so the face is
+    80 px wide; returns (roi, face box in roi pixels, scale)."""
+    gray = view.gray
+    height, width = gray.shape[:2]
+    x0, y0, x1, y1 = view.face.box
+    fw, fh = x1 - x0, y1 - y0
+    rx0, ry0 = max(0, int(x0 - margin_w * fw)), max(0, int(y0 - margin_h * fh))
+    rx1, ry1 = min(width, int(x1 + margin_w * fw)), min(height, int(y1 + margin_h * fh))
+    scale = _WORK_FACE_WIDTH_PX / max(fw, 1.0)
+    roi = gray[ry0:ry1, rx0:rx1]
+    size = (max(8, int(roi.shape[1] * scale)), max(8, int(roi.shape[0] * scale)))
+    roi = cv2.resize(roi, size, interpolation=cv2.INTER_AREA)
+    box = ((x0 - rx0) * scale, (y0 - ry0) * scale, (x1 - rx0) * scale, (y1 - ry0) * scale)
+    return roi, box, scale
+
+
+class _MeanScore:
+    """Running mean of per-frame evidence."""
+
+    def __init__(self) -> None:
+        self._sum = 0.0
+        self._n = 0
+
+    def add(self, value: float) -> None:
+        self._sum += value
+        self._n += 1
+
+    def mean(self) -> float:
+        return self._sum / self._n if self._n else 0.0
+
+    @property
+    def n(self) -> int:
+        return self._n
+
+
+class BezelCheck:
+    """A frame around the face, per frame 0/1: two nearly parallel straight edges left and right of
+    the face (a phone or tablet bezel), or a side edge meeting an edge above or below it at a right
+    angle (a corner of a screen or sheet), or one straight edge above the head reaching well past the
+    face on both sides (the top of a held screen or print). Each edge must span ``span_fraction`` of
+    the face; the score is the fraction of analysed frames with a frame."""
+
+    name = "bezel"
+
+    def __init__(self, *, span_fraction: float = 0.6, max_parallel_deg: float = 6.0,
+                 max_corner_error_deg: float = 12.0) -> None:
+        self._span = span_fraction
+        self._parallel = max_parallel_deg
+        self._corner = max_corner_error_deg
+        self._mean = _MeanScore()
+
+    def sides(self, view: FrameView) -> dict[str, list[float]]:
+        """Edge angles (degrees from the image x axis, 0..180) found on each side of the face
+        ("left", "right", "top", "bottom", and "top_wide" for a top edge past both sides)."""
+        roi, (fx0, fy0, fx1, fy1), _ = _scaled_roi(view, 1.2, 0.8)
+        fw, fh = fx1 - fx0, fy1 - fy0
+        edges = cv2.Canny(cv2.GaussianBlur(roi, (3, 3), 0), 40, 120)
+        lines = cv2.HoughLinesP(edges, 1, math.pi / 180, threshold=int(0.3 * fh),
+                                minLineLength=int(self._span * min(fw, fh)), maxLineGap=6)
+        found: dict[str, list[float]] = {}
+        for x_a, y_a, x_b, y_b in (lines[:, 0] if lines is not None else []):
+            dx, dy = abs(int(x_b) - int(x_a)), abs(int(y_b) - int(y_a))
+            angle = math.degrees(math.atan2(int(y_b) - int(y_a), int(x_b) - int(x_a))) % 180.0
+            if dy > 2.2 * dx:  # within about 25 degrees of vertical (a tilted phone)
+                overlap = min(max(y_a, y_b), fy1) - max(min(y_a, y_b), fy0)
+                if overlap < self._span * fh:
+                    continue
+                if max(x_a, x_b) < fx0 - 0.05 * fw:
+                    found.setdefault("left", []).append(angle)
+                elif min(x_a, x_b) > fx1 + 0.05 * fw:
+                    found.setdefault("right", []).append(angle)
+            elif dx > 2.2 * dy:  # within about 25 degrees of horizontal
+                overlap = min(max(x_a, x_b), fx1) - max(min(x_a, x_b), fx0)
+                if overlap < self._span * fw:
+                    continue
+                if max(y_a, y_b) < fy0 - 0.05 * fh:
+                    found.setdefault("top", []).append(angle)
+                    if min(x_a, x_b) < fx0 - 0.5 * fw and max(x_a, x_b) > fx1 + 0.5 * fw:
+                        found.setdefault("top_wide", []).append(angle)
+                elif min(y_a, y_b) > fy1 + 0.05 * fh:
+                    found.setdefault("bottom", []).append(angle)
+        return found
+
+    def framed(self, view: FrameView) -> bool:
+        """True when the edges around the face form a frame (see the class docstring)."""
+        sides = self.sides(view)
+        if "top_wide" in sides:
+            return True
+        for left in sides.get("left", []):
+            for right in sides.get("right", []):
+                if abs(left - right) <= self._parallel:
+                    return True
+        verticals = sides.get("left", []) + sides.get("right", [])
+        horizontals = sides.get("top", []) + sides.get("bottom", [])
+        for v in verticals:
+            for h in horizontals:
+                if abs(abs(v - h) - 90.0) <= self._corner:
+                    return True
+        return False
+
+    def observe(self, view: FrameView) -> None:
+        self._mean.add(1.0 if self.framed(view) else 0.0)
+
+    def score(self) -> float:
+        return self._mean.mean()
+
+    @property
+    def evidence(self) -> int:
+        return self._mean.n
+
+
+class MotionCheck:
+    """Does the surrounding move with the face? Per analysed pair of frames in which the face moved
+    at least ``min_shift_px`` (at the 80 px face scale), 1 when the strips beside the face moved the
+    same way, else 0; the score is the mean over such pairs."""
+
+    name = "motion"
+
+    def __init__(self, *, min_shift_px: float = 0.6, min_pairs: int = 3) -> None:
+        self._min_shift = min_shift_px
+        self._min_pairs = min_pairs
+        self._previous: tuple[np.ndarray, tuple[float, float, float, float]] | None = None
+        self._mean = _MeanScore()
+
+    @staticmethod
+    def _shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+        window = cv2.createHanningWindow((a.shape[1], a.shape[0]), cv2.CV_32F)
+        (sx, sy), response = cv2.phaseCorrelate(a.astype(np.float32), b.astype(np.float32), window)
+        return sx, sy, response
+
+    def observe(self, view: FrameView) -> None:
+        roi, box, _ = _scaled_roi(view, 1.0, 0.3)
+        previous, self._previous = self._previous, (roi, box)
+        if previous is None or previous[0].shape != roi.shape:
+            return
+        fx0, fy0, fx1, fy1 = (int(v) for v in previous[1])
+        prev_roi = previous[0]
+        face_a, face_b = prev_roi[fy0:fy1, fx0:fx1], roi[fy0:fy1, fx0:fx1]
+        if face_a.shape[0] < 16 or face_a.shape[1] < 16:
+            return
+        fsx, fsy, _ = self._shift(face_a, face_b)
+        moved = math.hypot(fsx, fsy)
+        if moved < self._min_shift:
+            return
+        strip_w = max(8, (fx1 - fx0) // 2)
+        agree = 0
+        strips = 0
+        for sx0 in (fx0 - strip_w - 2, fx1 + 2):
+            if sx0 < 0 or sx0 + strip_w > roi.shape[1]:
+                continue
+            a, b = prev_roi[fy0:fy1, sx0:sx0 + strip_w], roi[fy0:fy1, sx0:sx0 + strip_w]
+            if float(a.std()) < 4.0:  # a featureless wall tells nothing about motion
+                continue
+            ssx, ssy, response = self._shift(a, b)
+            strips += 1
+            if response > 0.1 and math.hypot(ssx - fsx, ssy - fsy) < 0.35 * moved + 0.3:
+                agree += 1
+        if strips:
+            self._mean.add(agree / strips)
+
+    def score(self) -> float:
+        return self._mean.mean() if self._mean.n >= self._min_pairs else 0.0
+
+    @property
+    def evidence(self) -> int:
+        return self._mean.n
+
+
+class GlareCheck:
+    """Fraction of the face area that is clipped, colourless highlight (per frame), scaled so that
+    ``full_fraction`` of the face reads 1."""
+
+    name = "glare"
+
+    def __init__(self, *, full_fraction: float = 0.02) -> None:
+        self._full = full_fraction
+        self._mean = _MeanScore()
+
+    def observe(self, view: FrameView) -> None:
+        height, width = view.image_bgr.shape[:2]
+        x0, y0, x1, y1 = (int(v) for v in view.face.box)
+        crop = view.image_bgr[max(0, y0):min(height, y1), max(0, x0):min(width, x1)]
+        if crop.size == 0:
+            return
+        hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
+        glare = (hsv[:, :, 2] >= 250) & (hsv[:, :, 1] <= 30)
+        # Only the skin inside the face outline counts (a bright window beside the cheek is not
+        # glare); spectacle lenses reflect lights like a screen does, so the band from the brows to
+        # just under the eyes is left out too.
+        points = view.face.points
+        origin = np.array([max(0, x0), max(0, y0)], dtype=np.float32)
+        mask = np.zeros(glare.shape, dtype=np.uint8)
+        hull = cv2.convexHull((points[:, :2] - origin).astype(np.int32))
+        cv2.fillConvexPoly(mask, hull, 1)
+        band_top = int(points[[105, 334], 1].min() - origin[1])
+        band_bottom = int(points[[145, 374], 1].max() + 0.08 * (y1 - y0) - origin[1])
+        mask[max(0, band_top):max(0, band_bottom), :] = 0
+        skin = int(mask.sum())
+        if skin == 0:
+            return
+        self._mean.add(min(1.0, float((glare & mask.astype(bool)).sum()) / skin / self._full))
+
+    def score(self) -> float:
+        return self._mean.mean()
+
+    @property
+    def evidence(self) -> int:
+        return self._mean.n
+
+
+class MoireCheck:
+    """Peakiness of the high-frequency spectrum of the face crop (per frame): the strongest
+    high-frequency peak over the median high-frequency energy, mapped to 0..1 between ``low`` and
+    ``high`` (live skin has a smooth, peak-free fall-off)."""
+
+    name = "moire"
+
+    def __init__(self, *, low: float = 12.0, high: float = 40.0) -> None:
+        self._low, self._high = low, high
+        self._mean = _MeanScore()
+
+    def observe(self, view: FrameView) -> None:
+        height, width = view.gray.shape[:2]
+        x0, y0, x1, y1 = view.face.box
+        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * 0.3
+        ix0, iy0 = max(0, int(cx - half)), max(0, int(cy - half))
+        crop = view.gray[iy0:min(height, int(cy + half)), ix0:min(width, int(cx + half))]
+        if min(crop.shape[:2]) < 32:
+            return
+        crop = cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
+        crop -= crop.mean()
+        spectrum = np.abs(np.fft.fftshift(np.fft.fft2(crop * np.outer(np.hanning(64), np.hanning(64)))))
+        yy, xx = np.mgrid[-32:32, -32:32]
+        high = spectrum[np.hypot(xx, yy) > 12]
+        ratio = float(high.max() / (np.median(high) + 1e-6))
+        self._mean.add(min(1.0, max(0.0, (ratio - self._low) / (self._high - self._low))))
+
+    def score(self) -> float:
+        return self._mean.mean()
+
+    @property
+    def evidence(self) -> int:
+        return self._mean.n
+
+
+def default_checks(settings: AntispoofSettings) -> list[tuple[PassiveCheck, float]]:
+    """The shipped checks with their configured weights."""
+    return [
+        (BezelCheck(), settings.bezel_weight),
+        (MotionCheck(), settings.motion_weight),
+        (GlareCheck(), settings.glare_weight),
+        (MoireCheck(), settings.moire_weight),
+    ]
