@@ -11,7 +11,7 @@ import shutil
 import sqlite3
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -156,37 +156,38 @@ def check_key(config: KioskConfig) -> CheckResult:
     return CheckResult(Status.OK, f"key present, opens {counts['total']} face template(s)")
 
 
-def check_roster(config: KioskConfig) -> CheckResult:
-    """How many pensioners the roster holds, and how many have a face reference."""
-    try:
-        return _roster_result(config)
-    except (sqlite3.Error, StorageError):
-        return CheckResult(Status.WARNING, "the roster cannot be read", "see the schema check")
+_EMPTY_ROSTER = CheckResult(Status.WARNING, "the roster is empty",
+                            "import it: kiosk roster import FILE.csv, or let the terminal sync with the centre")
+
+
+def _unreadable_is_a_warning(what: str, run: Callable[[KioskConfig], CheckResult]) -> Callable[[KioskConfig], CheckResult]:
+    """A non-required check over an unreadable database warns and points at the schema check."""
+
+    def guarded(config: KioskConfig) -> CheckResult:
+        try:
+            return run(config)
+        except (sqlite3.Error, StorageError):
+            return CheckResult(Status.WARNING, f"the {what} cannot be read", "see the schema check")
+
+    guarded.__doc__ = run.__doc__
+    return guarded
 
 
 def _roster_result(config: KioskConfig) -> CheckResult:
+    """How many pensioners the roster holds, and how many have a face reference."""
     with _read_only_store(config) as store:
         if store is None or store.pending_migrations():
-            return CheckResult(Status.WARNING, "the roster is empty", "import it: kiosk roster import FILE.csv, "
-                               "or let the terminal sync with the centre")
+            return _EMPTY_ROSTER
         total = store.pensioner_count()
         with_reference = store.db.execute(
             "SELECT count(DISTINCT person_key) FROM face_references").fetchone()[0]
     if total == 0:
-        return CheckResult(Status.WARNING, "the roster is empty", "import it: kiosk roster import FILE.csv, "
-                           "or let the terminal sync with the centre")
+        return _EMPTY_ROSTER
     return CheckResult(Status.OK, f"{total} pensioner(s), {with_reference} with a face reference")
 
 
-def check_outbox(config: KioskConfig) -> CheckResult:
-    """Records waiting for the centre: a warning when the oldest waits too long or the centre refused some."""
-    try:
-        return _outbox_result(config)
-    except (sqlite3.Error, StorageError):
-        return CheckResult(Status.WARNING, "the outbox cannot be read", "see the schema check")
-
-
 def _outbox_result(config: KioskConfig) -> CheckResult:
+    """Records waiting for the centre: a warning when the oldest waits too long or the centre refused some."""
     with _read_only_store(config) as store:
         if store is None or store.pending_migrations():
             return CheckResult(Status.OK, "nothing waiting")
@@ -208,6 +209,6 @@ CHECKS: list[Check] = [
     Check("free disk", check_free_disk, required=True, order=11),
     Check("schema current", check_schema, required=True, order=12),
     Check("key present", check_key, required=True, order=13),
-    Check("roster", check_roster, required=False, order=14),
-    Check("outbox backlog", check_outbox, required=False, order=15),
+    Check("roster", _unreadable_is_a_warning("roster", _roster_result), required=False, order=14),
+    Check("outbox backlog", _unreadable_is_a_warning("outbox", _outbox_result), required=False, order=15),
 ]
