@@ -16,10 +16,10 @@ Thread rules: runs in the calling thread with that thread's store and client.
 from __future__ import annotations
 
 import logging
-import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from importlib import metadata
+from pathlib import Path
 
 from kiosk.clock import Clock
 from kiosk.config import KioskConfig
@@ -32,12 +32,6 @@ from kiosk.sync.records import apply_roster_page, roster_cursor, wire_record
 from kiosk.sync.status import SyncReport
 
 log = logging.getLogger(__name__)
-
-# Per-record retry delay after a 5xx (seconds, doubled per attempt up to sync.max_backoff_s). Network
-# failures do not delay records: the record is not at fault, and when the network returns every
-# pending record should go at once.
-RECORD_RETRY_BASE_S = 30.0
-
 
 def software_version() -> str:
     """The installed kiosk version (``0`` in a bare checkout)."""
@@ -55,18 +49,21 @@ class _Tally:
 
 
 class SyncRound:
-    """One round against the centre; :meth:`run` never raises (errors become the report's code)."""
+    """One round against the centre; :meth:`run` never raises (errors become the report's code).
+
+    ``probe_first``: start with the cheap probe (after the network was down) so that an offline
+    round costs one small request; ``stop_requested`` is polled between batches and pages.
+    """
 
     def __init__(self, config: KioskConfig, clock: Clock, store: Store, client: CentreClient,
-                 credentials: Credentials, *, data_dir, rng: random.Random | None = None,  # type: ignore[no-untyped-def]
-                 probe_first: bool = False, stop_requested=lambda: False) -> None:  # type: ignore[no-untyped-def]
+                 credentials: Credentials, *, data_dir: Path, probe_first: bool = False,
+                 stop_requested: Callable[[], bool] = lambda: False) -> None:
         self._config = config
         self._clock = clock
         self._store = store
         self._client = client
         self._credentials = credentials
         self._data_dir = data_dir
-        self._rng = rng or random.Random()
         self._probe_first = probe_first
         self._stop_requested = stop_requested
         self._tally = _Tally()
@@ -149,14 +146,13 @@ class SyncRound:
         log.warning("record %s set aside: %s", record_id, reason)
 
     def _retry_later(self, items: list[OutboxItem], code: str) -> None:
+        # The failure (network, 5xx, auth) is not the records' fault: they stay due at once and the
+        # worker's backoff decides when to try again, so that when the centre returns every waiting
+        # record goes in the next round. The attempt count and last error are kept for the technician.
         now = self._clock.now()
-        cap = self._config.sync.max_backoff_s
         with self._store.transaction():
             for item in items:
-                delay = 0.0
-                if code == "centre_error":
-                    delay = min(cap, RECORD_RETRY_BASE_S * 2 ** min(item.attempts, 30)) * self._rng.uniform(0.5, 1.0)
-                self._store.mark_retry(item.record_id, code, now + timedelta(seconds=delay))
+                self._store.mark_retry(item.record_id, code, now)
 
     # -- pull ---------------------------------------------------------------------------------
 

@@ -176,7 +176,7 @@ class SyncWorker:
         with self._lock:
             probe = self._network_online is False or self._status.online is False
         report = SyncRound(self._config, self._clock, store, client, credentials, data_dir=self._data_dir,
-                           rng=self._rng, probe_first=probe, stop_requested=self._stopping.is_set).run()
+                           probe_first=probe, stop_requested=self._stopping.is_set).run()
         return self._finish(report)
 
     def _next_delay(self, report: SyncReport) -> float:
