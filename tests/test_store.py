@@ -381,3 +381,32 @@ def test_a_real_full_disk(tiny_disk: Path, clock: FakeClock) -> None:
     s.record_attempt(record(clock))
     assert s.outbox_counts()["pending"] == len(stored) + 1
     s.close()
+
+
+def test_two_writers_on_one_file_wait_for_each_other(tmp_path: Path) -> None:
+    """The app and the sync client write at once: read-then-write transactions must not fail with 'locked'."""
+    import threading
+
+    Store.open(tmp_path / "data", tmp_path / "key", FakeClock()).close()
+    errors: list[str] = []
+
+    def work(tag: str) -> None:
+        clock = FakeClock()
+        s = Store.open(tmp_path / "data", tmp_path / "key", clock)
+        try:
+            for n in range(100):
+                s.upsert_pensioner(Pensioner(f"{tag}{n:016d}", "张三", "110101"))
+                s.record_attempt(record(clock, id_number=None, outcome="mismatch", session_id=tag))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(repr(exc))
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=work, args=(tag,)) for tag in "AB"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    s = Store.open(tmp_path / "data", tmp_path / "key", FakeClock())
+    assert s.pensioner_count() == 200 and s.outbox_counts()["pending"] == 200

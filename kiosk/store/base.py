@@ -94,10 +94,31 @@ class StoreBase:
 
         On any exception everything inside is rolled back and the exception propagates (SQLite
         errors translated as described in the module docstring). Yields the store.
+
+        The outermost level is ``BEGIN IMMEDIATE``: it takes the write lock up front, waiting up to
+        the busy timeout. A deferred ``BEGIN`` that reads and then writes fails at once with
+        "database is locked" when another process (the sync client) committed in between, since
+        SQLite cannot upgrade a stale read snapshot; no busy handler helps there.
         """
+        conn = self._db.conn
         try:
-            with self._db.atomic():
+            if conn.in_transaction:
+                with self._db.atomic():  # a savepoint inside the caller's transaction
+                    yield self
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 yield self
+            except BaseException:
+                if conn.in_transaction:  # an error such as SQLITE_FULL may already have rolled back
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:
             raise translate(exc, "write") from exc
 
