@@ -1,0 +1,224 @@
+"""The reader service: event sequences as cards come and go, one read per placement, reconnection."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import pytest
+
+from reader.card import IdCard
+from reader.errors import ReaderReason, ReaderTimeout, ReaderUnavailable, StatusError
+from reader.service import (
+    CardPlaced,
+    CardRead,
+    CardReadFailed,
+    CardRemoved,
+    ReaderEvent,
+    ReaderLost,
+    ReaderReady,
+    ReaderService,
+)
+from reader.settings import ReaderSettings
+from reader.simulator import forget_simulators, simulator_for
+
+SETTINGS = ReaderSettings(url="sim://", baudrate=115200, poll_interval_s=0.3, command_timeout_s=0.5,
+                          reconnect_max_backoff_s=1.0, wlt_decoder="")
+WAIT_S = 10.0  # generous upper bound for one event on a loaded machine; never a timing assertion
+
+
+@pytest.fixture(autouse=True)
+def _fresh_simulators() -> None:
+    forget_simulators()
+    yield
+    forget_simulators()
+
+
+class Recorder:
+    """Collects events from the service thread and lets the test wait for the next one."""
+
+    def __init__(self) -> None:
+        self.events: queue.Queue[ReaderEvent] = queue.Queue()
+        self.threads: set[str] = set()
+
+    def __call__(self, event: ReaderEvent) -> None:
+        self.threads.add(threading.current_thread().name)
+        self.events.put(event)
+
+    def next(self) -> ReaderEvent:
+        return self.events.get(timeout=WAIT_S)
+
+    def expect(self, *kinds: type) -> list[ReaderEvent]:
+        got = [self.next() for _ in kinds]
+        assert [type(event) for event in got] == list(kinds)
+        return got
+
+
+def _service(url: str, recorder: Recorder, **kwargs) -> ReaderService:  # noqa: ANN003
+    service = ReaderService(url, SETTINGS, recorder, **kwargs)
+    service.start()
+    return service
+
+
+def test_card_laid_read_once_lifted_laid_again() -> None:
+    recorder = Recorder()
+    service = _service("sim://", recorder)
+    try:
+        _, _, read = recorder.expect(ReaderReady, CardPlaced, CardRead)
+        assert isinstance(read.card, IdCard) and read.card.card_type.value == "resident"
+        simulator = simulator_for("sim://")
+        time.sleep(1.0)  # several polls with the card lying there: no second read
+        assert recorder.events.empty()
+        reads_before = simulator.count("read")
+        simulator.remove_card()
+        recorder.expect(CardRemoved)
+        simulator.place_card("hk_mo_tw_permit")
+        _, read = recorder.expect(CardPlaced, CardRead)
+        assert read.card.card_type.value == "hk_mo_tw_permit"
+        assert simulator.count("read") == reads_before + 1
+    finally:
+        service.stop()
+    assert recorder.threads == {"reader-service"}
+    assert not service.running
+
+
+def test_failed_read_is_reported_once_for_the_placement() -> None:
+    recorder = Recorder()
+    service = _service("sim://?fail_reads=1", recorder)
+    try:
+        _, _, failed = recorder.expect(ReaderReady, CardPlaced, CardReadFailed)
+        assert failed.code == ReaderReason.CARD_READ_FAILED
+        simulator = simulator_for("sim://?fail_reads=1")
+        simulator.remove_card()
+        recorder.expect(CardRemoved)
+        simulator.place_card()
+        recorder.expect(CardPlaced, CardRead)
+    finally:
+        service.stop()
+
+
+def test_invalid_card_reports_the_id_number_reason() -> None:
+    recorder = Recorder()
+    service = _service("sim://?present=0", recorder)
+    try:
+        recorder.expect(ReaderReady)
+        fields = {"card_type": "resident", "name": "测试", "gender_code": "1", "nation_code": "01",
+                  "birth_date": "1950-01-01", "address": "北京市东城区", "id_number": "110101195001010010",
+                  "issuing_authority": "x", "valid_from": "2010-01-01", "valid_until": "长期"}
+        simulator_for("sim://?present=0").place_card(fields)
+        _, failed = recorder.expect(CardPlaced, CardReadFailed)
+        assert failed.code == ReaderReason.ID_NUMBER_CHECK_DIGIT
+    finally:
+        service.stop()
+
+
+def test_unplugged_reader_is_lost_then_recovers() -> None:
+    recorder = Recorder()
+    service = _service("sim://", recorder)
+    simulator = simulator_for("sim://")
+    try:
+        recorder.expect(ReaderReady, CardPlaced, CardRead)
+        simulator.unplug()
+        _, lost = recorder.expect(CardRemoved, ReaderLost)
+        assert lost.code == ReaderReason.READER_UNAVAILABLE
+        time.sleep(1.5)  # several failed reconnection attempts: ReaderLost is not repeated
+        assert recorder.events.empty()
+        simulator.plug()
+        recorder.expect(ReaderReady, CardPlaced, CardRead)
+    finally:
+        service.stop()
+
+
+def test_reader_absent_at_start_is_reported_once() -> None:
+    recorder = Recorder()
+    service = _service("/dev/nonexistent-reader-tty", recorder)
+    try:
+        lost = recorder.next()
+        assert lost == ReaderLost(ReaderReason.READER_UNAVAILABLE)
+        time.sleep(1.0)
+        assert recorder.events.empty()
+    finally:
+        service.stop()
+
+
+class FakeReader:
+    """Scripted backend: each find pops the next answer (True, False or an exception)."""
+
+    def __init__(self, finds: list, read_error: Exception | None = None) -> None:
+        self.finds = finds
+        self.read_error = read_error
+        self.find_times: list[float] = []
+        self.closed = 0
+
+    def sam_status(self) -> None:
+        pass
+
+    def find_card(self) -> bool:
+        self.find_times.append(time.monotonic())
+        answer = self.finds.pop(0) if self.finds else False
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def read_card(self, *, find: bool = True) -> IdCard:
+        assert find is False  # the service reads the card it has just found
+        raise self.read_error or StatusError(ReaderReason.CARD_READ_FAILED, 0x41)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_one_missed_find_is_not_a_removal_and_polls_are_spaced() -> None:
+    recorder = Recorder()
+    fake = FakeReader([True, False, True, True, False, False])
+    service = _service("fake://", recorder, opener=lambda url: fake)
+    try:
+        recorder.expect(ReaderReady, CardPlaced, CardReadFailed, CardRemoved)
+    finally:
+        service.stop()
+    gaps = [b - a for a, b in zip(fake.find_times, fake.find_times[1:])]
+    assert min(gaps) >= 0.29  # never faster than every 300 ms (Event.wait never returns early)
+    assert fake.closed >= 1
+
+
+def test_timeouts_during_find_mean_reader_lost_and_reconnect() -> None:
+    recorder = Recorder()
+    fakes = [FakeReader([ReaderTimeout("x")]), FakeReader([True], read_error=ReaderUnavailable("gone"))]
+    service = _service("fake://", recorder, opener=lambda url: fakes.pop(0) if fakes else FakeReader([]))
+    try:
+        _, lost = recorder.expect(ReaderReady, ReaderLost)
+        assert lost.code == ReaderReason.READER_TIMEOUT
+        _, _, failed, _, lost = recorder.expect(ReaderReady, CardPlaced, CardReadFailed, CardRemoved, ReaderLost)
+        assert failed.code == lost.code == ReaderReason.READER_UNAVAILABLE
+        recorder.expect(ReaderReady)
+    finally:
+        service.stop()
+
+
+def test_a_raising_callback_does_not_kill_the_thread() -> None:
+    seen: list[ReaderEvent] = []
+
+    def callback(event: ReaderEvent) -> None:
+        seen.append(event)
+        raise RuntimeError("ui bug")
+
+    service = ReaderService("sim://", SETTINGS, callback)
+    service.start()
+    deadline = time.monotonic() + WAIT_S
+    while len(seen) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    service.stop()
+    assert [type(e) for e in seen[:3]] == [ReaderReady, CardPlaced, CardRead]
+
+
+def test_stop_is_idempotent_and_safe_before_start() -> None:
+    service = ReaderService("sim://", SETTINGS, lambda event: None)
+    service.stop()
+    service.stop()
+    with pytest.raises(RuntimeError):
+        service.start()
+        service.start()
+    service.stop()
+    service.stop()
+    assert not service.running
