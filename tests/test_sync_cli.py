@@ -1,0 +1,144 @@
+"""``kiosk enroll-device``, ``kiosk sync --once --json`` and the sync lines of ``kiosk doctor``."""
+
+from __future__ import annotations
+
+import json
+import random
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from center.db import Device, make_engine, session_factory
+from center.testing import CenterProcess, free_port
+from kiosk.clock import SystemClock
+from kiosk.config import load_config
+from kiosk.store import CertificationRecord, Store
+from kiosk.sync import signing
+from kiosk.sync.credentials import credentials_path, load_credentials
+from kiosk.sync.worker import backoff_delay
+
+
+@pytest.fixture(scope="module")
+def centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CenterProcess]:
+    with CenterProcess(tmp_path_factory.mktemp("centre") / "centre.db") as process:
+        yield process
+
+
+@pytest.fixture
+def device(centre: CenterProcess) -> tuple[str, str]:
+    output = json.loads(centre.admin("device", "add", "CLI hall", "--json"))
+    assert set(output) >= {"device_id", "secret"}
+    return output["device_id"], output["secret"]
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_enrol_then_sync_once(centre: CenterProcess, device: tuple[str, str], data_dir: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    device_id, secret = device
+    assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--secret", secret, "--json"]) == 0
+    enrolled = json.loads(capsys.readouterr().out)
+    assert enrolled["registered"] is True and enrolled["device_id"] == device_id
+    path = credentials_path(data_dir)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert secret not in capsys.readouterr().out
+    clock = SystemClock()
+    with Store.from_config(load_config(), clock) as store:
+        for index in range(3):
+            store.record_attempt(CertificationRecord(session_id=f"s{index}", occurred_at=clock.now(), device_id=device_id,
+                                                     region_code="110101", id_number=None, outcome="card_unreadable"))
+    assert run_cli(["sync", "--once", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["pushed"], report["pending"], "error" in report) == (3, 0, False)
+    assert "pulled" in report
+    assert run_cli(["sync", "--once", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pushed"] == 0
+    received = json.loads(centre.admin("certifications", "--device", device_id, "--json"))
+    assert sorted(r["outcome"] for r in received) == ["card_unreadable"] * 3
+
+
+def test_sync_without_a_reachable_centre_prints_the_error_not_a_traceback(
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()  # nothing listens there
+    secret = signing.new_secret()
+    assert run_cli(["enroll-device", "--center", f"http://127.0.0.1:{port}", "--device-id", "T9", "--secret", secret,
+                    "--json"]) == 0
+    enrolled = json.loads(capsys.readouterr().out)
+    assert (enrolled["registered"], enrolled["error"]) == (False, "centre_unreachable")
+    assert load_credentials(data_dir) is not None  # kept: the key is registered at the first sync
+    assert run_cli(["sync", "--once", "--json"]) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["error"] == "centre_unreachable" and report["pushed"] == 0 and "pending" in report
+    assert "Traceback" not in captured.err
+    assert run_cli(["doctor", "--json"]) in (0, 1)
+    checks = {item["check"]: item for item in _json_lines(capsys.readouterr().out)}
+    assert checks["centre reachable"]["status"] == "warning"
+    assert "centre_unreachable" in checks["last sync"]["detail"]
+
+
+def test_enrolment_with_a_wrong_secret_stores_nothing(centre: CenterProcess, device: tuple[str, str],
+                                                      data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    device_id, _secret = device
+    status = run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--secret", "ab" * 32])
+    assert status == 2 and "auth_failed" in capsys.readouterr().err
+    assert load_credentials(data_dir) is None
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--center", "ftp://x", "--device-id", "T1", "--secret", "ab" * 32], "sync_url_invalid"),
+    (["--center", "http://10.0.0.1", "--device-id", "T1", "--secret", "ab" * 32], "https"),
+    (["--center", "https://c.example", "--device-id", "bad id!", "--secret", "ab" * 32], "sync_device_id_invalid"),
+    (["--center", "https://c.example", "--device-id", "T1", "--secret", "short"], "sync_secret_invalid"),
+])
+def test_bad_enrolment_input_is_refused_with_a_reason(argv: list[str], fragment: str, data_dir: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["enroll-device", *argv]) == 2
+    assert fragment in capsys.readouterr().err
+    assert load_credentials(data_dir) is None
+
+
+def test_sync_before_enrolment_says_not_enrolled(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["sync", "--once", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error"] == "not_enrolled"
+
+
+def test_credentials_readable_by_others_are_refused(centre: CenterProcess, device: tuple[str, str], data_dir: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    device_id, secret = device
+    assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--secret", secret]) == 0
+    capsys.readouterr()
+    credentials_path(data_dir).chmod(0o644)
+    assert run_cli(["sync", "--once", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error"] == "sync_credentials_invalid"
+    credentials_path(data_dir).write_text("{broken")
+    credentials_path(data_dir).chmod(0o600)
+    assert run_cli(["sync", "--once", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error"] == "sync_credentials_invalid"
+
+
+def test_a_disabled_device_shows_as_an_auth_failure(centre: CenterProcess, device: tuple[str, str],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    device_id, secret = device
+    assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--secret", secret]) == 0
+    capsys.readouterr()
+    centre.admin("device", "disable", device_id)
+    assert run_cli(["sync", "--once", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error"] == "auth_failed"
+    with session_factory(make_engine(centre.db))() as session:
+        assert session.get(Device, device_id).disabled
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
+    rng = random.Random(5)
+    delays = [[backoff_delay(n, 900.0, rng) for _ in range(200)] for n in range(1, 13)]
+    for n, samples in enumerate(delays, start=1):
+        step = min(900.0, 2.0 * 2 ** (n - 1))
+        assert all(step / 2 <= d <= step for d in samples)
+        assert max(samples) - min(samples) > step / 10  # jittered, not in lock step
+    assert max(delays[-1]) <= 900.0
