@@ -387,8 +387,7 @@ def test_two_writers_on_one_file_wait_for_each_other(tmp_path: Path) -> None:
     """The app and the sync client write at once: read-then-write transactions must not fail with 'locked'."""
     import threading
 
-    Store.open(tmp_path / "data", tmp_path / "key", FakeClock()).close()
-    errors: list[str] = []
+    errors: list[str] = []  # both also create the database, the key and the schema at the same time
 
     def work(tag: str) -> None:
         clock = FakeClock()
@@ -410,3 +409,20 @@ def test_two_writers_on_one_file_wait_for_each_other(tmp_path: Path) -> None:
     assert errors == []
     s = Store.open(tmp_path / "data", tmp_path / "key", FakeClock())
     assert s.pensioner_count() == 200 and s.outbox_counts()["pending"] == 200
+
+
+def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:
+    import threading
+
+    from kiosk.store import load_or_create_key
+
+    for round_no in range(20):
+        key_file = tmp_path / f"r{round_no}" / "device.key"
+        got: list[str] = []
+        threads = [threading.Thread(target=lambda: got.append(load_or_create_key(key_file).key_id)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(got) == 4 and len(set(got)) == 1  # nobody read a half-written key or wrote a second one
+        assert [p.name for p in key_file.parent.iterdir()] == ["device.key"]

@@ -98,15 +98,7 @@ def load_or_create_key(path: Path) -> DeviceKey:
     if not path.exists():
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            key = DeviceKey.generate()
-            # O_EXCL: two processes starting at once must not each write a different key.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, key.secret)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            _fsync_dir(path.parent)
+            key = _publish_new_key(path)
             log.info("created a new device key %s", key.key_id)
             return key
         except FileExistsError:
@@ -121,6 +113,28 @@ def load_or_create_key(path: Path) -> DeviceKey:
             log.warning("device key file permissions were %o; tightened to 600", mode)
         except OSError:
             log.warning("device key file permissions are %o and cannot be tightened", mode)
+    return key
+
+
+def _publish_new_key(path: Path) -> DeviceKey:
+    """Writes a new key to a private temporary file, then links it into place.
+
+    ``link`` fails when the name exists, so of two processes starting at once exactly one key wins,
+    and no reader ever sees a half-written file. Raises FileExistsError when another won.
+    """
+    key = DeviceKey.generate()
+    tmp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, key.secret)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
     return key
 
 

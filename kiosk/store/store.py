@@ -101,6 +101,7 @@ class Store(RosterMixin, RecordsMixin):
         path = data_dir / DB_FILE_NAME
         try:
             db = Database(path)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # before WAL: another process may be opening too
             db.enable_wal()
             db.execute("PRAGMA synchronous = FULL")  # per connection: a commit reaches the disk before it returns
         except Exception as exc:  # sqlite3.Error, sqlite_utils' TransactionError
@@ -134,7 +135,9 @@ class Store(RosterMixin, RecordsMixin):
 
     def migrate(self) -> list[str]:
         """Applies pending migrations; returns their names. Refuses a database from a newer kiosk."""
-        with self._reading("migrate"):
+        # One write transaction around check and apply: two processes starting at once (app and
+        # sync client) must not both apply the same migration. So migrations must be transactional.
+        with self.transaction():
             newer = schema.unknown_migrations(self._db)
             if newer:
                 raise StorageError(f"the database has migrations this kiosk does not know ({', '.join(newer)}): "
