@@ -1,0 +1,64 @@
+"""Every screen at both orientations rendered to PNG and checked: text fits, sizes, contrast, no English.
+
+PNGs go to $KIOSK_SCREENSHOT_DIR when set (to look at them), else to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication, QLabel
+
+from kiosk.flow import State
+from ui import theme
+from ui.screens import SCREEN_CLASSES
+from ui.screenshots import check_widget_tree, render_all, sample_views
+
+
+@pytest.fixture(scope="module")
+def qapp() -> QApplication:
+    return QApplication.instance() or QApplication([])
+
+
+def test_every_state_has_a_screen_and_a_sample() -> None:
+    assert set(SCREEN_CLASSES) == set(State)
+    assert {view.state for view in sample_views().values()} == set(State)
+
+
+@pytest.mark.parametrize(("name", "foreground", "background"), [(n, f, b) for n, f, b in theme.TEXT_PAIRS])
+def test_text_colours_keep_contrast_7_to_1(name: str, foreground: str, background: str) -> None:
+    assert theme.contrast_ratio(foreground, background) >= theme.MIN_CONTRAST, name
+
+
+def test_sizes_meet_the_elderly_rules() -> None:
+    for m in (theme.LANDSCAPE, theme.PORTRAIT):
+        assert m.body_px >= theme.MIN_BODY_PX and m.heading_px >= theme.MIN_HEADING_PX
+        assert m.min_touch_px >= theme.MIN_TOUCH_PX
+
+
+def test_the_cjk_font_is_installed(qapp: QApplication) -> None:
+    assert theme.cjk_font_available(), "Debian fonts-noto-cjk is needed for the kiosk's text"
+
+
+def test_all_screens_render_and_fit(qapp: QApplication, tmp_path: Path) -> None:
+    out = Path(os.environ.get("KIOSK_SCREENSHOT_DIR") or tmp_path)
+    problems = render_all(out)
+    assert not problems, "\n".join(f"{p.screen}: {p.widget}: {p.rule}" for p in problems)
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 2 * len(sample_views())
+    assert all(path.stat().st_size > 5000 for path in pngs)
+
+
+def test_the_checker_catches_clipped_small_and_english_text(qapp: QApplication) -> None:
+    """The rules themselves work: a planted bad label is reported three times."""
+    from PySide6.QtWidgets import QWidget
+
+    root = QWidget()
+    label = QLabel("这是一段很长很长的文字 English", root)
+    label.setFont(theme.font(20))
+    label.setGeometry(0, 0, 60, 20)
+    root.show()
+    rules = " ".join(problem.rule for problem in check_widget_tree(root, "planted"))
+    assert "does not fit" in rules and "font 20 px" in rules and "Latin" in rules

@@ -1,0 +1,147 @@
+"""Starting the kiosk window: the entry points the ``run`` / ``demo`` commands call.
+
+Start-up order, so that the idle screen is up within 2.5 s whatever the devices do: the window is
+built and shown first (Qt import ~0.1 s, catalogue parse, screens), then the controller is made and
+started on a background thread (opening the store, starting the reader, loading models); touches
+made before it is ready are kept and delivered in order once it is.
+
+Thread rule: call these from the main thread; they own the Qt event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QApplication, QWidget
+
+from kiosk.clock import Clock, SystemClock
+from kiosk.config import KioskConfig
+from kiosk.flow import Event
+from kiosk.voice import Catalogue, rendered_voice_dir
+from ui.main_window import MainWindow
+from ui.voice import VoicePlayer
+
+log = logging.getLogger(__name__)
+
+
+class Controller(Protocol):
+    """What the window needs of :class:`kiosk.session.SessionController`."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def post(self, event: Event) -> None: ...
+
+
+ControllerFactory = Callable[..., Controller]
+"""Called as ``factory(voice=, on_view=, on_preview=, on_staff_called=)`` on a background thread."""
+
+
+class _Poster(QObject):
+    """Holds events until the controller exists, then forwards them (thread-safe)."""
+
+    failed = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._target: Callable[[Event], None] | None = None
+        self._early: list[Event] = []
+
+    def post(self, event: Event) -> None:
+        with self._lock:
+            if self._target is None:
+                self._early.append(event)
+                return
+            target = self._target
+        target(event)
+
+    def attach(self, target: Callable[[Event], None]) -> None:
+        with self._lock:
+            early, self._early = self._early, []
+            self._target = target
+        for event in early:
+            target(event)
+
+
+def make_voice(config: KioskConfig, catalogue: Catalogue, backend: object | None = None) -> VoicePlayer:
+    """The voice player with the rendered clips of ``<data_dir>/voice`` and recorded ones from ``ui.voice_dir``."""
+    recorded = Path(config.ui.voice_dir).expanduser() if config.ui.voice_dir else None
+    return VoicePlayer(catalogue, rendered_voice_dir(config.terminal.resolved_data_dir()), recorded,
+                       volume=config.ui.volume, backend=backend)
+
+
+def build_main_window(config: KioskConfig, post: Callable[[Event], None], *, catalogue: Catalogue | None = None,
+                      voice: Any = None, clock: Clock | None = None, technician_services: Any = None,
+                      portrait: bool | None = None) -> MainWindow:
+    """The kiosk window (not shown yet). ``post`` receives flow events (the controller's ``post``);
+    ``technician_services`` (:class:`ui.technician.services.TechnicianServices`) enables the
+    technician pages. Needs a QApplication. Raises CatalogueError for a broken catalogue."""
+    catalogue = catalogue or Catalogue.load()
+    clock = clock or SystemClock()
+    panel = None
+    window: MainWindow | None = None
+    if technician_services is not None:
+        from ui.technician.panel import TechnicianPanel
+
+        panel = TechnicianPanel(config, catalogue, technician_services, clock,
+                                leave=lambda: window.leave_technician() if window is not None else None)
+    window = MainWindow(config, catalogue, post, voice=voice, clock=clock, technician_panel=panel, portrait=portrait)
+    return window
+
+
+def _start_failed(window: MainWindow, code: str) -> None:
+    """The controller could not start: the person sees the maintenance screen, staff the code in the log."""
+    from kiosk.flow import FlowView, State
+
+    log.error("the kiosk could not start: %s", code)
+    window.show_view(FlowView(State.MAINTENANCE, maintenance_code=code))
+
+
+def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fullscreen: bool | None = None,
+            demo_panel: QWidget | Callable[[], QWidget] | None = None, technician_services: Any = None,
+            argv: list[str] | None = None) -> int:
+    """Runs the kiosk until the window closes; returns the exit status of the Qt loop.
+
+    ``fullscreen`` defaults to ``ui.fullscreen``; ``demo_panel`` (a widget or a factory of one, e.g.
+    ``lambda: ui.demo_panel.DemoPanel(config.reader.url)``) is shown in its own window.
+    """
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    catalogue = Catalogue.load()
+    voice = make_voice(config, catalogue)
+    poster = _Poster()
+    window = build_main_window(config, poster.post, catalogue=catalogue, voice=voice, technician_services=technician_services)
+    app.installEventFilter(window)
+    if fullscreen if fullscreen is not None else config.ui.fullscreen:
+        window.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
+        window.showFullScreen()
+    else:
+        window.show()
+    panel = demo_panel() if callable(demo_panel) and not isinstance(demo_panel, QWidget) else demo_panel
+    if panel is not None:
+        panel.show()
+    holder: dict[str, Controller] = {}
+    poster.failed.connect(lambda code: _start_failed(window, code))
+
+    def start_controller() -> None:
+        try:
+            controller = controller_factory(voice=voice, on_view=window.on_view, on_preview=window.on_preview,
+                                            on_staff_called=lambda: None)
+            controller.start()
+        except Exception as exc:  # noqa: BLE001 - shown as the maintenance screen by the controller's owner
+            poster.failed.emit(str(getattr(exc, "code", type(exc).__name__)))
+            return
+        holder["controller"] = controller
+        poster.attach(controller.post)
+
+    threading.Thread(target=start_controller, name="kiosk-start", daemon=True).start()
+    status = app.exec()
+    controller = holder.get("controller")
+    if controller is not None:
+        controller.stop()
+    return status

@@ -1,0 +1,228 @@
+"""The kiosk window: one stacked screen per flow state, driven by views from the session controller.
+
+* ``on_view`` / ``on_preview`` may be called from any thread (the controller's, the camera's):
+  they are marshalled to the GUI thread by queued signals; previews are coalesced so a slow paint
+  never builds a backlog (only the newest frame is drawn).
+* Touches go back as flow events through ``post`` (the controller's thread-safe ``post``).
+* The screen shown is always the flow's state: the UI never switches screens on its own (no
+  pop-ups, no timers of its own), so nothing changes under a person's finger; timeouts and their
+  spoken reminders are the flow's.
+* Privacy: when a session ends (the state returns to idle, or a new session id starts) every screen
+  is cleared, the camera frames dropped and the voice silenced *before* the next screen shows.
+* The hidden technician gesture (5 taps in the top-left corner within 3 s) opens the PIN pad.
+
+Thread rule: construct and use on the GUI thread, except ``on_view``/``on_preview``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
+
+from kiosk.clock import Clock, SystemClock
+from kiosk.config import KioskConfig
+from kiosk.flow import Event, FlowView, Speak, State, TechnicianEntered, TechnicianLeft, UserActive
+from kiosk.ports import Preview
+from kiosk.technician import CornerTaps, PinGuard, lockout_state_file
+from kiosk.voice import Catalogue
+from ui import theme
+from ui.receipt import escpos_bytes, print_receipt, receipt_lines
+from ui.screens import Screen, build_screens
+from ui.screens.result import ResultScreen
+
+log = logging.getLogger(__name__)
+
+LANDSCAPE_SIZE = (1920, 1080)
+PORTRAIT_SIZE = (1080, 1920)
+USER_ACTIVE_EVERY_S = 2.0  # at most one UserActive per this many seconds (touch storms from tremor)
+
+
+class MainWindow(QWidget):
+    """The full-screen window. ``post`` receives flow events; ``voice`` has ``speak``/``stop``."""
+
+    view_arrived = Signal(object)
+    preview_arrived = Signal()
+    shown_state = Signal(str)  # emitted after a screen is shown (tests, technician log)
+
+    def __init__(self, config: KioskConfig, catalogue: Catalogue, post: Callable[[Event], None], *,
+                 voice: object | None = None, clock: Clock | None = None, technician_panel: QWidget | None = None,
+                 portrait: bool | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.catalogue = catalogue
+        self._post = post
+        self.voice = voice
+        self._clock = clock or SystemClock()
+        self.portrait = config.ui.orientation == "portrait" if portrait is None else portrait
+        self.setWindowTitle("kiosk")
+        self.setObjectName("kiosk_main")
+        self.setStyleSheet(f"QWidget#kiosk_main {{ background: {theme.PAPER}; }}")
+        self.setFont(theme.font(theme.metrics(self.portrait).body_px))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.stack = QStackedWidget(self)
+        layout.addWidget(self.stack)
+        self.technician_panel = technician_panel
+        self.screens: dict[State, Screen] = build_screens(catalogue, self.portrait, technician_panel)
+        for screen in self.screens.values():
+            self.stack.addWidget(screen)
+            screen.event_requested.connect(self._screen_event)
+        result = self.screens[State.RESULT]
+        assert isinstance(result, ResultScreen)
+        result.printer_configured = bool(config.ui.receipt_printer_url)
+        result.print_requested.connect(self._print_receipt)
+        self.view: FlowView = FlowView(State.IDLE)
+        self._preview_lock = threading.Lock()
+        self._latest_preview: Preview | None = None
+        self._last_active = -1e9
+        self._taps = CornerTaps(self._clock)
+        self.pin_guard = PinGuard(config.technician.pin_hash, config.technician.max_wrong_pins,
+                                  config.technician.lockout_s, self._clock,
+                                  lockout_state_file(config.terminal.resolved_data_dir()))
+        self._pin_pad: QWidget | None = None
+        self.view_arrived.connect(self.show_view, Qt.ConnectionType.QueuedConnection)
+        self.preview_arrived.connect(self._draw_preview, Qt.ConnectionType.QueuedConnection)
+        self.set_orientation(self.portrait)
+        self.show_view(self.view)
+
+    # --- from the controller (any thread) ---
+
+    def on_view(self, view: FlowView) -> None:
+        """Thread-safe: shows ``view`` on the GUI thread."""
+        self.view_arrived.emit(view)
+
+    def on_preview(self, preview: Preview) -> None:
+        """Thread-safe: draws ``preview`` on the GUI thread; frames arriving faster than painting are dropped."""
+        with self._preview_lock:
+            pending = self._latest_preview is not None
+            self._latest_preview = preview
+        if not pending:
+            self.preview_arrived.emit()
+
+    # --- on the GUI thread ---
+
+    @Slot(object)
+    def show_view(self, view: FlowView) -> None:
+        """Renders ``view``: wipes the last person first when their session ended."""
+        previous = self.view
+        session_ended = (view.state in (State.IDLE, State.MAINTENANCE, State.TECHNICIAN) and previous.state != view.state) \
+            or (view.session_id != previous.session_id and previous.session_id is not None)
+        if session_ended:
+            self.wipe()
+        self.view = view
+        screen = self.screens[view.state]
+        screen.show_view(view)
+        if self.stack.currentWidget() is not screen:
+            self.stack.setCurrentWidget(screen)
+        self.shown_state.emit(str(view.state))
+
+    def wipe(self) -> None:
+        """Forgets everything of the last person: every screen's texts and frames, the preview, the voice."""
+        with self._preview_lock:
+            self._latest_preview = None
+        for screen in self.screens.values():
+            screen.clear()
+        stop = getattr(self.voice, "stop", None)
+        if stop is not None:
+            stop()
+
+    @Slot()
+    def _draw_preview(self) -> None:
+        with self._preview_lock:
+            preview, self._latest_preview = self._latest_preview, None
+        if preview is None:
+            return
+        if self.view.state is State.TECHNICIAN and self.technician_panel is not None:
+            handler = getattr(self.technician_panel, "set_preview", None)
+            if handler is not None:
+                handler(preview)
+            return
+        screen = self.screens.get(self.view.state)
+        setter = getattr(screen, "set_preview", None)
+        if setter is not None:
+            setter(preview)
+
+    def _screen_event(self, event: Event) -> None:
+        if self.view.state is State.IDLE and type(event).__name__ == "RepeatRequested" and self.voice is not None:
+            self.voice.speak(Speak("idle_welcome"))  # the flow has no prompt in idle; the screen's own invitation
+            return
+        self._post(event)
+
+    def set_orientation(self, portrait: bool) -> None:
+        """Lays every screen out for the orientation and sets the window's native size."""
+        self.portrait = portrait
+        for screen in self.screens.values():
+            screen.set_orientation(portrait)
+        width, height = PORTRAIT_SIZE if portrait else LANDSCAPE_SIZE
+        if not self.isFullScreen():
+            self.resize(width, height)
+
+    # --- touches: activity, the hidden gesture ---
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent):
+            self._touched(event.globalPosition().toPoint())
+        return False
+
+    def _touched(self, global_pos) -> None:  # noqa: ANN001 - QPoint
+        pos = self.mapFromGlobal(global_pos)
+        if self.view.state in (State.IDLE, State.MAINTENANCE) and self._taps.touch(pos.x(), pos.y()):
+            self.open_pin_pad()
+            return
+        now = self._clock.monotonic()
+        if self.view.state is not State.IDLE and now - self._last_active >= USER_ACTIVE_EVERY_S:
+            self._last_active = now
+            if self.view.state is not State.TECHNICIAN:
+                self._post(UserActive())
+
+    def open_pin_pad(self) -> None:
+        """Shows the technician PIN pad over the current screen."""
+        from ui.technician.pin_pad import PinPad
+
+        if self._pin_pad is not None:
+            return
+        pad = PinPad(self.catalogue, self.pin_guard, self)
+        pad.accepted.connect(self._technician_accepted)
+        pad.closed.connect(self._pin_pad_closed)
+        pad.setGeometry(self.rect())
+        pad.show()
+        pad.raise_()
+        self._pin_pad = pad
+
+    def _pin_pad_closed(self) -> None:
+        if self._pin_pad is not None:
+            self._pin_pad.deleteLater()
+            self._pin_pad = None
+
+    def _technician_accepted(self) -> None:
+        self._pin_pad_closed()
+        self._post(TechnicianEntered())
+
+    def leave_technician(self) -> None:
+        """Asks the flow to leave the technician mode (the panel's button and its idle timer)."""
+        self._post(TechnicianLeft())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self._pin_pad is not None:
+            self._pin_pad.setGeometry(self.rect())
+
+    # --- the receipt ---
+
+    def _print_receipt(self) -> None:
+        result = self.screens[State.RESULT]
+        assert isinstance(result, ResultScreen)
+        view = result.last_view()
+        url = self.config.ui.receipt_printer_url
+        if view is None or not url:
+            return
+        lines = receipt_lines(self.catalogue, view, self.config.terminal.hall_name, self._clock.now(),
+                              self.config.rules.manual_review_working_days)
+        if lines:
+            job = escpos_bytes(self.catalogue.text("receipt", "title"), lines, self.catalogue.text("receipt", "footer"))
+            print_receipt(url, job)

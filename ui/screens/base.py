@@ -1,0 +1,128 @@
+"""The frame every screen shares: state band, text column, an optional visual, action buttons, footer.
+
+A screen renders a :class:`~kiosk.flow.FlowView` (``show_view``) and turns touches into flow events
+(``event_requested``); it never decides anything itself. ``clear`` forgets everything of the
+person it showed (names, dates, camera frames) and is called on every screen before the idle
+screen appears. Landscape puts the text column and the visual side by side, portrait stacks them.
+Thread rule: GUI thread only.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QBoxLayout, QGridLayout, QVBoxLayout, QWidget
+
+from kiosk.flow import Event, FlowView, HelpRequested, RepeatRequested, State
+from kiosk.voice import Catalogue
+from ui import theme
+from ui.widgets import BigButton, Footer, StateBand, TextLabel
+
+
+class Screen(QWidget):
+    """Base of the screens; subclasses fill ``text_column``, ``visual`` and ``buttons`` in ``build``."""
+
+    event_requested = Signal(object)  # a kiosk.flow.Event to post to the controller
+    person_facing = True
+
+    def __init__(self, state: State, catalogue: Catalogue, portrait: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.catalogue = catalogue
+        self.portrait = portrait
+        self.m = theme.metrics(portrait)
+        self.setObjectName(f"screen_{state}")
+        self.setAutoFillBackground(True)
+        self.setStyleSheet(f"Screen, QWidget#{self.objectName()} {{ background: {theme.PAPER}; }}")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        self.band = StateBand(self.m, self)
+        outer.addWidget(self.band)
+        inner = QWidget(self)
+        outer.addWidget(inner, 1)
+        self._inner = QVBoxLayout(inner)
+        self._content = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        self.text_column = QVBoxLayout()
+        self._content.addLayout(self.text_column, 3)
+        self._inner.addLayout(self._content, 1)
+        # A grid, not a row: portrait puts two buttons per line so that their labels keep full size.
+        self.buttons = QGridLayout()
+        self._button_list: list[BigButton] = []
+        self._inner.addLayout(self.buttons)
+        self.visual: QWidget | None = None
+        self.footer: Footer | None = None
+        if self.person_facing:
+            self.footer = Footer(self.t("button", "repeat"), self.t("button", "help"), self.t("button", "help_called"), self.m, self)
+            self.footer.repeat_clicked.connect(lambda: self.event_requested.emit(RepeatRequested()))
+            self.footer.help_clicked.connect(lambda: self.event_requested.emit(HelpRequested()))
+            self._inner.addWidget(self.footer)
+        self.build()
+        if self.visual is not None:
+            self._content.addWidget(self.visual, 2)
+        self.set_orientation(portrait)
+
+    # --- for subclasses ---
+
+    def build(self) -> None:
+        """Creates the screen's own widgets (called once from the constructor)."""
+
+    def t(self, section: str, key: str, **params: object) -> str:
+        """A catalogue text with its placeholders filled."""
+        return self.catalogue.text(section, key, **params)
+
+    def label(self, role: str, text: str = "", *, tone: str | None = None, centred: bool = False) -> TextLabel:
+        """Adds a label to the text column."""
+        align = Qt.AlignmentFlag.AlignCenter if centred else Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        widget = TextLabel(role, self.m, self, tone=tone, align=align)
+        widget.setText(text)
+        self.text_column.addWidget(widget)
+        return widget
+
+    def button(self, text: str, event: Event | None = None, kind: str = "neutral") -> BigButton:
+        """Adds an action button; touching it posts ``event`` (when given)."""
+        widget = BigButton(text, self.m, self, kind=kind)
+        if event is not None:
+            widget.clicked.connect(lambda: self.event_requested.emit(event))
+        self._button_list.append(widget)
+        self.relayout_buttons()
+        return widget
+
+    def relayout_buttons(self) -> None:
+        """Places the visible action buttons: up to 4 a line in landscape, 2 in portrait."""
+        for widget in self._button_list:
+            self.buttons.removeWidget(widget)
+        visible = [w for w in self._button_list if not w.isHidden()]
+        columns = 2 if self.portrait else 4
+        for index, widget in enumerate(visible):
+            self.buttons.addWidget(widget, index // columns, index % columns)
+
+    # --- the screen's life ---
+
+    def show_view(self, view: FlowView) -> None:
+        """Renders ``view`` (subclasses extend; call super first)."""
+        if self.footer is not None:
+            self.footer.set_staff_called(view.staff_called)
+
+    def clear(self) -> None:
+        """Forgets the person: subclasses reset every text that held their data (call super)."""
+        if self.footer is not None:
+            self.footer.set_staff_called(False)
+
+    def set_orientation(self, portrait: bool) -> None:
+        """Lays the screen out for landscape (side by side) or portrait (stacked)."""
+        self.portrait = portrait
+        self.m = theme.metrics(portrait)
+        self._inner.setContentsMargins(self.m.margin_px, self.m.margin_px // 2, self.m.margin_px, self.m.margin_px // 2)
+        self._inner.setSpacing(self.m.spacing_px)
+        self._content.setSpacing(self.m.spacing_px * 2)
+        self.text_column.setSpacing(self.m.spacing_px)
+        self.buttons.setSpacing(self.m.spacing_px)
+        if hasattr(self, "_button_list"):
+            self.relayout_buttons()
+        self._content.setDirection(QBoxLayout.Direction.TopToBottom if portrait or self.visual is None
+                                   else QBoxLayout.Direction.LeftToRight)
+        for child in self.findChildren(QWidget):
+            apply = getattr(child, "apply_metrics", None)
+            if apply is not None:
+                apply(self.m)
+        self.band.apply_metrics(self.m)
