@@ -29,13 +29,25 @@ from center.db import Device, DeviceKey, make_engine, session_factory, utcnow
 from center.results import receive_batch
 from center.roster import delta_page
 from center.schemas import (EnrolRequest, EnrolResponse, ErrorResponse, Heartbeat, HeartbeatResponse,
-                            ResultBatch, ResultBatchResponse, RosterPage)
-from kiosk.sync.protocol import (DEFAULT_ROSTER_PAGE, MAX_BODY_BYTES, MAX_ROSTER_PAGE, PATH_ENROL, PATH_HEARTBEAT,
-                                 PATH_PING, PATH_RESULTS, PATH_ROSTER, SKEW_WINDOW_S, WireError)
+                            ResultBatch, ResultBatchResponse, ResultRecord, RosterPage)
+from kiosk.sync.protocol import (DEFAULT_ROSTER_PAGE, MAX_BODY_BYTES, MAX_RECORDS_PER_BATCH, MAX_ROSTER_PAGE,
+                                 PATH_ENROL, PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER, SKEW_WINDOW_S,
+                                 WireError)
 from kiosk.sync.signing import key_id
 
 log = logging.getLogger(__name__)
 _ERRORS = {401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+# Bodies are read raw (the HMAC covers the exact bytes), so their schemas are declared by hand for the
+# served OpenAPI document.
+_BATCH_SCHEMA = {"type": "object", "required": ["records"], "additionalProperties": False,
+                 "properties": {"records": {"type": "array", "minItems": 1, "maxItems": MAX_RECORDS_PER_BATCH,
+                                            "items": ResultRecord.model_json_schema()}}}
+
+
+def _body_doc(schema: dict) -> dict:  # type: ignore[type-arg]
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 # Nonces are purged at most this often (seconds): a DELETE per request would be wasted work.
 _PURGE_INTERVAL_S = 60.0
 
@@ -95,6 +107,7 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
         return {"status": "ok", "server_time": utcnow().isoformat()}
 
     @app.post(PATH_ENROL, response_model=EnrolResponse, responses=_ERRORS,
+              openapi_extra=_body_doc(EnrolRequest.model_json_schema()),
               summary="Register the terminal's record-signing public key")
     def enrol(found: Authed, raw: RawBody, db_session: DbSession) -> EnrolResponse:
         request = _parse(EnrolRequest, raw)
@@ -113,13 +126,14 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
                limit: Annotated[int, Query(ge=1, le=MAX_ROSTER_PAGE)] = DEFAULT_ROSTER_PAGE) -> RosterPage:
         return delta_page(db_session, cursor, limit)
 
-    @app.post(PATH_RESULTS, response_model=ResultBatchResponse, responses=_ERRORS,
+    @app.post(PATH_RESULTS, response_model=ResultBatchResponse, responses=_ERRORS, openapi_extra=_body_doc(_BATCH_SCHEMA),
               summary="Submit a batch of signed certification results (idempotent by record_id)")
     def results(found: Authed, raw: RawBody, db_session: DbSession) -> ResultBatchResponse:
         batch = _parse(ResultBatch, raw)
         return ResultBatchResponse(receipts=receive_batch(db_session, found, batch.records))
 
     @app.post(PATH_HEARTBEAT, response_model=HeartbeatResponse, responses=_ERRORS,
+              openapi_extra=_body_doc(Heartbeat.model_json_schema()),
               summary="The terminal's health (no personal data)")
     def heartbeat(found: Authed, raw: RawBody, db_session: DbSession) -> HeartbeatResponse:
         health = _parse(Heartbeat, raw)
