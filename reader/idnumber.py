@@ -85,7 +85,15 @@ def parse_id_number(text: str, *, permit: bool | None = None) -> IdNumber:
 
 def _decode_birth_and_check(value: str) -> IdNumber:
     """Birth date (characters 7-14) and check character of a well-formed 18-character number."""
-    return _decode_birth_and_check(value)
+    try:
+        birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        raise InvalidIdNumber(IdNumberProblem.BIRTH_DATE) from None
+    if birth.year < 1800:
+        raise InvalidIdNumber(IdNumberProblem.BIRTH_DATE)
+    if check_character(value[:17]) != value[17]:
+        raise InvalidIdNumber(IdNumberProblem.CHECK_DIGIT)
+    return IdNumber(value=value, birth_date=birth, male=int(value[16]) % 2 == 1)
 
 
 def is_valid_id_number(text: str) -> bool:
