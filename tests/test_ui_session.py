@@ -1,0 +1,223 @@
+"""The window wired to the real session controller (fake devices, real store file): which prompt is
+played at each state, touches become flow events, and nothing of the person is left after a session."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
+
+from kiosk.clock import FakeClock
+from kiosk.config import KioskConfig
+from kiosk.flow import (ActionCompleted, ActionPrompted, CardPlaced, CardRead, FacePositioned, LivenessPassed,
+                        QualityHinted, Speak, State)
+from kiosk.ports import LivenessScores, MatchOutcome, Preview
+from kiosk.session import SessionController
+from kiosk.store import Pensioner, Store
+from kiosk.voice import Catalogue, all_clips
+from ui.camera_view import CameraView
+from ui.main_window import MainWindow
+from ui.screenshots import sample_preview
+from ui.voice import VoicePlayer
+
+ID = "110101195003070015"
+NAME_MASKED = "李*英"
+
+
+@pytest.fixture(scope="module")
+def qapp() -> QApplication:
+    return QApplication.instance() or QApplication([])
+
+
+class InstantBackend:
+    """Every clip ends as soon as it starts, so every prompt is heard in full and in order."""
+
+    def __init__(self) -> None:
+        self.on_finished = lambda: None
+
+    def play(self, path: Path) -> None:
+        self.on_finished()
+
+    def stop(self) -> None:
+        pass
+
+
+class Reader:
+    def start(self, post) -> None:
+        self.post = post
+
+    def stop(self) -> None:
+        pass
+
+
+class Liveness:
+    """A scripted challenge that also sends camera previews, like the real one."""
+
+    def __init__(self) -> None:
+        self.frames: list[np.ndarray] = []
+
+    def start(self, attempt, post, on_preview) -> None:
+        self.frames = [np.full((48, 48, 3), 128, np.uint8)]
+        on_preview(sample_preview())
+        for event in (QualityHinted("face_too_small"), QualityHinted(None), FacePositioned(), ActionPrompted("blink"),
+                      ActionCompleted("blink"), ActionPrompted("mouth_open"), ActionCompleted("mouth_open"), LivenessPassed()):
+            post(event)
+        on_preview(sample_preview())
+
+    def stop(self) -> None:
+        pass
+
+    def best_frames(self):
+        return list(self.frames)
+
+    def scores(self) -> LivenessScores:
+        return LivenessScores(0.9, 0.1)
+
+    def wipe(self) -> None:
+        self.frames = []
+
+
+class Matcher:
+    def verify(self, live_frames, references) -> Future:
+        future: Future = Future()
+        future.set_result(MatchOutcome(True, 0.2))
+        return future
+
+
+class TaggingVoice:
+    """At the controller boundary: notes the flow state each prompt was asked in, then plays it."""
+
+    def __init__(self, player: VoicePlayer) -> None:
+        self.player = player
+        self.controller: SessionController | None = None
+        self.asked: list[tuple[str, str]] = []
+
+    def speak(self, prompt: Speak) -> None:
+        assert self.controller is not None
+        self.asked.append((prompt.prompt, str(self.controller.flow.state)))
+        self.player.speak(prompt)
+
+    def stop(self) -> None:
+        self.player.stop()
+
+
+def wait_until(qapp: QApplication, predicate, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        qapp.processEvents()
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def kiosk(qapp: QApplication, config: KioskConfig, data_dir: Path):
+    clock = FakeClock()
+    with Store.from_config(config, clock) as store:
+        store.upsert_pensioner(Pensioner(ID, "李秀英", "110101", date(2025, 6, 1)))
+        store.add_reference(ID, np.ones(128, np.float32), "roster_photo")
+    voice_dir = data_dir / "voice"
+    voice_dir.mkdir()
+    for clip in all_clips(Catalogue.load()):
+        (voice_dir / f"{clip.clip_id}.wav").write_bytes(b"RIFF")
+    player = VoicePlayer(Catalogue.load(), voice_dir, None, backend=InstantBackend())
+    voice = TaggingVoice(player)
+    reader = Reader()
+    posted: list = []
+    holder: dict = {}
+
+    def post(event) -> None:
+        posted.append(event)
+        holder["controller"].post(event)
+
+    window = MainWindow(config, Catalogue.load(), post, voice=voice, clock=clock)
+    controller = SessionController(config, clock, store_factory=lambda: Store.from_config(config, clock), reader=reader,
+                                   liveness=Liveness(), matcher=Matcher(), voice=voice, on_view=window.on_view,
+                                   on_preview=window.on_preview)
+    holder["controller"] = controller
+    voice.controller = controller
+    played: list[str] = []
+    player.started.connect(played.append)
+    window.show()
+    controller.start()
+    yield window, controller, reader, voice, played, posted
+    controller.stop()
+    window.close()
+
+
+def click(qapp: QApplication, button: QAbstractButton) -> None:
+    assert button.isVisible(), button.text()
+    button.click()
+    qapp.processEvents()
+
+
+def test_a_whole_session_speaks_the_right_prompt_in_each_state_and_leaves_nothing(qapp, kiosk) -> None:
+    window, controller, reader, voice, played, posted = kiosk
+    reader.post(CardPlaced())
+    reader.post(CardRead(ID, NAME_MASKED))
+    wait_until(qapp, lambda: window.view.state is State.STATUS)
+    status = window.screens[State.STATUS]
+    assert NAME_MASKED in status.title.text()
+    click(qapp, status.start)
+    wait_until(qapp, lambda: window.view.state is State.CONSENT)
+    click(qapp, window.screens[State.CONSENT].agree)
+    wait_until(qapp, lambda: window.view.state is State.RESULT)
+    result = window.screens[State.RESULT]
+    assert result.title.text() == Catalogue.load().text("screen.result", "success_title")
+    wait_until(qapp, lambda: "result_certified" in played)
+    expected = [
+        ("card_reading", "reading"), ("status_valid", "status"), ("consent_question", "consent"),
+        ("positioning_start", "positioning"), ("hint_face_too_small", "positioning"), ("face_ok", "positioning"),
+        ("action_blink", "actions"), ("action_done", "actions"), ("action_mouth_open", "actions"),
+        ("action_done", "actions"), ("matching", "matching"), ("result_certified", "result"),
+    ]
+    assert voice.asked == expected
+    assert played == [prompt for prompt, _state in expected]  # every prompt was heard, none overlapped
+
+    click(qapp, result.footer.repeat)
+    wait_until(qapp, lambda: played[-1] == "result_certified" and len(played) == len(expected) + 1)
+    click(qapp, result.finish)
+    wait_until(qapp, lambda: window.view.state is State.IDLE)
+    assert_nothing_of_the_person(window, NAME_MASKED)
+
+
+def assert_nothing_of_the_person(window: MainWindow, name: str) -> None:
+    catalogue = Catalogue.load()
+    for widget in window.findChildren(QWidget):
+        text = widget.text() if isinstance(widget, (QLabel, QAbstractButton)) else ""
+        assert name not in text and "2027" not in text, (type(widget).__name__, text)
+        if isinstance(widget, QLabel):
+            pixmap: QPixmap | None = widget.pixmap()
+            assert pixmap is None or pixmap.isNull()
+        if isinstance(widget, CameraView):
+            assert not widget.has_frame
+    assert window.screens[State.RESULT].last_view() is None
+    assert window.screens[State.STATUS].title.text() == catalogue.text("screen.status", "title_no_name")
+    assert window._latest_preview is None
+
+
+def test_a_pulled_card_returns_to_idle_clean(qapp, kiosk) -> None:
+    window, controller, reader, voice, played, posted = kiosk
+    from kiosk.flow import CardRemoved, Finished
+
+    reader.post(CardPlaced())
+    reader.post(CardRead(ID, NAME_MASKED))
+    wait_until(qapp, lambda: window.view.state is State.STATUS)
+    reader.post(CardRemoved())
+    wait_until(qapp, lambda: window.view.state is State.RESULT)
+    assert window.view.outcome == "card_removed"
+    controller.post(Finished())
+    wait_until(qapp, lambda: window.view.state is State.IDLE)
+    assert_nothing_of_the_person(window, NAME_MASKED)
+
+
+def test_repeat_in_idle_plays_the_invitation(qapp, kiosk) -> None:
+    window, controller, reader, voice, played, posted = kiosk
+    click(qapp, window.screens[State.IDLE].footer.repeat)
+    wait_until(qapp, lambda: played[-1:] == ["idle_welcome"])
+    assert posted == []  # the flow has nothing to repeat in idle; the window speaks its own invitation
