@@ -74,8 +74,20 @@ SW3_TABLE: dict[int, tuple[ReaderReason | None, str]] = {
 
 
 def checksum(data: bytes) -> int:
-    """XOR of ``data`` (pass the bytes from LenH up to the byte before CHK)."""
-    return reduce(xor, data, 0)
+    """XOR of ``data`` (pass the bytes from LenH up to the byte before CHK).
+
+    Folds the bytes as one big integer, halving it each step: C-speed big-int operations instead
+    of a Python loop per byte, which keeps the parser fast on 1295-byte answers and on noise.
+    """
+    size = len(data)
+    if size < 16:
+        return reduce(xor, data, 0)
+    value = int.from_bytes(data, "little")
+    while size > 1:
+        half = (size + 1) // 2
+        value = (value & ((1 << (8 * half)) - 1)) ^ (value >> (8 * half))
+        size = half
+    return value
 
 
 def build_frame(body: bytes) -> bytes:

@@ -15,6 +15,7 @@ import click
 
 from kiosk.cli import CliState, pass_state
 from kiosk.errors import from_device_error
+from reader.client import SamClient
 from reader.errors import ReaderError
 from reader.service import (
     CardPlaced,
@@ -50,7 +51,10 @@ def read_command(state: CliState, url: str | None, as_json: bool, show_personal:
         reader = open_reader(url or settings.url, baudrate=settings.baudrate, timeout_s=settings.command_timeout_s)
         try:
             reader.sam_status()
-            card = (reader.read_card(with_fingerprint=True) if fingerprint and hasattr(reader, "read_base")
+            if fingerprint and not isinstance(reader, SamClient):
+                raise click.BadParameter("needs a serial reader URL (vendor SDKs read base info only)",
+                                         param_hint="--fingerprint")
+            card = (reader.read_card(with_fingerprint=fingerprint) if isinstance(reader, SamClient)
                     else reader.read_card())
         finally:
             reader.close()
