@@ -12,10 +12,9 @@ Encodings: UTF-8 with or without BOM, and GB18030 (what Excel on Chinese Windows
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -102,16 +101,18 @@ def parse_date(text: str) -> date:
 def parse_roster(text: str, *, region_code: str, today: date, photo_root: Path) -> tuple[list[RosterRow], list[RowProblem], list[str]]:
     """Validates a roster's rows; returns (good rows, problems of skipped rows, notes).
 
+    Each physical line is one row: no value of these columns can contain a line break, so a stray
+    quote spoils only its own line instead of swallowing the rest of the file into one cell.
     ``photo_root``: folder relative photo paths are taken from. Raises RosterImportError when the
     file cannot be used at all (no header, a required column missing, a column named twice).
     """
-    reader = csv.reader(io.StringIO(text, newline=""))
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     try:
-        header = [name.strip().lower() for name in next(reader)]
-    except StopIteration:
-        raise RosterImportError("the file is empty") from None
+        header = [name.strip().lower() for name in _cells(lines[0])]
     except csv.Error as exc:
         raise RosterImportError(f"line 1: the header is not valid CSV ({exc})") from None
+    if not any(header):
+        raise RosterImportError("the file is empty (no header line)")
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
         raise RosterImportError(f"line 1: required column(s) {', '.join(missing)} missing; "
@@ -124,15 +125,19 @@ def parse_roster(text: str, *, region_code: str, today: date, photo_root: Path) 
     rows: list[RosterRow] = []
     problems: list[RowProblem] = []
     seen: dict[str, int] = {}
-    for line, cells in _records(reader):
+    for line, raw in enumerate(lines[1:], start=2):
+        try:
+            cells = _cells(raw)
+        except csv.Error:
+            problems.append(RowProblem(line, "roster_bad_csv", "unbalanced quotes"))
+            continue
         if not any(cell.strip() for cell in cells):
             continue  # blank lines and Excel's trailing ",,," rows
         if len(cells) > len(header):
             problems.append(RowProblem(line, "roster_unknown_column", f"{len(cells)} values for {len(header)} columns"))
             continue
         values = dict(zip(header, (cell.strip() for cell in cells)))  # missing trailing cells: empty
-        extra = [name for name in unknown if values.get(name)]
-        if extra:
+        if any(values.get(name) for name in unknown):
             problems.append(RowProblem(line, "roster_unknown_column", "a value in an unknown column"))
             continue
         row = _validate(line, values, region_code, today, photo_root, problems)
@@ -146,18 +151,9 @@ def parse_roster(text: str, *, region_code: str, today: date, photo_root: Path) 
     return rows, problems, notes
 
 
-def _records(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
-    """(first line of the record, cells); a quoted cell may span lines."""
-    previous_end = 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise RosterImportError(f"line {previous_end + 1}: the file is not valid CSV ({exc})") from None
-        yield previous_end + 1, cells
-        previous_end = reader.line_num  # type: ignore[attr-defined]
+def _cells(line: str) -> list[str]:
+    """The cells of one CSV line (strict quoting; raises csv.Error)."""
+    return next(csv.reader([line], strict=True), [])
 
 
 def _validate(line: int, values: dict[str, str], region_code: str, today: date, photo_root: Path,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from pathlib import Path
 
@@ -83,10 +85,11 @@ def test_unknown_header_column_skips_only_rows_that_use_it(store: Store, tmp_pat
     assert store.get_pensioner(A) is not None and store.get_pensioner(B) is None
 
 
-def test_quoted_multiline_cell_keeps_line_numbers_right(store: Store, tmp_path: Path) -> None:
-    path = write(tmp_path, HEADER + f'{A},"张\n三",,\nbad,李四,,\n')
+def test_a_stray_quote_spoils_only_its_own_line(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + f'{A},"张三,,\n{B},李四,,\n{C},"王""五",,\n')
     summary = run(store, path)
-    assert [(p.line, p.code) for p in summary.problems] == [(2, "roster_bad_name"), (4, "id_number_format")]
+    assert [(p.line, p.code) for p in summary.problems] == [(2, "roster_bad_csv")]
+    assert store.get_pensioner(B) is not None and store.get_pensioner(C).name == '王"五'
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
@@ -98,6 +101,8 @@ def test_excel_encodings(store: Store, tmp_path: Path, encoding: str) -> None:
 
 @pytest.mark.parametrize(("content", "message"), [
     (b"", "empty"),
+    (b"\n\n", "empty"),
+    (b'"id_number,name\n', "header"),
     (b"name,last_certified\n", "id_number"),
     (b"id_number,name,name\n", "twice"),
     (b"\xff\xfe\xff\xff\x00\x81", "neither UTF-8 nor GB18030"),
@@ -181,19 +186,19 @@ def test_dates_as_excel_writes_them() -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.text(max_size=20), min_size=0, max_size=6), max_size=8))
 def test_any_table_is_either_refused_or_fully_accounted_for(cells: list[list[str]]) -> None:
-    import csv
-    import io
-
     buffer = io.StringIO()
     csv.writer(buffer).writerows([["id_number", "name", "last_certified"], *cells])
+    text = buffer.getvalue()
     try:
-        rows, problems, _notes = parse_roster(decode_roster(buffer.getvalue().encode()), region_code="110101",
+        rows, problems, _notes = parse_roster(decode_roster(text.encode()), region_code="110101",
                                               today=TODAY, photo_root=Path("."))
     except RosterImportError:
         return
-    nonblank = sum(1 for row in cells if any(c.strip() for c in row))
-    assert len(rows) + len(problems) <= nonblank
-    assert all(p.line >= 2 for p in problems)
+    accounted = [row.line for row in rows] + [problem.line for problem in problems]
+    assert len(accounted) == len(set(accounted))  # each line is imported or reported, never both
+    significant = {n for n, line in enumerate(text.split("\n")[1:], start=2)
+                   if line.replace(",", "").replace('"', "").strip()}
+    assert significant <= set(accounted)  # and no line with content is silently dropped
 
 
 def test_cli_import_and_masked_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
