@@ -55,6 +55,8 @@ def test_read_text_output_from_the_configured_url(capsys: pytest.CaptureFixture[
         ("sim://?colour=red", "reader_url_invalid"),
         ("nosuch://x", "reader_url_invalid"),
         ("/dev/nonexistent-reader", "reader_unavailable"),
+        ("hwgrep://ffff:0001", "reader_unavailable"),
+        ("socket://127.0.0.1:9", "reader_unavailable"),
         ("sim:///nonexistent/card.json", "sim_card_invalid"),
     ],
 )
