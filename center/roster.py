@@ -94,7 +94,12 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
         photo = (row.get("photo") or "").strip()
         if photo:
             if maker is None:
-                maker = default_template_maker()
+                try:
+                    maker = default_template_maker()
+                except ImportError as exc:
+                    # Nothing is committed: the session's transaction is rolled back by the caller.
+                    raise RosterFileError(f"photos need the project's matcher (camera.matching), which cannot be "
+                                          f"imported here: {exc}") from None
             try:
                 templates, source = [encode_template(maker((photos_dir or csv_path.parent) / photo))], "roster_photo"
                 report.templates += 1
@@ -174,9 +179,11 @@ def generate_synthetic(session: Session, count: int, *, seed: int = 1, region: s
     start = date(1930, 1, 1)
     added = 0
     rows = []
+    span_days = 365 * 35
     for index in range(count):
-        born = start + timedelta(days=rng.randrange(0, 365 * 35))
-        first17 = f"{region}{born:%Y%m%d}{(seed * 1_000 + index) % 1000:03d}"
+        # Birth date and serial both come from the index, so numbers are unique up to 12 million.
+        born = start + timedelta(days=(index * 7919 + seed) % span_days)
+        first17 = f"{region}{born:%Y%m%d}{(index // span_days) % 1000:03d}"
         id_number = first17 + check_character(first17)
         templates = []
         if with_templates:
@@ -187,9 +194,10 @@ def generate_synthetic(session: Session, count: int, *, seed: int = 1, region: s
                      "templates": templates, "template_source": "centre" if templates else "",
                      "removed": False, "seq": seq + added, "updated_at": utcnow()})
         added += 1
-    # The generated numbers may repeat for large counts (3 serial digits per birth date): keep the last.
     unique = {row["id_number"]: row for row in rows}
-    session.execute(Pensioner.__table__.delete().where(Pensioner.id_number.in_(list(unique))))
+    ids = list(unique)
+    for start_at in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+        session.execute(Pensioner.__table__.delete().where(Pensioner.id_number.in_(ids[start_at:start_at + 500])))
     session.execute(Pensioner.__table__.insert(), list(unique.values()))
     session.commit()
     return len(unique)

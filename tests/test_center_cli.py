@@ -1,0 +1,131 @@
+"""``kiosk-center``: devices, roster import (bad rows, photos), results listing, bad databases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from center.cli import cli
+from center.db import Pensioner, make_engine, session_factory
+from center.roster import RosterFileError, import_csv
+from kiosk.sync.protocol import decode_template
+
+GOOD = "110101194001010012"
+GOOD2 = "11010119450203002X"
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+def test_device_add_prints_id_and_a_fresh_secret(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    code, out = _run("device", "add", "东城大厅 1", "--db", db, "--json")
+    first = json.loads(out)
+    assert code == 0 and len(first["secret"]) == 64 and first["device_id"].startswith("KIOSK-")
+    second = json.loads(_run("device", "add", "hall 2", "--db", db, "--json")[1])
+    assert second["secret"] != first["secret"]
+    code, out = _run("device", "add", "again", "--device-id", first["device_id"], "--db", db)
+    assert code != 0 and "already exists" in out
+    code, out = _run("device", "list", "--db", db, "--json")
+    assert first["secret"] not in out and first["device_id"] in out
+
+
+def test_an_unsupported_database_url_is_one_clear_line(tmp_path: Path) -> None:
+    code, out = _run("device", "add", "x", "--db", "mysql://u@h/db")
+    assert code != 0 and "unsupported database" in out
+
+
+def test_roster_import_reports_bad_rows_by_line_and_keeps_the_good_ones(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(
+        "id_number,name,last_certified,photo\n"
+        f"{GOOD},张三,2025-06-01,\n"
+        "110101194001010013,李四,2025-06-01,\n"      # wrong check digit
+        f"{GOOD2},王五,2025-13-01,\n"                # no such month
+        f"{GOOD},张三,2025-06-01,\n"                 # repeated
+        f"{GOOD2.lower()},王五,,\n", encoding="utf-8")  # lower-case x is accepted, no date
+    code, out = _run("roster", "import", str(csv_file), "--db", db, "--json")
+    report = json.loads(out)
+    assert code == 0 and (report["added"], report["changed"]) == (2, 0)
+    assert [(e["line"], e["code"]) for e in report["errors"]] == [
+        (3, "id_number_check_digit"), (4, "roster_date_invalid"), (5, "roster_duplicate_row")]
+    assert "李四" not in out and "110101194001010013" not in out
+    again = json.loads(_run("roster", "import", str(csv_file), "--db", db, "--json")[1])
+    assert (again["added"], again["changed"], again["unchanged"]) == (0, 0, 2)  # nothing new for terminals
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    ("id_number,name\n", "lacks the column(s) last_certified, photo"),
+    (None, "does not exist"),
+])
+def test_an_unusable_roster_file_changes_nothing(tmp_path: Path, content: str | None, fragment: str) -> None:
+    db = str(tmp_path / "c.db")
+    csv_file = tmp_path / "roster.csv"
+    if content is not None:
+        csv_file.write_text(content, encoding="utf-8")
+    code, out = _run("roster", "import", str(csv_file), "--db", db)
+    assert code != 0 and fragment in out
+
+
+def test_photos_become_templates_and_a_bad_photo_is_a_row_error(tmp_path: Path) -> None:
+    made: list[Path] = []
+
+    def maker(path: Path) -> np.ndarray:
+        made.append(path)
+        if path.name == "nobody.jpg":
+            raise type("MatchError", (Exception,), {"code": "no_face"})("no face")
+        return np.full(128, 0.05)
+
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(f"id_number,name,last_certified,photo\n{GOOD},张三,,zs.jpg\n{GOOD2},王五,,nobody.jpg\n",
+                        encoding="utf-8")
+    with session_factory(make_engine(str(tmp_path / "c.db")))() as session:
+        report = import_csv(session, csv_file, tmp_path / "photos", template_maker=maker)
+        rows = {row.id_number: row for row in session.scalars(select(Pensioner))}
+    assert made == [tmp_path / "photos" / "zs.jpg", tmp_path / "photos" / "nobody.jpg"]
+    assert (report.added, report.templates, [(e[0], e[1]) for e in report.errors]) == (2, 1, [(3, "no_face")])
+    assert np.allclose(decode_template(rows[GOOD].templates[0]), 0.05)
+    assert rows[GOOD2].templates == []
+
+
+def test_real_photos_through_the_projects_matcher(tmp_path: Path, media_dir: Path) -> None:
+    matching = pytest.importorskip("camera.matching")
+    if not hasattr(matching, "template_from_image_file"):
+        pytest.skip("camera.matching.template_from_image_file is not written yet")
+    photos = media_dir / "faces"
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(f"id_number,name,last_certified,photo\n{GOOD},甲,,deepface/{_first(photos / 'deepface')}\n"
+                        f"{GOOD2},乙,,\n", encoding="utf-8")
+    db = str(tmp_path / "c.db")
+    code, out = _run("roster", "import", str(csv_file), "--photos", str(photos), "--db", db, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["templates"] == 1 and report["errors"] == []
+
+
+def _first(folder: Path) -> str:
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[0]
+
+
+def test_import_without_the_matcher_refuses_the_whole_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import center.roster as roster
+
+    def missing() -> None:
+        raise ImportError("no matcher")
+
+    monkeypatch.setattr(roster, "default_template_maker", missing)
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(f"id_number,name,last_certified,photo\n{GOOD},张三,,a.jpg\n", encoding="utf-8")
+    with session_factory(make_engine(str(tmp_path / "c.db")))() as session:
+        with pytest.raises(RosterFileError, match="matcher"):
+            import_csv(session, csv_file, tmp_path)
+        session.rollback()
+        assert session.scalars(select(Pensioner)).first() is None
