@@ -98,6 +98,7 @@ class SamClient:
         try:
             port.reset_input_buffer()  # a late answer to an earlier, timed-out command must not pose as this one
             self._parser.reset()
+            self._parser.discarded = 0
             tap.debug("%s", describe_frame(frame, outgoing=True))
             port.write(frame)
             deadline = time.monotonic() + timeout_s
