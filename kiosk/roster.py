@@ -98,7 +98,9 @@ def parse_date(text: str) -> date:
     return date(int(match[1]), int(match[2]), int(match[3]))
 
 
-def parse_roster(text: str, *, region_code: str, today: date, photo_root: Path) -> tuple[list[RosterRow], list[RowProblem], list[str]]:
+def parse_roster(
+    text: str, *, region_code: str, today: date, photo_root: Path
+) -> tuple[list[RosterRow], list[RowProblem], list[str]]:
     """Validates a roster's rows; returns (good rows, problems of skipped rows, notes).
 
     Each physical line is one row: no value of these columns can contain a line break, so a stray

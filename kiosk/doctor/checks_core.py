@@ -160,7 +160,10 @@ _EMPTY_ROSTER = CheckResult(Status.WARNING, "the roster is empty",
                             "import it: kiosk roster import FILE.csv, or let the terminal sync with the centre")
 
 
-def _unreadable_is_a_warning(what: str, run: Callable[[KioskConfig], CheckResult]) -> Callable[[KioskConfig], CheckResult]:
+CheckFunction = Callable[[KioskConfig], CheckResult]
+
+
+def _unreadable_is_a_warning(what: str, run: CheckFunction) -> CheckFunction:
     """A non-required check over an unreadable database warns and points at the schema check."""
 
     def guarded(config: KioskConfig) -> CheckResult:

@@ -20,10 +20,10 @@ log = logging.getLogger(__name__)
 
 OUTBOX_STATES = ("pending", "sent", "rejected")
 MAX_EVIDENCE_BYTES = 2_000_000  # a 640x480 JPEG is ~50 kB; refuse anything absurd
-_RECORD_COLUMNS = (
-    "record_id, session_id, occurred_at, device_id, region_code, id_number, outcome, reason_code, "
-    "liveness_score, attack_score, match_distance, attempt, valid_until"
-)
+RECORD_FIELDS = ("record_id", "session_id", "occurred_at", "device_id", "region_code", "id_number", "outcome",
+                 "reason_code", "liveness_score", "attack_score", "match_distance", "attempt", "valid_until")
+"""The decision record's fields: the ``certifications`` columns and the keys of an outbox payload."""
+_RECORD_COLUMNS = ", ".join(RECORD_FIELDS)
 
 
 def _evidence_aad(record_id: str) -> bytes:
@@ -58,7 +58,8 @@ class RecordsMixin(StoreBase):
             if self._one("SELECT 1 FROM certifications WHERE record_id = ?", (record.record_id,)):
                 raise StorageError(f"record {record.record_id} is already stored", code="storage_duplicate_record")
             self._db.execute(
-                f"INSERT INTO certifications ({_RECORD_COLUMNS}, local_day) VALUES ({', '.join('?' * 14)})",
+                f"INSERT INTO certifications ({_RECORD_COLUMNS}, local_day) "
+                f"VALUES ({', '.join('?' * (len(RECORD_FIELDS) + 1))})",
                 (record.record_id, record.session_id, utc_text(record.occurred_at), record.device_id,
                  record.region_code, record.id_number, record.outcome, record.reason_code, record.liveness_score,
                  record.attack_score, record.match_distance, record.attempt,
@@ -130,17 +131,18 @@ class RecordsMixin(StoreBase):
         if limit < 1:
             raise ValueError("limit must be at least 1")
         rows = self._all(
-            f"SELECT {', '.join('c.' + c.strip() for c in _RECORD_COLUMNS.split(','))}, o.attempts, o.last_error "
+            f"SELECT {', '.join('c.' + name for name in RECORD_FIELDS)}, o.attempts, o.last_error "
             "FROM outbox o JOIN certifications c ON c.record_id = o.record_id "
             "WHERE o.state = 'pending' AND o.next_attempt_at <= ? ORDER BY o.created_at, o.rowid LIMIT ?",
             (utc_text(now), limit),
         )
         items = []
         for row in rows:
-            payload: dict[str, Any] = dict(zip((c.strip() for c in _RECORD_COLUMNS.split(",")), row[:13], strict=True))
+            width = len(RECORD_FIELDS)
+            payload: dict[str, Any] = dict(zip(RECORD_FIELDS, row[:width], strict=True))
             if self.send_face_images:
                 self._attach_face_image(payload)
-            items.append(OutboxItem(RecordId(row[0]), payload, int(row[13]), row[14]))
+            items.append(OutboxItem(RecordId(row[0]), payload, int(row[width]), row[width + 1]))
         return items
 
     def _attach_face_image(self, payload: dict[str, Any]) -> None:

@@ -147,7 +147,8 @@ class RosterMixin(StoreBase):
             self._db.execute(
                 "INSERT INTO face_references (ref_id, person_key, source, created_at, key_id, dims, ciphertext) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (ref_id, person_key, source, self._now_text(), key.key_id, dims, key.seal(plain, _aad(ref_id, person_key))),
+                (ref_id, person_key, source, self._now_text(), key.key_id, dims,
+                 key.seal(plain, _aad(ref_id, person_key))),
             )
         log.info("reference %s stored (source %s)", ref_id, source)
         return ref_id
