@@ -28,6 +28,7 @@ from kiosk.doctor.checks_sync import CHECKS
 from kiosk.store import CertificationRecord, Store
 from kiosk.sync import signing
 from kiosk.sync.credentials import new_credentials, save_credentials
+from kiosk.sync.records import set_aside_records
 from kiosk.sync.worker import SyncWorker
 
 ROSTER_SIZE = 30
@@ -212,9 +213,10 @@ def test_a_record_the_centre_refuses_is_set_aside_with_its_reason(rig: Rig) -> N
     assert reason.startswith("record_invalid: region_code")
     assert rig.store.outbox_counts() == {"pending": 0, "sent": 7, "rejected": 1}
     assert rig.worker.run_once().rejected == 0  # never retried
-    status, detail = rig.doctor()["outbox"]
-    assert status is Status.WARNING and "1 set aside" in detail
+    status, detail = rig.doctor()["records set aside"]
+    assert status is Status.WARNING and detail == "1 set aside: record_invalid x1"
     assert rig.worker.status().rejected == 1 and len(good) == 7
+    assert set_aside_records(rig.store) == [(bad[0], reason)]
 
 
 def test_a_batch_refused_as_a_whole_is_split_down_to_the_bad_record(rig: Rig) -> None:

@@ -8,6 +8,7 @@ database or a key as a side effect), and probe the centre with one cheap unauthe
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from datetime import datetime, timezone
 
 import httpx
@@ -80,24 +81,23 @@ def _last_sync(config: KioskConfig) -> CheckResult:
     return CheckResult(Status.OK, f"last success {success}")
 
 
-def _outbox(config: KioskConfig) -> CheckResult:
+def _set_aside(config: KioskConfig) -> CheckResult:
+    """Records the centre refused, by reason code (the backlog itself is ``outbox backlog``)."""
     path = config.terminal.resolved_data_dir() / "kiosk.db"
     if not path.exists():
         return CheckResult(Status.OK, "no records yet")
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as connection:
-            counts = dict(connection.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
-            oldest = connection.execute("SELECT min(created_at) FROM outbox WHERE state = 'pending'").fetchone()[0]
+            rows = connection.execute("SELECT rejected_reason FROM outbox WHERE state = 'rejected'").fetchall()
     except sqlite3.Error as exc:
-        return CheckResult(Status.WARNING, f"the outbox cannot be read ({exc})", "see kiosk doctor storage checks")
-    pending, rejected, sent = counts.get("pending", 0), counts.get("rejected", 0), counts.get("sent", 0)
-    detail = f"{pending} waiting, {sent} sent, {rejected} set aside"
-    if oldest:
-        detail += f"; oldest waiting since {oldest[:19]} UTC"
-    if rejected:
-        return CheckResult(Status.WARNING, detail, "records the centre refused are kept; their reasons are on the "
-                           "technician page (outbox.rejected_reason); tell the centre")
-    return CheckResult(Status.OK, detail)
+        return CheckResult(Status.WARNING, f"the outbox cannot be read ({exc})", "see the storage checks above")
+    if not rows:
+        return CheckResult(Status.OK, "none refused by the centre")
+    # The stored reason is "<code>: <centre's message>"; the code alone is enough to group by.
+    by_code = Counter((reason or "unknown").split(":", 1)[0] for (reason,) in rows)
+    detail = ", ".join(f"{code} x{count}" for code, count in by_code.most_common())
+    return CheckResult(Status.WARNING, f"{len(rows)} set aside: {detail}",
+                       "kept on the terminal, never resent; the technician page lists them: tell the centre")
 
 
 def _skew(config: KioskConfig) -> CheckResult:
@@ -116,6 +116,6 @@ CHECKS: list[Check] = [
     Check("sync credentials", _credentials, required=False, order=80),
     Check("centre reachable", _reachable, required=False, order=81),
     Check("last sync", _last_sync, required=False, order=82),
-    Check("outbox", _outbox, required=False, order=83),
+    Check("records set aside", _set_aside, required=False, order=83),
     Check("clock vs centre", _skew, required=False, order=84),
 ]

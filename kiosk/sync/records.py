@@ -110,3 +110,15 @@ def _drop_centre_references(store: Store, id_number: str) -> None:
     store.db.execute(
         "DELETE FROM face_references WHERE source = 'centre' AND person_key = "
         "(SELECT person_key FROM pensioners WHERE id_number = ?)", (id_number.strip().upper(),))
+
+
+def set_aside_records(store: Store, limit: int = 100) -> list[tuple[str, str]]:
+    """(record id, reason) of records the centre refused, newest first, for the technician page.
+
+    The reason is the centre's code and message (never personal data). The store has no query for
+    this yet, so it reads the outbox table directly (read-only).
+    """
+    rows = store.db.execute(
+        "SELECT record_id, coalesce(rejected_reason, '') FROM outbox WHERE state = 'rejected' "
+        "ORDER BY created_at DESC, rowid DESC LIMIT ?", (int(limit),)).fetchall()
+    return [(str(record_id), str(reason)) for record_id, reason in rows]
