@@ -20,6 +20,8 @@ from kiosk.errors import KioskError
 log = logging.getLogger(__name__)
 
 # name -> (module, one-line help). The help text lives here so `kiosk --help` imports nothing heavy.
+# Modules are imported by name when their command runs: `run` and `demo` live in ui/ (the only
+# package that imports Qt), so the core has no static dependency on the UI.
 COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("kiosk.cli.policy_cmd", "When a pensioner is due, in grace or suspended."),
     "roster": ("kiosk.cli.roster_cmd", "Import the roster of pensioners and look one up."),
@@ -31,8 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "enroll-device": ("kiosk.cli.sync_cmd", "Store this terminal's credentials with the centre."),
     "sync": ("kiosk.cli.sync_cmd", "Push results to the centre and pull the roster."),
     "certify": ("kiosk.cli.app_cmd", "Run one certification without a window (for tests and pilots)."),
-    "run": ("kiosk.cli.app_cmd", "Start the kiosk full screen with the devices from configuration."),
-    "demo": ("kiosk.cli.app_cmd", "Start the kiosk in a window with a simulated card reader."),
+    "run": ("ui.commands", "Start the kiosk full screen with the devices from configuration."),
+    "demo": ("ui.commands", "Start the kiosk in a window with a simulated card reader."),
     "technician": ("kiosk.cli.technician_cmd", "Technician settings (set the PIN)."),
     "voice": ("kiosk.cli.voice_cmd", "Render the voice prompt clips offline."),
     "bench": ("kiosk.cli.bench_cmd", "Run the benchmarks and print their numbers."),
@@ -73,7 +75,7 @@ class CliState:
         return self._config
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -81,11 +83,44 @@ class CliState:
     default=None,
     help="Site configuration file (default: /etc/kiosk/kiosk.toml when present).",
 )
+@click.option("--self-test", "self_test", is_flag=True,
+              help="Check models, database, reader, screen and one certification; exit 0 when all pass.")
+@click.option("--clip", "clip", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="With --self-test: certify on this video instead of the built-in synthetic clip.")
 @click.version_option(package_name="kiosk")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None) -> None:
+def cli(ctx: click.Context, config_path: Path | None, self_test: bool, clip: Path | None) -> None:
     """Pension qualification certification kiosk (养老金资格认证自助终端)."""
     ctx.obj = CliState(config_path)
+    if clip is not None and not self_test:
+        raise click.UsageError("--clip is only used with --self-test")
+    if self_test:
+        if ctx.invoked_subcommand is not None:
+            raise click.UsageError("--self-test runs on its own, without a command")
+        from kiosk.selftest import run_self_test  # noqa: PLC0415 - loads the models: only when asked
+
+        # SystemExit, not ctx.exit: with standalone_mode=False click would turn Exit into a return value.
+        raise SystemExit(run_self_test(config_path, clip))
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+    elif ctx.invoked_subcommand in LOGGED_COMMANDS:
+        _log_to_files(ctx.obj)
+
+
+LOGGED_COMMANDS = frozenset({"run", "demo"})
+"""Commands that run the terminal for hours: they log to rotating files in <data_dir>/logs."""
+
+
+def _log_to_files(state: CliState) -> None:
+    from kiosk.logsetup import configure_logging  # noqa: PLC0415
+
+    config = state.config
+    try:
+        path = configure_logging(config.logging, config.terminal.resolved_data_dir())
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the log folder under {config.terminal.resolved_data_dir()}: "
+                                   f"{exc.strerror or exc}") from None
+    log.info("logging to %s (%d bytes x %d files)", path, config.logging.max_bytes, config.logging.backup_count + 1)
 
 
 pass_state = click.make_pass_decorator(CliState)

@@ -1,8 +1,8 @@
-"""``kiosk run``, ``kiosk demo`` and ``kiosk certify --headless``: the application itself.
+"""``kiosk certify --headless``: one certification with no window.
 
-``run`` and ``demo`` open the Qt window (``ui`` is imported only here, inside the commands);
-``certify --headless`` runs the very same controller and devices with no window and prints the
-outcome, so a recorded clip can be certified in tests and pilots.
+It runs the very same runtime (controller, reader, camera, matcher) as ``kiosk run`` and prints
+the outcome, so a recorded clip can be certified in tests and pilots. ``kiosk run`` and
+``kiosk demo`` open the window and live in ``ui.commands`` (the core never imports Qt).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _prompts(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ..
         raise click.BadParameter(str(exc)) from None
 
 
-_prompt_option = click.option(
+prompt_option = click.option(
     "--prompt", "prompts", multiple=True, callback=_prompts, metavar="ACTION@SECONDS",
     help="Prompt ACTION (blink, mouth_open, turn_left, turn_right) at SECONDS of a recorded clip (repeatable).",
 )
@@ -54,7 +54,7 @@ class RecordingVoice:
 @click.option("--headless", is_flag=True, required=True, help="Run without a window (required; the window is `kiosk run`).")
 @click.option("--reader", "reader_url", default=None, help="Reader URL (default: reader.url).")
 @click.option("--camera", "camera_url", default=None, help="Camera URL, e.g. file:clip.mp4 (default: camera.url).")
-@_prompt_option
+@prompt_option
 @click.option("--timeout-s", default=180.0, show_default=True, type=click.FloatRange(1, 3600),
               help="Give up when no result is reached in this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -114,54 +114,3 @@ def run_headless(config: KioskConfig, devices: Devices, timeout_s: float) -> dic
         "next_step": str(view.next_step) if view.next_step else None,
         "prompts": voice.prompts,
     }
-
-
-@click.command()
-@click.option("--windowed", is_flag=True, help="A window instead of the full screen (for set-up).")
-@pass_state
-def run_command(state: CliState, windowed: bool) -> None:
-    """The kiosk, full screen, with the devices from configuration."""
-    config = state.config
-    devices = Devices(config.reader.url, config.camera.url)
-    sys.exit(_run_window(config, devices, fullscreen=not windowed and config.ui.fullscreen, demo=False))
-
-
-@click.command()
-@click.option("--camera", "camera_url", default=None, help="Camera URL (default: camera.url), e.g. file:CLIP.")
-@click.option("--reader", "reader_url", default="sim://", show_default=True,
-              help="Reader URL; the simulated reader unless a real one is named.")
-@_prompt_option
-@pass_state
-def demo_command(state: CliState, camera_url: str | None, reader_url: str, prompts: list[Any] | None) -> None:
-    """The kiosk in a window with a simulated card reader and an operator panel to place sample cards."""
-    from kiosk.demo import prepare_demo
-
-    config = state.config
-    camera = camera_url or config.camera.url
-    config = prepare_demo(config, camera, echo=click.echo)
-    devices = Devices(reader_url, camera, prompts, realtime_camera=True)
-    sys.exit(_run_window(config, devices, fullscreen=False, demo=True))
-
-
-def _run_window(config: KioskConfig, devices: Devices, *, fullscreen: bool, demo: bool) -> int:
-    from ui.app import run_app  # Qt is imported only when a window is wanted
-
-    def factory(**callbacks: Any) -> KioskRuntime:
-        return KioskRuntime(config, SystemClock(), devices, **callbacks)
-
-    panel = None
-    if demo and devices.reader_url.startswith("sim://"):
-        from ui.demo_panel import DemoPanel
-
-        panel = lambda: DemoPanel(devices.reader_url)  # noqa: E731 - built once the QApplication exists
-    return run_app(config, factory, fullscreen=fullscreen, demo_panel=panel,
-                   technician_services=_technician_services(config))
-
-
-def _technician_services(config: KioskConfig) -> Any:
-    try:
-        from ui.technician.services import TechnicianServices
-    except ImportError:
-        return None
-    return TechnicianServices.from_config(config) if hasattr(TechnicianServices, "from_config") else None
-

@@ -1,0 +1,57 @@
+"""``kiosk run`` and ``kiosk demo``: the kiosk window. Registered by name in ``kiosk.cli.COMMANDS``
+(the core reaches them without importing Qt); ``kiosk certify --headless`` is the windowless twin.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from kiosk.cli import CliState, pass_state
+from kiosk.cli.app_cmd import prompt_option
+from kiosk.clock import SystemClock
+from kiosk.config import KioskConfig
+from kiosk.runtime import Devices, KioskRuntime
+
+
+@click.command()
+@click.option("--windowed", is_flag=True, help="A window instead of the full screen (for set-up).")
+@pass_state
+def run_command(state: CliState, windowed: bool) -> None:
+    """The kiosk, full screen, with the devices from configuration."""
+    config = state.config
+    devices = Devices(config.reader.url, config.camera.url)
+    sys.exit(run_window(config, devices, fullscreen=not windowed and config.ui.fullscreen, demo=False))
+
+
+@click.command()
+@click.option("--camera", "camera_url", default=None, help="Camera URL (default: camera.url), e.g. file:CLIP.")
+@click.option("--reader", "reader_url", default="sim://", show_default=True,
+              help="Reader URL; the simulated reader unless a real one is named.")
+@prompt_option
+@pass_state
+def demo_command(state: CliState, camera_url: str | None, reader_url: str, prompts: list[Any] | None) -> None:
+    """The kiosk in a window with a simulated card reader and an operator panel to place sample cards."""
+    from kiosk.demo import prepare_demo
+
+    camera = camera_url or state.config.camera.url
+    config = prepare_demo(state.config, camera, echo=click.echo)
+    devices = Devices(reader_url, camera, prompts, realtime_camera=True)
+    sys.exit(run_window(config, devices, fullscreen=False, demo=True))
+
+
+def run_window(config: KioskConfig, devices: Devices, *, fullscreen: bool, demo: bool) -> int:
+    """Shows the window at once and starts the runtime behind it; returns the Qt exit status."""
+    from ui.app import run_app
+
+    def factory(**callbacks: Any) -> KioskRuntime:
+        return KioskRuntime(config, SystemClock(), devices, **callbacks)
+
+    panel = None
+    if demo and devices.reader_url.startswith("sim://"):
+        from ui.demo_panel import DemoPanel
+
+        panel = lambda: DemoPanel(devices.reader_url)  # noqa: E731 - built once the QApplication exists
+    return run_app(config, factory, fullscreen=fullscreen, demo_panel=panel)
