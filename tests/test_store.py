@@ -267,6 +267,20 @@ def test_evidence_kept_only_when_configured_encrypted_and_purged(clock: FakeCloc
     assert kept.evidence_jpeg(rec) is None and kept.get_record(rec) is not None
 
 
+def test_open_purges_expired_evidence_and_audit(tmp_path: Path, clock: FakeClock) -> None:
+    s = Store.open(tmp_path / "data", tmp_path / "key", clock, evidence_retention_days=7, audit_retention_days=30)
+    rec = s.record_attempt(record(clock, outcome="mismatch", evidence_jpeg=b"\xff\xd8" + bytes(100)))
+    s.audit("s-1", "card_read", "ok")
+    s.close()
+    clock.advance(8 * 86400)
+    s = Store.open(tmp_path / "data", tmp_path / "key", clock, evidence_retention_days=7, audit_retention_days=30)
+    assert s.evidence_jpeg(rec) is None and len(s.audit_entries()) == 1
+    clock.advance(30 * 86400)
+    s.close()
+    s = Store.open(tmp_path / "data", tmp_path / "key", clock, evidence_retention_days=7, audit_retention_days=30)
+    assert s.audit_entries() == [] and s.get_record(rec) is not None
+
+
 def test_face_image_hook_sends_and_keeps_images_until_sent(clock: FakeClock) -> None:
     jpeg = b"\xff\xd8" + b"x" * 50
     sender = Store(Database(memory=True), clock=clock, key=DeviceKey.generate(), send_face_images=True)

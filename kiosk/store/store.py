@@ -85,7 +85,8 @@ class Store(RosterMixin, RecordsMixin):
 
         The folder is created with mode 0700. A missing key file is created (0600); a key that
         cannot be read leaves the store usable without biometric data (logged, and the doctor
-        reports it). Raises StorageError when the folder or the database cannot be opened.
+        reports it). Expired evidence and audit entries are purged. Raises StorageError when the
+        folder or the database cannot be opened.
         """
         try:
             data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -106,8 +107,13 @@ class Store(RosterMixin, RecordsMixin):
             db.execute("PRAGMA synchronous = FULL")  # per connection: a commit reaches the disk before it returns
         except Exception as exc:  # sqlite3.Error, sqlite_utils' TransactionError
             raise StorageError(f"database {path} cannot be opened: {exc}") from None
-        return cls(db, clock=clock, key=key, evidence_retention_days=evidence_retention_days,
-                   audit_retention_days=audit_retention_days, send_face_images=send_face_images)
+        store = cls(db, clock=clock, key=key, evidence_retention_days=evidence_retention_days,
+                    audit_retention_days=audit_retention_days, send_face_images=send_face_images)
+        try:
+            store.purge_expired()  # retention holds even if nobody schedules the daily purge
+        except StorageError as exc:
+            log.warning("purge at open failed (%s); retried at the next open", exc.code)
+        return store
 
     @classmethod
     def from_config(cls, config: KioskConfig, clock: Clock) -> Store:
