@@ -26,6 +26,8 @@ CERTIFIED = "certified"
 REFERENCE_SOURCES = frozenset({"roster_photo", "chip_photo", "staff_enrolment", "centre", "live_refresh"})
 """Where a face template came from (kept with it so a technician can tell enrolments apart)."""
 
+MAX_EVIDENCE_BYTES = 2_000_000  # a 640x480 JPEG is ~50 kB; anything far larger is a caller's mistake
+
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
@@ -114,6 +116,10 @@ class CertificationRecord:
                 raise ValueError(f"{name} must be within 0-1")
         if self.match_distance is not None and not self.match_distance >= 0.0:
             raise ValueError("match_distance must be a non-negative number")
+        if self.evidence_jpeg is not None and (
+            not self.evidence_jpeg.startswith(b"\xff\xd8") or len(self.evidence_jpeg) > MAX_EVIDENCE_BYTES
+        ):
+            raise ValueError(f"evidence_jpeg must be a JPEG image of at most {MAX_EVIDENCE_BYTES} bytes")
 
     @property
     def certified(self) -> bool:
