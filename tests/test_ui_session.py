@@ -26,7 +26,7 @@ from ui.main_window import MainWindow
 from ui.screenshots import sample_preview
 from ui.voice import VoicePlayer
 
-ID = "110101195003070015"
+ID = "110101195003070013"
 NAME_MASKED = "李*英"
 
 

@@ -115,6 +115,12 @@ class MainWindow(QWidget):
         if session_ended:
             self.wipe()
         self.view = view
+        panel = self.technician_panel
+        if panel is not None and hasattr(panel, "activate"):
+            if view.state is State.TECHNICIAN and previous.state is not State.TECHNICIAN:
+                panel.activate()
+            elif view.state is not State.TECHNICIAN and previous.state is State.TECHNICIAN:
+                panel.deactivate()
         screen = self.screens[view.state]
         screen.show_view(view)
         if self.stack.currentWidget() is not screen:
@@ -189,6 +195,9 @@ class MainWindow(QWidget):
         pad = PinPad(self.catalogue, self.pin_guard, self)
         pad.accepted.connect(self._technician_accepted)
         pad.closed.connect(self._pin_pad_closed)
+        audit = getattr(getattr(self.technician_panel, "services", None), "audit", None)
+        if audit is not None:
+            pad.answered.connect(lambda result: audit(f"pin_{result}"))
         pad.setGeometry(self.rect())
         pad.show()
         pad.raise_()

@@ -18,6 +18,7 @@ class PinPad(QWidget):
 
     accepted = Signal()
     closed = Signal()
+    answered = Signal(str)  # the PinCheck value of each entry, for the audit log
 
     def __init__(self, catalogue: Catalogue, guard: PinGuard, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,6 +70,7 @@ class PinPad(QWidget):
     def _submit(self) -> None:
         pin, self._digits = self._digits, ""
         answer = self._guard.try_pin(pin)
+        self.answered.emit(str(answer.result))
         if answer.result is PinCheck.ACCEPTED:
             self.message.setText("")
             self.accepted.emit()

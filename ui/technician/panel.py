@@ -1,0 +1,140 @@
+"""The technician panel: page buttons on the left, the page on the right, "leave" always visible.
+
+Shown in the flow's TECHNICIAN state (entered with the hidden gesture and the PIN). Left
+automatically after ``technician.idle_timeout_s`` without a touch. Entering, leaving, the idle
+timeout and every page action are audited. Leaving clears every page (no card read, no photo, no
+template stays behind). Thread rule: GUI thread only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import threading
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
+
+from kiosk.clock import Clock, today
+from kiosk.config import KioskConfig
+from kiosk.ports import Preview
+from kiosk.voice import Catalogue
+from ui.technician.pages_admin import LogsPage, SettingsPage, SyncPage, SystemPage, TodayPage
+from ui.technician.pages_device import CameraPage, DevicesPage, EnrolPage, Page, ReaderPage, tech_button
+from ui.technician.services import TechnicianServices
+
+
+class TechnicianPanel(QWidget):
+    """All technician pages. ``leave`` is called to ask the flow to leave the mode."""
+
+    _preview_ready = Signal()
+
+    def __init__(self, config: KioskConfig, catalogue: Catalogue, services: TechnicianServices, clock: Clock,
+                 leave: Callable[[], None]) -> None:
+        super().__init__()
+        self.catalogue = catalogue
+        self.services = services
+        self._leave = leave
+        self.active = False
+        self.pages: list[Page] = [
+            DevicesPage(catalogue, services), CameraPage(catalogue, services), ReaderPage(catalogue, services),
+            SettingsPage(catalogue, services), SyncPage(catalogue, services),
+            TodayPage(catalogue, services, lambda: today(clock)), EnrolPage(catalogue, services),
+            LogsPage(catalogue, services, clock.now), SystemPage(catalogue, services),
+        ]
+        layout = QHBoxLayout(self)
+        nav = QVBoxLayout()
+        self.stack = QStackedWidget(self)
+        self.nav_buttons = []
+        for index, page in enumerate(self.pages):
+            button = tech_button(catalogue.text("technician", page.title_key), kind="outline")
+            button.clicked.connect(lambda _=False, i=index: self.show_page(i))
+            nav.addWidget(button)
+            self.nav_buttons.append(button)
+            self.stack.addWidget(page)
+        nav.addStretch(1)
+        self.leave_button = tech_button(catalogue.text("technician", "leave"), kind="failure")
+        self.leave_button.clicked.connect(lambda: self.leave("left"))
+        nav.addWidget(self.leave_button)
+        layout.addLayout(nav, 1)
+        layout.addWidget(self.stack, 4)
+        self._idle = QTimer(self)
+        self._idle.setSingleShot(True)
+        self._idle.setInterval(int(config.technician.idle_timeout_s * 1000))
+        self._idle.timeout.connect(lambda: self.leave("idle_timeout"))
+        self._preview_lock = threading.Lock()
+        self._preview: Preview | None = None
+        self._preview_ready.connect(self._draw_preview, Qt.ConnectionType.QueuedConnection)
+        for page in self.pages:
+            page.preview_target = self.on_preview
+
+    def on_preview(self, preview: Preview) -> None:
+        """Thread-safe sink for camera frames; frames faster than painting are dropped (newest wins)."""
+        with self._preview_lock:
+            pending = self._preview is not None
+            self._preview = preview
+        if not pending:
+            self._preview_ready.emit()
+
+    def _draw_preview(self) -> None:
+        with self._preview_lock:
+            preview, self._preview = self._preview, None
+        if preview is not None and self.active:
+            self.set_preview(preview)
+
+    @property
+    def current(self) -> Page:
+        page = self.stack.currentWidget()
+        assert isinstance(page, Page)
+        return page
+
+    def activate(self) -> None:
+        """The flow entered the technician state: start the idle timer, show the first page."""
+        if self.active:
+            return
+        self.active = True
+        self.services.audit("entered")
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self._idle.start()
+        self.stack.setCurrentIndex(0)
+        self.current.entered()
+
+    def deactivate(self) -> None:
+        """The flow left the technician state: stop devices, clear every page."""
+        if not self.active:
+            return
+        self.active = False
+        self._idle.stop()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        for page in self.pages:
+            page.left()
+        with self._preview_lock:
+            self._preview = None
+
+    def show_page(self, index: int) -> None:
+        if self.stack.currentIndex() == index:
+            return
+        self.current.left()
+        self.stack.setCurrentIndex(index)
+        self.current.entered()
+
+    def leave(self, why: str) -> None:
+        """Leaves the mode (button or inactivity); audited with ``why``."""
+        self.services.audit(why)
+        self.deactivate()
+        self._leave()
+
+    def set_preview(self, preview: Preview) -> None:
+        """A camera frame for the page shown (camera or enrolment page)."""
+        setter = getattr(self.current, "set_preview", None)
+        if setter is not None:
+            setter(preview)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if self.active and event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.KeyPress, QEvent.Type.TouchBegin):
+            self._idle.start()  # restart the inactivity countdown
+        return False
