@@ -63,11 +63,17 @@ lock:
 	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^kiosk' > requirements.lock
 	rm -rf .lock-venv
 
-bundle: $(STAMP_PY) $(STAMP_CLIPS)
-	$(VENV)/bin/pyinstaller --noconfirm --clean kiosk.spec
+# The frozen one-folder bundle dist/kiosk/ (kiosk.spec): voice clips rendered into build/voice are
+# bundled and installed to <data_dir>/voice by deploy/upgrade.sh.
+bundle: $(STAMP_PY)
+	$(VENV)/bin/kiosk voice render --out build/voice
+	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN kiosk.spec
+	@du -sh dist/kiosk
 
+# Builds the bundle, then runs its self-test the way a terminal would: a copy outside the checkout,
+# an empty environment (no virtualenv, no PYTHONPATH), Qt offscreen. `make test` does not build it.
 bundle-test: bundle
-	dist/kiosk/kiosk --self-test
+	scripts/bundle-selftest.sh dist/kiosk
 
 clean:
 	rm -rf build dist .pytest_cache
