@@ -11,6 +11,7 @@ import json
 import logging
 import secrets
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -98,7 +99,7 @@ def device_list(db: str, as_json: bool) -> None:
     with _sessions(db)() as session:
         for row in session.scalars(select(Device).order_by(Device.device_id)):
             item = {"device_id": row.device_id, "name": row.name, "disabled": row.disabled,
-                    "last_seen_at": row.last_seen_at.isoformat() if row.last_seen_at else None,
+                    "last_seen_at": _utc(row.last_seen_at).isoformat() if row.last_seen_at else None,
                     "health": row.last_health}
             click.echo(json.dumps(item, ensure_ascii=False) if as_json else
                        f"{row.device_id:<24} {'disabled' if row.disabled else 'active':<9} "
@@ -173,14 +174,19 @@ def certifications(db: str, device_id: str | None, limit: int, as_json: bool) ->
         query = select(Certification).order_by(Certification.received_at.desc()).limit(limit)
         if device_id:
             query = query.where(Certification.device_id == device_id)
-        rows = [{**row.record, "received_at": row.received_at.isoformat(), "has_face_image": row.face_image is not None}
-                for row in session.scalars(query)]
+        rows = [{**row.record, "received_at": _utc(row.received_at).isoformat(),
+                 "has_face_image": row.face_image is not None} for row in session.scalars(query)]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
         return
     for row in rows:
         click.echo(f"{row['record_id']}  {row['device_id']:<20} {row['occurred_at']}  {row['outcome']:<16} "
                    f"{row.get('reason_code') or ''}")
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the centre stores UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def main(argv: list[str] | None = None) -> None:

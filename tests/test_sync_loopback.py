@@ -298,3 +298,40 @@ def test_the_background_worker_drains_stops_and_follows_the_network(rig: Rig) ->
     rig.worker.stop()
     rig.worker.stop()
     assert received(rig.centre.db, rig.device_id) == (20, 20)
+
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"
+
+
+@pytest.mark.parametrize("send", [False, True])
+def test_face_images_leave_the_terminal_only_when_configured(centre: CenterProcess, data_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, send: bool) -> None:
+    monkeypatch.setenv("KIOSK__STORAGE__EVIDENCE_RETENTION_DAYS", "30")  # evidence is kept either way
+    monkeypatch.setenv("KIOSK__SYNC__SEND_FACE_IMAGES", "true" if send else "false")
+    rig = Rig(centre, data_dir)
+    try:
+        rig.add_records(2, evidence_jpeg=JPEG)
+        assert rig.worker.run_once().error is None
+        listed = json.loads(centre.admin("certifications", "--device", rig.device_id, "--json"))
+        assert [row["has_face_image"] for row in listed] == [send, send]
+        assert all("face_image_jpeg" not in row for row in listed)  # never printed
+        sent = [json.loads(seen.body) for seen in rig.proxy.seen if seen.path == "/v1/results"]
+        assert all(("face_image_jpeg" in record) is send for body in sent for record in body["records"])
+    finally:
+        rig.close()
+
+
+def test_the_heartbeat_carries_health_but_no_personal_data(centre: CenterProcess, data_dir: Path) -> None:
+    rig = Rig(centre, data_dir)
+    rig.worker = SyncWorker(rig.config, rig.clock, health=lambda: {"camera open": "ok", "reader URL openable": "warning",
+                                                                    "bad!name": "ok", "roster": "unknown"})
+    try:
+        rig.add_records(1)
+        assert rig.worker.run_once().error is None
+        with session_factory(make_engine(centre.db))() as session:
+            health = session.get(Device, rig.device_id).last_health
+        assert health["checks"] == {"camera_open": "ok", "reader_url_openable": "warning"}
+        assert (health["pending"], health["rejected"]) == (0, 0)
+        assert ID_NUMBER not in json.dumps(health)
+    finally:
+        rig.close()

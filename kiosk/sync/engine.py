@@ -16,7 +16,8 @@ Thread rules: runs in the calling thread with that thread's store and client.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -32,6 +33,8 @@ from kiosk.sync.records import apply_roster_page, roster_cursor, wire_record
 from kiosk.sync.status import SyncReport
 
 log = logging.getLogger(__name__)
+
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 def software_version() -> str:
     """The installed kiosk version (``0`` in a bare checkout)."""
@@ -52,12 +55,15 @@ class SyncRound:
     """One round against the centre; :meth:`run` never raises (errors become the report's code).
 
     ``probe_first``: start with the cheap probe (after the network was down) so that an offline
-    round costs one small request; ``stop_requested`` is polled between batches and pages.
+    round costs one small request; ``stop_requested`` is polled between batches and pages;
+    ``health`` gives check name -> ``ok``/``warning``/``failed`` for the heartbeat (the doctor's
+    findings, as the application last ran them); it must not block.
     """
 
     def __init__(self, config: KioskConfig, clock: Clock, store: Store, client: CentreClient,
                  credentials: Credentials, *, data_dir: Path, probe_first: bool = False,
-                 stop_requested: Callable[[], bool] = lambda: False) -> None:
+                 stop_requested: Callable[[], bool] = lambda: False,
+                 health: Callable[[], Mapping[str, str]] | None = None) -> None:
         self._config = config
         self._clock = clock
         self._store = store
@@ -66,6 +72,7 @@ class SyncRound:
         self._data_dir = data_dir
         self._probe_first = probe_first
         self._stop_requested = stop_requested
+        self._health = health
         self._tally = _Tally()
 
     def run(self) -> SyncReport:
@@ -178,7 +185,23 @@ class SyncRound:
         self._client.heartbeat({"software_version": software_version(), "pending": counts.get("pending", 0),
                                 "rejected": counts.get("rejected", 0),
                                 "last_success_at": self._clock.now().isoformat(),
-                                "clock_skew_s": self._client.clock_skew_s})
+                                "clock_skew_s": self._client.clock_skew_s, "checks": self._checks()})
+
+    def _checks(self) -> dict[str, str]:
+        if self._health is None:
+            return {}
+        try:
+            reported = dict(self._health())
+        except Exception:  # noqa: BLE001 - a broken health provider must not stop sync
+            log.warning("the health provider failed; heartbeat sent without checks", exc_info=True)
+            return {}
+        # Check names become codes ("centre reachable" -> "centre_reachable"); anything else is dropped.
+        checks = {}
+        for name, status in list(reported.items())[:64]:
+            code = "_".join(str(name).lower().split())
+            if _CODE.match(code) and status in ("ok", "warning", "failed"):
+                checks[code] = status
+        return checks
 
     def _safe_counts(self) -> dict[str, int]:
         try:

@@ -84,13 +84,14 @@ def apply_roster_page(store: Store, changes: list[dict[str, Any]], next_cursor: 
                 if op != "upsert":
                     raise ValueError(f"unknown op {op!r}")
                 last = change.get("last_certified")
-                store.upsert_pensioner(Pensioner(id_number=id_number, name=str(change["name"]),
+                outcome = store.upsert_pensioner(Pensioner(id_number=id_number, name=str(change["name"]),
                                                  region_code=str(change["region_code"]),
                                                  last_certified=date.fromisoformat(last) if last else None))
                 # The centre's delta carries the person's full set of centre templates: replace ours
                 # from the centre, and keep references enrolled by staff at this hall.
                 templates = [decode_template(text) for text in change.get("templates") or []]
-                _drop_centre_references(store, id_number)
+                if outcome != "inserted":  # a new row has no references yet
+                    _drop_centre_references(store, id_number)
                 for template in templates:
                     store.add_reference(id_number, template, "centre")
                 upserted += 1

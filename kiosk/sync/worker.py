@@ -19,7 +19,7 @@ import random
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -47,18 +47,22 @@ def backoff_delay(failures: int, cap_s: float, rng: random.Random) -> float:
 class SyncWorker:
     """Drains the outbox and pulls the roster in the background.
 
+    ``health`` (optional) returns the latest doctor findings as check name -> ok/warning/failed for
+    the heartbeat; it is called in the worker thread and must not block (return a cached result).
     ``transport`` (an httpx transport) and ``store_factory`` are for tests; by default the worker
     opens the store from the configuration in its own thread.
     """
 
     def __init__(self, config: KioskConfig, clock: Clock, *, store_factory: StoreFactory | None = None,
-                 transport: httpx.BaseTransport | None = None, rng: random.Random | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, rng: random.Random | None = None,
+                 health: Callable[[], Mapping[str, str]] | None = None) -> None:
         self._config = config
         self._clock = clock
         self._data_dir: Path = config.terminal.resolved_data_dir()
         self._store_factory = store_factory or (lambda: Store.from_config(config, clock))
         self._transport = transport
         self._rng = rng or random.Random()
+        self._health = health
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -176,7 +180,7 @@ class SyncWorker:
         with self._lock:
             probe = self._network_online is False or self._status.online is False
         report = SyncRound(self._config, self._clock, store, client, credentials, data_dir=self._data_dir,
-                           probe_first=probe, stop_requested=self._stopping.is_set).run()
+                           probe_first=probe, stop_requested=self._stopping.is_set, health=self._health).run()
         return self._finish(report)
 
     def _next_delay(self, report: SyncReport) -> float:
