@@ -12,7 +12,8 @@ happening (platform.md: a fixed eye-ratio cut misfires on smiles and glasses, wh
   while the other stays open is a wink and never enters the closed state.
 * Mouth opening: the inner-lip ratio at least ``mouth_open_min_ratio`` and ``mouth_open_min_rise_ratio``
   above the person's closed-mouth ratio, held continuously for ``mouth_open_min_s`` (speech opens
-  the mouth less and for about 0.1 s at a time), ending when it falls below ``mouth_close_ratio``.
+  the mouth less and for about 0.1 s at a time); complete once held (the person need not close
+  first), over when the ratio falls below ``mouth_close_ratio`` (hysteresis).
 * Turn: yaw at least ``turn_min_deg`` from the straight-ahead yaw for ``turn_min_s``.
 
 Thread rules: an :class:`EventDetector` belongs to one thread.
@@ -72,6 +73,7 @@ class EventDetector:
         self._mouth_held_s = 0.0
         self._mouth_peak = 0.0
         self._mouth_peak_s = 0.0
+        self._mouth_emitted = False
         # Turn state: direction, start time, emitted already.
         self._turn: tuple[EventKind, float, bool] | None = None
         self._last_t: float | None = None
@@ -113,14 +115,10 @@ class EventDetector:
         return events
 
     def finish(self) -> list[Event]:
-        """Ends the sequence (a clip ran out): a mouth held wide long enough still counts; a blink
-        or turn cut off by the end does not."""
-        events: list[Event] = []
-        if (self._mouth_since is not None and self._last_t is not None
-                and self._mouth_held_s >= self._s.mouth_open_min_s):
-            events.append(Event("mouth_open", self._mouth_since, self._mouth_peak_s, self._last_t))
+        """Ends the sequence (a clip ran out): whatever is in progress is dropped; an event must be
+        seen complete. Returns the events completed by the end (none with the current rules)."""
         self._abort(turn=True)
-        return events
+        return []
 
     def _abort(self, *, turn: bool) -> None:
         self._closed_since = None
@@ -172,21 +170,23 @@ class EventDetector:
             if wide:
                 self._mouth_since = self._mouth_wide_since = t_s
                 self._mouth_held_s, self._mouth_peak, self._mouth_peak_s = 0.0, ratio, t_s
+                self._mouth_emitted = False
             return []
         if ratio > self._mouth_peak:
             self._mouth_peak, self._mouth_peak_s = ratio, t_s
-        if wide:
-            if self._mouth_wide_since is None:
-                self._mouth_wide_since = t_s
-            self._mouth_held_s = max(self._mouth_held_s, t_s - self._mouth_wide_since)
-        else:
-            self._mouth_wide_since = None
-        if ratio >= max(self._s.mouth_close_ratio, base.mouth + 0.05):
+        if ratio < max(self._s.mouth_close_ratio, base.mouth + 0.05):
+            self._mouth_since = self._mouth_wide_since = None  # closed again (hysteresis)
             return []
-        start, self._mouth_since = self._mouth_since, None
-        duration = t_s - start
-        if self._mouth_held_s >= self._s.mouth_open_min_s and duration <= self._s.mouth_open_max_s:
-            return [Event("mouth_open", start, self._mouth_peak_s, t_s)]
+        if not wide:
+            self._mouth_wide_since = None
+            return []
+        if self._mouth_wide_since is None:
+            self._mouth_wide_since = t_s
+        self._mouth_held_s = max(self._mouth_held_s, t_s - self._mouth_wide_since)
+        if not self._mouth_emitted and self._mouth_held_s >= self._s.mouth_open_min_s:
+            # Complete as soon as it was held long enough: the person need not close first.
+            self._mouth_emitted = True
+            return [Event("mouth_open", self._mouth_since, self._mouth_peak_s, t_s)]
         return []
 
     def _head(self, t_s: float, obs: FaceObservation, base: Baseline) -> list[Event]:

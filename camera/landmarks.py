@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from camera.errors import CameraError, CameraReason
@@ -150,57 +151,64 @@ def observation_from_points(points: np.ndarray, face_count: int, image_size: tup
 class LandmarkDetector:
     """mediapipe FaceMesh (irises on) over BGR frames; one instance per thread, frames in order.
 
-    ``max_faces`` is 2 so that a second face can be reported (the quality gate needs to know about
-    it) without paying for more. Raises :class:`CameraError` ``landmark_model_unavailable`` when the
-    model cannot be loaded. Call :meth:`close` (or use ``with``) to free the graph.
+    FaceMesh tracks one face (asking it for two makes it re-run its face detector on every frame
+    that shows only one: 9 ms instead of 4 ms per 640x480 frame on one core). Other faces are counted
+    by mediapipe's short-range face detector every ``count_every_n`` frames (and on every frame in
+    ``static_images`` mode); ``face_count`` carries the latest count. Raises :class:`CameraError`
+    ``landmark_model_unavailable`` when a model cannot be loaded. Call :meth:`close` (or use
+    ``with``) to free the graphs.
     """
 
-    def __init__(self, *, max_faces: int = 2, static_images: bool = False,
+    def __init__(self, *, static_images: bool = False, count_every_n: int = 15,
                  min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5) -> None:
+        if count_every_n < 1:
+            raise ValueError("count_every_n must be at least 1")
         try:
-            from mediapipe.python.solutions import face_mesh  # heavy import: only here
+            from mediapipe.python.solutions import face_detection, face_mesh  # heavy import: only here
 
             self._mesh = face_mesh.FaceMesh(
                 static_image_mode=static_images,
-                max_num_faces=max_faces,
+                max_num_faces=1,
                 refine_landmarks=True,
                 min_detection_confidence=min_detection_confidence,
                 min_tracking_confidence=min_tracking_confidence,
             )
+            self._counter = face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.6)
         except Exception as exc:  # noqa: BLE001 - any failure here means the model is unusable
             raise CameraError(CameraReason.LANDMARK_MODEL_UNAVAILABLE,
                               f"FaceMesh could not be loaded: {type(exc).__name__}: {exc}") from exc
+        self._count_every = 1 if static_images else count_every_n
+        self._frames = 0
+        self._face_count = 1
 
     def detect(self, image_bgr: np.ndarray) -> FaceObservation | None:
-        """Landmarks of the largest face in ``image_bgr`` (H, W, 3 uint8), or None when there is none.
+        """Landmarks of the face in ``image_bgr`` (H, W, 3 uint8), or None when there is none.
 
         Raises ValueError for an image that is not 3-channel uint8.
         """
         if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 BGR image, got shape {image_bgr.shape} {image_bgr.dtype}")
         height, width = image_bgr.shape[:2]
-        rgb = image_bgr[:, :, ::-1]
-        rgb = np.ascontiguousarray(rgb)
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)  # contiguous copy; far cheaper than [..., ::-1]
         rgb.flags.writeable = False
-        result = self._mesh.process(rgb)
-        faces = result.multi_face_landmarks
+        if self._frames % self._count_every == 0:
+            detections = self._counter.process(rgb).detections
+            self._face_count = len(detections) if detections else 0
+        self._frames += 1
+        faces = self._mesh.process(rgb).multi_face_landmarks
         if not faces:
             return None
-        best: np.ndarray | None = None
-        best_width = -1.0
-        for face in faces:
-            arr = np.array([(lm.x * width, lm.y * height, lm.z * width) for lm in face.landmark], dtype=np.float32)
-            face_width = float(arr[:468, 0].max() - arr[:468, 0].min())
-            if face_width > best_width:
-                best, best_width = arr, face_width
-        assert best is not None
-        return observation_from_points(best, len(faces), (width, height))
+        landmarks = faces[0].landmark
+        arr = np.array([(lm.x * width, lm.y * height, lm.z * width) for lm in landmarks], dtype=np.float32)
+        return observation_from_points(arr, max(1, self._face_count), (width, height))
 
     def close(self) -> None:
-        """Frees the mediapipe graph (idempotent)."""
-        mesh, self._mesh = getattr(self, "_mesh", None), None
-        if mesh is not None:
-            mesh.close()
+        """Frees the mediapipe graphs (idempotent)."""
+        for name in ("_mesh", "_counter"):
+            graph = getattr(self, name, None)
+            setattr(self, name, None)
+            if graph is not None:
+                graph.close()
 
     def __enter__(self) -> LandmarkDetector:
         return self

@@ -65,7 +65,6 @@ class LivenessSettings(BaseModel):
     mouth_open_min_rise_ratio: float = Field(gt=0, le=2)
     mouth_close_ratio: float = Field(ge=0, le=2)
     mouth_open_min_s: float = Field(ge=0, le=5)
-    mouth_open_max_s: float = Field(gt=0, le=30)
     turn_min_deg: float = Field(gt=0, le=90)
     turn_min_s: float = Field(ge=0, le=5)
     face_lost_grace_s: float = Field(ge=0, le=30)
@@ -85,8 +84,8 @@ class LivenessSettings(BaseModel):
             raise ValueError("blink_open_fraction must be above blink_close_fraction (hysteresis)")
         if self.mouth_close_ratio >= self.mouth_open_min_ratio:
             raise ValueError("mouth_close_ratio must be below mouth_open_min_ratio (hysteresis)")
-        if self.blink_min_s >= self.blink_max_s or self.mouth_open_min_s >= self.mouth_open_max_s:
-            raise ValueError("each minimum duration must be below its maximum")
+        if self.blink_min_s >= self.blink_max_s:
+            raise ValueError("blink_min_s must be below blink_max_s")
         return self
 
 

@@ -1,0 +1,128 @@
+"""Verification accuracy on a labelled image set, as ISO/IEC 19795-1 counts it.
+
+Pure numpy, no models: the caller encodes the images (``FaceMatcher`` or the worker pool) and
+hands in one template per image, or ``None`` for an image with no usable face (a failure to
+acquire). Pairs are every unordered pair of images: genuine when both carry the same identity,
+impostor otherwise.
+
+- FTA: fraction of images with no usable template.
+- FAR / FRR: over the pairs whose two images were both acquired (acquisition failures are reported
+  as FTA, not folded into FRR). A pair is accepted when its distance is <= the threshold.
+- The "rule of three": with zero false accepts among N impostor pairs, the 95 % upper bound of the
+  FAR is about 3 / N, so a FAR of 0.1 % can only be shown with several thousand impostor pairs.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """One row of a ``labels.csv`` (``path,identity``); ``group`` is the first folder under faces/."""
+
+    path: Path
+    identity: str
+    group: str
+
+
+def read_labels(labels_csv: Path) -> list[LabelledImage]:
+    """Reads ``path,identity`` rows; a relative path is taken from the csv's folder, else its parent.
+
+    Raises ``ValueError`` naming the line for a row without both columns, ``OSError`` when the
+    file cannot be read.
+    """
+    rows: list[LabelledImage] = []
+    with labels_csv.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"path", "identity"} <= set(reader.fieldnames):
+            raise ValueError(f"{labels_csv}: the header must name the columns path and identity")
+        for line, row in enumerate(reader, start=2):
+            raw, identity = (row.get("path") or "").strip(), (row.get("identity") or "").strip()
+            if not raw or not identity:
+                raise ValueError(f"{labels_csv}:{line}: a row needs both a path and an identity")
+            path = Path(raw)
+            if not path.is_absolute():
+                beside = labels_csv.parent / path
+                path = beside if beside.exists() else labels_csv.parent.parent / path
+            parts = Path(raw).parts
+            group = parts[1] if len(parts) > 2 and parts[0] == "faces" else (parts[0] if len(parts) > 1 else "")
+            rows.append(LabelledImage(path=path, identity=identity, group=group))
+    return rows
+
+
+@dataclass(frozen=True)
+class PairScores:
+    """Distances of every acquired pair, split into genuine and impostor, with the FTA count."""
+
+    genuine: np.ndarray
+    impostor: np.ndarray
+    images: int
+    failed_images: int
+
+    @property
+    def fta(self) -> float:
+        """Failure-to-acquire rate over images."""
+        return self.failed_images / self.images if self.images else 0.0
+
+    def far(self, threshold: float) -> float:
+        """False-accept rate at ``threshold`` (accept when distance <= threshold)."""
+        return float(np.mean(self.impostor <= threshold)) if self.impostor.size else 0.0
+
+    def frr(self, threshold: float) -> float:
+        """False-reject rate at ``threshold`` among acquired genuine pairs."""
+        return float(np.mean(self.genuine > threshold)) if self.genuine.size else 0.0
+
+    def threshold_for_far(self, target_far: float) -> float:
+        """The largest threshold whose FAR is <= ``target_far`` (just below the k-th impostor)."""
+        if not self.impostor.size:
+            return float("inf")
+        ordered = np.sort(self.impostor)
+        allowed = int(np.floor(target_far * ordered.size))  # false accepts the target permits
+        if allowed >= ordered.size:
+            return float(ordered[-1])
+        return float(np.nextafter(ordered[allowed], -np.inf))
+
+    def det_curve(self, points: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(thresholds, FAR, FRR) over the range of observed distances, for a DET plot."""
+        values = np.concatenate([self.genuine, self.impostor])
+        if not values.size:
+            return np.array([]), np.array([]), np.array([])
+        thresholds = np.linspace(float(values.min()), float(values.max()), points)
+        far = np.array([self.far(t) for t in thresholds])
+        frr = np.array([self.frr(t) for t in thresholds])
+        return thresholds, far, frr
+
+
+def pair_scores(templates: Sequence[np.ndarray | None], identities: Sequence[str],
+                keep: np.ndarray | None = None) -> PairScores:
+    """Distances of all unordered pairs of acquired templates.
+
+    ``keep`` (n x n bool) optionally restricts the pairs counted (for example to one group).
+    """
+    acquired = [i for i, t in enumerate(templates) if t is not None]
+    n = len(acquired)
+    if n < 2:
+        return PairScores(np.array([]), np.array([]), len(templates), len(templates) - n)
+    matrix = np.stack([np.asarray(templates[i], dtype=np.float64) for i in acquired])
+    labels = np.array([identities[i] for i in acquired])
+    squared = np.sum(matrix**2, axis=1)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * matrix @ matrix.T, 0.0))
+    upper = np.triu(np.ones((n, n), dtype=bool), k=1)
+    if keep is not None:
+        upper &= keep[np.ix_(acquired, acquired)]
+    same = labels[:, None] == labels[None, :]
+    return PairScores(distances[upper & same], distances[upper & ~same], len(templates), len(templates) - n)
+
+
+def summary_line(name: str, scores: PairScores, threshold: float) -> str:
+    """A one-line report: FAR, FRR, FTA and the pair counts at ``threshold``."""
+    return (f"{name:<10} threshold {threshold:.3f}  FAR {100 * scores.far(threshold):6.3f} % "
+            f"({int(np.sum(scores.impostor <= threshold))}/{scores.impostor.size})  "
+            f"FRR {100 * scores.frr(threshold):6.2f} % ({int(np.sum(scores.genuine > threshold))}/{scores.genuine.size})  "
+            f"FTA {100 * scores.fta:5.2f} % ({scores.failed_images}/{scores.images} images)")

@@ -1,0 +1,103 @@
+"""Finding and loading the dlib model files, once per process.
+
+Files come from, in order: ``match.model_dir`` when set; the frozen bundle (``sys._MEIPASS`` /
+``face_recognition_models/models``); the installed ``face-recognition-models`` package. That
+package cannot be imported (its ``__init__`` needs ``pkg_resources``), so it is located with
+:func:`importlib.util.find_spec`, which does not run it.
+
+Nothing is loaded at import time: :func:`load_models` loads on first call (about 0.1 s for the
+detector, the 5-point predictor and the ResNet) and caches per (process, folder). Thread rule: the
+cached objects are shared; dlib's detector and ResNet are not documented as thread-safe, so one
+process uses them from one thread at a time (the matcher serialises with a lock).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from camera.matching.errors import MatchError, MatchReason
+
+SHAPE_PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
+RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+REQUIRED_FILES = (SHAPE_PREDICTOR_FILE, RESNET_FILE)
+
+_lock = threading.Lock()
+_cache: dict[Path, "DlibModels"] = {}
+
+
+@dataclass(frozen=True)
+class DlibModels:
+    """The loaded dlib objects (library types: they stay inside :mod:`camera.matching`)."""
+
+    folder: Path
+    detector: Any  # dlib.fhog_object_detector
+    shape_predictor: Any  # dlib.shape_predictor (5 points)
+    resnet: Any  # dlib.face_recognition_model_v1
+
+
+def _package_folder() -> Path | None:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "models"
+
+
+def model_folder(model_dir: str = "") -> Path:
+    """The folder the model files are read from (see the module docstring for the order).
+
+    Raises :class:`MatchError` ``model_missing`` when no candidate folder exists; the files
+    themselves are checked by :func:`missing_files`.
+    """
+    if model_dir:
+        folder = Path(model_dir).expanduser()
+        if not folder.is_dir():
+            raise MatchError(MatchReason.MODEL_MISSING, f"match.model_dir {folder} is not a folder")
+        return folder
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen and (Path(frozen) / "face_recognition_models" / "models").is_dir():
+        return Path(frozen) / "face_recognition_models" / "models"
+    folder = _package_folder()
+    if folder is None or not folder.is_dir():
+        raise MatchError(
+            MatchReason.MODEL_MISSING,
+            "dlib model files not found: install face-recognition-models or set match.model_dir",
+        )
+    return folder
+
+
+def missing_files(folder: Path) -> list[str]:
+    """Names of required model files absent (or empty) in ``folder``."""
+    return [name for name in REQUIRED_FILES if not (folder / name).is_file() or (folder / name).stat().st_size == 0]
+
+
+def load_models(model_dir: str = "") -> DlibModels:
+    """Loads (once per process and folder) the HOG detector, 5-point predictor and ResNet.
+
+    Raises :class:`MatchError` ``model_missing`` naming the missing or corrupt file.
+    """
+    folder = model_folder(model_dir).resolve()
+    with _lock:
+        cached = _cache.get(folder)
+        if cached is not None:
+            return cached
+        missing = missing_files(folder)
+        if missing:
+            raise MatchError(MatchReason.MODEL_MISSING, f"dlib model file(s) missing in {folder}: {', '.join(missing)}")
+        import dlib  # noqa: PLC0415 - imported on first use so importing camera.matching stays cheap
+
+        try:
+            models = DlibModels(
+                folder=folder,
+                detector=dlib.get_frontal_face_detector(),
+                shape_predictor=dlib.shape_predictor(str(folder / SHAPE_PREDICTOR_FILE)),
+                resnet=dlib.face_recognition_model_v1(str(folder / RESNET_FILE)),
+            )
+        except RuntimeError as exc:  # dlib raises RuntimeError on a truncated or foreign file
+            raise MatchError(MatchReason.MODEL_MISSING, f"dlib model file in {folder} cannot be loaded: {exc}") from exc
+        _cache[folder] = models
+        return models
