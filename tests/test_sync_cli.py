@@ -142,3 +142,47 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
         assert all(step / 2 <= d <= step for d in samples)
         assert max(samples) - min(samples) > step / 10  # jittered, not in lock step
     assert max(delays[-1]) <= 900.0
+
+
+def test_a_kiosk_killed_mid_batch_resends_and_the_centre_keeps_one_copy(
+        centre: CenterProcess, device: tuple[str, str], data_dir: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from sqlalchemy import func, select
+
+    from center.db import Certification
+    from center.testing import REPO_ROOT, FaultProxy
+
+    device_id, secret = device
+    proxy = FaultProxy(centre.port).start()
+    try:
+        assert run_cli(["enroll-device", "--center", proxy.url, "--device-id", device_id, "--secret", secret]) == 0
+        clock = SystemClock()
+        with Store.from_config(load_config(), clock) as store:
+            for index in range(250):
+                store.record_attempt(CertificationRecord(session_id=f"k{index}", occurred_at=clock.now(),
+                                                         device_id=device_id, region_code="110101",
+                                                         id_number=None, outcome="card_unreadable"))
+        env = {**os.environ, "KIOSK_DATA_DIR": str(data_dir)}
+        kiosk = subprocess.Popen([sys.executable, "-m", "kiosk", "sync", "--once", "--json"], cwd=REPO_ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # The centre stores the first batch, then the kiosk dies before it reads the receipts.
+        proxy.add_fault("call_after", "/v1/results", callback=kiosk.kill)
+        kiosk.wait(60)
+        assert kiosk.returncode == -9
+        with Store.from_config(load_config(), clock) as store:
+            assert store.outbox_counts()["pending"] == 250  # nothing was marked sent
+        with session_factory(make_engine(centre.db))() as session:
+            assert session.scalar(select(func.count()).where(Certification.device_id == device_id)) == 100
+        again = subprocess.run([sys.executable, "-m", "kiosk", "sync", "--once", "--json"], cwd=REPO_ROOT, env=env,
+                               capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["pending"] == 0
+        with session_factory(make_engine(centre.db))() as session:
+            rows = session.execute(select(func.count(), func.count(func.distinct(Certification.record_id)))
+                                   .where(Certification.device_id == device_id)).one()
+        assert tuple(rows) == (250, 250)
+    finally:
+        proxy.close()
