@@ -335,3 +335,14 @@ def test_the_heartbeat_carries_health_but_no_personal_data(centre: CenterProcess
         assert ID_NUMBER not in json.dumps(health)
     finally:
         rig.close()
+
+
+def test_a_wrong_url_never_sets_records_aside(rig: Rig) -> None:
+    rig.add_records(3)
+
+    def not_the_centre(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, text="<html>Not Found</html>")
+
+    report = SyncWorker(rig.config, rig.clock, transport=httpx.MockTransport(not_the_centre)).run_once()
+    assert (report.error, report.rejected, report.pending) == ("centre_error", 0, 3)
+    assert "URL" in report.error_message

@@ -7,8 +7,9 @@ Classification (each a :class:`~kiosk.errors.SyncError` with a stable ``code``):
 * 401/403 -> ``auth_failed`` (retrying will not help: credentials must be fixed); a stale-timestamp
   refusal is first retried once with the skew measured from the answer's ``Date`` header, and only
   then reported as ``clock_skew``;
-* other 4xx -> :class:`RequestRefused` (``centre_refused_request``) carrying the centre's own code:
-  the request itself is wrong, so the caller decides (split a batch, set a record aside).
+* 413 ``request_too_large`` / 422 ``request_invalid`` -> :class:`RequestRefused`
+  (``centre_refused_request``): the request itself is wrong, so the caller decides (split a batch,
+  set a record aside); any other 4xx (a wrong URL, a proxy in the way) -> ``centre_error``.
 
 Clock skew: every answer's ``Date`` header is compared with the local clock at the middle of the
 exchange; later request timestamps are corrected by it so a terminal with a wrong clock keeps
@@ -133,6 +134,11 @@ class CentreClient:
                     return self._exchange(method, path, payload, signed=signed, retried_stale=True)
                 raise SyncError(f"the centre refused the request time: {message}", code="clock_skew")
             raise SyncError(f"the centre refused this terminal's credentials ({wire_code})", code="auth_failed")
+        if wire_code not in (WireError.REQUEST_INVALID, WireError.REQUEST_TOO_LARGE):
+            # A 404, 405 or a 4xx without the protocol's error body is not about the records: most
+            # likely a wrong URL or a proxy in the way. Setting records aside for it would be wrong.
+            raise SyncError(f"the centre answered {response.status_code} ({wire_code}); is the URL right?",
+                            code="centre_error")
         raise RequestRefused(response.status_code, wire_code, message)
 
     def _measure_skew(self, response: httpx.Response, sent_at: float) -> None:
