@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "technician": ("kiosk.cli.technician_cmd", "Technician settings (set the PIN)."),
     "voice": ("kiosk.cli.voice_cmd", "Render the voice prompt clips offline."),
     "bench": ("kiosk.cli.bench_cmd", "Run the benchmarks and print their numbers."),
+    "db": ("kiosk.cli.db_cmd", "The local database: status, backup, migrate, restore (upgrades)."),
 }
 
 
