@@ -121,6 +121,16 @@ def check_widget_tree(root: QWidget, screen: str, person_facing: bool = True) ->
     return problems
 
 
+def _settle_background_jobs() -> None:
+    """Lets the technician pages' worker threads answer (the device page runs its checks on entry)."""
+    import time
+
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
 def render_all(out_dir: Path, config: KioskConfig | None = None) -> list[Problem]:
     """Renders every sample view at both orientations to ``out_dir/<orientation>_<name>.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +138,7 @@ def render_all(out_dir: Path, config: KioskConfig | None = None) -> list[Problem
     catalogue = Catalogue.load()
     problems: list[Problem] = []
     for portrait in (False, True):
-        window = MainWindow(config, catalogue, post=lambda _event: None, portrait=portrait)
+        window = _window(config, catalogue, portrait)
         window.screens[State.RESULT].printer_configured = True  # show the receipt button too
         window.show()
         orientation = "portrait" if portrait else "landscape"
@@ -137,6 +147,8 @@ def render_all(out_dir: Path, config: KioskConfig | None = None) -> list[Problem
             if view.state in (State.POSITIONING, State.ACTIONS):
                 window.on_preview(sample_preview())
             QApplication.processEvents()
+            if view.state is State.TECHNICIAN:
+                _settle_background_jobs()
             screen = window.screens[view.state]
             expected = (1080, 1920) if portrait else (1920, 1080)
             if (window.width(), window.height()) != expected:
@@ -144,9 +156,29 @@ def render_all(out_dir: Path, config: KioskConfig | None = None) -> list[Problem
                                         f"needs {window.width()}x{window.height()}, the screen is {expected[0]}x{expected[1]}"))
             window.grab().save(str(out_dir / f"{orientation}_{name}.png"))
             problems += check_widget_tree(screen, f"{orientation}_{name}", screen.person_facing)
+        window.show_view(FlowView(State.IDLE))
+        window.open_pin_pad()
+        QApplication.processEvents()
+        window.grab().save(str(out_dir / f"{orientation}_pin_pad.png"))
+        problems += check_widget_tree(window._pin_pad, f"{orientation}_pin_pad", person_facing=False)
         window.close()
         window.deleteLater()
     return problems
+
+
+def _window(config: KioskConfig, catalogue: Catalogue, portrait: bool) -> MainWindow:
+    """A window with a technician panel whose services are inert (no device, no database)."""
+    from kiosk.doctor import Check, CheckResult, Finding, Status
+    from ui.app import build_main_window
+    from ui.technician.services import TechnicianServices
+
+    def checks(_config: KioskConfig) -> list[Finding]:
+        return [Finding(Check("camera", lambda _c: CheckResult(Status.OK, "")), CheckResult(Status.OK, "device:0 gives 30 fps")),
+                Finding(Check("reader", lambda _c: CheckResult(Status.OK, "")),
+                        CheckResult(Status.FAILED, "no answer on /dev/ttyUSB0", "check the cable and the power of the reader"))]
+
+    services = TechnicianServices(config=config, site_config_path=Path("/nonexistent/site.toml"), checks=checks)
+    return build_main_window(config, lambda _event: None, catalogue=catalogue, technician_services=services, portrait=portrait)
 
 
 if __name__ == "__main__":

@@ -45,3 +45,9 @@ class TechnicianScreen(Screen):
     @property
     def panel(self) -> QWidget | None:
         return self._panel
+
+    def set_orientation(self, portrait: bool) -> None:
+        super().set_orientation(portrait)
+        orient = getattr(self._panel, "set_orientation", None)
+        if orient is not None:
+            orient(portrait)

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLineEdit
+from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QScrollArea, QWidget
 
 from kiosk.config import documented_keys, write_site_values
 from kiosk.errors import KioskError
@@ -55,7 +55,11 @@ class SettingsPage(Page):
 
     def __init__(self, catalogue: Catalogue, services: TechnicianServices) -> None:
         super().__init__(catalogue, services)
-        form = QFormLayout()
+        holder = QWidget()
+        form = QFormLayout(holder)
+        scroll = QScrollArea()  # the list is longer than a portrait or landscape page: it scrolls
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(holder)
         docs = documented_keys()
         self.fields: dict[str, QLineEdit] = {}
         for dotted in EDITABLE_KEYS:
@@ -67,7 +71,7 @@ class SettingsPage(Page):
             self.fields[dotted] = edit
         self.save = tech_button(self.t("settings_save"), kind="success")
         self.save.clicked.connect(self.save_values)
-        self.layout_.addLayout(form)
+        self.layout_.addWidget(scroll, 1)
         self.layout_.addWidget(self.save)
         self.layout_.addWidget(self.status)
         self.config = services.config

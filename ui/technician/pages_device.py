@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtGui import QFontMetrics, QImage, QPixmap
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from kiosk.doctor import Status
 from kiosk.ports import Preview
@@ -38,11 +38,18 @@ def tech_label(text: str = "", size: int = TECH_BODY_PX, bold: bool = False) -> 
     return label
 
 
-def tech_button(text: str, kind: str = "neutral") -> BigButton:
-    button = BigButton(text, theme.metrics(False), kind=kind)
-    button.setFont(theme.font(TECH_BODY_PX, bold=True))
-    button.setMinimumHeight(theme.MIN_TOUCH_PX)
-    return button
+class TechButton(BigButton):
+    """A staff-page button: smaller text than the pensioner's, same ≥ 90 px touch height."""
+
+    def apply_metrics(self, m: theme.Metrics) -> None:
+        self.setFont(theme.font(TECH_BODY_PX, bold=True))
+        self.setMinimumHeight(theme.MIN_TOUCH_PX)
+        self.setMinimumWidth(QFontMetrics(self.font()).horizontalAdvance(self.text()) + 64)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+
+def tech_button(text: str, kind: str = "neutral") -> TechButton:
+    return TechButton(text, theme.metrics(False), kind=kind)
 
 
 def mask_id(id_number: str) -> str:

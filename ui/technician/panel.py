@@ -13,7 +13,7 @@ from collections.abc import Callable
 import threading
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QBoxLayout, QGridLayout, QStackedWidget, QWidget
 
 from kiosk.clock import Clock, today
 from kiosk.config import KioskConfig
@@ -42,22 +42,21 @@ class TechnicianPanel(QWidget):
             TodayPage(catalogue, services, lambda: today(clock)), EnrolPage(catalogue, services),
             LogsPage(catalogue, services, clock.now), SystemPage(catalogue, services),
         ]
-        layout = QHBoxLayout(self)
-        nav = QVBoxLayout()
+        self._layout = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self._nav = QGridLayout()
         self.stack = QStackedWidget(self)
         self.nav_buttons = []
         for index, page in enumerate(self.pages):
             button = tech_button(catalogue.text("technician", page.title_key), kind="outline")
             button.clicked.connect(lambda _=False, i=index: self.show_page(i))
-            nav.addWidget(button)
             self.nav_buttons.append(button)
             self.stack.addWidget(page)
-        nav.addStretch(1)
         self.leave_button = tech_button(catalogue.text("technician", "leave"), kind="failure")
         self.leave_button.clicked.connect(lambda: self.leave("left"))
-        nav.addWidget(self.leave_button)
-        layout.addLayout(nav, 1)
-        layout.addWidget(self.stack, 4)
+        self.nav_buttons.append(self.leave_button)
+        self._layout.addLayout(self._nav, 1)
+        self._layout.addWidget(self.stack, 4)
+        self.set_orientation(config.ui.orientation == "portrait")
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
         self._idle.setInterval(int(config.technician.idle_timeout_s * 1000))
@@ -81,6 +80,15 @@ class TechnicianPanel(QWidget):
             preview, self._preview = self._preview, None
         if preview is not None and self.active:
             self.set_preview(preview)
+
+    def set_orientation(self, portrait: bool) -> None:
+        """Landscape: page buttons in two columns on the left; portrait: a grid of four columns above the page."""
+        self._layout.setDirection(QBoxLayout.Direction.TopToBottom if portrait else QBoxLayout.Direction.LeftToRight)
+        for button in self.nav_buttons:
+            self._nav.removeWidget(button)
+        columns = 4 if portrait else 2
+        for index, button in enumerate(self.nav_buttons):
+            self._nav.addWidget(button, index // columns, index % columns)
 
     @property
     def current(self) -> Page:

@@ -30,7 +30,7 @@ class PinPad(QWidget):
         self.setStyleSheet(f"QWidget#pin_pad {{ background: {theme.PAPER_SOFT}; }}")
         m = theme.metrics(False)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(m.margin_px * 4, m.margin_px, m.margin_px * 4, m.margin_px)
+        layout.setContentsMargins(m.margin_px * 2, m.margin_px, m.margin_px * 2, m.margin_px)
         self.title = TextLabel("heading", m, self, align=Qt.AlignmentFlag.AlignCenter)
         self.title.setText(catalogue.text("technician", "pin_title"))
         self.display = TextLabel("large", m, self, align=Qt.AlignmentFlag.AlignCenter)
