@@ -1,7 +1,8 @@
 """The centre's roster: import from the kiosk's CSV, synthetic rosters for load tests, delta pages.
 
-CSV columns (the same file the kiosk imports): ``id_number,name,last_certified,photo`` and optionally
-``region_code`` (else ``--region``, else the first six digits of the ID number). ``photo`` is a path
+The CSV is exactly the kiosk's (``kiosk.roster``: ``id_number,name,last_certified,photo``, UTF-8 or
+GB18030, dates as typed in Excel), parsed by the kiosk's own parser so both sides agree on every
+row. The region is ``--region`` or, when absent, the first six digits of each ID number. ``photo`` is
 relative to the photos folder; a reference template is built from it with the project's matcher
 (``camera.matching.template_from_image_file``, imported only when a photo is present).
 
@@ -14,12 +15,11 @@ Thread rules: functions take a session owned by the calling thread.
 
 from __future__ import annotations
 
-import csv
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +29,13 @@ from sqlalchemy.orm import Session
 from center.db import Pensioner, next_seq, utcnow
 from center.schemas import RosterChange, RosterPage
 from kiosk.sync.protocol import encode_template
-from reader.idnumber import InvalidIdNumber, check_character, parse_id_number
+from kiosk.clock import CHINA_STANDARD_TIME
+from kiosk.errors import RosterImportError
+from kiosk.roster import RosterRow, decode_roster, parse_roster
+from reader.idnumber import check_character
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("id_number", "name", "last_certified", "photo")
 TemplateMaker = Callable[[Path], np.ndarray]
 
 
@@ -70,46 +72,36 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
                remove_missing: bool = False, template_maker: TemplateMaker | None = None) -> ImportReport:
     """Applies a roster CSV in one transaction and returns the report (commits on success).
 
-    Raises :class:`RosterFileError` when the file cannot be read or lacks a required column.
+    Raises :class:`RosterFileError` when the file cannot be read or lacks a required column, or
+    when photos are listed but the matcher cannot be imported; nothing is changed then.
     """
-    rows = list(_read_rows(csv_path))
-    report = ImportReport()
+    if region is not None and not (len(region) == 6 and region.isdigit()):
+        raise RosterFileError(f"region {region!r} is not a 6-digit GB/T 2260 code")
+    rows, report = _parse(csv_path, photos_dir or csv_path.parent)
     existing = {row.id_number: row for row in session.scalars(select(Pensioner))}
     seq = next_seq(session)
     seen: set[str] = set()
     maker = template_maker
-    for line, row in rows:
-        try:
-            id_number, name, last_certified, region_code = _validate(row, region)
-        except ValueError as exc:
-            report.errors.append((line, str(exc).split(":")[0], str(exc)))
-            continue
-        if id_number in seen:
-            report.errors.append((line, "roster_duplicate_row", "roster_duplicate_row: this ID number appears earlier in the file"))
-            continue
-        seen.add(id_number)
-        current = existing.get(id_number)
-        templates = list(current.templates) if current is not None and not current.removed else []
-        source = current.template_source if current is not None and not current.removed else ""
-        photo = (row.get("photo") or "").strip()
-        if photo:
-            if maker is None:
-                try:
-                    maker = default_template_maker()
-                except ImportError as exc:
-                    # Nothing is committed: the session's transaction is rolled back by the caller.
-                    raise RosterFileError(f"photos need the project's matcher (camera.matching), which cannot be "
-                                          f"imported here: {exc}") from None
+    for row in rows:
+        person = row.pensioner
+        seen.add(person.id_number)
+        current = existing.get(person.id_number)
+        alive = current is not None and not current.removed
+        templates = list(current.templates) if alive else []
+        source = current.template_source if alive else ""
+        if row.photo is not None:
+            maker = maker or _load_maker()
             try:
-                templates, source = [encode_template(maker((photos_dir or csv_path.parent) / photo))], "roster_photo"
+                templates, source = [encode_template(maker(row.photo))], "roster_photo"
                 report.templates += 1
             except Exception as exc:  # noqa: BLE001 - one bad photo must not stop the import
                 code = str(getattr(exc, "code", "") or "roster_photo_unusable")
-                report.errors.append((line, code, f"{code}: no template from the photo; the row is kept without a new one"))
-        values = {"name": name, "region_code": region_code, "last_certified": last_certified,
-                  "templates": templates, "template_source": source, "removed": False}
+                report.errors.append((row.line, code, "no template from the photo; the row is kept without a new one"))
+        values = {"name": person.name, "region_code": region or person.id_number[:6],
+                  "last_certified": person.last_certified, "templates": templates, "template_source": source,
+                  "removed": False}
         if current is None:
-            session.add(Pensioner(id_number=id_number, seq=seq, updated_at=utcnow(), **values))
+            session.add(Pensioner(id_number=person.id_number, seq=seq, updated_at=utcnow(), **values))
             report.added += 1
         elif any(getattr(current, key) != value for key, value in values.items()):
             for key, value in values.items():
@@ -132,40 +124,30 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
     return report
 
 
-def _read_rows(csv_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def _parse(csv_path: Path, photo_root: Path) -> tuple[list[RosterRow], ImportReport]:
     try:
-        text = csv_path.read_text(encoding="utf-8-sig")
+        raw = csv_path.read_bytes()
     except FileNotFoundError:
         raise RosterFileError(f"roster file {csv_path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RosterFileError(f"roster file {csv_path} cannot be read as UTF-8 text: {exc}") from None
-    reader = csv.DictReader(text.splitlines())
-    missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or [])]
-    if missing:
-        raise RosterFileError(f"roster file {csv_path} lacks the column(s) {', '.join(missing)} "
-                              f"(expected header: {','.join(REQUIRED_COLUMNS)})")
-    for index, row in enumerate(reader, start=2):
-        yield index, {key: (value or "") for key, value in row.items() if key is not None}
+    except OSError as exc:
+        raise RosterFileError(f"roster file {csv_path} cannot be read: {exc.strerror}") from None
+    try:
+        # The placeholder region is replaced per row above; parse_roster needs one to build rows.
+        rows, problems, _notes = parse_roster(decode_roster(raw), region_code="000000",
+                                              today=datetime.now(CHINA_STANDARD_TIME).date(), photo_root=photo_root)
+    except RosterImportError as exc:
+        raise RosterFileError(f"roster file {csv_path}: {exc.message}") from None
+    report = ImportReport(errors=[(problem.line, problem.code, problem.hint) for problem in problems])
+    return rows, report
 
 
-def _validate(row: dict[str, str], region: str | None) -> tuple[str, str, date | None, str]:
-    raw_id = row.get("id_number", "").strip().upper()
+def _load_maker() -> TemplateMaker:
     try:
-        id_number = parse_id_number(raw_id).value
-    except InvalidIdNumber as exc:
-        raise ValueError(f"{exc.code}: the ID number is not valid") from None
-    name = row.get("name", "").strip()
-    if not name or len(name) > 64:
-        raise ValueError("roster_name_invalid: the name is empty or longer than 64 characters")
-    text = row.get("last_certified", "").strip()
-    try:
-        last_certified = date.fromisoformat(text) if text else None
-    except ValueError:
-        raise ValueError("roster_date_invalid: last_certified is not a date YYYY-MM-DD") from None
-    region_code = (row.get("region_code") or "").strip() or region or id_number[:6]
-    if not (len(region_code) == 6 and region_code.isdigit()):
-        raise ValueError("roster_region_invalid: region_code is not 6 digits")
-    return id_number, name, last_certified, region_code
+        return default_template_maker()
+    except ImportError as exc:
+        # Nothing is committed: the caller's session rolls the transaction back.
+        raise RosterFileError(f"photos need the project's matcher (camera.matching), which cannot be "
+                              f"imported here: {exc}") from None
 
 
 def generate_synthetic(session: Session, count: int, *, seed: int = 1, region: str = "110101",

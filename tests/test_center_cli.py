@@ -57,20 +57,23 @@ def test_roster_import_reports_bad_rows_by_line_and_keeps_the_good_ones(tmp_path
     report = json.loads(out)
     assert code == 0 and (report["added"], report["changed"]) == (2, 0)
     assert [(e["line"], e["code"]) for e in report["errors"]] == [
-        (3, "id_number_check_digit"), (4, "roster_date_invalid"), (5, "roster_duplicate_row")]
+        (3, "id_number_check_digit"), (4, "roster_bad_date"), (5, "roster_duplicate_row")]
     assert "李四" not in out and "110101194001010013" not in out
     again = json.loads(_run("roster", "import", str(csv_file), "--db", db, "--json")[1])
     assert (again["added"], again["changed"], again["unchanged"]) == (0, 0, 2)  # nothing new for terminals
 
 
 @pytest.mark.parametrize(("content", "fragment"), [
-    ("id_number,name\n", "lacks the column(s) last_certified, photo"),
+    ("name,photo\n", "required column(s) id_number missing"),
+    (b"\xff\xfe\x00\x00garbage", "neither UTF-8 nor GB18030"),
     (None, "does not exist"),
 ])
-def test_an_unusable_roster_file_changes_nothing(tmp_path: Path, content: str | None, fragment: str) -> None:
+def test_an_unusable_roster_file_changes_nothing(tmp_path: Path, content: str | bytes | None, fragment: str) -> None:
     db = str(tmp_path / "c.db")
     csv_file = tmp_path / "roster.csv"
-    if content is not None:
+    if isinstance(content, bytes):
+        csv_file.write_bytes(content)
+    elif content is not None:
         csv_file.write_text(content, encoding="utf-8")
     code, out = _run("roster", "import", str(csv_file), "--db", db)
     assert code != 0 and fragment in out
@@ -129,3 +132,15 @@ def test_import_without_the_matcher_refuses_the_whole_file(tmp_path: Path, monke
             import_csv(session, csv_file, tmp_path)
         session.rollback()
         assert session.scalars(select(Pensioner)).first() is None
+
+
+def test_the_region_comes_from_the_option_or_the_id_number(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(f"id_number,name,last_certified\n{GOOD},张三,2025年6月1日\n", encoding="utf-8")
+    assert _run("roster", "import", str(csv_file), "--db", db)[0] == 0
+    assert _run("roster", "import", str(csv_file), "--db", db, "--region", "11x")[0] != 0
+    assert _run("roster", "import", str(csv_file), "--db", db, "--region", "110105")[0] == 0
+    with session_factory(make_engine(db))() as session:
+        row = session.get(Pensioner, GOOD)
+    assert (row.region_code, str(row.last_certified), row.seq) == ("110105", "2025-06-01", 2)
