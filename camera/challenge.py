@@ -121,12 +121,17 @@ class ChallengeEngine:
         """True once the challenge has an outcome."""
         return self._phase == "done"
 
-    def step(self, t_s: float, obs: FaceObservation | None, quality: QualityReport) -> ChallengeState:
-        """Consumes one frame's observation and quality report; returns the new state."""
+    def step(self, t_s: float, obs: FaceObservation | None, quality: QualityReport, *, frontal: bool = True) -> ChallengeState:
+        """Consumes one frame's observation and quality report; returns the new state.
+
+        ``frontal`` (see :func:`camera.quality.is_frontal`) says whether eye and mouth ratios can be
+        trusted in this frame; it is passed apart from ``quality`` so that events are found the
+        same way in every phase.
+        """
         if self._phase == "done":
             return self.state()
         one_face = obs is not None and obs.face_count == 1
-        frontal = one_face and quality.reason not in (CameraReason.TURNED_AWAY, CameraReason.MULTIPLE_FACES)
+        frontal = one_face and frontal
         new_events = self.detector.feed(t_s, obs if one_face else None, frontal=frontal)
         self.events.extend(new_events)
         self._hint = quality.reason

@@ -67,6 +67,9 @@ class EventDetector:
         self._closed_since: float | None = None
         self._closed_depth = 1.0
         self._closed_peak_s = 0.0
+        # After the face was lost a closure may only start once eyes not closed were seen again: eyes that
+        # are already shut when the face comes back are not a blink seen whole.
+        self._need_open = True
         # Mouth state: onset, time the wide hold began, longest hold so far, peak ratio and its time.
         self._mouth_since: float | None = None
         self._mouth_wide_since: float | None = None
@@ -101,6 +104,7 @@ class EventDetector:
         self._last_t = t_s
         if obs is None:
             self._abort(turn=True)
+            self._need_open = True
             return []
         events: list[Event] = []
         if self._baseline is not None:
@@ -147,7 +151,9 @@ class EventDetector:
         left = obs.ear_left / max(base.eye_left, 1e-6)
         right = obs.ear_right / max(base.eye_right, 1e-6)
         if self._closed_since is None:
-            if left < self._s.blink_close_fraction and right < self._s.blink_close_fraction:
+            if left >= self._s.blink_close_fraction and right >= self._s.blink_close_fraction:
+                self._need_open = False
+            elif not self._need_open and left < self._s.blink_close_fraction and right < self._s.blink_close_fraction:
                 self._closed_since, self._closed_depth, self._closed_peak_s = t_s, (left + right) / 2, t_s
             return []
         depth = (left + right) / 2

@@ -30,7 +30,7 @@ from camera.challenge import ActionOutcome, ChallengeEngine, Phase
 from camera.errors import CameraReason
 from camera.events import Event
 from camera.landmarks import FaceObservation, LandmarkDetector
-from camera.quality import QualityReport, check
+from camera.quality import QualityReport, check, is_frontal
 from camera.settings import Action, AntispoofSettings, LivenessSettings, QualitySettings
 from camera.sources import Frame, FrameSource
 
@@ -131,7 +131,7 @@ class LivenessSession:
         self._last_t = t_s
         state = self._engine.state()
         report = self._gate(image, obs, state.phase, state.action)
-        state = self._engine.step(t_s, obs, report)
+        state = self._engine.step(t_s, obs, report, frontal=is_frontal(obs, self._quality))
         if gray is None:
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         self._assessor.observe(image, gray, obs, t_s)

@@ -80,6 +80,13 @@ def measure(image_bgr: np.ndarray, obs: FaceObservation) -> tuple[float, float, 
     return brightness, backlight, sharpness(_face_crop(gray, obs, 0.1))
 
 
+def is_frontal(obs: FaceObservation | None, settings: QualitySettings) -> bool:
+    """One face, turned no more than the configured yaw / pitch / roll: eye and mouth ratios are
+    trustworthy (used by the event detectors regardless of the other gates)."""
+    return (obs is not None and obs.face_count == 1 and abs(obs.yaw_deg) <= settings.max_yaw_deg
+            and abs(obs.pitch_deg) <= settings.max_pitch_deg and abs(obs.roll_deg) <= settings.max_roll_deg)
+
+
 def check(image_bgr: np.ndarray, obs: FaceObservation | None, settings: QualitySettings,
           *, ignore: frozenset[CameraReason] = frozenset()) -> QualityReport:
     """Runs the gates in order and returns the first failure (codes in ``ignore`` are skipped).
