@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 PIN_MIN_DIGITS = 4
 PIN_MAX_DIGITS = 12
-# scrypt cost: n=2**15, r=8 takes ~0.1 s and 32 MiB here; slow for guessing, fine for one entry.
+# scrypt cost: n=2**15, r=8 takes ~0.2 s and 32 MiB here; slow for guessing, fine for one entry.
 _SCRYPT_N = 2**15
 _SCRYPT_R = 8
 _SCRYPT_P = 1

@@ -62,3 +62,31 @@ def test_the_checker_catches_clipped_small_and_english_text(qapp: QApplication) 
     root.show()
     rules = " ".join(problem.rule for problem in check_widget_tree(root, "planted"))
     assert "does not fit" in rules and "font 20 px" in rules and "Latin" in rules
+
+
+def test_every_reason_and_next_step_fits_the_result_screen(qapp: QApplication) -> None:
+    """Not just the samples: each reason text of the catalogue, with each kind of next step."""
+    from dataclasses import replace
+
+    from kiosk.config import load_config
+    from kiosk.flow import FlowView
+    from kiosk.reasons import NextStep
+    from kiosk.voice import Catalogue
+    from ui.main_window import MainWindow
+
+    catalogue = Catalogue.load()
+    problems = []
+    for portrait in (False, True):
+        window = MainWindow(load_config(), catalogue, post=lambda _e: None, portrait=portrait)
+        window.show()
+        base = FlowView(State.RESULT, session_id="s", attempt=1, attempts_max=3)
+        steps = list(NextStep)
+        for index, code in enumerate(catalogue.keys("reason")):
+            step = steps[index % len(steps)]
+            view = replace(base, outcome=code, next_step=step, can_retry=step is NextStep.RETRY,
+                           manual_review_offered=step is NextStep.MANUAL_REVIEW)
+            window.show_view(view)
+            QApplication.processEvents()
+            problems += check_widget_tree(window.screens[State.RESULT], f"{portrait}:{code}")
+        window.close()
+    assert not problems, "\n".join(f"{p.screen}: {p.widget}: {p.rule}" for p in problems)
