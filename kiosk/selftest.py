@@ -279,7 +279,7 @@ def run_self_test(config_path: Path | None = None, clip: Path | None = None, out
             except (KioskError, Exception) as exc:  # noqa: BLE001 - every failure is one FAIL line
                 log.debug("self-test %s failed:\n%s", name, traceback.format_exc())
                 code = getattr(exc, "code", None)
-                text = str(exc).splitlines()[0] if str(exc) else ""
+                text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:400]
                 result = CheckResult(name, FAIL, f"{type(exc).__name__}{f' [{code}]' if code else ''}: {text}",
                                      time.monotonic() - t0)
         results[name] = result

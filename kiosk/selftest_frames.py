@@ -73,7 +73,7 @@ def compose_still(photo: np.ndarray) -> np.ndarray:
 
 
 def _landmarks(still: np.ndarray) -> np.ndarray:
-    with LandmarkDetector(static_images=True, max_faces=1) as detector:
+    with LandmarkDetector(static_images=True) as detector:
         obs = detector.detect(still)
     if obs is None:
         raise ValueError("FaceMesh found no face in the self-test portrait")
