@@ -40,12 +40,14 @@ class InstantBackend:
 
     def __init__(self) -> None:
         self.on_finished = lambda: None
+        self.calls: list[str] = []
 
     def play(self, path: Path) -> None:
+        self.calls.append(path.stem)
         self.on_finished()
 
     def stop(self) -> None:
-        pass
+        self.calls.append("stop")
 
 
 class Reader:
@@ -221,3 +223,23 @@ def test_repeat_in_idle_plays_the_invitation(qapp, kiosk) -> None:
     click(qapp, window.screens[State.IDLE].footer.repeat)
     wait_until(qapp, lambda: played[-1:] == ["idle_welcome"])
     assert posted == []  # the flow has nothing to repeat in idle; the window speaks its own invitation
+
+
+def test_a_new_card_on_the_result_screen_starts_clean_and_is_heard(qapp, kiosk) -> None:
+    window, controller, reader, voice, played, posted = kiosk
+    reader.post(CardPlaced())
+    reader.post(CardRead(ID, NAME_MASKED))
+    wait_until(qapp, lambda: window.view.state is State.STATUS)
+    click(qapp, window.screens[State.STATUS].start)
+    wait_until(qapp, lambda: window.view.state is State.CONSENT)
+    click(qapp, window.screens[State.CONSENT].agree)
+    wait_until(qapp, lambda: window.view.state is State.RESULT)
+    first_session = window.view.session_id
+    reader.post(CardPlaced())  # the next person puts their card down while the result still shows
+    wait_until(qapp, lambda: window.view.state is State.READING and window.view.session_id != first_session)
+    wait_until(qapp, lambda: played[-1:] == ["card_reading"])
+    wait_until(qapp, lambda: window.screens[State.RESULT].last_view() is None)
+    calls = window.voice.player._backend.calls
+    assert "stop" not in calls[calls.index("prompt-card_reading"):]  # the wipe did not cut the new prompt off
+    assert window.screens[State.RESULT].last_view() is None
+    assert NAME_MASKED not in window.screens[State.STATUS].title.text()

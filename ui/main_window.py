@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
-from kiosk.flow import Event, FlowView, Speak, State, TechnicianEntered, TechnicianLeft, UserActive
+from kiosk.flow import Event, FlowView, RepeatRequested, Speak, State, TechnicianEntered, TechnicianLeft, UserActive
 from kiosk.ports import Preview
 from kiosk.technician import CornerTaps, PinGuard, lockout_state_file
 from kiosk.voice import Catalogue
@@ -113,7 +113,9 @@ class MainWindow(QWidget):
         session_ended = (view.state in (State.IDLE, State.MAINTENANCE, State.TECHNICIAN) and previous.state != view.state) \
             or (view.session_id != previous.session_id and previous.session_id is not None)
         if session_ended:
-            self.wipe()
+            # The voice is silenced only where nothing new is said: on entering a new session or the
+            # maintenance screen, the new screen's prompt (already queued) has cut the old one off.
+            self.wipe(silence=view.state in (State.IDLE, State.TECHNICIAN))
         self.view = view
         panel = self.technician_panel
         if panel is not None and hasattr(panel, "activate"):
@@ -127,14 +129,15 @@ class MainWindow(QWidget):
             self.stack.setCurrentWidget(screen)
         self.shown_state.emit(str(view.state))
 
-    def wipe(self) -> None:
-        """Forgets everything of the last person: every screen's texts and frames, the preview, the voice."""
+    def wipe(self, silence: bool = True) -> None:
+        """Forgets everything of the last person: every screen's texts and frames, the preview, and
+        (when ``silence``) whatever the voice is saying."""
         with self._preview_lock:
             self._latest_preview = None
         for screen in self.screens.values():
             screen.clear()
         stop = getattr(self.voice, "stop", None)
-        if stop is not None:
+        if silence and stop is not None:
             stop()
 
     @Slot()
@@ -154,7 +157,7 @@ class MainWindow(QWidget):
             setter(preview)
 
     def _screen_event(self, event: Event) -> None:
-        if self.view.state is State.IDLE and type(event).__name__ == "RepeatRequested" and self.voice is not None:
+        if self.view.state is State.IDLE and isinstance(event, RepeatRequested) and self.voice is not None:
             self.voice.speak(Speak("idle_welcome"))  # the flow has no prompt in idle; the screen's own invitation
             return
         self._post(event)

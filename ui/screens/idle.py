@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from kiosk.flow import FlowView, State
 from ui.illustration import CardIllustration
 from ui.screens.base import Screen
 
@@ -17,7 +16,3 @@ class IdleScreen(Screen):
         self.steps = [self.label("body", self.t("screen.idle", f"step_{n}")) for n in (1, 2, 3)]
         self.text_column.addStretch(1)
         self.visual = CardIllustration(self)
-
-    def show_view(self, view: FlowView) -> None:
-        super().show_view(view)
-        assert view.state is State.IDLE
