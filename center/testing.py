@@ -16,6 +16,7 @@ import collections
 import http.client
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -31,6 +32,41 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FAULTS = ("error_500", "malformed_json", "delay", "drop_before", "drop_after", "call_before", "call_after")
 
 
+def self_signed_tls(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path, Path]:
+    """A private CA and a server certificate for ``host`` (an IP address) in ``folder``.
+
+    Returns (server certificate, server key, CA certificate), all PEM. For tests and pilots only.
+    """
+    import datetime as dt  # noqa: PLC0415 - only needed here
+    import ipaddress  # noqa: PLC0415
+
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kiosk test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+              .issuer_name(ca_name).public_key(server_key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    paths = (folder / "server.pem", folder / "server.key", folder / "ca.pem")
+    paths[0].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    paths[1].chmod(0o600)
+    paths[2].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return paths
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
@@ -41,15 +77,17 @@ def free_port() -> int:
 class CenterProcess:
     """``kiosk-center serve`` in a child process on 127.0.0.1:``port`` with database ``db``."""
 
-    def __init__(self, db: Path | str, port: int | None = None) -> None:
+    def __init__(self, db: Path | str, port: int | None = None, *, tls: tuple[Path, Path, Path] | None = None) -> None:
+        """``tls``: (certificate, private key, CA file) to serve https; None serves plain http."""
         self.db = str(db)
         self.port = port or free_port()
+        self.tls = tls
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """The centre's base URL."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def admin(self, *args: str) -> str:
         """Runs ``kiosk-center ARGS --db DB`` and returns its stdout (raises CalledProcessError)."""
@@ -58,9 +96,10 @@ class CenterProcess:
 
     def start(self, timeout_s: float = 30.0) -> CenterProcess:
         """Starts the server and waits until ``/v1/ping`` answers. Raises RuntimeError otherwise."""
+        tls_args = ["--certfile", str(self.tls[0]), "--keyfile", str(self.tls[1])] if self.tls else []
         self._process = subprocess.Popen(
             [sys.executable, "-m", "center", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--db", self.db, "--log-level", "warning"],
+             "--db", self.db, "--log-level", "warning", *tls_args],
             cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout_s
@@ -69,7 +108,8 @@ class CenterProcess:
                 error = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
                 raise RuntimeError(f"the centre exited at start: {error[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/v1/ping", timeout=1.0).status_code == 200:
+                verify = ssl.create_default_context(cafile=str(self.tls[2])) if self.tls else True
+                if httpx.get(f"{self.url}/v1/ping", timeout=1.0, verify=verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -88,10 +88,11 @@ class SyncSettings(BaseModel):
     model_config = _STRICT
     center_url: str
     interval_s: float = Field(gt=0, le=86_400)
-    batch_size: int = Field(ge=1, le=10_000)
+    batch_size: int = Field(ge=1, le=1_000)  # the centre takes at most 1,000 records per request
     request_timeout_s: float = Field(gt=0, le=300)
     max_backoff_s: float = Field(gt=0, le=86_400)
     send_face_images: bool
+    ca_file: str
 
 
 class UiSettings(BaseModel):

@@ -186,3 +186,26 @@ def test_a_kiosk_killed_mid_batch_resends_and_the_centre_keeps_one_copy(
         assert tuple(rows) == (250, 250)
     finally:
         proxy.close()
+
+
+def test_https_with_the_regions_ca_and_refusal_without_it(tmp_path: Path, data_dir: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from center.testing import self_signed_tls
+
+    certificate, key, ca = self_signed_tls(tmp_path)
+    with CenterProcess(tmp_path / "tls.db", tls=(certificate, key, ca)) as centre:
+        added = json.loads(centre.admin("device", "add", "TLS hall", "--json"))
+        device_id, secret = added["device_id"], added["secret"]
+        monkeypatch.setenv("KIOSK__SYNC__CA_FILE", str(ca))
+        assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--secret", secret,
+                        "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["registered"] is True
+        assert run_cli(["sync", "--once", "--json"]) == 0
+        assert "error" not in json.loads(capsys.readouterr().out)
+        monkeypatch.setenv("KIOSK__SYNC__CA_FILE", "")
+        assert run_cli(["sync", "--once", "--json"]) == 1
+        assert json.loads(capsys.readouterr().out)["error"] == "centre_certificate_invalid"
+        monkeypatch.setenv("KIOSK__SYNC__CA_FILE", str(tmp_path / "missing.pem"))
+        assert run_cli(["sync", "--once", "--json"]) == 1
+        assert json.loads(capsys.readouterr().out)["error"] == "sync_ca_file_invalid"

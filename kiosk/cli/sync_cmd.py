@@ -33,7 +33,7 @@ def enroll_device_command(state: CliState, center_url: str | None, device_id: st
     data_dir = config.terminal.resolved_data_dir()
     path = save_credentials(data_dir, credentials)
     registered, problem = False, ""
-    client = CentreClient(credentials, SystemClock(), config.sync.request_timeout_s)
+    client = CentreClient(credentials, SystemClock(), config.sync.request_timeout_s, ca_file=config.sync.ca_file)
     try:
         client.enrol(credentials.public_key(), software_version())
         mark_key_registered(data_dir, credentials)

@@ -16,6 +16,7 @@ import httpx
 from kiosk.config import KioskConfig
 from kiosk.doctor import Check, CheckResult, Status
 from kiosk.errors import SyncError
+from kiosk.sync.client import tls_verify
 from kiosk.sync.credentials import credentials_path, load_credentials
 from kiosk.sync.protocol import PATH_PING, SKEW_WINDOW_S
 from kiosk.sync.status import load_state
@@ -58,7 +59,10 @@ def _reachable(config: KioskConfig) -> CheckResult:
     if not url:
         return CheckResult(Status.WARNING, "no centre configured", _HINTS["not_enrolled"])
     try:
-        response = httpx.get(url.rstrip("/") + PATH_PING, timeout=min(PROBE_TIMEOUT_S, config.sync.request_timeout_s))
+        response = httpx.get(url.rstrip("/") + PATH_PING, timeout=min(PROBE_TIMEOUT_S, config.sync.request_timeout_s),
+                             verify=tls_verify(config.sync.ca_file))
+    except SyncError as exc:
+        return CheckResult(Status.FAILED, exc.message, "point sync.ca_file at the centre's CA certificate (PEM)")
     except httpx.HTTPError as exc:
         return CheckResult(Status.WARNING, f"{url} does not answer ({type(exc).__name__})", _HINTS["centre_unreachable"])
     if response.status_code != 200:

@@ -3,6 +3,7 @@
 Classification (each a :class:`~kiosk.errors.SyncError` with a stable ``code``):
 
 * no connection, DNS failure, connection dropped, timeout -> ``centre_unreachable`` (retry later);
+  a TLS certificate that does not verify -> ``centre_certificate_invalid`` (a technician must act);
 * 5xx, or a 2xx whose body is not the JSON the protocol promises -> ``centre_error`` (retry later);
 * 401/403 -> ``auth_failed`` (retrying will not help: credentials must be fixed); a stale-timestamp
   refusal is first retried once with the skew measured from the answer's ``Date`` header, and only
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -58,12 +60,14 @@ class CentreClient:
     """Signed JSON requests to one centre with one device's credentials."""
 
     def __init__(self, credentials: Credentials, clock: Clock, timeout_s: float,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, ca_file: str = "") -> None:
         self._credentials = credentials
         self._clock = clock
+        # Redirects are not followed: a signature covers the path, and a redirected result batch
+        # could end up somewhere that is not the centre.
         self._http = httpx.Client(base_url=credentials.center_url, timeout=httpx.Timeout(timeout_s),
                                   transport=transport, headers={"User-Agent": USER_AGENT},
-                                  follow_redirects=False)
+                                  follow_redirects=False, verify=tls_verify(ca_file))
         self.clock_skew_s: float | None = None
 
     def close(self) -> None:
@@ -120,6 +124,9 @@ class CentreClient:
         except httpx.TimeoutException:
             raise SyncError("the centre did not answer in time", code="centre_unreachable") from None
         except httpx.TransportError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+                raise SyncError("the centre's TLS certificate is not trusted (wrong host, expired, or "
+                                "sync.ca_file missing)", code="centre_certificate_invalid") from None
             raise SyncError(f"the centre cannot be reached ({type(exc).__name__})", code="centre_unreachable") from None
         self._measure_skew(response, sent_at)
         if response.status_code >= 500:
@@ -165,6 +172,21 @@ class CentreClient:
                 raise SyncError("the centre's answer is not a JSON object", code="centre_error")
             return {}
         return answer
+
+
+def tls_verify(ca_file: str) -> ssl.SSLContext | bool:
+    """What httpx should verify the centre's certificate with: ``sync.ca_file`` or the system CAs.
+
+    Raises SyncError (``sync_ca_file_invalid``) when the file cannot be loaded: silently falling
+    back to no verification would hand the records to whoever answers.
+    """
+    if not ca_file:
+        return True
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise SyncError(f"sync.ca_file {ca_file} cannot be loaded ({type(exc).__name__})",
+                        code="sync_ca_file_invalid") from None
 
 
 def _error_of(answer: dict[str, Any]) -> tuple[str, str]:

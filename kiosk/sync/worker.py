@@ -132,7 +132,12 @@ class SyncWorker:
             store = store or self._store_factory()
         except KioskError as exc:
             return self._finish(SyncReport(error=exc.code, error_message=exc.message))
-        client = CentreClient(credentials, self._clock, self._config.sync.request_timeout_s, self._transport)
+        try:
+            client = self._client(credentials)
+        except SyncError as exc:
+            if own:
+                store.close()
+            return self._finish(SyncReport(error=exc.code, error_message=exc.message))
         try:
             return self._round(store, client, credentials)
         finally:
@@ -158,23 +163,26 @@ class SyncWorker:
                         if client is None or client_for != credentials:
                             if client is not None:
                                 client.close()
-                            client, client_for = (CentreClient(credentials, self._clock,
-                                                               self._config.sync.request_timeout_s, self._transport),
-                                                  credentials)
+                            client, client_for = self._client(credentials), credentials
                         report = self._round(store, client, credentials)
                     except KioskError as exc:
                         report = self._finish(SyncReport(error=exc.code, error_message=exc.message))
+                    except Exception as exc:  # noqa: BLE001 - a bug must not end syncing for good
+                        log.exception("sync round failed unexpectedly")
+                        report = self._finish(SyncReport(error="sync_internal_error",
+                                                         error_message=f"{type(exc).__name__} (see the log)"))
                 self._wake.wait(self._next_delay(report))
                 self._wake.clear()
-        except Exception:  # noqa: BLE001 - a crashed worker must say so rather than vanish
-            log.exception("sync worker stopped by an unexpected error")
-            with self._lock:
-                self._status = replace(self._status, last_error_code="sync_worker_crashed")
         finally:
             if client is not None:
                 client.close()
             if store is not None:
                 store.close()
+
+    def _client(self, credentials: Credentials) -> CentreClient:
+        """A client for these credentials; raises SyncError for an unusable ``sync.ca_file``."""
+        return CentreClient(credentials, self._clock, self._config.sync.request_timeout_s, self._transport,
+                            self._config.sync.ca_file)
 
     def _round(self, store: Store, client: CentreClient, credentials: Credentials) -> SyncReport:
         with self._lock:
