@@ -54,6 +54,10 @@ def serve(host: str, port: int, db: str, certfile: str | None, keyfile: str | No
 
     from center.app import create_app  # noqa: PLC0415
 
+    if certfile is None and host not in ("127.0.0.1", "localhost", "::1"):
+        # Terminals refuse plain http to anything but loopback; say so rather than look broken.
+        click.echo("kiosk-center: warning: serving plain HTTP on a network address; terminals only accept "
+                   "https there (give --certfile and --keyfile, or put a TLS proxy in front)", err=True)
     try:
         app = create_app(db)
     except ValueError as exc:

@@ -33,6 +33,9 @@ _HINTS = {
     "auth_failed": "the centre refuses this terminal's id or secret: enrol again with `kiosk enroll-device`",
     "clock_skew": "set the terminal's clock (NTP); the centre refuses requests whose time is off",
     "not_enrolled": "enrol the terminal: `kiosk enroll-device --center URL --device-id ID --secret S`",
+    "centre_certificate_invalid": "the centre's TLS certificate is not trusted: set sync.ca_file to the region's CA",
+    "sync_ca_file_invalid": "sync.ca_file cannot be read: fix the path or the PEM file",
+    "sync_internal_error": "an unexpected error in the sync worker: report it with the log file",
     "key_missing": "the device key is missing: roster references cannot be stored (see kiosk doctor storage)",
 }
 
