@@ -17,17 +17,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QWidget
 
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
+from kiosk.errors import KioskError
 from kiosk.flow import Event
 from kiosk.voice import Catalogue, rendered_voice_dir
 from ui.main_window import MainWindow
 from ui.voice import VoicePlayer
 
 log = logging.getLogger(__name__)
+
+RENDER_CHECK_DELAY_MS = 5000
 
 
 class Controller(Protocol):
@@ -95,6 +98,17 @@ def build_main_window(config: KioskConfig, post: Callable[[Event], None], *, cat
     return window
 
 
+def _render_missing_clips(config: KioskConfig, catalogue: Catalogue) -> None:
+    """Renders clips that are missing or whose text changed (0.3 s when all are current), so a
+    terminal where `kiosk voice render` was forgotten still speaks after a few seconds."""
+    from kiosk.voice import all_clips, render_clips
+
+    try:
+        render_clips(all_clips(catalogue), rendered_voice_dir(config.terminal.resolved_data_dir()))
+    except (KioskError, OSError) as exc:
+        log.warning("voice clips could not be rendered: %s", getattr(exc, "code", type(exc).__name__))
+
+
 def _start_failed(window: MainWindow, code: str) -> None:
     """The controller could not start: the person sees the maintenance screen, staff the code in the log."""
     from kiosk.flow import FlowView, State
@@ -140,6 +154,9 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
         poster.attach(controller.post)
 
     threading.Thread(target=start_controller, name="kiosk-start", daemon=True).start()
+    # Checked a few seconds after start so it never competes with showing the idle screen.
+    QTimer.singleShot(RENDER_CHECK_DELAY_MS, lambda: threading.Thread(
+        target=_render_missing_clips, args=(config, catalogue), name="voice-render", daemon=True).start())
     status = app.exec()
     controller = holder.get("controller")
     if controller is not None:

@@ -1,0 +1,105 @@
+"""run_app: the idle screen comes first, the controller is started off the GUI thread, early
+touches are delivered once it is ready, and a controller that cannot start shows maintenance."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from kiosk.config import KioskConfig
+from kiosk.errors import StorageError
+from kiosk.flow import FlowView, HelpRequested, State
+from ui.app import run_app
+from ui.main_window import MainWindow
+
+
+@pytest.fixture(scope="module")
+def qapp() -> QApplication:
+    return QApplication.instance() or QApplication([])
+
+
+class FakeController:
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+        self.posted: list = []
+        self.started_on_gui_thread: bool | None = None
+        self.stopped = False
+
+    def start(self) -> None:
+        self.started_on_gui_thread = threading.current_thread() is threading.main_thread()
+        self.release.wait(10)  # slow start-up: models loading
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def post(self, event) -> None:
+        self.posted.append(event)
+
+
+def window_of(qapp: QApplication) -> MainWindow:
+    return next(w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible())
+
+
+@pytest.fixture(autouse=True)
+def _close_windows(qapp: QApplication):
+    yield
+    for widget in qapp.topLevelWidgets():
+        widget.close()
+
+
+def quit_when(qapp: QApplication, condition, limit_s: float = 10.0) -> None:
+    """Polls ``condition`` from the event loop; quits when it holds or after ``limit_s``."""
+    timer = QTimer(qapp)
+    ticks = {"n": 0}
+
+    def poll() -> None:
+        ticks["n"] += 1
+        if condition() or ticks["n"] * 0.02 > limit_s:
+            timer.stop()
+            qapp.quit()
+
+    timer.timeout.connect(poll)
+    timer.start(20)
+
+
+def test_idle_first_then_the_controller_and_early_touches(qapp: QApplication, config: KioskConfig) -> None:
+    release = threading.Event()
+    made: list[FakeController] = []
+    seen: dict = {}
+
+    def factory(**hooks):
+        assert set(hooks) == {"voice", "on_view", "on_preview", "on_staff_called"}
+        made.append(FakeController(release))
+        return made[-1]
+
+    def while_starting() -> None:
+        window = window_of(qapp)
+        seen["state_before_ready"] = window.view.state
+        window.screens[State.IDLE].event_requested.emit(HelpRequested())  # a touch before the controller exists
+        release.set()
+        quit_when(qapp, lambda: bool(made and made[0].posted))
+
+    QTimer.singleShot(50, while_starting)
+    assert run_app(config, factory, fullscreen=False) == 0
+    controller = made[0]
+    assert seen["state_before_ready"] is State.IDLE
+    assert controller.started_on_gui_thread is False
+    assert [type(e) for e in controller.posted] == [HelpRequested] and controller.stopped
+
+
+def test_a_controller_that_cannot_start_shows_maintenance(qapp: QApplication, config: KioskConfig) -> None:
+    def factory(**_hooks):
+        raise StorageError("database locked")
+
+    views: list[FlowView] = []
+
+    def maintenance_shown() -> bool:
+        views.append(window_of(qapp).view)
+        return views[-1].state is State.MAINTENANCE
+
+    QTimer.singleShot(0, lambda: quit_when(qapp, maintenance_shown))
+    run_app(config, factory, fullscreen=False)
+    assert views[-1].state is State.MAINTENANCE and views[-1].maintenance_code == "storage_error"
