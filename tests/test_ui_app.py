@@ -83,7 +83,7 @@ def test_idle_first_then_the_controller_and_early_touches(qapp: QApplication, co
         quit_when(qapp, lambda: bool(made and made[0].posted))
 
     QTimer.singleShot(50, while_starting)
-    assert run_app(config, factory, fullscreen=False) == 0
+    assert run_app(config, factory, fullscreen=False, render_voice=False) == 0
     controller = made[0]
     assert seen["state_before_ready"] is State.IDLE
     assert controller.started_on_gui_thread is False
@@ -101,5 +101,5 @@ def test_a_controller_that_cannot_start_shows_maintenance(qapp: QApplication, co
         return views[-1].state is State.MAINTENANCE
 
     QTimer.singleShot(0, lambda: quit_when(qapp, maintenance_shown))
-    run_app(config, factory, fullscreen=False)
+    run_app(config, factory, fullscreen=False, render_voice=False)
     assert views[-1].state is State.MAINTENANCE and views[-1].maintenance_code == "storage_error"

@@ -119,11 +119,12 @@ def _start_failed(window: MainWindow, code: str) -> None:
 
 def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fullscreen: bool | None = None,
             demo_panel: QWidget | Callable[[], QWidget] | None = None, technician_services: Any = None,
-            argv: list[str] | None = None) -> int:
+            argv: list[str] | None = None, render_voice: bool = True) -> int:
     """Runs the kiosk until the window closes; returns the exit status of the Qt loop.
 
     ``fullscreen`` defaults to ``ui.fullscreen``; ``demo_panel`` (a widget or a factory of one, e.g.
     ``lambda: ui.demo_panel.DemoPanel(config.reader.url)``) is shown in its own window.
+    ``render_voice``: render missing or changed voice clips in the background after start-up.
     """
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     catalogue = Catalogue.load()
@@ -155,7 +156,8 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
 
     threading.Thread(target=start_controller, name="kiosk-start", daemon=True).start()
     # Checked a few seconds after start so it never competes with showing the idle screen.
-    QTimer.singleShot(RENDER_CHECK_DELAY_MS, lambda: threading.Thread(
+    if render_voice:
+        QTimer.singleShot(RENDER_CHECK_DELAY_MS, lambda: threading.Thread(
         target=_render_missing_clips, args=(config, catalogue), name="voice-render", daemon=True).start())
     status = app.exec()
     controller = holder.get("controller")
