@@ -158,7 +158,7 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
     # Checked a few seconds after start so it never competes with showing the idle screen.
     if render_voice:
         QTimer.singleShot(RENDER_CHECK_DELAY_MS, lambda: threading.Thread(
-        target=_render_missing_clips, args=(config, catalogue), name="voice-render", daemon=True).start())
+            target=_render_missing_clips, args=(config, catalogue), name="voice-render", daemon=True).start())
     status = app.exec()
     controller = holder.get("controller")
     if controller is not None:
