@@ -169,3 +169,22 @@ def test_tarball_and_default_version(tmp_path: Path, site: dict[str, str]) -> No
     result = run(UPGRADE, tmp_path / "kiosk.tar.gz", env=site)
     assert result.returncode == 0, result.stderr
     assert (current(site) or "").startswith("0.9.1-")
+
+
+def test_db_commands_refuse_bad_input(tmp_path: Path, site: dict[str, str]) -> None:
+    def kiosk(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kiosk", *map(str, args)], env=site, capture_output=True,
+                              text=True, timeout=60)
+
+    assert kiosk("db", "backup", tmp_path / "b.db").returncode == 1  # no database yet
+    assert kiosk("db", "migrate").returncode == 0
+    assert kiosk("db", "backup", tmp_path / "b.db").returncode == 0
+    refused = kiosk("db", "backup", tmp_path / "b.db")
+    assert refused.returncode == 1 and "never overwrites" in refused.stderr
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all" * 100)
+    damaged = kiosk("db", "restore", garbage)
+    assert damaged.returncode == 1 and "nothing was changed" in damaged.stderr
+    assert not list(Path(site["KIOSK_DATA_DIR"]).glob("kiosk.db.replaced-*"))
+    purge = kiosk("db", "purge")
+    assert purge.returncode == 0 and "0 evidence" in purge.stdout

@@ -150,3 +150,18 @@ def restore_command(state: CliState, source: Path) -> None:
         target.with_name(target.name + suffix).unlink(missing_ok=True)
     _copy(source, target)
     click.echo(f"restored {source} (schema {len(_applied(target))})" + (f"; previous database kept as {kept}" if kept else ""))
+
+
+@db_command.command("purge")
+@pass_state
+def purge_command(state: CliState) -> None:
+    """Delete evidence images and audit entries past their retention (run daily by kiosk-purge.timer).
+
+    Safe while the kiosk runs: one short transaction, and SQLite waits for the kiosk's own writes.
+    """
+    from kiosk.clock import SystemClock  # noqa: PLC0415
+    from kiosk.store import Store  # noqa: PLC0415
+
+    with Store.from_config(state.config, SystemClock()) as store:
+        counts = store.purge_expired()
+    click.echo("purged " + ", ".join(f"{count} {table}" for table, count in sorted(counts.items())))
