@@ -223,3 +223,22 @@ def test_system_page_restart_and_exit_are_audited(qapp, setup) -> None:
     panel.current.exit.click()
     assert exits == ["restart", "exit"]
     assert {"restart", "exit"} <= set(audit_codes(config, clock))
+
+
+def test_camera_preview_on_a_real_clip_gives_landmarks_and_ratios(qapp, media_dir: Path, config: KioskConfig) -> None:
+    """The default technician preview runs the kiosk's liveness adapter on a recorded clip."""
+    from ui.technician.services import camera_preview
+
+    start, stop = camera_preview(config, f"file:{media_dir / 'videos' / 'blink_mouth_plain_bg.mp4'}")
+    frames: list = []
+    start(frames.append)
+    deadline = time.monotonic() + 60
+    while not any(p.eye_ratio is not None and p.landmarks is not None for p in frames) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop()
+    seen = [p for p in frames if p.eye_ratio is not None]
+    assert seen, "no frame with an eye ratio"
+    assert 0.05 < seen[0].eye_ratio < 0.6 and seen[0].face_box is not None
+    count = len(frames)
+    time.sleep(0.3)
+    assert len(frames) == count  # stopped means stopped

@@ -119,17 +119,28 @@ def _start_failed(window: MainWindow, code: str) -> None:
 
 def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fullscreen: bool | None = None,
             demo_panel: QWidget | Callable[[], QWidget] | None = None, technician_services: Any = None,
-            argv: list[str] | None = None, render_voice: bool = True) -> int:
+            argv: list[str] | None = None, render_voice: bool = True, site_config_path: Path | None = None) -> int:
     """Runs the kiosk until the window closes; returns the exit status of the Qt loop.
 
     ``fullscreen`` defaults to ``ui.fullscreen``; ``demo_panel`` (a widget or a factory of one, e.g.
     ``lambda: ui.demo_panel.DemoPanel(config.reader.url)``) is shown in its own window.
     ``render_voice``: render missing or changed voice clips in the background after start-up.
+    ``technician_services`` defaults to :func:`ui.technician.services.default_services` for
+    ``site_config_path`` (default ``/etc/kiosk/kiosk.toml``), with sync through the controller's
+    ``sync`` attribute when it has one (``kiosk.runtime.KioskRuntime``).
     """
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     catalogue = Catalogue.load()
     voice = make_voice(config, catalogue)
     poster = _Poster()
+    holder: dict[str, Controller] = {}
+    if technician_services is None:
+        from kiosk.paths import SITE_CONFIG_FILE
+        from ui.technician.services import default_services
+
+        technician_services = default_services(
+            config, site_config_path or SITE_CONFIG_FILE, SystemClock(),
+            sync_worker=lambda: getattr(holder.get("controller"), "sync", None))
     window = build_main_window(config, poster.post, catalogue=catalogue, voice=voice, technician_services=technician_services)
     app.installEventFilter(window)
     if fullscreen if fullscreen is not None else config.ui.fullscreen:
@@ -140,7 +151,6 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
     panel = demo_panel() if callable(demo_panel) and not isinstance(demo_panel, QWidget) else demo_panel
     if panel is not None:
         panel.show()
-    holder: dict[str, Controller] = {}
     poster.failed.connect(lambda code: _start_failed(window, code))
 
     def start_controller() -> None:

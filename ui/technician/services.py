@@ -13,6 +13,7 @@ import logging
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,12 +126,62 @@ def usb_folders() -> list[Path]:
     return found
 
 
+RESTART_PREVIEW_AFTER_S = 1.0
+
+
+def camera_preview(config: KioskConfig, camera_url: str | None = None) -> tuple[Callable[[Callable[[Preview], None]], None], Callable[[], None]]:
+    """``(start_preview, stop_preview)`` for the technician pages, on the kiosk's own liveness
+    adapter (landmarks, face box, eye and mouth ratios on each frame). A challenge that ends (passed,
+    failed, timed out) is started again after a second, so the preview runs until it is stopped.
+    Use only while the flow is in the technician state (the flow has stopped its camera then)."""
+    from kiosk.devices.liveness import CameraConfig, LivenessAdapter
+
+    adapter = LivenessAdapter(CameraConfig(camera_url or config.camera.url, config.camera, config.quality,
+                                           config.liveness, config.antispoof))
+    state: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def post(event: Any) -> None:
+        if getattr(event, "name", "") not in ("liveness_passed", "liveness_failed"):
+            return
+        with lock:
+            sink = state.get("sink")
+            generation = state.get("generation")
+        if sink is None:
+            return
+
+        def again() -> None:
+            time.sleep(RESTART_PREVIEW_AFTER_S)
+            with lock:
+                still = state.get("sink") is sink and state.get("generation") == generation
+            if still:
+                adapter.start(0, post, sink)
+
+        threading.Thread(target=again, name="technician-preview", daemon=True).start()
+
+    def start(sink: Callable[[Preview], None]) -> None:
+        with lock:
+            state["sink"] = sink
+            state["generation"] = state.get("generation", 0) + 1
+        adapter.start(0, post, sink)
+
+    def stop() -> None:
+        with lock:
+            state.clear()
+        adapter.stop()
+        adapter.wipe()
+
+    return start, stop
+
+
 def default_services(config: KioskConfig, site_config_path: Path, clock: Clock, *,
                      read_card: Callable[[], Any] | None = None, start_preview: Any = None, stop_preview: Any = None,
-                     sync_worker: Any = None) -> TechnicianServices:
-    """Services built from the configuration: the store, the doctor, the log folder, sync (a
-    ``kiosk.sync.worker.SyncWorker`` when given), face encoding with the dlib models (loaded on first
-    use, on the worker thread), restart and exit through the Qt event loop.
+                     sync_worker: Callable[[], Any] | None = None, with_camera: bool = True) -> TechnicianServices:
+    """Services built from the configuration: the store, the doctor, the log folder, the camera
+    preview (:func:`camera_preview` unless given, and ``with_camera``), sync through
+    ``sync_worker()`` (a getter of the running ``kiosk.sync.SyncWorker``, which may return None),
+    face encoding with the dlib models (loaded on first use, on the worker thread), restart and
+    exit through the Qt event loop.
 
     ``read_card`` defaults to opening ``reader.url`` directly: right for ``sim://`` and when the
     reader service is stopped; a running kiosk should pass a function that borrows its reader.
@@ -172,12 +223,20 @@ def default_services(config: KioskConfig, site_config_path: Path, clock: Clock, 
                 sys.exit(status)
         return leave
 
+    def worker() -> Any:
+        running = sync_worker() if sync_worker is not None else None
+        if running is None:
+            raise RuntimeError("sync is not running")  # shown on the page as its class name
+        return running
+
+    if start_preview is None and with_camera:
+        start_preview, stop_preview = camera_preview(config)
     return TechnicianServices(
         config=config, site_config_path=site_config_path, store_factory=store_factory,
         read_card=read_card or default_read_card, start_preview=start_preview, stop_preview=stop_preview,
         encode_face=encode_face,
-        sync_now=sync_worker.run_once if sync_worker is not None else None,
-        sync_status=sync_worker.status if sync_worker is not None else None,
+        sync_now=(lambda: worker().run_once()) if sync_worker is not None else None,
+        sync_status=(lambda: worker().status()) if sync_worker is not None else None,
         log_dir=log_dir(config.terminal.resolved_data_dir()),
         restart=quit_with(RESTART_EXIT_STATUS), exit=quit_with(0),
     )
