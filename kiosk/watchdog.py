@@ -6,6 +6,13 @@ when no ``WATCHDOG=1`` arrives within the watchdog interval. The UI calls :func:
 a Qt timer on its own thread, so a frozen UI loop (the thing a person at the terminal would see as
 a hung screen) stops the pings and systemd restarts the kiosk.
 
+How the UI wires it (GUI thread, once the main window is shown)::
+
+    timer = QTimer(window)
+    timer.timeout.connect(watchdog.notify_alive)
+    timer.start(watchdog.ping_interval_ms())   # half of WatchdogSec, 15 s with the shipped unit
+    watchdog.notify_ready("idle")              # without it systemd kills the kiosk after TimeoutStartSec
+
 The protocol is one datagram of ``KEY=VALUE`` lines to the AF_UNIX socket named by
 ``$NOTIFY_SOCKET`` (a path, or ``@name`` for the abstract namespace). Outside systemd the variable
 is unset and every call is a cheap no-op returning False, so the same code runs in tests, in
