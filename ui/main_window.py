@@ -174,7 +174,10 @@ class MainWindow(QWidget):
     # --- touches: activity, the hidden gesture ---
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        if event.type() == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent):
+        # Count a press once, where it enters this window (its QWindow): the same press travels on
+        # to the widget under the finger and up through its parents, which would count it again.
+        if event.type() == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent) \
+                and watched is self.windowHandle():
             self._touched(event.globalPosition().toPoint())
         return False
 
