@@ -11,7 +11,7 @@ so one confident check is enough and weak checks add up. The decision is ``attac
 What each check measures and its measured effect on the shared media are in ``docs/liveness.md``.
 
 Thread rules: a check and the assessor belong to one thread (the liveness session's).
-Privacy: checks keep small grey crops of the latest analysed frame only, never whole frames.
+Privacy: a check keeps at most the previous analysed grey frame, in memory, until the next one.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ All scores are in 0..1; coordinates are pixels of the analysed frame.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -42,6 +43,13 @@ def _scaled_roi(view: FrameView, margin_w: float, margin_h: float) -> tuple[np.n
     roi = cv2.resize(roi, size, interpolation=cv2.INTER_AREA)
     box = ((x0 - rx0) * scale, (y0 - ry0) * scale, (x1 - rx0) * scale, (y1 - ry0) * scale)
     return roi, box, scale
+
+
+@dataclass(frozen=True)
+class _BoxOnly:
+    """Stands in for an observation where only the face box is needed."""
+
+    box: tuple[float, float, float, float]
 
 
 class _MeanScore:
@@ -146,9 +154,10 @@ class MotionCheck:
 
     name = "motion"
 
-    def __init__(self, *, min_shift_px: float = 0.6, min_pairs: int = 3) -> None:
+    def __init__(self, *, min_shift_px: float = 0.6, min_pairs: int = 5) -> None:
         self._min_shift = min_shift_px
         self._min_pairs = min_pairs
+        # The previous analysed grey frame and its face box (kept until the next analysed frame).
         self._previous: tuple[np.ndarray, tuple[float, float, float, float]] | None = None
         self._mean = _MeanScore()
 
@@ -159,12 +168,15 @@ class MotionCheck:
         return sx, sy, response
 
     def observe(self, view: FrameView) -> None:
-        roi, box, _ = _scaled_roi(view, 1.0, 0.3)
-        previous, self._previous = self._previous, (roi, box)
-        if previous is None or previous[0].shape != roi.shape:
+        gray = view.gray
+        previous, self._previous = self._previous, (gray, view.face.box)
+        if previous is None or previous[0].shape != gray.shape:
             return
-        fx0, fy0, fx1, fy1 = (int(v) for v in previous[1])
-        prev_roi = previous[0]
+        # Both crops are cut at the previous face's place, so a moving face shows as a shift.
+        prev_view = FrameView(view.image_bgr, previous[0], _BoxOnly(previous[1]), view.t_s)  # type: ignore[arg-type]
+        prev_roi, box, scale = _scaled_roi(prev_view, 1.0, 0.3)
+        roi, _, _ = _scaled_roi(FrameView(view.image_bgr, gray, _BoxOnly(previous[1]), view.t_s), 1.0, 0.3)  # type: ignore[arg-type]
+        fx0, fy0, fx1, fy1 = (int(v) for v in box)
         face_a, face_b = prev_roi[fy0:fy1, fx0:fx1], roi[fy0:fy1, fx0:fx1]
         if face_a.shape[0] < 16 or face_a.shape[1] < 16:
             return

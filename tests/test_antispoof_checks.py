@@ -1,0 +1,149 @@
+"""Passive attack checks: each cue on synthetic frames, their combination, and the shared attacks."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from camera.antispoof import AttackAssessor, FrameView
+from camera.antispoof_checks import BezelCheck, GlareCheck, MoireCheck, MotionCheck
+from camera.pad import BONA_FIDE, error_rates, evaluate
+from camera.synthetic import observation
+
+
+def face_frame(*, frame_around: bool = False, glare: bool = False) -> tuple[np.ndarray, FrameView]:
+    """A mid-grey textured 640x480 frame with a 'face' at the centre, optionally inside a phone-like
+    dark frame with a bright border, optionally with a white highlight on the cheek."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(90, 130, size=(480, 640, 3), dtype=np.uint8)
+    obs = observation(centre=(320.0, 240.0), width_px=120.0)
+    cv2.ellipse(image, (320, 240), (60, 72), 0, 0, 360, (120, 140, 190), -1)
+    if frame_around:
+        cv2.rectangle(image, (220, 100), (420, 400), (20, 20, 20), 8)
+    if glare:
+        cv2.circle(image, (300, 265), 9, (255, 255, 255), -1)
+    # Brows (105, 334) and lower lids (145, 374) where a face has them: the glare check leaves out
+    # the band between them (spectacle reflections).
+    points = obs.points.copy()
+    points[[105, 334], 1] = 190.0
+    points[[145, 374], 1] = 215.0
+    obs = replace(obs, points=points)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return image, FrameView(image, gray, obs, 0.0)
+
+
+def test_bezel_sees_a_frame_around_the_face_and_not_an_open_scene() -> None:
+    check = BezelCheck()
+    assert check.framed(face_frame(frame_around=True)[1])
+    assert not check.framed(face_frame()[1])
+    check.observe(face_frame(frame_around=True)[1])
+    check.observe(face_frame()[1])
+    assert check.score() == pytest.approx(0.5) and check.evidence == 2
+
+
+def test_glare_counts_clipped_colourless_skin_only() -> None:
+    check = GlareCheck()
+    check.observe(face_frame(glare=True)[1])
+    assert check.score() > 0.5
+    clean = GlareCheck()
+    clean.observe(face_frame()[1])
+    assert clean.score() == 0.0
+
+
+def test_motion_needs_movement_before_it_says_anything() -> None:
+    check = MotionCheck()
+    _, view = face_frame(frame_around=True)
+    for _ in range(5):
+        check.observe(view)  # nothing moves: no evidence either way
+    assert check.evidence == 0 and check.score() == 0.0
+
+
+def test_motion_flags_a_face_moving_with_its_surroundings() -> None:
+    """The whole picture shifts (a hand-held screen): the strips beside the face move with it."""
+    check = MotionCheck()
+    image, view = face_frame(frame_around=True)
+    for step in range(8):
+        shifted = np.roll(image, 3 * step, axis=1)
+        obs = observation(centre=(320.0 + 3 * step, 240.0), width_px=120.0)
+        check.observe(FrameView(shifted, cv2.cvtColor(shifted, cv2.COLOR_BGR2GRAY), obs, step / 10))
+    assert check.evidence >= 5 and check.score() > 0.8
+
+
+def test_moire_scores_a_fine_periodic_grid_above_smooth_skin() -> None:
+    smooth = MoireCheck()
+    smooth.observe(face_frame()[1])
+    image, view = face_frame()
+    grid = image.copy()
+    grid[::3, :, :] = (grid[::3, :, :] * 0.6).astype(np.uint8)  # a screen's line structure
+    gridded = MoireCheck()
+    gridded.observe(FrameView(grid, cv2.cvtColor(grid, cv2.COLOR_BGR2GRAY), view.face, 0.0))
+    assert gridded.score() > smooth.score()
+
+
+class _Fixed:
+    def __init__(self, name: str, value: float) -> None:
+        self.name, self._value = name, value
+
+    def observe(self, view: FrameView) -> None:
+        pass
+
+    def score(self) -> float:
+        return self._value
+
+    @property
+    def evidence(self) -> int:
+        return 1
+
+
+def test_scores_combine_as_independent_evidence(config) -> None:
+    assessor = AttackAssessor(config.antispoof, checks=[(_Fixed("a", 0.5), 1.0), (_Fixed("b", 0.5), 0.5)])
+    result = assessor.assess()
+    assert result.score == pytest.approx(1 - 0.5 * 0.75)
+    assert result.is_attack == (result.score > config.antispoof.max_attack_score)
+    assert result.check_scores == {"a": 0.5, "b": 0.5}
+
+
+def test_disabled_checks_never_call_an_attack(config) -> None:
+    settings = config.antispoof.model_copy(update={"enabled": False})
+    assessor = AttackAssessor(settings, checks=[(_Fixed("a", 1.0), 1.0)])
+    image, view = face_frame()
+    assert assessor.observe(image, view.gray, view.face, 0.0) is False
+    assert assessor.assess().is_attack is False
+
+
+def test_only_every_nth_frame_with_one_face_is_analysed(config) -> None:
+    assessor = AttackAssessor(config.antispoof)
+    image, view = face_frame()
+    analysed = [assessor.observe(image, view.gray, view.face, i / 30) for i in range(9)]
+    assert sum(analysed) == 9 // config.antispoof.every_n_frames
+    assert assessor.observe(image, view.gray, observation(faces=2), 1.0) is False
+    assert assessor.observe(image, view.gray, None, 1.1) is False
+
+
+@pytest.mark.media
+@pytest.mark.slow
+def test_every_shared_attack_fails_and_the_live_presentations_pass_the_passive_checks(media_dir: Path, config) -> None:
+    presentations = {
+        "spoof/phone_replay_a_attack.mp4": "phone_replay",
+        "spoof/phone_replay_b_attack.mp4": "phone_replay",
+        "spoof/print_poster_attack.jpg": "print",
+        "spoof/tablet_screen_attack.jpg": "tablet_replay",
+        "spoof/phone_replay_a_live.mp4": BONA_FIDE,
+        "spoof/live_person.jpg": BONA_FIDE,
+    }
+    results = evaluate(media_dir, config.camera, config.quality, config.liveness, config.antispoof, presentations)
+    assert len(results) == len(presentations)
+    for result in results:
+        if result.species == BONA_FIDE:
+            assert result.passive_accepted, result
+        else:
+            assert result.session_accepted is False, result  # the whole session rejects every attack
+    # The phone replay that contains blinks is rejected by the passive checks themselves.
+    replay_b = next(r for r in results if r.name == "phone_replay_b_attack.mp4")
+    assert not replay_b.passive_accepted
+    rates = error_rates(results, "session")
+    assert all(rate == 0.0 for name, (rate, _) in rates.items() if name.startswith("APCER"))
