@@ -82,22 +82,24 @@ def url_for_path(path: str | Path) -> str:
     return f"file:{p}"
 
 
-def open_source(url: str, settings: CameraSettings, *, opener: Callable[[int | str], Any] | None = None) -> FrameSource:
+def open_source(url: str, settings: CameraSettings, *, opener: Callable[[int | str], Any] | None = None,
+                clock: Callable[[], float] = time.monotonic) -> FrameSource:
     """Builds the source named by ``url`` (not yet started; call ``start()``).
 
-    ``opener`` replaces ``cv2.VideoCapture`` for devices (tests pass a fake camera). Raises
+    ``opener`` replaces ``cv2.VideoCapture`` for devices and ``clock`` the capture timestamps (tests
+    pass a fake camera and a fake clock). Raises
     :class:`CameraError` ``camera_url_invalid`` for an unknown scheme or a malformed device number.
     """
     scheme, sep, rest = url.partition(":")
     if url.startswith("/dev/"):
-        return DeviceSource(url, url, settings, opener=opener)
+        return DeviceSource(url, url, settings, opener=opener, clock=clock)
     if not sep or not rest:
         raise CameraError(CameraReason.CAMERA_URL_INVALID, f"camera URL {url!r} has no scheme (device:, file:, images:)")
     if scheme == "device":
         if rest.isdigit():
-            return DeviceSource(url, int(rest), settings, opener=opener)
+            return DeviceSource(url, int(rest), settings, opener=opener, clock=clock)
         if rest.startswith("/"):
-            return DeviceSource(url, rest, settings, opener=opener)
+            return DeviceSource(url, rest, settings, opener=opener, clock=clock)
         raise CameraError(CameraReason.CAMERA_URL_INVALID, f"camera URL {url!r}: expected device:N or device:/dev/videoN")
     if scheme == "file":
         return FileSource(url, Path(rest))
@@ -231,8 +233,10 @@ class DeviceSource:
     """A camera read by a capture thread that keeps only the newest frame (see the module docstring)."""
 
     def __init__(self, url: str, device: int | str, settings: CameraSettings,
-                 *, opener: Callable[[int | str], Any] | None = None) -> None:
+                 *, opener: Callable[[int | str], Any] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
+        self._clock = clock
         self._device = device
         self._settings = settings
         self._opener = opener or self._open_v4l2
@@ -284,20 +288,20 @@ class DeviceSource:
 
     def _run(self) -> None:
         backoff_s = 0.1
-        last_frame_at = time.monotonic()
+        last_frame_at = self._clock()
         while not self._stop.is_set():
             if self._capture is None:
                 if self._try_open():
                     self._reconnects += 1
                     self._set_connected(True)
                     log.info("camera %s reopened", self.url)
-                    backoff_s, last_frame_at = 0.1, time.monotonic()
+                    backoff_s, last_frame_at = 0.1, self._clock()
                 else:
                     self._stop.wait(backoff_s)
                     backoff_s = min(backoff_s * 2.0, self._settings.reconnect_max_backoff_s)
                 continue
             ok, image = self._capture.read()
-            now = time.monotonic()
+            now = self._clock()
             if ok and image is not None:
                 last_frame_at = now
                 self._publish(image, now)
