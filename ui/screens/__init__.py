@@ -9,11 +9,9 @@ from kiosk.flow import State
 from kiosk.voice import Catalogue
 from ui.screens.base import Screen
 from ui.screens.face import ActionsScreen, PositioningScreen
-from ui.screens.idle import IdleScreen
 from ui.screens.result import ResultScreen
-from ui.screens.service import MaintenanceScreen, TechnicianScreen
+from ui.screens.simple import IdleScreen, MaintenanceScreen, TechnicianScreen, WaitScreen
 from ui.screens.status import ConsentScreen, StatusScreen
-from ui.screens.waiting import WaitScreen
 
 SCREEN_CLASSES: dict[State, type[Screen]] = {
     State.IDLE: IdleScreen,

@@ -1,12 +1,45 @@
-"""Screens of the terminal itself: out of service (maintenance), and the technician mode."""
+"""The screens with little on them: idle (attract), the short waits, out of service, technician.
+
+Idle shows what the terminal does and how to start, with a card gliding onto the reader; it holds no
+personal data at all. The waits (reading the card, looking the person up, checking the face) have
+nothing to do but wait: a calm spinner and one sentence.
+"""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from kiosk.flow import FlowView, State
 from kiosk.voice import Catalogue
+from ui.illustration import CardIllustration, Spinner
 from ui.screens.base import Screen
+
+
+class IdleScreen(Screen):
+    """Shown between sessions; holds no personal data at all."""
+
+    def build(self) -> None:
+        self.band.set_state(self.t("screen.idle", "card_hint"), "neutral")
+        self.title = self.label("heading", self.t("screen.idle", "title"))
+        self.body = self.label("body", self.t("screen.idle", "body"))
+        self.steps = [self.label("body", self.t("screen.idle", f"step_{n}")) for n in (1, 2, 3)]
+        self.text_column.addStretch(1)
+        self.visual = CardIllustration(self)
+
+
+class WaitScreen(Screen):
+    """A calm "please wait" with a slow spinner; the texts come from ``[screen.<state>]``."""
+
+    def build(self) -> None:
+        section = f"screen.{self.state}"
+        self.band.set_state(self.t(section, "title"), "neutral")
+        self.text_column.addStretch(1)
+        self.title = self.label("heading", self.t(section, "title"), centred=True)
+        self.body = self.label("body", self.t(section, "body"), centred=True)
+        self.spinner = Spinner(self)
+        self.text_column.addWidget(self.spinner, 1, Qt.AlignmentFlag.AlignHCenter)
+        self.text_column.addStretch(1)
 
 
 class MaintenanceScreen(Screen):
