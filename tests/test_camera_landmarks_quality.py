@@ -1,0 +1,150 @@
+"""Landmark geometry (pure), FaceMesh on real photos, and the quality gates."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from camera.errors import CameraReason
+from camera.landmarks import LandmarkDetector, head_angles, observation_from_points
+from camera.quality import check, is_frontal
+from camera.synthetic import observation
+
+
+@pytest.fixture(scope="module")
+def detector():
+    with LandmarkDetector(static_images=True) as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def live_face(detector):
+    from tests.conftest import MEDIA_DIR
+
+    path = MEDIA_DIR / "spoof" / "live_person.jpg"
+    if not path.is_file():
+        pytest.skip("shared media absent")
+    image = cv2.imread(str(path))
+    return image, detector.detect(image)
+
+
+def rotate(points: np.ndarray, yaw_deg: float = 0.0, pitch_deg: float = 0.0) -> np.ndarray:
+    centre = points.mean(axis=0)
+    a, b = math.radians(yaw_deg), math.radians(pitch_deg)
+    yaw = np.array([[math.cos(a), 0, -math.sin(a)], [0, 1, 0], [math.sin(a), 0, math.cos(a)]])
+    pitch = np.array([[1, 0, 0], [0, math.cos(b), math.sin(b)], [0, -math.sin(b), math.cos(b)]])
+    return ((points - centre) @ yaw.T @ pitch.T + centre).astype(np.float32)
+
+
+@pytest.mark.media
+def test_facemesh_gives_plain_frozen_values(live_face) -> None:
+    image, obs = live_face
+    assert obs is not None and obs.face_count == 1
+    assert obs.points.shape == (468, 3) and obs.points.dtype == np.float32
+    assert not obs.points.flags.writeable
+    assert 0.15 < obs.ear_left < 0.45 and 0.15 < obs.ear_right < 0.45
+    assert obs.mouth_ratio < 0.15
+    x0, y0, x1, y1 = obs.box
+    assert 0 <= x0 < x1 <= image.shape[1] and 0 <= y0 < y1 <= image.shape[0]
+    with pytest.raises(AttributeError):
+        obs.ear_left = 0.0  # type: ignore[misc]
+
+
+@pytest.mark.media
+def test_head_angles_follow_a_rotation_of_the_face(live_face) -> None:
+    _, obs = live_face
+    yaw0, pitch0, _ = head_angles(obs.points)
+    turned_left = observation_from_points(rotate(obs.points, yaw_deg=20), 1, obs.image_size)
+    turned_right = observation_from_points(rotate(obs.points, yaw_deg=-20), 1, obs.image_size)
+    # Unmirrored camera: the nose moving to the image's right is the person's own left (yaw > 0).
+    assert turned_left.points[1, 0] > obs.points[1, 0]
+    assert turned_left.yaw_deg - yaw0 == pytest.approx(20, abs=6)
+    assert turned_right.yaw_deg - yaw0 == pytest.approx(-20, abs=6)
+    looking_up = observation_from_points(rotate(obs.points, pitch_deg=15), 1, obs.image_size)
+    assert looking_up.points[1, 1] < obs.points[1, 1]  # the nose rises in the image
+    assert looking_up.pitch_deg > pitch0 + 8
+
+
+def test_an_empty_frame_has_no_face_and_bad_arrays_are_refused(detector) -> None:
+    assert detector.detect(np.zeros((240, 320, 3), dtype=np.uint8)) is None
+    with pytest.raises(ValueError):
+        detector.detect(np.zeros((240, 320), dtype=np.uint8))
+    with pytest.raises(ValueError):
+        detector.detect(np.zeros((240, 320, 3), dtype=np.float32))
+
+
+@pytest.mark.media
+def test_a_cut_off_face_is_not_guessed(detector, media_dir: Path) -> None:
+    """casia 019_4 cuts part of the face off: either no face, or one that fails a gate."""
+    from tests.conftest import MEDIA_DIR
+
+    matches = sorted((MEDIA_DIR / "faces" / "casia" / "019").glob("*4*"))
+    if not matches:
+        pytest.skip("casia 019_4 not present")
+    image = cv2.imread(str(matches[0]))
+    obs = detector.detect(image)
+    if obs is not None:
+        from kiosk.config import load_config
+
+        assert not check(image, obs, load_config().quality).ok
+
+
+def grey(value: int, size=(480, 640)) -> np.ndarray:
+    return np.full((*size, 3), value, dtype=np.uint8)
+
+
+def textured(value: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    noise = rng.integers(-40, 40, size=(480, 640, 1))
+    return np.clip(value + noise, 0, 255).astype(np.uint8).repeat(3, axis=2)
+
+
+@pytest.mark.parametrize(
+    ("obs_kwargs", "image_value", "reason"),
+    [
+        (None, 120, CameraReason.NO_FACE),
+        ({"faces": 2}, 120, CameraReason.MULTIPLE_FACES),
+        ({"width_px": 60.0}, 120, CameraReason.FACE_TOO_SMALL),
+        ({"width_px": 600.0}, 120, CameraReason.FACE_TOO_CLOSE),
+        ({"centre": (520.0, 240.0)}, 120, CameraReason.OFF_CENTRE),
+        ({"yaw_deg": 30.0}, 120, CameraReason.TURNED_AWAY),
+        ({"pitch_deg": -35.0}, 120, CameraReason.TURNED_AWAY),
+        ({}, 20, CameraReason.TOO_DARK),
+        ({}, 245, CameraReason.TOO_BRIGHT),
+        ({"ear": 0.05}, 120, CameraReason.EYES_NOT_VISIBLE),
+    ],
+)
+def test_each_gate_names_its_reason(config, obs_kwargs, image_value: int, reason: CameraReason) -> None:
+    obs = observation(**obs_kwargs) if obs_kwargs is not None else None
+    report = check(textured(image_value), obs, config.quality)
+    assert report.reason == reason
+
+
+def test_a_good_face_passes_every_gate(config) -> None:
+    report = check(textured(120), observation(), config.quality)
+    assert report.ok, report
+    assert report.brightness == pytest.approx(120, abs=10) and report.sharpness > config.quality.min_sharpness
+
+
+def test_a_flat_face_is_blurred(config) -> None:
+    assert check(grey(120), observation(), config.quality).reason == CameraReason.BLURRED
+
+
+def test_a_dark_face_against_a_bright_window_is_backlit(config) -> None:
+    image = textured(240)
+    obs = observation()
+    x0, y0, x1, y1 = (int(v) for v in obs.box)
+    image[y0:y1, x0:x1] = textured(40)[y0:y1, x0:x1]
+    assert check(image, obs, config.quality).reason == CameraReason.BACKLIT
+
+
+def test_ignored_gates_are_skipped(config) -> None:
+    obs = observation(ear=0.05, yaw_deg=30.0)
+    report = check(textured(120), obs, config.quality,
+                   ignore=frozenset({CameraReason.EYES_NOT_VISIBLE, CameraReason.TURNED_AWAY}))
+    assert report.ok
+    assert not is_frontal(obs, config.quality) and is_frontal(observation(), config.quality)
