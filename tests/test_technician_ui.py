@@ -209,6 +209,20 @@ def test_pages_work_are_audited_and_leave_nothing_behind(qapp, setup) -> None:
                               "camera_preview", "left"} <= set(audit_codes(config, clock)))
 
 
+def test_the_pin_pad_never_covers_a_session_and_closes_by_itself(qapp, setup) -> None:
+    window, posted, services, devices, config, clock, site, exits = setup
+    tap_corner(window, 5)
+    assert window._pin_pad is not None
+    window.show_view(FlowView(State.READING, session_id="s"))  # someone put a card down
+    assert window._pin_pad is None
+    window.show_view(FlowView(State.IDLE))
+    tap_corner(window, 5)
+    pad = window._pin_pad
+    assert pad._idle.isActive() and pad._idle.interval() == int(config.technician.idle_timeout_s * 1000)
+    pad._idle.timeout.emit()  # what the timer does when nobody types
+    assert window._pin_pad is None
+
+
 def test_inactivity_leaves_the_mode(qapp, setup) -> None:
     window, posted, services, devices, config, clock, site, exits = setup
     enter(qapp, window, posted)

@@ -117,6 +117,8 @@ class MainWindow(QWidget):
             # maintenance screen, the new screen's prompt (already queued) has cut the old one off.
             self.wipe(silence=view.state in (State.IDLE, State.TECHNICIAN))
         self.view = view
+        if self._pin_pad is not None and view.state not in (State.IDLE, State.MAINTENANCE):
+            self._pin_pad_closed()  # a person put a card down: their screen must not stay covered
         panel = self.technician_panel
         if panel is not None and hasattr(panel, "activate"):
             if view.state is State.TECHNICIAN and previous.state is not State.TECHNICIAN:
@@ -198,7 +200,7 @@ class MainWindow(QWidget):
 
         if self._pin_pad is not None:
             return
-        pad = PinPad(self.catalogue, self.pin_guard, self)
+        pad = PinPad(self.catalogue, self.pin_guard, self, idle_timeout_s=self.config.technician.idle_timeout_s)
         pad.accepted.connect(self._technician_accepted)
         pad.closed.connect(self._pin_pad_closed)
         audit = getattr(getattr(self.technician_panel, "services", None), "audit", None)

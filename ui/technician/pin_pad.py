@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
 from kiosk.technician import PinCheck, PinGuard
@@ -14,14 +14,22 @@ from ui.widgets import BigButton, TextLabel
 
 
 class PinPad(QWidget):
-    """A full-window overlay with a 3x4 digit pad. ``accepted`` on the right PIN; ``closed`` on cancel."""
+    """A full-window overlay with a 3x4 digit pad. ``accepted`` on the right PIN; ``closed`` on
+    cancel or after ``idle_timeout_s`` without a key."""
 
     accepted = Signal()
     closed = Signal()
     answered = Signal(str)  # the PinCheck value of each entry, for the audit log
 
-    def __init__(self, catalogue: Catalogue, guard: PinGuard, parent: QWidget | None = None) -> None:
+    def __init__(self, catalogue: Catalogue, guard: PinGuard, parent: QWidget | None = None, *,
+                 idle_timeout_s: float = 60.0) -> None:
         super().__init__(parent)
+        # A pad left open closes by itself, so the idle screen is never hidden for long.
+        self._idle = QTimer(self)
+        self._idle.setSingleShot(True)
+        self._idle.setInterval(int(idle_timeout_s * 1000))
+        self._idle.timeout.connect(self.closed)
+        self._idle.start()
         self._catalogue = catalogue
         self._guard = guard
         self._digits = ""
@@ -58,6 +66,7 @@ class PinPad(QWidget):
 
     def press(self, key: str) -> None:
         """One key: a digit, ``clear`` or ``ok``."""
+        self._idle.start()
         if key == "clear":
             self._digits = ""
         elif key == "ok":
