@@ -85,3 +85,14 @@ def test_unknown_prompt_and_missing_value_are_clear_errors() -> None:
 
 def test_outcomes_are_covered() -> None:
     assert {str(o) for o in Outcome} <= set(REASON_CODES)
+
+
+@pytest.mark.parametrize(("content", "message"), [("[prompt\nx = 1", "not valid TOML"), ('[prompt]\nmatching = ""', "non-empty"),
+                                                  ("[prompt]\nmatching = 3", "non-empty")])
+def test_a_broken_catalogue_is_a_clear_error(tmp_path, content: str, message: str) -> None:
+    path = tmp_path / "prompts.toml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(CatalogueError, match=message):
+        Catalogue.load(path)
+    with pytest.raises(CatalogueError, match="does not exist"):
+        Catalogue.load(tmp_path / "missing.toml")

@@ -114,3 +114,12 @@ def test_voice_render_command_makes_real_wav_files(data_dir: Path) -> None:
     assert 0.5 < seconds < 10
     assert len(list(voice.glob("*.wav"))) == len(all_clips(Catalogue.load()))
     assert run_cli(["voice", "say", "no_such_prompt"]) == 2
+
+
+def test_render_without_espeak_is_one_clear_line(data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert run_cli(["voice", "render"]) == 2
+    err = capsys.readouterr().err
+    assert "voice_render_failed" in err and "espeak-ng not found" in err and "Traceback" not in err
