@@ -1,8 +1,8 @@
 """Passive presentation-attack checks on a single RGB camera, behind one interface.
 
 A phone or tablet replay of a real video contains real blinks, so the action challenge alone does
-not stop it (platform.md). Each :class:`PassiveCheck` looks at frames (every n-th, to bound the
-cost) and accumulates evidence of an attack; :class:`AttackAssessor` combines the checks'
+not stop it (platform.md). Each :class:`PassiveCheck` looks at frames (the checks take turns on
+every n-th frame, to bound the cost per frame) and accumulates evidence of an attack; :class:`AttackAssessor` combines the checks'
 scores into one attack score in 0..1:
 
     attack = 1 - prod(1 - weight_i * score_i)
@@ -77,16 +77,22 @@ class AttackAssessor:
         return list(self._checks)
 
     def observe(self, image_bgr: np.ndarray, gray: np.ndarray, face: FaceObservation | None, t_s: float) -> bool:
-        """Feeds a frame; returns True when it was analysed (every n-th frame with one face)."""
+        """Feeds a frame; returns True when a check analysed it.
+
+        Frames with one face are counted; every ``every_n_frames``-th of them is analysed by one
+        check, the checks taking turns, so that no frame pays for more than one check (the live
+        loop's worst-case frame time, not just its mean, must stay within the frame period).
+        """
         if not self._s.enabled or face is None or face.face_count != 1:
             return False
         self._frames += 1
         if (self._frames - 1) % self._s.every_n_frames:
             return False
-        view = FrameView(image_bgr, gray, face, t_s)
-        for check, weight in self._checks:
-            if weight > 0:
-                check.observe(view)
+        active = [check for check, weight in self._checks if weight > 0]
+        if not active:
+            return False
+        turn = ((self._frames - 1) // self._s.every_n_frames) % len(active)
+        active[turn].observe(FrameView(image_bgr, gray, face, t_s))
         return True
 
     def assess(self) -> AttackAssessment:

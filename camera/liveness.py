@@ -129,11 +129,11 @@ class LivenessSession:
             return self._last
         self.frames += 1
         self._last_t = t_s
-        state = self._engine.state()
-        report = self._gate(image, obs, state.phase, state.action)
-        state = self._engine.step(t_s, obs, report, frontal=is_frontal(obs, self._quality))
         if gray is None:
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        state = self._engine.state()
+        report = self._gate(image, gray, obs, state.phase, state.action)
+        state = self._engine.step(t_s, obs, report, frontal=is_frontal(obs, self._quality))
         self._assessor.observe(image, gray, obs, t_s)
         if state.phase in ("baseline", "action") and obs is not None and report.ok:
             baseline = self._engine.detector.baseline
@@ -153,11 +153,12 @@ class LivenessSession:
         if self._own_detector:
             self._detector.close()
 
-    def _gate(self, image: np.ndarray, obs: FaceObservation | None, phase: Phase, action: Action | None) -> QualityReport:
+    def _gate(self, image: np.ndarray, gray: np.ndarray, obs: FaceObservation | None, phase: Phase,
+              action: Action | None) -> QualityReport:
         if phase == "action":
             ignore = _TURN_IGNORES if action in ("turn_left", "turn_right") else _ACTION_IGNORES[None]
-            return check(image, obs, self._quality, ignore=ignore)
-        return check(image, obs, self._quality)
+            return check(image, obs, self._quality, ignore=ignore, gray=gray)
+        return check(image, obs, self._quality, gray=gray)
 
     def _update(self, t_s: float, done: bool) -> LivenessUpdate:
         state = self._engine.state()

@@ -64,9 +64,11 @@ def sharpness(gray_face: np.ndarray) -> float:
     return float(cv2.Laplacian(resized, cv2.CV_32F).var())
 
 
-def measure(image_bgr: np.ndarray, obs: FaceObservation) -> tuple[float, float, float]:
-    """(brightness, backlight ratio, sharpness) of the face in ``image_bgr`` (see the module docstring)."""
-    gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+def measure(image_bgr: np.ndarray, obs: FaceObservation, gray: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(brightness, backlight ratio, sharpness) of the face in ``image_bgr`` (see the module
+    docstring); pass ``gray`` when the caller already has the grey image."""
+    if gray is None:
+        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
     centre = _face_crop(gray, obs, 0.2)
     brightness = float(centre.mean()) if centre.size else 0.0
     height, width = gray.shape[:2]
@@ -88,7 +90,7 @@ def is_frontal(obs: FaceObservation | None, settings: QualitySettings) -> bool:
 
 
 def check(image_bgr: np.ndarray, obs: FaceObservation | None, settings: QualitySettings,
-          *, ignore: frozenset[CameraReason] = frozenset()) -> QualityReport:
+          *, ignore: frozenset[CameraReason] = frozenset(), gray: np.ndarray | None = None) -> QualityReport:
     """Runs the gates in order and returns the first failure (codes in ``ignore`` are skipped).
 
     ``ignore`` lets the challenge tolerate what its own action causes: closed eyes during a blink,
@@ -118,7 +120,7 @@ def check(image_bgr: np.ndarray, obs: FaceObservation | None, settings: QualityS
     if (abs(obs.yaw_deg) > settings.max_yaw_deg or abs(obs.pitch_deg) > settings.max_pitch_deg
             or abs(obs.roll_deg) > settings.max_roll_deg) and (r := fail(CameraReason.TURNED_AWAY)):
         return r
-    brightness, backlight, sharp = measure(image_bgr, obs)
+    brightness, backlight, sharp = measure(image_bgr, obs, gray)
     values = {"brightness": brightness, "backlight_ratio": backlight, "sharpness": sharp}
     if brightness < settings.min_brightness:
         # A dark face in a bright frame is backlight (move away from the window), not a dark room.
