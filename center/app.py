@@ -76,8 +76,7 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
             purge_nonces(db_session, window_s, now)
         found = authenticate(db_session, request, raw, window_s, now)
         found.last_seen_at = utcnow()
-        db_session.commit()
-        return found
+        return found  # every authenticated route commits (nonce, last seen and its own writes at once)
 
     Authed = Annotated[Device, Depends(device)]
     DbSession = Annotated[Session, Depends(session)]
@@ -117,30 +116,32 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
             raise ApiError(409, WireError.REQUEST_INVALID, "this public key is registered to another device")
         if existing is None:
             db_session.add(DeviceKey(key_id=kid, device_id=found.device_id, public_key=request.public_key))
-            db_session.commit()
             log.info("device %s enrolled key %s", found.device_id, kid)
+        db_session.commit()
         return EnrolResponse(device_id=found.device_id, key_id=kid, server_time=utcnow())
 
     @app.get(PATH_ROSTER, response_model=RosterPage, responses=_ERRORS, summary="Roster changes after a cursor")
     def roster(_found: Authed, db_session: DbSession, cursor: Annotated[int, Query(ge=0)] = 0,
                limit: Annotated[int, Query(ge=1, le=MAX_ROSTER_PAGE)] = DEFAULT_ROSTER_PAGE) -> RosterPage:
-        return delta_page(db_session, cursor, limit)
+        page = delta_page(db_session, cursor, limit)
+        db_session.commit()
+        return page
 
     @app.post(PATH_RESULTS, response_model=ResultBatchResponse, responses=_ERRORS, openapi_extra=_body_doc(_BATCH_SCHEMA),
               summary="Submit a batch of signed certification results (idempotent by record_id)")
     def results(found: Authed, raw: RawBody, db_session: DbSession) -> ResultBatchResponse:
         batch = _parse(ResultBatch, raw)
-        return ResultBatchResponse(receipts=receive_batch(db_session, found, batch.records))
+        receipts = receive_batch(db_session, found, batch.records)
+        db_session.commit()
+        return ResultBatchResponse(receipts=receipts)
 
     @app.post(PATH_HEARTBEAT, response_model=HeartbeatResponse, responses=_ERRORS,
               openapi_extra=_body_doc(Heartbeat.model_json_schema()),
               summary="The terminal's health (no personal data)")
     def heartbeat(found: Authed, raw: RawBody, db_session: DbSession) -> HeartbeatResponse:
         health = _parse(Heartbeat, raw)
-        stored = db_session.get(Device, found.device_id)
-        if stored is not None:
-            stored.last_health = health.model_dump(mode="json")
-            db_session.commit()
+        found.last_health = health.model_dump(mode="json")
+        db_session.commit()
         return HeartbeatResponse(server_time=utcnow())
 
     return app

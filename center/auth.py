@@ -73,7 +73,7 @@ def signed_headers(request: Request) -> SignedHeaders:
 
 def authenticate(session: Session, request: Request, body: bytes, window_s: int,
                  now: Callable[[], float] = time.time) -> Device:
-    """Checks steps 2-6 above and records the nonce; returns the device. Commits the nonce."""
+    """Checks steps 2-6 above and records the nonce (flushed; the caller commits); returns the device."""
     headers = signed_headers(request)
     device = session.get(Device, headers.device_id)
     if device is None:
@@ -90,7 +90,9 @@ def authenticate(session: Session, request: Request, body: bytes, window_s: int,
         raise ApiError(401, WireError.SIGNATURE_INVALID, "request signature does not match (wrong secret?)")
     session.add(Nonce(device_id=device.device_id, nonce=headers.nonce, seen_at=int(current)))
     try:
-        session.commit()
+        # Flushed, not committed: the route commits the nonce together with its own writes, one
+        # fsync per request. A request that fails leaves no nonce, and had no effect to replay.
+        session.flush()
     except IntegrityError:
         session.rollback()
         raise ApiError(401, WireError.NONCE_REPLAYED, "this request was already received (replayed nonce)") from None

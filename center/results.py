@@ -41,7 +41,10 @@ def content_digest(record: dict[str, Any]) -> str:
 
 
 def receive_batch(session: Session, device: Device, records: list[dict]) -> list[RecordReceipt]:
-    """Judges and stores a batch; returns one receipt per record in order. Commits once."""
+    """Judges and stores a batch; returns one receipt per record in order.
+
+    Flushes; the caller commits (before answering: an ``accepted`` receipt must be durable).
+    """
     keys = {key.key_id: key.public_key for key in
             session.scalars(select(DeviceKey).where(DeviceKey.device_id == device.device_id))}
     ids = [str(raw.get("record_id", "")) for raw in records if isinstance(raw, dict)]
@@ -59,7 +62,7 @@ def receive_batch(session: Session, device: Device, records: list[dict]) -> list
     if fresh:
         session.add_all(fresh)
         try:
-            session.commit()
+            session.flush()
         except IntegrityError:
             # Another request stored one of these ids between our read and our write (the same
             # terminal retrying on a second connection): store one by one and call the loser a repeat.

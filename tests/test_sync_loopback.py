@@ -156,6 +156,7 @@ def test_an_answer_later_than_the_timeout_is_a_network_error(centre: CenterProce
         report = rig.worker.run_once()
         assert (report.error, report.pending) == ("centre_unreachable", 5)
         assert "in time" in report.error_message
+        assert "centre_unreachable" in rig.doctor()["last sync"][1]
         assert rig.worker.run_once().pending == 0
         assert received(centre.db, rig.device_id) == (5, 5)
     finally:

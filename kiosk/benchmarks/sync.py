@@ -50,7 +50,7 @@ def measure(results: int, roster: int) -> list[Measurement]:
         port = _free_port()
         centre = _serve(db, port)
         try:
-            config = load_config(env={"KIOSK_DATA_DIR": str(root / "data"), "KIOSK__SYNC__BATCH_SIZE": "500"})
+            config = load_config(env={"KIOSK_DATA_DIR": str(root / "data")})  # shipped defaults: batches of 100
             data_dir = config.terminal.resolved_data_dir()
             clock = SystemClock()
             save_credentials(data_dir, new_credentials(f"http://127.0.0.1:{port}", "BENCH-1", secret))
@@ -77,7 +77,7 @@ def measure(results: int, roster: int) -> list[Measurement]:
         finally:
             centre.terminate()
             centre.wait(10)
-    note = f"error {drained.error}" if drained.error else f"{drained.pushed} pushed, batch 500"
+    note = f"error {drained.error}" if drained.error else f"{drained.pushed} pushed, batches of {config.sync.batch_size}"
     return [
         Measurement(f"drain {results} queued results through the centre", drain_s, "s", note=note),
         Measurement("  results per second", drained.pushed / drain_s if drain_s else 0.0, "1/s"),
