@@ -209,3 +209,19 @@ def test_https_with_the_regions_ca_and_refusal_without_it(tmp_path: Path, data_d
         monkeypatch.setenv("KIOSK__SYNC__CA_FILE", str(tmp_path / "missing.pem"))
         assert run_cli(["sync", "--once", "--json"]) == 1
         assert json.loads(capsys.readouterr().out)["error"] == "sync_ca_file_invalid"
+
+
+def test_an_unreachable_centre_is_probed_every_interval_while_errors_back_off(data_dir: Path) -> None:
+    from kiosk.sync.status import SyncReport
+    from kiosk.sync.worker import SyncWorker
+
+    config = load_config()
+    worker = SyncWorker(config, SystemClock(), rng=random.Random(1))
+    errors = [worker._next_delay(SyncReport(error="centre_error")) for _ in range(12)]
+    assert errors[-1] > config.sync.interval_s and errors[-1] <= config.sync.max_backoff_s
+    offline = [worker._next_delay(SyncReport(error="centre_unreachable")) for _ in range(12)]
+    assert max(offline) <= config.sync.interval_s
+    assert worker._next_delay(SyncReport()) == config.sync.interval_s  # success resets the count
+    assert worker._next_delay(SyncReport(error="centre_error")) <= 2.0
+    worker.notify_network_changed(True)  # also resets it
+    assert worker._failures == 0

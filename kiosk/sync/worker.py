@@ -4,7 +4,8 @@ The kiosk application creates one :class:`SyncWorker`, calls :meth:`~SyncWorker.
 and :meth:`~SyncWorker.stop` at exit. Rounds run every ``sync.interval_s`` while all is well; after a
 failure the wait grows exponentially (2 s, 4 s, 8 s ... up to ``sync.max_backoff_s``) with jitter
 (each wait drawn from 50-100 % of the step, so a hall full of terminals does not hammer the centre in
-step after an outage). :meth:`~SyncWorker.notify_network_changed` (the UI forwards Qt's network
+step after an outage). While the centre is unreachable the wait never exceeds ``sync.interval_s``:
+those rounds are a single probe request. :meth:`~SyncWorker.notify_network_changed` (the UI forwards Qt's network
 information; ``kiosk/`` never imports Qt) cuts a backoff short when the network returns; without it
 the worker notices through its own cheap probe (``GET /v1/ping``) at the next round.
 
@@ -192,13 +193,21 @@ class SyncWorker:
         return self._finish(report)
 
     def _next_delay(self, report: SyncReport) -> float:
+        """Seconds until the next round after ``report`` (also counts consecutive failures)."""
+        sync = self._config.sync
         with self._lock:
             if report.error is None:
                 self._failures = 0
-                return self._config.sync.interval_s
+                return sync.interval_s
             self._failures += 1
             failures = self._failures
-        return backoff_delay(failures, self._config.sync.max_backoff_s, self._rng)
+        delay = backoff_delay(failures, sync.max_backoff_s, self._rng)
+        if report.error == "centre_unreachable":
+            # The next round opens with the one-request probe, so probing every interval costs the
+            # centre nothing and finds a returned network within interval_s even when the UI cannot
+            # tell (no Qt network information): the long backoff is for a centre that answers badly.
+            delay = min(delay, sync.interval_s * self._rng.uniform(0.5, 1.0))
+        return delay
 
     def _credentials_or_error(self) -> Credentials | SyncReport:
         try:
