@@ -347,3 +347,15 @@ def test_a_wrong_url_never_sets_records_aside(rig: Rig) -> None:
     report = SyncWorker(rig.config, rig.clock, transport=httpx.MockTransport(not_the_centre)).run_once()
     assert (report.error, report.rejected, report.pending) == ("centre_error", 0, 3)
     assert "URL" in report.error_message
+
+
+def test_sync_now_beside_the_background_round_sends_each_record_once(rig: Rig) -> None:
+    rig.add_records(300)
+    rig.worker.start()
+    report = rig.worker.run_once()  # as the technician page's "sync now" does, from another thread
+    rig.worker.stop()
+    assert report.error is None and report.pending == 0
+    sent = [record["record_id"] for seen in rig.proxy.seen if seen.path == "/v1/results"
+            for record in json.loads(seen.body)["records"]]
+    assert len(sent) == len(set(sent)) == 300
+    assert received(rig.centre.db, rig.device_id) == (300, 300)

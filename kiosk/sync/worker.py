@@ -67,6 +67,9 @@ class SyncWorker:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        # One round at a time: a technician's "sync now" (run_once in another thread) waits for the
+        # background round instead of sending the same records twice in parallel.
+        self._round_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._failures = 0
         self._network_online: bool | None = None
@@ -120,7 +123,9 @@ class SyncWorker:
             return self._status
 
     def run_once(self, store: Store | None = None) -> SyncReport:
-        """Runs one round in the calling thread (``kiosk sync --once``); returns its report.
+        """Runs one round in the calling thread (``kiosk sync --once``, the technician's "sync now");
+        returns its report. Blocks on the network: never call it from the UI thread. Waits for a
+        background round in progress rather than running beside it.
 
         Opens (and closes) its own store unless one is given. Never raises for centre or storage
         problems: they become the report's ``error``.
@@ -186,6 +191,10 @@ class SyncWorker:
                             self._config.sync.ca_file)
 
     def _round(self, store: Store, client: CentreClient, credentials: Credentials) -> SyncReport:
+        with self._round_lock:
+            return self._round_locked(store, client, credentials)
+
+    def _round_locked(self, store: Store, client: CentreClient, credentials: Credentials) -> SyncReport:
         with self._lock:
             probe = self._network_online is False or self._status.online is False
         report = SyncRound(self._config, self._clock, store, client, credentials, data_dir=self._data_dir,
