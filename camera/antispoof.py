@@ -80,7 +80,8 @@ class AttackAssessor:
         """Feeds a frame; returns True when a check analysed it.
 
         Frames with one face are counted; every ``every_n_frames``-th of them is analysed by one
-        check, the checks taking turns, so that no frame pays for more than one check (the live
+        check, the checks taking turns (the first goes to all of them), so that no frame pays for more
+        than one check (the live
         loop's worst-case frame time, not just its mean, must stay within the frame period).
         """
         if not self._s.enabled or face is None or face.face_count != 1:
@@ -91,8 +92,13 @@ class AttackAssessor:
         active = [check for check, weight in self._checks if weight > 0]
         if not active:
             return False
+        view = FrameView(image_bgr, gray, face, t_s)
+        if self._frames == 1:
+            for check in active:  # the first face frame goes to every check (a still image has one)
+                check.observe(view)
+            return True
         turn = ((self._frames - 1) // self._s.every_n_frames) % len(active)
-        active[turn].observe(FrameView(image_bgr, gray, face, t_s))
+        active[turn].observe(view)
         return True
 
     def assess(self) -> AttackAssessment:

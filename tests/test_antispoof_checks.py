@@ -142,8 +142,11 @@ def test_every_shared_attack_fails_and_the_live_presentations_pass_the_passive_c
             assert result.passive_accepted, result
         else:
             assert result.session_accepted is False, result  # the whole session rejects every attack
-    # The phone replay that contains blinks is rejected by the passive checks themselves.
-    replay_b = next(r for r in results if r.name == "phone_replay_b_attack.mp4")
-    assert not replay_b.passive_accepted
+    # The replays are rejected by the passive checks themselves (replay b contains blinks, so the
+    # actions alone would not stop it); the printed poster only by the challenge (see docs/liveness.md).
+    passive = {r.name: r.passive_accepted for r in results}
+    assert not passive["phone_replay_b_attack.mp4"]
+    assert not passive["phone_replay_a_attack.mp4"]
+    assert not passive["tablet_screen_attack.jpg"]
     rates = error_rates(results, "session")
     assert all(rate == 0.0 for name, (rate, _) in rates.items() if name.startswith("APCER"))
