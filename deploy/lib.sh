@@ -17,6 +17,8 @@ KIOSK_USER=${KIOSK_USER:-kiosk}
 KIOSK_START_TIMEOUT_S=${KIOSK_START_TIMEOUT_S:-90}
 RELEASES="$KIOSK_ROOT/releases"
 export KIOSK_DATA_DIR
+# Database, backups and clips are created owner-only, as the service's UMask=0077 does.
+umask 077
 
 say() { printf '%s: %s\n' "$PROG" "$*"; printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$PROG" "$*" >>"$KIOSK_ROOT/upgrade.log" 2>/dev/null || true; }
 die() { say "ERROR: $*" >&2; exit 1; }
@@ -42,7 +44,7 @@ point() {
 }
 
 lock() {
-    mkdir -p "$KIOSK_ROOT" "$RELEASES"
+    install -d -m 0755 "$KIOSK_ROOT" "$RELEASES"  # the kiosk user must reach the releases
     mkdir "$KIOSK_ROOT/.lock" 2>/dev/null || die "another upgrade or rollback holds $KIOSK_ROOT/.lock (remove it if none runs)"
     trap 'rmdir "$KIOSK_ROOT/.lock" 2>/dev/null || true' EXIT
 }
