@@ -115,3 +115,21 @@ def test_any_id_shape_is_caught(number: str, prefix: str) -> None:
 @pytest.mark.parametrize("text", ["1234567890123456", "12345678901234567890", "device KIOSK-DEV-0001", "abc110105194912310021"])
 def test_other_numbers_pass(text: str) -> None:
     assert ID_NUMBER_LIKE.search(text) is None
+
+
+def test_run_and_demo_log_to_the_data_folder(data_dir: Path, restore_root: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import click
+
+    from kiosk.cli import LOGGED_COMMANDS, CliState, _log_to_files
+
+    assert LOGGED_COMMANDS == {"run", "demo"}
+    _log_to_files(CliState(None))
+    logging.getLogger("kiosk.test").warning("started")
+    _flush()
+    assert "started" in (log_dir(data_dir) / LOG_FILE_NAME).read_text(encoding="utf-8")
+
+    blocked = data_dir / "blocked"
+    blocked.write_text("a file where the data folder should be")
+    monkeypatch.setenv("KIOSK_DATA_DIR", str(blocked))
+    with pytest.raises(click.ClickException, match="cannot write the log folder"):
+        _log_to_files(CliState(None))
