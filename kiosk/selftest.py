@@ -182,13 +182,18 @@ def _check_screen(ctx: _Context) -> str:
         window.close()
         window.deleteLater()
         app.processEvents()
+    # The voice plays through QtMultimedia (ffmpeg plugin, libpulse): loading it proves both are in
+    # the bundle. No audio output is normal on a build machine; the terminal's is checked by ear.
+    multimedia = importlib.import_module("PySide6.QtMultimedia")
+    outputs = len(multimedia.QMediaDevices.audioOutputs())
     if not theme.cjk_font_available():
         raise RuntimeError("no Noto Sans CJK font: install the Debian package fonts-noto-cjk")
     if problems:
         raise RuntimeError(f"idle screen breaks the layout rules: {problems[0]}")
     if len(colours) < 3:
         raise RuntimeError("the idle screen rendered blank")
-    return f"idle screen rendered {width}x{height} on Qt platform '{platform}', CJK font present"
+    return (f"idle screen rendered {width}x{height} on Qt platform '{platform}', CJK font present, "
+            f"QtMultimedia loaded ({outputs} audio output(s))")
 
 
 def _check_certification(ctx: _Context) -> str:
