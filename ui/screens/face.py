@@ -88,6 +88,7 @@ class ActionsScreen(Screen):
         self.hint.setText(self.catalogue.hint_text(view.hint) if view.hint else "")
         self.hint.set_tone("grace" if view.hint else None)
         self.hint.setVisible(bool(view.hint))
+        self.camera.set_ok(not view.hint)
         ticks = [self.t("screen.actions", "done") + "：" + self.catalogue.raw("prompt", f"action_{a}").rstrip("。")
                  for a in view.actions_done]
         self.done.setText("\n".join("✓ " + tick for tick in ticks))
