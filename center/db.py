@@ -14,8 +14,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String,
-                        create_engine, event, func, select)
+                        create_engine, event, func, select, text)
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -57,7 +58,7 @@ class Nonce(Base):
     __tablename__ = "nonces"
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seen_at: Mapped[float] = mapped_column(Integer, index=True)
+    seen_at: Mapped[int] = mapped_column(Integer, index=True)  # Unix seconds
 
 
 class Pensioner(Base):
@@ -131,8 +132,16 @@ def make_engine(db: str) -> Engine:
             # in commit order, which is what makes a cursor safe to resume from.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
     else:
-        engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+        try:
+            engine = create_engine(url, pool_pre_ping=True)
+        except ImportError as exc:
+            raise ValueError(f"the database driver for {make_url(url).drivername} is not installed ({exc.name}); "
+                             "for PostgreSQL install psycopg (`pip install 'psycopg[binary]'`)") from None
+    try:
+        Base.metadata.create_all(engine)
+    except OperationalError as exc:
+        # The driver's own text (host, port, reason), never the URL: it may hold a password.
+        raise ValueError(f"cannot open the database: {str(exc.orig).strip().splitlines()[0][:200]}") from None
     return engine
 
 
@@ -142,7 +151,14 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def next_seq(session: Session) -> int:
-    """The next roster sequence number (call inside the writing transaction)."""
+    """The next roster sequence number (call inside the writing transaction).
+
+    Sequence numbers must be handed out in commit order, or a terminal could move its cursor past a
+    row committed later with a smaller number. SQLite gets that from ``BEGIN IMMEDIATE``; on
+    PostgreSQL the roster table is locked against other writers (readers are not blocked).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE pensioners IN SHARE ROW EXCLUSIVE MODE"))
     return int(session.scalar(select(func.coalesce(func.max(Pensioner.seq), 0))) or 0) + 1
 
 

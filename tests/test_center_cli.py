@@ -144,3 +144,13 @@ def test_the_region_comes_from_the_option_or_the_id_number(tmp_path: Path) -> No
     with session_factory(make_engine(db))() as session:
         row = session.get(Pensioner, GOOD)
     assert (row.region_code, str(row.last_certified), row.seq) == ("110105", "2025-06-01", 2)
+
+
+def test_a_postgresql_url_is_accepted_and_a_missing_driver_is_one_clear_line() -> None:
+    from center.db import database_url
+
+    url = "postgresql+psycopg://centre:pw@db.example:5432/kiosk"
+    assert database_url(url) == url
+    code, out = _run("device", "add", "x", "--db", url)
+    assert code != 0
+    assert "psycopg" in out or "could not" in out.lower() or "connection" in out.lower(), out

@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from collections.abc import Callable, Mapping
 
 import httpx
 
