@@ -117,7 +117,9 @@ def test_real_photos_through_the_projects_matcher(tmp_path: Path, media_dir: Pat
     with session_factory(make_engine(db))() as session:
         template = decode_template(session.get(Pensioner, GOOD).templates[0])
     direct = matching.template_from_image_file(photos / "deepface" / _first(photos / "deepface"))
-    assert np.max(np.abs(template - direct)) < 1e-6  # the centre ships exactly the matcher's template
+    # The matcher jitters reference photos at random, so two encodings differ slightly; the shipped
+    # template must still be that face by a wide margin (match.max_distance is 0.36).
+    assert float(np.linalg.norm(template - direct)) < 0.1
 
 
 def _first(folder: Path) -> str:
