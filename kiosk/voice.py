@@ -42,6 +42,8 @@ _DIGITS = "零一二三四五六七八九"
 # Years with a pre-rendered clip: wide enough for any last-certified, due or suspension date that a
 # terminal installed this decade will speak. Other years are spoken digit by digit.
 YEAR_CLIPS = range(2000, 2061)
+# The reason said for a code the catalogue lacks (a gap the completeness test exists to prevent).
+FALLBACK_REASON = "device_error"
 # Counts with a pre-rendered clip (attempts left, months of back pay); larger ones are composed.
 NUMBER_CLIPS = range(0, 121)
 
@@ -160,13 +162,21 @@ class Catalogue:
         """What happened, in plain words, for any reason code."""
         return self.raw("reason", code)
 
+    def reason_or_fallback(self, code: str) -> str:
+        """The reason text, or the generic device-error text for a code the catalogue lacks (logged:
+        a gap the completeness test should have caught; the person still gets plain words)."""
+        if self.has("reason", code):
+            return self.raw("reason", code)
+        log.error("prompt catalogue has no [reason] %s; the generic text is shown", code)
+        return self.raw("reason", FALLBACK_REASON)
+
     def next_step(self, step: str) -> str:
         """What to do next, for a :class:`~kiosk.reasons.NextStep` value."""
         return self.raw("next_step", step)
 
     def hint_text(self, code: str) -> str:
         """The live instruction for a quality code; falls back to the reason text for other codes."""
-        return self.raw("hint", code) if self.has("hint", code) else self.reason(code)
+        return self.raw("hint", code) if self.has("hint", code) else self.reason_or_fallback(code)
 
     def _table(self, section: str) -> Mapping[str, Any]:
         table: Any = self._tables
@@ -199,17 +209,21 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
 
     Lookup: ``[prompt] <id>`` first; then ``hint_<code>`` → the hint (or reason) text;
     ``result_<code>`` → the reason text, the next step (param ``next_step``) and, when the next step
-    is a retry, how many attempts are left. Raises :class:`CatalogueError` for an unknown id.
+    is a retry, how many attempts are left. A reason code the catalogue lacks is spoken as the
+    generic device error (and logged). Raises :class:`CatalogueError` for any other unknown id.
     """
     values = dict(params)
     if catalogue.has("prompt", prompt):
         return _template_clips(catalogue, prompt, values)
     if prompt.startswith("hint_"):
         code = prompt.removeprefix("hint_")
-        section = "hint" if catalogue.has("hint", code) else "reason"
-        return [Clip(f"{section}-{code}", catalogue.raw(section, code))]
+        if catalogue.has("hint", code):
+            return [Clip(f"hint-{code}", catalogue.raw("hint", code))]
+        code = code if catalogue.has("reason", code) else FALLBACK_REASON
+        return [Clip(f"reason-{code}", catalogue.reason_or_fallback(code))]
     if prompt.startswith("result_"):
         code = prompt.removeprefix("result_")
+        code = code if catalogue.has("reason", code) else _logged_fallback(code)
         clips = [Clip(f"reason-{code}", catalogue.reason(code))]
         step = values.get("next_step")
         if step is not None:
@@ -218,6 +232,11 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
                 clips += _template_clips(catalogue, "attempts_left", values)
         return clips
     raise CatalogueError(f"prompt catalogue has no spoken text for prompt {prompt!r}")
+
+
+def _logged_fallback(code: str) -> str:
+    log.error("prompt catalogue has no [reason] %s; the generic clip is played", code)
+    return FALLBACK_REASON
 
 
 def _template_clips(catalogue: Catalogue, prompt: str, values: Mapping[str, object]) -> list[Clip]:

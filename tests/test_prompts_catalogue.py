@@ -29,6 +29,13 @@ def _reason_codes() -> set[str]:
             continue
         if enum is not None:
             codes |= {str(code) for code in enum}
+    # The kiosk's own error codes reach the result screen through DeviceFailed / RecordFailed.
+    import inspect
+
+    import kiosk.errors
+
+    codes |= {cls.code for _name, cls in inspect.getmembers(kiosk.errors, inspect.isclass)
+              if issubclass(cls, kiosk.errors.KioskError)}
     # Outcomes the flow composes itself when a read or an action times out.
     return codes | {"card_read_failed", "action_timeout"}
 
@@ -96,3 +103,11 @@ def test_a_broken_catalogue_is_a_clear_error(tmp_path, content: str, message: st
         Catalogue.load(path)
     with pytest.raises(CatalogueError, match="does not exist"):
         Catalogue.load(tmp_path / "missing.toml")
+
+
+def test_a_code_missing_from_the_catalogue_still_gets_plain_words(caplog) -> None:
+    """Belt and braces at run time: a new device code never crashes the result screen or the voice."""
+    clips = speech_clips(CATALOGUE, "result_brand_new_code", {"next_step": "ask_staff"})
+    assert clips[0].clip_id == "reason-device_error"
+    assert CATALOGUE.reason_or_fallback("brand_new_code") == CATALOGUE.reason("device_error")
+    assert "brand_new_code" in caplog.text

@@ -46,11 +46,11 @@ class ResultScreen(Screen):
         elif manual:
             tone, title = "neutral", self.t("screen.result", "manual_review_title")
             self.fact.setText("")
-            self.reason.setText(self.catalogue.reason(outcome))
+            self.reason.setText(self.catalogue.reason_or_fallback(outcome))
         else:
             tone, title = "failure", self.t("screen.result", "failure_title")
             self.fact.setText("")
-            self.reason.setText(self.catalogue.reason(outcome))
+            self.reason.setText(self.catalogue.reason_or_fallback(outcome))
         step = view.next_step
         self.next_step.setText(self.catalogue.next_step(str(step)) if step and step != NextStep.NONE and not certified else "")
         attempts_left = max(0, view.attempts_max - view.attempt)
