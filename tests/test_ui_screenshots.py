@@ -90,3 +90,16 @@ def test_every_reason_and_next_step_fits_the_result_screen(qapp: QApplication) -
             problems += check_widget_tree(window.screens[State.RESULT], f"{portrait}:{code}")
         window.close()
     assert not problems, "\n".join(f"{p.screen}: {p.widget}: {p.rule}" for p in problems)
+
+
+def test_consent_says_where_the_photo_goes_as_configured(qapp: QApplication, monkeypatch) -> None:
+    from kiosk.config import load_config
+    from kiosk.voice import Catalogue
+    from ui.main_window import MainWindow
+
+    catalogue = Catalogue.load()
+    local = MainWindow(load_config(), catalogue, post=lambda _e: None)
+    assert local.screens[State.CONSENT].storage.text() == catalogue.text("screen.consent", "kept_local")
+    monkeypatch.setenv("KIOSK__SYNC__SEND_FACE_IMAGES", "true")
+    sent = MainWindow(load_config(), catalogue, post=lambda _e: None)
+    assert sent.screens[State.CONSENT].storage.text() == catalogue.text("screen.consent", "sent_to_centre")

@@ -34,6 +34,7 @@ from ui import theme
 from ui.receipt import escpos_bytes, print_receipt, receipt_lines
 from ui.screens import Screen, build_screens
 from ui.screens.result import ResultScreen
+from ui.screens.status import ConsentScreen
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ class MainWindow(QWidget):
         for screen in self.screens.values():
             self.stack.addWidget(screen)
             screen.event_requested.connect(self._screen_event)
+        consent = self.screens[State.CONSENT]
+        assert isinstance(consent, ConsentScreen)
+        consent.set_face_images_sent(config.sync.send_face_images)
         result = self.screens[State.RESULT]
         assert isinstance(result, ResultScreen)
         result.printer_configured = bool(config.ui.receipt_printer_url)
@@ -232,6 +236,9 @@ class MainWindow(QWidget):
     # --- the receipt ---
 
     def _print_receipt(self) -> None:
+        consent = self.screens[State.CONSENT]
+        assert isinstance(consent, ConsentScreen)
+        consent.set_face_images_sent(config.sync.send_face_images)
         result = self.screens[State.RESULT]
         assert isinstance(result, ResultScreen)
         view = result.last_view()

@@ -63,13 +63,22 @@ class StatusScreen(Screen):
 
 
 class ConsentScreen(Screen):
-    """Separate, explicit consent for the face check (PIPL art. 29); refusing routes to the counter."""
+    """Separate, explicit consent for the face check (PIPL art. 29); refusing routes to the counter.
+
+    What happens to the photo is said as the region configured it (``sync.send_face_images``):
+    :meth:`set_face_images_sent` is called by the main window.
+    """
 
     def build(self) -> None:
         self.band.set_state(self.t("screen.consent", "title"), "neutral")
         self.title = self.label("heading", self.t("screen.consent", "title"))
         self.body = self.label("body", self.t("screen.consent", "body"))
+        self.storage = self.label("body", self.t("screen.consent", "kept_local"))
         self.counter = self.label("body", self.t("screen.consent", "counter"))
         self.text_column.addStretch(1)
         self.disagree = self.button(self.t("button", "disagree"), ConsentRefused(), kind="quiet")
         self.agree = self.button(self.t("button", "agree"), ConsentGiven(), kind="success")
+
+    def set_face_images_sent(self, sent: bool) -> None:
+        """Says whether the photo stays on the terminal or is sent to the centre."""
+        self.storage.setText(self.t("screen.consent", "sent_to_centre" if sent else "kept_local"))
