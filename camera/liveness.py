@@ -37,13 +37,12 @@ from camera.sources import Frame, FrameSource
 log = logging.getLogger(__name__)
 
 # While an action runs, the gates that only matter for positioning (size, place, light, focus) are
-# relaxed, and so are the ones the action itself trips (closed eyes in a blink, a turned head).
-_ACTION_IGNORES: dict[str | None, frozenset[CameraReason]] = {
-    None: frozenset({CameraReason.FACE_TOO_SMALL, CameraReason.FACE_TOO_CLOSE, CameraReason.OFF_CENTRE,
-                     CameraReason.TOO_DARK, CameraReason.TOO_BRIGHT, CameraReason.BACKLIT,
-                     CameraReason.BLURRED, CameraReason.EYES_NOT_VISIBLE}),
-}
-_TURN_IGNORES = _ACTION_IGNORES[None] | {CameraReason.TURNED_AWAY}
+# relaxed, and so are the ones the action itself trips (closed eyes in a blink, a turned head), so
+# the person is not interrupted mid-action by advice they cannot act on.
+_ACTION_IGNORES = frozenset({CameraReason.FACE_TOO_SMALL, CameraReason.FACE_TOO_CLOSE, CameraReason.OFF_CENTRE,
+                             CameraReason.TOO_DARK, CameraReason.TOO_BRIGHT, CameraReason.BACKLIT,
+                             CameraReason.BLURRED, CameraReason.EYES_NOT_VISIBLE})
+_TURN_IGNORES = _ACTION_IGNORES | {CameraReason.TURNED_AWAY}
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ class LivenessSession:
     def _gate(self, image: np.ndarray, gray: np.ndarray, obs: FaceObservation | None, phase: Phase,
               action: Action | None) -> QualityReport:
         if phase == "action":
-            ignore = _TURN_IGNORES if action in ("turn_left", "turn_right") else _ACTION_IGNORES[None]
+            ignore = _TURN_IGNORES if action in ("turn_left", "turn_right") else _ACTION_IGNORES
             return check(image, obs, self._quality, ignore=ignore, gray=gray)
         return check(image, obs, self._quality, gray=gray)
 
@@ -245,9 +244,10 @@ def run_clip(source: FrameSource, session: LivenessSession, *, frame_timeout_s: 
              max_frames: int | None = None) -> LivenessReport:
     """Feeds ``source`` (already started) to ``session`` until the verdict or the end of the source.
 
-    For a device source a missing frame for ``frame_timeout_s`` fails with ``camera_unavailable``
-    semantics left to the caller: the loop simply stops and the session judges what it has.
-    Processing time per frame excludes waiting for the frame but includes everything after it.
+    The end is a file's or folder's last frame, ``max_frames``, or (for a device) no frame for
+    ``frame_timeout_s``; the session then judges what it has (``finish``). The caller owns the
+    source and the session (stop / close them). Processing time per frame excludes waiting for the
+    frame and includes everything :meth:`LivenessSession.feed` does.
     """
     timings: list[float] = []
     update: LivenessUpdate | None = None

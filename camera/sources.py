@@ -113,7 +113,25 @@ def _readonly(image: np.ndarray) -> np.ndarray:
     return image
 
 
-class FileSource:
+class _OnDemandSource:
+    """A source decoded on the consumer's thread when asked: nothing is dropped, nothing waits."""
+
+    _fps: float
+
+    def latest(self) -> Frame | None:
+        raise NotImplementedError
+
+    def next_frame(self, timeout_s: float) -> Frame | None:
+        """Same as :meth:`latest` (decoding is synchronous; ``timeout_s`` is not needed)."""
+        return self.latest()
+
+    @property
+    def fps(self) -> float:
+        """The nominal frame rate (the file's own, or the configured one for image folders)."""
+        return self._fps
+
+
+class FileSource(_OnDemandSource):
     """Every frame of a video file, in order, with its media timestamp (see the module docstring)."""
 
     def __init__(self, url: str, path: Path) -> None:
@@ -151,15 +169,6 @@ class FileSource:
         self._index += 1
         return frame
 
-    def next_frame(self, timeout_s: float) -> Frame | None:
-        """Same as :meth:`latest` (decoding is synchronous)."""
-        return self.latest()
-
-    @property
-    def fps(self) -> float:
-        """The file's nominal frame rate."""
-        return self._fps
-
     @property
     def ended(self) -> bool:
         """True after the last frame was returned."""
@@ -172,7 +181,7 @@ class FileSource:
             capture.release()
 
 
-class ImageFolderSource:
+class ImageFolderSource(_OnDemandSource):
     """The images of a folder in name order (or one image file), ``t_s = index / fps``."""
 
     def __init__(self, url: str, path: Path, fps: float) -> None:
@@ -208,15 +217,6 @@ class ImageFolderSource:
             self._index += 1
             return frame
         return None
-
-    def next_frame(self, timeout_s: float) -> Frame | None:
-        """Same as :meth:`latest`."""
-        return self.latest()
-
-    @property
-    def fps(self) -> float:
-        """The configured frame rate used for the timestamps."""
-        return self._fps
 
     @property
     def ended(self) -> bool:
