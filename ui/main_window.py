@@ -79,6 +79,7 @@ class MainWindow(QWidget):
         result = self.screens[State.RESULT]
         assert isinstance(result, ResultScreen)
         result.printer_configured = bool(config.ui.receipt_printer_url)
+        result.manual_review_days = config.rules.manual_review_working_days
         result.print_requested.connect(self._print_receipt)
         self.view: FlowView = FlowView(State.IDLE)
         self._preview_lock = threading.Lock()

@@ -16,6 +16,7 @@ class ResultScreen(Screen):
 
     print_requested = Signal()
     printer_configured = False
+    manual_review_days = 3  # rules.manual_review_working_days, set by the main window
 
     def build(self) -> None:
         self.title = self.label("heading", "")
@@ -45,7 +46,7 @@ class ResultScreen(Screen):
             self.reason.setText(self.t("screen.result", "success_note"))
         elif manual:
             tone, title = "neutral", self.t("screen.result", "manual_review_title")
-            self.fact.setText("")
+            self.fact.setText(self.t("screen.result", "manual_review_days", days=self.manual_review_days))
             self.reason.setText(self.catalogue.reason_or_fallback(outcome))
         else:
             tone, title = "failure", self.t("screen.result", "failure_title")
