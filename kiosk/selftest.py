@@ -157,6 +157,9 @@ def _check_screen(ctx: _Context) -> str:
     # ui/ at module level (tests/test_architecture.py); the self-test is the one place in the core
     # that drives the screen, and only when asked to.
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # Qt Multimedia lists every optional library it did not find (pipewire, VA-API): noise on a
+    # terminal's console where the report must read one line per check.
+    os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.*=false")
     try:
         ui_app = importlib.import_module("ui.app")
         shots = importlib.import_module("ui.screenshots")
