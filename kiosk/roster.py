@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -197,13 +198,15 @@ def import_roster(
     build_templates: bool = False,
     template_builder: TemplateBuilder | None = None,
     dry_run: bool = False,
+    match_settings: Any = None,
 ) -> ImportSummary:
     """Imports a roster file into ``store``; returns the summary (see the module docstring).
 
     Photo paths are relative to ``photos_dir`` (default: the CSV's folder). With
     ``build_templates``, a face template is built per photo for people without a reference (or
     whose photo changed) by ``template_builder`` (default: ``camera.matching.template_from_image_file``;
-    when that cannot be imported the paths are kept and templates are built later). Raises
+    when that cannot be imported the paths are kept and templates are built later), with
+    ``match_settings`` (the configuration's ``[match]``; None = shipped defaults). Raises
     RosterImportError when the file cannot be read at all, StorageError on a storage failure
     (batches already committed stay; importing again is safe).
     """
@@ -229,14 +232,14 @@ def import_roster(
                 if row.photo and (before is None or before.photo_path != row.pensioner.photo_path
                                   or not store.has_reference(row.pensioner.id_number)):
                     to_build.append(row)
-    _templates(store, to_build, summary, build_templates, template_builder)
+    _templates(store, to_build, summary, build_templates, template_builder, match_settings)
     summary.problems.sort(key=lambda problem: problem.line)
     log.info("roster import: %s", summary.line())
     return summary
 
 
 def _templates(store: Store, rows: list[RosterRow], summary: ImportSummary, build: bool,
-               builder: TemplateBuilder | None) -> None:
+               builder: TemplateBuilder | None, match_settings: Any) -> None:
     present = []
     for row in rows:
         if row.photo is not None and row.photo.is_file():
@@ -247,7 +250,8 @@ def _templates(store: Store, rows: list[RosterRow], summary: ImportSummary, buil
         try:
             from camera.matching import template_from_image_file  # lazy: dlib loads only when needed
 
-            builder = template_from_image_file
+            def builder(path: Path) -> np.ndarray:
+                return template_from_image_file(path, match_settings)
         except ImportError:
             summary.notes.append("face matching is not installed yet: photo paths kept, templates will be built later")
     if not build or builder is None:

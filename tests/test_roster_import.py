@@ -162,18 +162,29 @@ def test_without_the_matcher_the_photo_path_is_kept_for_later(store: Store, tmp_
     assert store.get_pensioner(A).photo_path == str(tmp_path / "a.jpg") and not store.has_reference(A)
 
 
-def test_real_photos_with_the_real_matcher(store: Store, tmp_path: Path, media_dir: Path) -> None:
+def test_real_photos_with_the_real_matcher(tmp_path: Path, media_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kiosk roster import --photos` end to end: dlib builds a template from a real face, a blank image is reported."""
+    import cv2
+
+    from kiosk.clock import SystemClock
+    from kiosk.config import load_config
+
     matching = pytest.importorskip("camera.matching")
     if not hasattr(matching, "template_from_image_file"):
         pytest.skip("camera.matching.template_from_image_file is not there yet")
-    blank = tmp_path / "blank.png"
-    blank.write_bytes(__import__("cv2").imencode(".png", np.full((240, 240, 3), 128, np.uint8))[1].tobytes())
-    face = media_dir / "faces" / "misc"
-    first = sorted(p for p in face.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[0]
-    text = HEADER + f"{A},张三,,{first}\n{B},李四,,{blank}\n"
-    summary = run(store, write(tmp_path, text), photos_dir=tmp_path, build_templates=True)
-    assert summary.templates_built == 1 and [p.line for p in summary.problems] == [3]
-    assert store.references(A)[0].shape == (128,)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "blank.png"), np.full((240, 240, 3), 128, np.uint8))
+    face = sorted((media_dir / "faces" / "misc").glob("*.jpg"))[0]
+    (photos / "face.jpg").write_bytes(face.read_bytes())
+    path = write(tmp_path, HEADER + f"{A},张三,,face.jpg\n{B},李四,,blank.png\n")
+    assert run_cli(["roster", "import", str(path), "--photos", str(photos)]) == 0
+    out = capsys.readouterr()
+    assert "face templates built 1" in out.out and "inserted 2" in out.out
+    assert "line 3: no_usable_face" in out.err
+    with Store.from_config(load_config(), SystemClock()) as store:
+        assert store.has_reference(A) and not store.has_reference(B)
+        assert store.references(A)[0].shape == (128,)
 
 
 def test_dates_as_excel_writes_them() -> None:

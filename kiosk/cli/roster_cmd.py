@@ -44,7 +44,8 @@ def import_command(state: CliState, csv_file: Path, photos_dir: Path | None, reg
     clock = SystemClock()
     with Store.from_config(config, clock) as store:
         summary = import_roster(store, csv_file, region_code=region, today=today(clock), photos_dir=photos_dir,
-                                build_templates=photos_dir is not None, dry_run=dry_run)
+                                build_templates=photos_dir is not None, dry_run=dry_run,
+                                match_settings=config.match)
     for note in summary.notes:
         click.echo(note, err=True)
     for problem in summary.problems:
