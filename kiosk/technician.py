@@ -193,6 +193,11 @@ class CornerTaps:
         self._corner_px = corner_px
         self._times: list[float] = []
 
+    @property
+    def counting(self) -> bool:
+        """True while taps in the corner are being counted (the UI stays quiet meanwhile)."""
+        return bool(self._times)
+
     def touch(self, x: float, y: float) -> bool:
         """Records a touch; True when it completes the gesture (the count then starts again)."""
         if not (0 <= x < self._corner_px and 0 <= y < self._corner_px):

@@ -146,8 +146,10 @@ def kiosk(qapp: QApplication, config: KioskConfig, data_dir: Path):
     played: list[str] = []
     player.started.connect(played.append)
     window.show()
+    qapp.installEventFilter(window)
     controller.start()
     yield window, controller, reader, voice, played, posted
+    qapp.removeEventFilter(window)
     controller.stop()
     window.close()
 
@@ -243,3 +245,16 @@ def test_a_new_card_on_the_result_screen_starts_clean_and_is_heard(qapp, kiosk) 
     assert "stop" not in calls[calls.index("prompt-card_reading"):]  # the wipe did not cut the new prompt off
     assert window.screens[State.RESULT].last_view() is None
     assert NAME_MASKED not in window.screens[State.STATUS].title.text()
+
+
+def test_a_touch_on_the_idle_screen_says_how_to_start(qapp, kiosk) -> None:
+    window, controller, reader, voice, played, posted = kiosk
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(window.windowHandle(), Qt.MouseButton.LeftButton, pos=QPoint(900, 500))
+    wait_until(qapp, lambda: played[-1:] == ["idle_welcome"])
+    QTest.mouseClick(window.windowHandle(), Qt.MouseButton.LeftButton, pos=QPoint(900, 500))
+    qapp.processEvents()
+    assert played.count("idle_welcome") == 1  # not again at once: at most every INVITE_EVERY_S
+    assert posted == []
