@@ -280,7 +280,10 @@ class SessionController:
         self._on_record(record_id, record)
 
     def _evidence_jpeg(self) -> bytes | None:
-        if self._config.storage.evidence_retention_days <= 0 or self._attempt.evidence is None:
+        # The image is kept only when the region keeps evidence or sends face images to the centre
+        # (the store keeps it encrypted until sent, and purges it by retention).
+        keeps_image = self._config.storage.evidence_retention_days > 0 or self._config.sync.send_face_images
+        if not keeps_image or self._attempt.evidence is None:
             return None
         import cv2  # only when evidence is kept at all
 
