@@ -8,6 +8,7 @@ centre's database, and what ``kiosk doctor`` and ``SyncWorker.status()`` show.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from center.db import Certification, Device, make_engine, session_factory
+from center.db import Certification, Device, DeviceKey, make_engine, session_factory
 from center.roster import generate_synthetic
 from center.testing import CenterProcess, FaultProxy, free_port
 from kiosk.clock import CHINA_STANDARD_TIME, FakeClock, SystemClock
@@ -70,7 +71,7 @@ class Rig:
         self.centre = centre
         self.proxy = FaultProxy(centre.port).start()
         self.device_id, real_secret = add_device(centre.db)
-        self.config: KioskConfig = load_config()
+        self.config: KioskConfig = load_config(env={**os.environ, "KIOSK__TERMINAL__DEVICE_ID": self.device_id})
         save_credentials(data_dir, new_credentials(self.proxy.url, self.device_id, secret or real_secret))
         self.clock = clock or SystemClock()
         self.store = Store.from_config(self.config, self.clock)
@@ -359,3 +360,17 @@ def test_sync_now_beside_the_background_round_sends_each_record_once(rig: Rig) -
             for record in json.loads(seen.body)["records"]]
     assert len(sent) == len(set(sent)) == 300
     assert received(rig.centre.db, rig.device_id) == (300, 300)
+
+
+def test_a_centre_that_lost_the_signing_key_gets_it_again_and_sets_nothing_aside(rig: Rig) -> None:
+    rig.add_records(5)
+    assert rig.worker.run_once().error is None
+    with session_factory(make_engine(rig.centre.db))() as session:  # the centre restored from an old backup
+        session.query(DeviceKey).filter(DeviceKey.device_id == rig.device_id).delete()
+        session.commit()
+    rig.add_records(4)
+    report = rig.worker.run_once()
+    assert (report.error, report.pushed, report.rejected, report.pending) == (None, 4, 0, 0)
+    assert received(rig.centre.db, rig.device_id) == (9, 9)
+    enrolments = [seen for seen in rig.proxy.seen if seen.path == "/v1/enrol"]
+    assert len(enrolments) == 2  # at the first contact, and once again: not on every round

@@ -49,6 +49,10 @@ def _credentials(config: KioskConfig) -> CheckResult:
     if credentials is None:
         return CheckResult(Status.WARNING, "not enrolled with a centre; results wait in the outbox", _HINTS["not_enrolled"])
     registered = "registered" if credentials.key_registered else "not yet registered (at the next sync)"
+    if credentials.device_id != config.terminal.device_id:
+        return CheckResult(Status.WARNING, f"enrolled as {credentials.device_id}, but terminal.device_id is "
+                           f"{config.terminal.device_id}; records go to the centre under the enrolled id",
+                           "set terminal.device_id to the enrolled id so that local records and the centre agree")
     return CheckResult(Status.OK, f"device {credentials.device_id} at {credentials.center_url}, "
                                   f"signing key {credentials.key_id} {registered}; file {credentials_path(data_dir)} 0600")
 

@@ -7,7 +7,8 @@ answers ``duplicate``. Nothing is lost (outbox rows are never deleted) and nothi
 centre stores by record UUID).
 
 A record the centre refuses (``rejected`` receipt, or a 4xx on a one-record request) is set aside
-with the reason and never retried. A 4xx on a batch is split in halves until the bad record is
+with the reason and never retried, except ``record_key_unknown``: that is the centre having lost
+the terminal's public key, so the key is registered again and the records resent. A 4xx on a batch is split in halves until the bad record is
 isolated, so one bad record costs about log2(batch) extra requests and delays no other record.
 
 Thread rules: runs in the calling thread with that thread's store and client.
@@ -28,7 +29,7 @@ from kiosk.errors import KioskError, SyncError
 from kiosk.store import OutboxItem, Store
 from kiosk.sync.client import CentreClient, RequestRefused
 from kiosk.sync.credentials import Credentials, mark_key_registered
-from kiosk.sync.protocol import DEFAULT_ROSTER_PAGE, RecordVerdict
+from kiosk.sync.protocol import DEFAULT_ROSTER_PAGE, RecordRejection, RecordVerdict
 from kiosk.sync.records import apply_roster_page, roster_cursor, wire_record
 from kiosk.sync.status import SyncReport
 
@@ -74,6 +75,7 @@ class SyncRound:
         self._stop_requested = stop_requested
         self._health = health
         self._tally = _Tally()
+        self._key_reregistered = False
 
     def run(self) -> SyncReport:
         """Runs the round; returns what it did, with ``error`` set when it stopped early."""
@@ -133,18 +135,34 @@ class SyncRound:
             self._retry_later(sendable, exc.code)
             raise
         sent: list[str] = []
+        key_unknown: list[OutboxItem] = []
         with self._store.transaction():
             for item, receipt in zip(sendable, receipts, strict=True):
-                status = receipt.get("status")
+                status, reason = receipt.get("status"), str(receipt.get("reason") or "record_rejected")
                 if status in (RecordVerdict.ACCEPTED, RecordVerdict.DUPLICATE):
                     sent.append(item.record_id)
+                elif status == RecordVerdict.REJECTED and reason == RecordRejection.KEY_UNKNOWN:
+                    key_unknown.append(item)  # the centre's fault, not the record's: see below
                 elif status == RecordVerdict.REJECTED:
-                    self._reject(item.record_id, str(receipt.get("reason") or "record_rejected"),
-                                 str(receipt.get("message") or ""))
+                    self._reject(item.record_id, reason, str(receipt.get("message") or ""))
                 else:
                     raise SyncError("the centre's receipt has an unknown status", code="centre_error")
             self._store.mark_sent(sent)
         self._tally.pushed += len(sent)
+        if key_unknown:
+            self._register_key_again(key_unknown)
+
+    def _register_key_again(self, items: list[OutboxItem]) -> None:
+        """The centre no longer knows our signing key (its database restored from an old backup, or
+        the key removed): register it again and resend, rather than set good records aside."""
+        self._retry_later(items, RecordRejection.KEY_UNKNOWN.value)
+        if self._key_reregistered:
+            raise SyncError("the centre still does not know this terminal's signing key after registering it",
+                            code="centre_error")
+        log.warning("the centre does not know signing key %s; registering it again", self._credentials.key_id)
+        self._client.enrol(self._credentials.public_key(), software_version())
+        self._credentials = mark_key_registered(self._data_dir, self._credentials)
+        self._key_reregistered = True
 
     def _reject(self, record_id: str, reason: str, message: str) -> None:
         # The reason is the centre's code and its message, which never echoes personal data.
