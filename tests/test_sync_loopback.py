@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -374,3 +375,18 @@ def test_a_centre_that_lost_the_signing_key_gets_it_again_and_sets_nothing_aside
     assert received(rig.centre.db, rig.device_id) == (9, 9)
     enrolments = [seen for seen in rig.proxy.seen if seen.path == "/v1/enrol"]
     assert len(enrolments) == 2  # at the first contact, and once again: not on every round
+
+
+def test_a_malformed_roster_change_is_skipped_without_blocking_the_rest(rig: Rig) -> None:
+    from kiosk.sync.protocol import encode_template
+    from kiosk.sync.records import apply_roster_page
+
+    good = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "甲", "region_code": "110101",
+            "last_certified": "2025-06-01", "templates": [encode_template(np.full(128, 0.05))]}
+    bad_template = dict(good, seq=2, id_number="11010119450203002X", templates=["AAAA"])
+    bad_number = dict(good, seq=3, id_number="not a number")
+    missing = {"seq": 4, "op": "upsert", "id_number": "110101194502030038"}
+    assert apply_roster_page(rig.store, [good, bad_template, bad_number, missing], 4) == (1, 0, 3)
+    assert rig.store.pensioner_count() == 1 and rig.store.get_pensioner("11010119450203002X") is None
+    assert rig.store.get_meta("sync.roster_cursor") == "4"
+    assert len(rig.store.references(ID_NUMBER)) == 1

@@ -50,6 +50,7 @@ class _Tally:
     pushed: int = 0
     rejected: int = 0
     pulled: int = 0
+    roster_skipped: int = 0
 
 
 class SyncRound:
@@ -96,7 +97,7 @@ class SyncRound:
         return SyncReport(pushed=self._tally.pushed, pulled=self._tally.pulled, pending=counts.get("pending", 0),
                           rejected=self._tally.rejected, error=error.code if error else None,
                           error_message=error.message if error else "", clock_skew_s=self._client.clock_skew_s,
-                          details=counts)
+                          details=counts, roster_skipped=self._tally.roster_skipped)
 
     # -- push ---------------------------------------------------------------------------------
 
@@ -187,11 +188,9 @@ class SyncRound:
             page = self._client.roster_page(cursor, DEFAULT_ROSTER_PAGE)
             changes, next_cursor = page["changes"], int(page["next_cursor"])
             if changes:
-                try:
-                    upserted, removed = apply_roster_page(self._store, changes, next_cursor)
-                except ValueError as exc:
-                    raise SyncError(f"roster page after cursor {cursor}: {exc}", code="centre_error") from None
+                upserted, removed, skipped = apply_roster_page(self._store, changes, next_cursor)
                 self._tally.pulled += upserted + removed
+                self._tally.roster_skipped += skipped
             if not page.get("has_more") or next_cursor <= cursor:
                 return
             cursor = next_cursor

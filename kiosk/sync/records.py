@@ -63,42 +63,55 @@ def wire_record(payload: dict[str, Any], *, device_id: str, key_id: str, hall_na
     return record
 
 
-def apply_roster_page(store: Store, changes: list[dict[str, Any]], next_cursor: int) -> tuple[int, int]:
+def apply_roster_page(store: Store, changes: list[dict[str, Any]], next_cursor: int) -> tuple[int, int, int]:
     """Applies one page of roster changes and moves the cursor, all in one transaction.
 
     A crash leaves either the whole page and the new cursor, or neither: the page is then fetched
-    again and applied again (upserts and removals are idempotent). Returns (upserted, removed).
-    Raises ValueError naming the change's position (never its content) for a malformed change;
-    StorageError / KeyUnavailableError from the store. On any error nothing of the page is kept.
+    again and applied again (upserts and removals are idempotent). A malformed change (a field
+    missing, an invalid number or template) is skipped whole (its own savepoint) and logged by its
+    position and sequence number, never its content: one bad row must not stop every later roster
+    update. Returns (upserted, removed, skipped). Raises StorageError / KeyUnavailableError from the
+    store; nothing of the page is kept then.
     """
-    upserted = removed = 0
+    upserted = removed = skipped = 0
     with store.transaction():
         for position, change in enumerate(changes):
             try:
-                op = change["op"]
-                id_number = str(change["id_number"])
-                if op == "remove":
-                    store.remove_pensioner(id_number)
-                    removed += 1
-                    continue
-                if op != "upsert":
-                    raise ValueError(f"unknown op {op!r}")
-                last = change.get("last_certified")
-                outcome = store.upsert_pensioner(Pensioner(id_number=id_number, name=str(change["name"]),
-                                                 region_code=str(change["region_code"]),
-                                                 last_certified=date.fromisoformat(last) if last else None))
-                # The centre's delta carries the person's full set of centre templates: replace ours
-                # from the centre, and keep references enrolled by staff at this hall.
-                templates = [decode_template(text) for text in change.get("templates") or []]
-                if outcome != "inserted":  # a new row has no references yet
-                    _drop_centre_references(store, id_number)
-                for template in templates:
-                    store.add_reference(id_number, template, "centre")
-                upserted += 1
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"roster change #{position} is malformed: {type(exc).__name__}") from None
+                with store.transaction():
+                    if _apply_change(store, change):
+                        upserted += 1
+                    else:
+                        removed += 1
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                skipped += 1
+                seq = change.get("seq") if isinstance(change, dict) else None
+                log.warning("roster change #%d (seq %s) skipped: %s", position, seq, type(exc).__name__)
         store.set_meta(CURSOR_META_KEY, str(int(next_cursor)))
-    return upserted, removed
+    return upserted, removed, skipped
+
+
+def _apply_change(store: Store, change: dict[str, Any]) -> bool:
+    """One change; True for an upsert, False for a removal. Raises KeyError/TypeError/ValueError."""
+    op = change["op"]
+    id_number = str(change["id_number"])
+    if op == "remove":
+        store.remove_pensioner(id_number)
+        return False
+    if op != "upsert":
+        raise ValueError("unknown op")
+    # Decoded before anything is written, so a bad template cannot leave half a change behind.
+    templates = [decode_template(text) for text in change.get("templates") or []]
+    last = change.get("last_certified")
+    outcome = store.upsert_pensioner(Pensioner(id_number=id_number, name=str(change["name"]),
+                                               region_code=str(change["region_code"]),
+                                               last_certified=date.fromisoformat(last) if last else None))
+    # The centre's delta carries the person's full set of centre templates: replace ours from the
+    # centre, and keep references enrolled by staff at this hall.
+    if outcome != "inserted":  # a new row has no references yet
+        _drop_centre_references(store, id_number)
+    for template in templates:
+        store.add_reference(id_number, template, "centre")
+    return True
 
 
 def roster_cursor(store: Store) -> int:

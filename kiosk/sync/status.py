@@ -53,7 +53,8 @@ class SyncReport:
 
     ``pushed``: records the centre now holds (accepted or already received); ``rejected``: records
     set aside this round; ``pulled``: roster changes applied; ``pending``: still waiting afterwards;
-    ``error``: reason code when the round stopped early, else None.
+    ``error``: reason code when the round stopped early, else None; ``roster_skipped``: malformed
+    roster changes skipped (logged by sequence number).
     """
 
     pushed: int = 0
@@ -64,11 +65,14 @@ class SyncReport:
     error_message: str = ""
     clock_skew_s: float | None = None
     details: dict[str, int] = field(default_factory=dict)
+    roster_skipped: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form; ``error`` is present only when there was one."""
-        data = {"pushed": self.pushed, "pulled": self.pulled, "pending": self.pending, "rejected": self.rejected,
-                "clock_skew_s": self.clock_skew_s}
+        data: dict[str, Any] = {"pushed": self.pushed, "pulled": self.pulled, "pending": self.pending,
+                                "rejected": self.rejected, "clock_skew_s": self.clock_skew_s}
+        if self.roster_skipped:
+            data["roster_skipped"] = self.roster_skipped
         if self.error:
             data["error"] = self.error
             data["error_message"] = self.error_message
