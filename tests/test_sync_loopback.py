@@ -390,3 +390,15 @@ def test_a_malformed_roster_change_is_skipped_without_blocking_the_rest(rig: Rig
     assert rig.store.pensioner_count() == 1 and rig.store.get_pensioner("11010119450203002X") is None
     assert rig.store.get_meta("sync.roster_cursor") == "4"
     assert len(rig.store.references(ID_NUMBER)) == 1
+
+
+def test_after_the_network_went_down_a_round_starts_with_the_cheap_probe(rig: Rig) -> None:
+    rig.add_records(3)
+    rig.worker.notify_network_changed(False)
+    rig.proxy.add_fault("drop_before", "/v1/ping")
+    report = rig.worker.run_once()
+    assert (report.error, report.pending) == ("centre_unreachable", 3)
+    assert [seen.path for seen in rig.proxy.seen] == ["/v1/ping"]  # no batch was sent into the void
+    rig.worker.notify_network_changed(True)
+    assert rig.worker.run_once().error is None
+    assert received(rig.centre.db, rig.device_id) == (3, 3)
