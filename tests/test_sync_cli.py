@@ -60,6 +60,9 @@ def test_enrol_then_sync_once(centre: CenterProcess, device: tuple[str, str], da
     assert json.loads(capsys.readouterr().out)["pushed"] == 0
     received = json.loads(centre.admin("certifications", "--device", device_id, "--json"))
     assert sorted(r["outcome"] for r in received) == ["card_unreadable"] * 3
+    assert run_cli(["sync", "--status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["enrolled"], status["pending"], status["sent"], status["last_error_code"]) == (True, 0, 3, None)
 
 
 def test_sync_without_a_reachable_centre_prints_the_error_not_a_traceback(

@@ -63,13 +63,22 @@ def enroll_device_command(state: CliState, center_url: str | None, device_id: st
 
 @click.command()
 @click.option("--once", is_flag=True, help="Run one round and exit (default: keep syncing until Ctrl-C).")
+@click.option("--status", "show_status", is_flag=True, help="Only print the last round's status (no network).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
-def sync_command(state: CliState, once: bool, as_json: bool) -> None:
+def sync_command(state: CliState, once: bool, show_status: bool, as_json: bool) -> None:
     """Push pending results to the centre and pull roster changes; exit status 1 when it failed."""
     from kiosk.sync.worker import SyncWorker  # noqa: PLC0415
 
     worker = SyncWorker(state.config, SystemClock())
+    if show_status:
+        status = worker.status()
+        if as_json:
+            click.echo(json.dumps(status.as_dict()))
+        else:
+            for key, value in status.as_dict().items():
+                click.echo(f"{key:<20} {'-' if value is None else value}")
+        return
     if not once:
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
