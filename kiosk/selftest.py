@@ -11,8 +11,12 @@ Checks, in order (a check whose prerequisite failed is skipped, not run half-way
 ``landmarks`` FaceMesh loads and finds the portrait's face; ``face-models`` the dlib detector,
 5-point predictor and ResNet load and encode it; ``database`` a new store applies every migration;
 ``reader`` pyserial's URL handlers are importable and the simulated reader reads the sample card;
-``screen`` the idle screen renders offscreen with a CJK font; ``certification`` one whole session
-through the real controller ends "certified" with its record stored.
+``screen`` the idle screen renders offscreen with a CJK font and QtMultimedia loads;
+``matcher-worker`` the matcher worker process starts (from the executable itself in the bundle)
+and encodes the portrait; ``certification`` one whole session through the terminal's own
+controller and adapters ends "certified" with its record stored (the synthetic clip with the
+passive attack checks off, it being a photograph; a ``--clip`` with the shipped settings);
+``spoof-check`` the same synthetic clip with the shipped settings must be refused.
 
 Exit status: 0 when every check passed, 1 when any failed, 3 when none failed but some were
 skipped (a bundle that could not test everything is not declared good). Output never contains
