@@ -62,8 +62,9 @@ class Verdict:
 class LivenessUpdate:
     """What the UI needs after each frame. ``hint`` is a quality reason code or None; ``action`` the
     action being asked for; ``action_started_s``/``action_deadline_s`` its window (frame time);
-    ``completed`` the actions done so far; ``verdict`` and ``best_frames`` (BGR arrays) once
-    ``phase == "done"``."""
+    ``completed`` the actions done so far; ``verdict`` once ``phase == "done"``, and then
+    ``best_frames`` (BGR arrays, best first) only when the verdict passed: liveness comes before
+    matching (GB/T 38671), so a failed session hands no face to the matcher."""
 
     phase: Phase
     hint: CameraReason | None

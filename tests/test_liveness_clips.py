@@ -124,3 +124,11 @@ def test_a_file_that_is_not_a_video_is_a_camera_error(tmp_path: Path, capsys) ->
     bogus.write_bytes(b"not a video at all")
     assert run_cli(["liveness", str(bogus), "--events", "--json"]) == 2
     assert "camera_unavailable" in capsys.readouterr().err
+
+
+def test_the_human_readable_output_names_verdict_actions_and_timing(media_dir: Path, capsys) -> None:
+    capsys.readouterr()
+    assert run_cli(["liveness", str(media_dir / "spoof" / "live_person.jpg"), "--prompt", "blink@0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("verdict   fail (action_timeout)")
+    assert "blink" in out and "FAILED" in out and "frames    1" in out
