@@ -116,3 +116,58 @@ def test_no_event_before_a_baseline_exists(settings) -> None:
     """The very first frames cannot be judged: a closed-eye start is not a blink."""
     events = run(settings, [(0.1, {"ear": 0.05}), (1.0, {"ear": 0.3})])
     assert kinds(events) == []
+
+
+from hypothesis import given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+from camera.synthetic import observation  # noqa: E402
+
+
+def shipped_liveness() -> LivenessSettings:
+    """The shipped defaults of config/kiosk.toml, read once (the function-scoped ``config`` fixture
+    does not suit @given, and no site file or environment may change them here)."""
+    import tomllib
+
+    from kiosk.paths import default_config_file
+
+    with open(default_config_file(), "rb") as handle:
+        return LivenessSettings(**tomllib.load(handle)["liveness"])
+
+
+SHIPPED = shipped_liveness()
+
+_frames = st.lists(
+    st.tuples(st.floats(0.0, 0.5), st.floats(0.0, 0.5), st.floats(0.0, 1.0), st.floats(-40.0, 40.0),
+              st.booleans()),
+    min_size=1, max_size=120,
+)
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(frames=_frames)
+def test_any_sequence_gives_well_formed_events(frames) -> None:
+    s = SHIPPED
+    detector = EventDetector(s)
+    events = []
+    for i, (left, right, mouth, yaw, present) in enumerate(frames):
+        obs = observation(ear_left=left, ear_right=right, mouth=mouth, yaw_deg=yaw) if present else None
+        events.extend(detector.feed(i / 30.0, obs))
+    events.extend(detector.finish())
+    last_t = (len(frames) - 1) / 30.0
+    for event in events:
+        assert 0.0 <= event.start_s <= event.peak_s <= event.end_s <= last_t + 1e-9
+        if event.kind == "blink":
+            assert s.blink_min_s <= event.end_s - event.start_s <= s.blink_max_s
+        if event.kind == "mouth_open":
+            assert event.end_s - event.start_s >= s.mouth_open_min_s - 1e-9
+    assert [e.end_s for e in events] == sorted(e.end_s for e in events)
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(left=st.lists(st.floats(0.0, 0.4), min_size=10, max_size=120))
+def test_one_eye_alone_never_makes_a_blink(left) -> None:
+    detector = EventDetector(SHIPPED)
+    events = []
+    for i, value in enumerate(left):
+        events.extend(detector.feed(i / 30.0, observation(ear_left=value, ear_right=0.3)))
+    assert not [e for e in events if e.kind == "blink"]
