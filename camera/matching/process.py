@@ -55,7 +55,8 @@ def _serve(settings_json: str, requests: Any, replies: Any) -> None:
             if op == "verify":
                 result: Any = matcher.verify(*args)
             elif op == "encode":
-                result = matcher.encode(*args)
+                image, box, reference = args
+                result = matcher.encode(image, box, reference=reference)
             else:
                 raise MatchError(MatchReason.MATCHER_UNAVAILABLE, f"unknown request {op!r}")
             replies.send((request_id, True, result))
@@ -122,9 +123,14 @@ class MatcherProcess:
         """Queues :meth:`FaceMatcher.verify`; the future gives a MatchDecision or raises MatchError."""
         return self._submit("verify", (list(live_frames), list(references)))
 
-    def submit_encode(self, image_bgr: np.ndarray, face_box: tuple[int, int, int, int] | None = None) -> Future:
-        """Queues :meth:`FaceMatcher.encode`; the future gives a FaceEncoding or raises MatchError."""
-        return self._submit("encode", (image_bgr, face_box))
+    def submit_encode(self, image_bgr: np.ndarray, face_box: tuple[int, int, int, int] | None = None, *,
+                      reference: bool = True) -> Future:
+        """Queues :meth:`FaceMatcher.encode`; the future gives a FaceEncoding or raises MatchError.
+
+        By default the image is encoded as a reference (staff-assisted enrolment: with
+        ``match.reference_jitters``, about 0.7 s); ``reference=False`` encodes it as a live frame.
+        """
+        return self._submit("encode", (image_bgr, face_box, reference))
 
     def _read_replies(self) -> None:
         while True:

@@ -1,0 +1,36 @@
+"""Doctor check of the face-matching models: the dlib files are present and load.
+
+Loads the models the way the matcher does (``match.model_dir``, the frozen bundle or the installed
+``face-recognition-models``) and encodes a synthetic grey image, so a truncated file shows up here
+rather than at a pensioner's first certification. Reports folders and sizes only.
+"""
+
+from __future__ import annotations
+
+from kiosk.config import KioskConfig
+from kiosk.doctor import Check, CheckResult, Status
+
+_HINT = ("install face-recognition-models into the kiosk's Python (or ship it in the bundle), or set "
+         "match.model_dir to a folder holding shape_predictor_5_face_landmarks.dat and "
+         "dlib_face_recognition_resnet_model_v1.dat")
+
+
+def check_face_models(config: KioskConfig) -> CheckResult:
+    """The dlib model files are found, loadable, and give a 128-d descriptor path."""
+    import numpy as np
+
+    from camera.matching.errors import MatchError
+    from camera.matching.models import REQUIRED_FILES, load_models, model_folder
+
+    try:
+        folder = model_folder(config.match.model_dir)
+        models = load_models(config.match.model_dir)
+        # Exercise the detector once: a blank image must simply give no face, not crash.
+        models.detector(np.zeros((120, 160, 3), dtype=np.uint8), 0)
+    except MatchError as exc:
+        return CheckResult(Status.FAILED, f"[{exc.code}] {exc.message}", _HINT)
+    sizes = ", ".join(f"{name} {(folder / name).stat().st_size / 1e6:.1f} MB" for name in REQUIRED_FILES)
+    return CheckResult(Status.OK, f"dlib models in {folder}: {sizes}")
+
+
+CHECKS: list[Check] = [Check("face models", check_face_models, required=True, order=40)]
