@@ -403,6 +403,7 @@ class Flow:
         self._deadline: float | None = None
         self._reminded = False
         self._attempts_used = 0
+        self._last_hint: tuple[str | None, float] = (None, float("-inf"))
 
     @property
     def state(self) -> State:
@@ -611,12 +612,23 @@ def _reference_missing(flow: Flow, event: Event) -> State:
     return flow._finish(event.code)
 
 
+HINT_REPEAT_S = 6.0
+"""The same spoken hint is not repeated sooner than this (seconds): a face flickering in and out of
+a gate must not make the voice chatter at an elderly person."""
+
+
 def _quality_hinted(flow: Flow, event: Event) -> None:
     assert isinstance(event, QualityHinted)
-    if event.code != flow.view.hint:
-        flow.view = replace(flow.view, hint=event.code)
-        if event.code is not None:
-            flow._speak(f"hint_{event.code}")
+    if event.code == flow.view.hint:
+        return
+    flow.view = replace(flow.view, hint=event.code)
+    if event.code is None:
+        return
+    now = flow._clock.monotonic()
+    last_code, last_at = flow._last_hint
+    if event.code != last_code or now - last_at >= HINT_REPEAT_S:
+        flow._last_hint = (event.code, now)
+        flow._speak(f"hint_{event.code}")
 
 
 def _action_prompted(flow: Flow, event: Event) -> State:

@@ -206,3 +206,12 @@ def test_every_state_is_reachable_from_the_table() -> None:
     table = transition_table()
     sources = {state for state, _event in table}
     assert sources == set(State)
+
+
+def test_a_flickering_hint_is_not_repeated_at_once(flow: Flow, clock: FakeClock) -> None:
+    run(flow, CardPlaced(), CardRead("x", "a*"), PensionerFound(None), StartRequested(), ConsentGiven())
+    effects = run(flow, QualityHinted("turned_away"), QualityHinted(None), QualityHinted("turned_away"),
+                  QualityHinted(None), QualityHinted("too_dark"))
+    assert spoken(effects) == ["hint_turned_away", "hint_too_dark"]
+    clock.advance(7)
+    assert spoken(run(flow, QualityHinted("turned_away"))) == ["hint_turned_away"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -129,6 +130,10 @@ pass_state = click.make_pass_decorator(CliState)
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the CLI and turns every error into one line on stderr."""
+    # mediapipe's and TensorFlow Lite's C++ logging would print informational lines to the
+    # technician's terminal; warnings and errors still reach our log through Python.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -149,6 +154,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback on screen
         log.debug("internal error", exc_info=True)
         click.echo(f"kiosk: internal error: {type(exc).__name__} (run with KIOSK_DEBUG=1 for details)", err=True)
-        if __import__("os").environ.get("KIOSK_DEBUG"):
+        if os.environ.get("KIOSK_DEBUG"):
             raise
         sys.exit(70)
