@@ -113,6 +113,7 @@ class ChallengeEngine:
         self._previous: tuple[float, FaceObservation] | None = None
         self._reference: np.ndarray | None = None
         self._recent: deque[np.ndarray] = deque(maxlen=5)
+        self._used: set[int] = set()  # ids of events already credited to a replay prompt
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -251,6 +252,7 @@ class ChallengeEngine:
     # -- replay mode ------------------------------------------------------------------------------
 
     def _step_replay(self, t_s: float, quality: QualityReport, new_events: list[Event], *, final: bool = False) -> None:
+        del new_events  # replay judges from every event seen so far (self.events)
         while self._current < len(self._prompts):
             action, prompt_s = self._prompts[self._current]
             following = self._prompts[self._current + 1][1] if self._current + 1 < len(self._prompts) else float("inf")
@@ -259,15 +261,19 @@ class ChallengeEngine:
                 self._phase = "baseline" if quality.ok else "positioning"
                 return
             self._phase, self._prompt_s, self._deadline_s = "action", prompt_s, window_end
-            hit = next((e for e in new_events if e.kind == action and prompt_s <= e.start_s < window_end), None)
+            hit = next((e for e in self.events if e.kind == action and prompt_s <= e.start_s < window_end
+                        and id(e) not in self._used), None)
+            # An event that began inside the window may complete after it (a blink is seen whole
+            # only when the eyes reopen): the window is judged once nothing is in progress.
+            settled = self.detector.quiet() or t_s >= window_end + self._s.blink_max_s
             if hit is not None:
+                self._used.add(id(hit))
                 self._outcomes.append(ActionOutcome(action, prompt_s, hit.end_s, True))
-            elif t_s >= window_end or final:
+            elif (t_s >= window_end and settled) or final:
                 self._outcomes.append(ActionOutcome(action, prompt_s, None, False))
             else:
                 return
             self._current += 1
-            new_events = [e for e in new_events if e is not hit]
         if self._prompts or final:
             self._phase = "done"
             if any(not o.passed for o in self._outcomes):

@@ -158,3 +158,12 @@ def test_events_only_replay_never_fails_the_challenge(config) -> None:
     state = drive(engine, [(2.0, OPEN), (0.1, BLINK), (1.0, OPEN)])
     assert state.failure is None and state.outcomes == ()
     assert [e.kind for e in engine.events] == ["blink"]
+
+
+def test_replay_credits_an_event_that_starts_in_its_window_and_ends_after_it(config) -> None:
+    """Prompts 0.1 s apart: the blink starts inside the first window and reopens inside the second."""
+    engine = ChallengeEngine(config.liveness, random.Random(0), hold_s=0.5,
+                             prompts=[("blink", 2.0), ("mouth_open", 2.1)])
+    state = drive(engine, [(2.02, OPEN), (0.15, BLINK), (0.3, OPEN), (0.6, WIDE), (0.5, OPEN)])
+    assert [(o.action, o.passed) for o in state.outcomes] == [("blink", True), ("mouth_open", True)]
+    assert state.failure is None
