@@ -140,3 +140,20 @@ def test_cli_verify_two_images_and_pairs(media_dir: Path, tmp_path: Path, capsys
     assert [r.get("match") for r in rows] == [True, None, None, None]
     assert [r.get("error") for r in rows] == [None, "no_usable_face", "pair_line_malformed", "image_unreadable"]
     assert run_cli(["verify", a]) != 0
+
+
+def test_cli_faces_evaluate_counts_and_plots(media_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "faces").symlink_to(media_dir / "faces")  # a link, not a copy: media stays outside
+    labels = tmp_path / "labels.csv"
+    rows = [f"faces/casia/{p}/{p}_{i},casia_{p}" for p in ("001", "004", "019") for i in ("0.png", "1.png")]
+    labels.write_text("path,identity\n" + "\n".join(rows) + "\n")
+    plot = tmp_path / "det.png"
+    assert run_cli(["faces", "evaluate", str(labels), "--group", "casia", "--plot", str(plot), "--jitters", "0", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    casia = report["sets"]["casia"]
+    # 019 has no usable face: 2 of 6 images fail to acquire; 001 and 004 give 2 genuine, 4 impostor pairs.
+    assert casia["fta"] == pytest.approx(2 / 6)
+    assert (casia["genuine_pairs"], casia["impostor_pairs"]) == (2, 4)
+    assert casia["frr"] == 0.0 and casia["far"] == 0.0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run_cli(["faces", "evaluate", str(labels), "--group", "nope", "--plot", str(plot), "--jitters", "0"]) != 0

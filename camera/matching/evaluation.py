@@ -51,7 +51,10 @@ def read_labels(labels_csv: Path) -> list[LabelledImage]:
                 beside = labels_csv.parent / path
                 path = beside if beside.exists() else labels_csv.parent.parent / path
             parts = Path(raw).parts
-            group = parts[1] if len(parts) > 2 and parts[0] == "faces" else (parts[0] if len(parts) > 1 else "")
+            if Path(raw).is_absolute():
+                group = ""
+            else:
+                group = parts[1] if len(parts) > 2 and parts[0] == "faces" else (parts[0] if len(parts) > 1 else "")
             rows.append(LabelledImage(path=path, identity=identity, group=group))
     return rows
 
@@ -100,19 +103,24 @@ class PairScores:
 
 
 def pair_scores(templates: Sequence[np.ndarray | None], identities: Sequence[str],
-                keep: np.ndarray | None = None) -> PairScores:
+                keep: np.ndarray | None = None, live: Sequence[np.ndarray | None] | None = None) -> PairScores:
     """Distances of all unordered pairs of acquired templates.
 
     ``keep`` (n x n bool) optionally restricts the pairs counted (for example to one group).
+    ``live``: the same images encoded as live frames; then pair (i, j), i < j, compares the
+    reference encoding of i with the live encoding of j, as the kiosk compares a jittered
+    reference with an unjittered live frame.
     """
-    acquired = [i for i, t in enumerate(templates) if t is not None]
+    live = templates if live is None else live
+    acquired = [i for i, t in enumerate(templates) if t is not None and live[i] is not None]
     n = len(acquired)
     if n < 2:
         return PairScores(np.array([]), np.array([]), len(templates), len(templates) - n)
     matrix = np.stack([np.asarray(templates[i], dtype=np.float64) for i in acquired])
+    other = np.stack([np.asarray(live[i], dtype=np.float64) for i in acquired])
     labels = np.array([identities[i] for i in acquired])
-    squared = np.sum(matrix**2, axis=1)
-    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * matrix @ matrix.T, 0.0))
+    squared, squared_other = np.sum(matrix**2, axis=1), np.sum(other**2, axis=1)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared_other[None, :] - 2 * matrix @ other.T, 0.0))
     upper = np.triu(np.ones((n, n), dtype=bool), k=1)
     if keep is not None:
         upper &= keep[np.ix_(acquired, acquired)]

@@ -29,7 +29,7 @@ def faces_command() -> None:
 @click.option("--group", "groups", multiple=True,
               help="Also report pairs within this group (first folder under faces/, e.g. casia); repeatable.")
 @click.option("--jitters", type=click.IntRange(0, 100), default=None,
-              help="Jitters per image (default: match.reference_jitters).")
+              help="Jitters per reference encoding (default: match.reference_jitters).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Encoder processes (default: every core).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @pass_state
@@ -52,20 +52,26 @@ def evaluate_command(state: CliState, labels_csv: Path, plot_path: Path, groups:
     settings = state.config.match
     if jitters is not None:
         settings = settings.model_copy(update={"reference_jitters": jitters})
+    paths = [str(i.path) for i in images]
     try:
-        encoded = encode_files([str(i.path) for i in images], settings, workers=workers, reference=True)
+        # As at the kiosk: each image is encoded once as a reference (with reference_jitters) and
+        # once as a live frame (live_jitters); a pair compares the reference of one with the live
+        # encoding of the other. Jittering both sides measured a higher FAR (docs/matching.md, 3b).
+        references = encode_files(paths, settings, workers=workers, reference=True)
+        lives = encode_files(paths, settings, workers=workers, reference=False)
     except MatchError as exc:
         raise from_device_error(exc) from None
-    templates = [encoded[str(i.path)].vector for i in images]
+    templates = [references[p].vector for p in paths]
+    live = [lives[p].vector for p in paths]
     identities = [i.identity for i in images]
     threshold = settings.max_distance
-    sets = {"all": pair_scores(templates, identities)}
+    sets = {"all": pair_scores(templates, identities, live=live)}
     labels = np.array([i.group for i in images])
     for group in groups:
         inside = labels == group
         if not inside.any():
             raise click.BadParameter(f"no image is in group {group!r}", param_hint="--group")
-        sets[group] = pair_scores(templates, identities, keep=inside[:, None] & inside[None, :])
+        sets[group] = pair_scores(templates, identities, keep=inside[:, None] & inside[None, :], live=live)
         sets[group] = type(sets[group])(sets[group].genuine, sets[group].impostor, int(inside.sum()),
                                         int(sum(1 for t, g in zip(templates, labels) if g == group and t is None)))
     cuts = np.round(np.arange(0.30, 0.62, 0.02), 2)
@@ -73,7 +79,8 @@ def evaluate_command(state: CliState, labels_csv: Path, plot_path: Path, groups:
     if as_json:
         click.echo(json.dumps({
             "threshold": threshold,
-            "jitters": settings.reference_jitters,
+            "reference_jitters": settings.reference_jitters,
+            "live_jitters": settings.live_jitters,
             "det_plot": str(plot_path),
             "sets": {name: {"far": s.far(threshold), "frr": s.frr(threshold), "fta": s.fta,
                             "genuine_pairs": int(s.genuine.size), "impostor_pairs": int(s.impostor.size),
@@ -82,7 +89,8 @@ def evaluate_command(state: CliState, labels_csv: Path, plot_path: Path, groups:
                      for name, s in sets.items()},
         }))
         return
-    click.echo(f"{len(images)} images, {len(set(identities))} identities, {settings.reference_jitters} jitters per image")
+    click.echo(f"{len(images)} images, {len(set(identities))} identities; references with {settings.reference_jitters} "
+               f"jitters against live encodings with {settings.live_jitters}")
     click.echo("At the configured operating point (match.max_distance):")
     for name, scores in sets.items():
         click.echo("  " + summary_line(name, scores, threshold))
