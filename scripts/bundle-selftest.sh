@@ -10,6 +10,7 @@ bundle=${1:-dist/kiosk}
 [ -x "$bundle/kiosk" ] || { echo "bundle-selftest: no executable $bundle/kiosk (run make bundle)" >&2; exit 2; }
 work=$(mktemp -d /tmp/kiosk-bundle-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM HUP PIPE  # so that EXIT runs on a signal too (dash skips it otherwise)
 cp -a "$bundle" "$work/kiosk"
 mkdir -p "$work/home" "$work/data"
 # As root, also hide the checkout's virtualenv behind an empty tmpfs in a private mount namespace
