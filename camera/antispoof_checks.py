@@ -71,6 +71,38 @@ class _MeanScore:
         return self._n
 
 
+def _merge_collinear(segments: list[list[int]], *, max_offset_px: float = 4.0, max_angle_deg: float = 5.0,
+                     max_gap_px: float = 12.0) -> list[tuple[int, int, int, int]]:
+    """Joins Hough segments that lie on one line with small gaps (an edge broken by a finger, a
+    reflection or a texture change) so that its full length is judged. Pixel units of the ROI."""
+
+    def key(seg: tuple[int, int, int, int]) -> tuple[bool, float, float]:
+        x_a, y_a, x_b, y_b = seg
+        horizontal = abs(x_b - x_a) >= abs(y_b - y_a)
+        angle = math.degrees(math.atan2(y_b - y_a, x_b - x_a)) % 180.0
+        offset = (y_a + y_b) / 2 if horizontal else (x_a + x_b) / 2
+        return horizontal, offset, angle
+
+    pending = sorted((tuple(seg) for seg in segments), key=lambda seg: (key(seg)[0], key(seg)[1]))  # type: ignore[arg-type]
+    merged: list[tuple[int, int, int, int]] = []
+    for seg in pending:
+        if merged:
+            last = merged[-1]
+            (h1, o1, a1), (h2, o2, a2) = key(last), key(seg)
+            along = (0, 2) if h1 else (1, 3)
+            lo1, hi1 = sorted((last[along[0]], last[along[1]]))
+            lo2, hi2 = sorted((seg[along[0]], seg[along[1]]))
+            gap = max(lo2 - hi1, lo1 - hi2, 0)
+            if h1 == h2 and abs(o1 - o2) <= max_offset_px and min(abs(a1 - a2), 180 - abs(a1 - a2)) <= max_angle_deg \
+                    and gap <= max_gap_px:
+                points = [(last[0], last[1]), (last[2], last[3]), (seg[0], seg[1]), (seg[2], seg[3])]
+                points.sort(key=lambda p: p[0] if h1 else p[1])
+                merged[-1] = (*points[0], *points[-1])
+                continue
+        merged.append(seg)  # type: ignore[arg-type]
+    return merged
+
+
 class BezelCheck:
     """A frame around the face, per frame 0/1: two nearly parallel straight edges left and right of
     the face (a phone or tablet bezel), or a side edge meeting an edge above or below it at a right
@@ -96,7 +128,7 @@ class BezelCheck:
         lines = cv2.HoughLinesP(edges, 1, math.pi / 180, threshold=int(0.3 * fh),
                                 minLineLength=int(self._span * min(fw, fh)), maxLineGap=6)
         found: dict[str, list[float]] = {}
-        for x_a, y_a, x_b, y_b in (lines[:, 0] if lines is not None else []):
+        for x_a, y_a, x_b, y_b in _merge_collinear(lines[:, 0].tolist() if lines is not None else []):
             dx, dy = abs(int(x_b) - int(x_a)), abs(int(y_b) - int(y_a))
             angle = math.degrees(math.atan2(int(y_b) - int(y_a), int(x_b) - int(x_a))) % 180.0
             if dy > 2.2 * dx:  # within about 25 degrees of vertical (a tilted phone)
@@ -113,7 +145,10 @@ class BezelCheck:
                     continue
                 if max(y_a, y_b) < fy0 - 0.05 * fh:
                     found.setdefault("top", []).append(angle)
-                    if min(x_a, x_b) < fx0 - 0.5 * fw and max(x_a, x_b) > fx1 + 0.5 * fw:
+                    # Past the face on both sides by 0.3 face widths, or to the frame's edge.
+                    reach_left = min(x_a, x_b) < max(fx0 - 0.3 * fw, 2)
+                    reach_right = max(x_a, x_b) > min(fx1 + 0.3 * fw, roi.shape[1] - 3)
+                    if reach_left and reach_right:
                         found.setdefault("top_wide", []).append(angle)
                 elif min(y_a, y_b) > fy1 + 0.05 * fh:
                     found.setdefault("bottom", []).append(angle)
