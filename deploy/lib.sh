@@ -47,6 +47,7 @@ lock() {
     install -d -m 0755 "$KIOSK_ROOT" "$RELEASES"  # the kiosk user must reach the releases
     mkdir "$KIOSK_ROOT/.lock" 2>/dev/null || die "another upgrade or rollback holds $KIOSK_ROOT/.lock (remove it if none runs)"
     trap 'rmdir "$KIOSK_ROOT/.lock" 2>/dev/null || true' EXIT
+    trap 'exit 130' INT TERM HUP  # so that the EXIT trap also runs when interrupted
 }
 
 managed() { [ -n "$KIOSK_SERVICE" ] && command -v systemctl >/dev/null 2>&1; }
