@@ -25,7 +25,7 @@ from kiosk.clock import Clock
 from kiosk.config import KioskConfig
 from kiosk.errors import KeyUnavailableError, KioskError, StorageError, StorageFullError
 from kiosk.flow import (
-    Audit, CallStaff, CardPlaced, DeviceFailed, Effect, Event, Flow, FlowView, LookUpPensioner,
+    Audit, CallStaff, CardPlaced, DeviceFailed, DevicesReady, Effect, Event, Flow, FlowView, LookUpPensioner,
     MaintenanceRequired, Matched, Mismatched, PensionerFound, PensionerNotFound, RecordFailed,
     ReferenceMissing, RunMatch, Speak, StartLiveness, State, StopCamera, StoreRecord, Wipe,
 )
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.1
 """How often the worker checks deadlines when no event arrives (seconds)."""
+
+DISK_RECHECK_S = 5.0
+"""How often the maintenance screen for a full disk looks again whether space was freed (seconds)."""
 
 
 @dataclass
@@ -89,6 +92,7 @@ class SessionController:
         self.flow = Flow(config.rules, config.session, clock)
         self._attempt = _Attempt()
         self._last_view: FlowView | None = None
+        self._disk_checked_at = float("-inf")
 
     # --- lifecycle ---
 
@@ -142,7 +146,7 @@ class SessionController:
                 try:
                     event = self._events.get(timeout=TICK_S)
                 except queue.Empty:
-                    self._apply(self.flow.tick())
+                    self._apply(self.flow.tick() + self._recover_storage())
                     continue
                 if event is None:
                     break
@@ -293,6 +297,17 @@ class SessionController:
     def _wipe(self) -> None:
         self._liveness.wipe()
         self._attempt = _Attempt()
+
+    def _recover_storage(self) -> list[Effect]:
+        """Leaves the maintenance screen by itself once the disk has room again."""
+        view = self.flow.view
+        if view.state is not State.MAINTENANCE or view.maintenance_code not in (StorageFullError.code, StorageError.code):
+            return []
+        now = self._clock.monotonic()
+        if now - self._disk_checked_at < DISK_RECHECK_S:
+            return []
+        self._disk_checked_at = now
+        return [] if self._disk_problem() else self.flow.handle(DevicesReady())
 
     def _disk_problem(self) -> str | None:
         data_dir = self._config.terminal.resolved_data_dir()

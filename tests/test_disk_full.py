@@ -16,7 +16,7 @@ import pytest
 import kiosk.session
 from kiosk.clock import FakeClock
 from kiosk.config import KioskConfig
-from kiosk.flow import CardPlaced, DevicesReady, FlowView, State
+from kiosk.flow import CardPlaced, FlowView, State
 from kiosk.ports import LivenessScores
 from kiosk.session import SessionController
 from kiosk.store import Store
@@ -73,13 +73,13 @@ def controller(config: KioskConfig, tmp_path: Path):
 
     ctl.start()
     try:
-        yield ctl, wait_for
+        yield ctl, wait_for, clock
     finally:
         ctl.stop()
 
 
 def test_low_disk_refuses_a_session_then_recovers(controller, config: KioskConfig, monkeypatch: pytest.MonkeyPatch) -> None:
-    ctl, wait_for = controller
+    ctl, wait_for, clock = controller
     need = config.terminal.min_free_disk_mb * 1_000_000
     free = [need - 1]
     monkeypatch.setattr(kiosk.session.shutil, "disk_usage", lambda _path: Usage(100 * need, 99 * need, free[0]))
@@ -88,17 +88,20 @@ def test_low_disk_refuses_a_session_then_recovers(controller, config: KioskConfi
     view = wait_for(State.MAINTENANCE)
     assert view.maintenance_code == "storage_full" and view.session_id is None
 
-    # Staff freed space. Nothing re-checks the disk on its own yet: only the reader posts
-    # DevicesReady (reported to the integrator); here the test posts it.
+    # Still full a while later: the maintenance screen stays.
+    clock.advance(kiosk.session.DISK_RECHECK_S + 1)
+    ctl.post(CardPlaced())  # ignored in maintenance; gives the worker a turn to re-check
+    assert wait_for(State.MAINTENANCE).maintenance_code == "storage_full"
+    # Staff freed space: the controller looks again by itself and returns to idle.
     free[0] = need + 1
-    ctl.post(DevicesReady())
+    clock.advance(kiosk.session.DISK_RECHECK_S + 1)
     wait_for(State.IDLE)
     ctl.post(CardPlaced())
     assert wait_for(State.READING).session_id is not None
 
 
 def test_unreadable_data_folder_is_a_storage_error(controller, monkeypatch: pytest.MonkeyPatch) -> None:
-    ctl, wait_for = controller
+    ctl, wait_for, _clock = controller
 
     def broken(_path):
         raise OSError(5, "I/O error")
