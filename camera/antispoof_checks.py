@@ -40,6 +40,8 @@ def _scaled_roi(view: FrameView, margin_w: float, margin_h: float) -> tuple[np.n
     scale = _WORK_FACE_WIDTH_PX / max(fw, 1.0)
     roi = gray[ry0:ry1, rx0:rx1]
     size = (max(8, int(roi.shape[1] * scale)), max(8, int(roi.shape[0] * scale)))
+    # Area averaging, not bilinear: bilinear keeps more texture noise, which broke the poster's
+    # top edge into pieces too short to join (measured: bezel 1.0 -> 0.0 on print_poster_attack).
     roi = cv2.resize(roi, size, interpolation=cv2.INTER_AREA)
     box = ((x0 - rx0) * scale, (y0 - ry0) * scale, (x1 - rx0) * scale, (y1 - ry0) * scale)
     return roi, box, scale

@@ -32,6 +32,7 @@ from camera.settings import LivenessSettings
 
 EventKind = Literal["blink", "mouth_open", "turn_left", "turn_right"]
 _MIN_BASELINE_FRAMES = 5
+_BASELINE_EVERY = 4  # quiet frames between baseline refreshes (about 7 per second at 30 fps)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class EventDetector:
         # Turn state: direction, start time, emitted already.
         self._turn: tuple[EventKind, float, bool] | None = None
         self._last_t: float | None = None
+        self._learned = 0
 
     @property
     def baseline(self) -> Baseline | None:
@@ -137,6 +139,9 @@ class EventDetector:
             self._window.popleft()
         if len(self._window) < _MIN_BASELINE_FRAMES and self._baseline is None:
             return
+        self._learned += 1
+        if self._baseline is not None and self._learned % _BASELINE_EVERY:
+            return  # percentiles over the window move slowly: refresh a few times a second
         values = np.asarray(self._window, dtype=np.float64)
         # Open eyes: an upper percentile, so the blinks and glances inside the window do not pull it
         # down. Closed mouth: a low percentile, so speech does not push it up. Yaw: the median.
