@@ -42,6 +42,9 @@ def test_a_genuine_clip_passes_with_prompts_before_its_actions(config: KioskConf
     assert {e.action for e in events if isinstance(e, ActionCompleted)} == {"mouth_open", "blink"}
     assert adapter.best_frames(), "a passed challenge keeps frames for matching"
     assert previews and previews[-1].face_box is not None and previews[-1].eye_ratio is not None
+    x, y, w, h = previews[-1].face_box
+    height, width = previews[-1].image.shape[:2]
+    assert 0 <= x and 0 <= y and 40 < w and 40 < h and x + w <= width + 2 and y + h <= height + 2
     adapter.wipe()
     assert adapter.best_frames() == [] and adapter.scores().attack_score is None
 

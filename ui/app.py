@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QWidget
 
+from kiosk import watchdog
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.errors import KioskError
@@ -165,12 +166,43 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
         poster.attach(controller.post)
 
     threading.Thread(target=start_controller, name="kiosk-start", daemon=True).start()
+    _keep_systemd_informed(window)
+    _watch_network(window, lambda: getattr(holder.get("controller"), "sync", None))
     # Checked a few seconds after start so it never competes with showing the idle screen.
     if render_voice:
         QTimer.singleShot(RENDER_CHECK_DELAY_MS, lambda: threading.Thread(
             target=_render_missing_clips, args=(config, catalogue), name="voice-render", daemon=True).start())
     status = app.exec()
+    watchdog.notify_stopping()
     controller = holder.get("controller")
     if controller is not None:
         controller.stop()
     return status
+
+
+def _keep_systemd_informed(window: QWidget) -> None:
+    """Tells systemd the kiosk is up, then pings its watchdog from the GUI loop itself: if the loop
+    hangs, the pings stop and systemd restarts the kiosk (deploy/kiosk.service, WatchdogSec)."""
+    watchdog.notify_ready("idle screen shown")
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: watchdog.notify_alive())
+    timer.start(watchdog.ping_interval_ms())
+
+
+def _watch_network(window: QWidget, sync_worker: Callable[[], Any]) -> None:
+    """Forwards the operating system's reachability to the sync worker, so results go out soon
+    after the network returns. Without a backend (no NetworkManager) the worker's own probe does."""
+    from PySide6.QtNetwork import QNetworkInformation
+
+    if not QNetworkInformation.loadDefaultBackend() or QNetworkInformation.instance() is None:
+        log.info("no network information backend; the sync worker probes by itself")
+        return
+    info = QNetworkInformation.instance()
+
+    def changed(reachability: QNetworkInformation.Reachability) -> None:
+        worker = sync_worker()
+        if worker is not None:
+            worker.notify_network_changed(reachability == QNetworkInformation.Reachability.Online)
+
+    info.reachabilityChanged.connect(changed)
+    window.destroyed.connect(lambda: info.reachabilityChanged.disconnect(changed))

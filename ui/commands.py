@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,13 +24,14 @@ def run_command(state: CliState, windowed: bool) -> None:
     """The kiosk, full screen, with the devices from configuration."""
     config = state.config
     devices = Devices(config.reader.url, config.camera.url)
-    sys.exit(run_window(config, devices, fullscreen=not windowed and config.ui.fullscreen, demo=False))
+    sys.exit(run_window(config, devices, fullscreen=not windowed and config.ui.fullscreen, demo=False,
+                        site_config_path=state.config_path))
 
 
 @click.command()
 @click.option("--camera", "camera_url", default=None, help="Camera URL (default: camera.url), e.g. file:CLIP.")
-@click.option("--reader", "reader_url", default="sim://", show_default=True,
-              help="Reader URL; the simulated reader unless a real one is named.")
+@click.option("--reader", "reader_url", default="sim://?present=0", show_default=True,
+              help="Reader URL; the simulated reader (starting empty) unless a real one is named.")
 @prompt_option
 @pass_state
 def demo_command(state: CliState, camera_url: str | None, reader_url: str, prompts: list[Any] | None) -> None:
@@ -39,10 +41,11 @@ def demo_command(state: CliState, camera_url: str | None, reader_url: str, promp
     camera = camera_url or state.config.camera.url
     config = prepare_demo(state.config, camera, echo=click.echo)
     devices = Devices(reader_url, camera, prompts, realtime_camera=True)
-    sys.exit(run_window(config, devices, fullscreen=False, demo=True))
+    sys.exit(run_window(config, devices, fullscreen=False, demo=True, site_config_path=state.config_path))
 
 
-def run_window(config: KioskConfig, devices: Devices, *, fullscreen: bool, demo: bool) -> int:
+def run_window(config: KioskConfig, devices: Devices, *, fullscreen: bool, demo: bool,
+               site_config_path: Path | None = None) -> int:
     """Shows the window at once and starts the runtime behind it; returns the Qt exit status."""
     from ui.app import run_app
 
@@ -54,4 +57,4 @@ def run_window(config: KioskConfig, devices: Devices, *, fullscreen: bool, demo:
         from ui.demo_panel import DemoPanel
 
         panel = lambda: DemoPanel(devices.reader_url)  # noqa: E731 - built once the QApplication exists
-    return run_app(config, factory, fullscreen=fullscreen, demo_panel=panel)
+    return run_app(config, factory, fullscreen=fullscreen, demo_panel=panel, site_config_path=site_config_path)

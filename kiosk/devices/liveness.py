@@ -197,10 +197,10 @@ class _Pacer:
 def _preview(frame: Frame, observation: FaceObservation | None, update: LivenessUpdate) -> Preview:
     if observation is None:
         return Preview(image=frame.image, hint=str(update.hint) if update.hint else None)
-    x, y, w, h = observation.box
+    x0, y0, x1, y1 = observation.box  # corners, in pixels
     return Preview(
         image=frame.image,
-        face_box=(int(x), int(y), int(w), int(h)),
+        face_box=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)),
         landmarks=observation.points,
         eye_ratio=(observation.ear_left + observation.ear_right) / 2,
         mouth_ratio=observation.mouth_ratio,
