@@ -70,10 +70,12 @@ def run(media_dir: Path | None) -> list[Measurement]:
         reference = matcher.encode(read_image(media_dir / REFERENCE), reference=True).vector
         reference_ms = (time.perf_counter() - start) * 1000
         times: list[float] = []
+        cpu: list[float] = []
         for _ in range(RUNS):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             decision = matcher.verify([frame], [reference])
             times.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.thread_time() - start_cpu) * 1000)
         if decision.frames_used != 1:
             raise RuntimeError(f"the benchmark frame has no usable face ({decision.reason})")
         fused = []
@@ -87,6 +89,10 @@ def run(media_dir: Path | None) -> list[Measurement]:
     return [
         Measurement("1:1 from a 640x480 frame, one core, median", statistics.median(times), "ms", "<= 80 ms"),
         Measurement("1:1 from a 640x480 frame, one core, p95", _percentile(times, 95), "ms", "<= 80 ms"),
+        # CPU time of the calling thread: what the 1:1 costs when the machine is shared (wall time
+        # above includes waiting for the core when other processes run).
+        Measurement("1:1 from a 640x480 frame, CPU time, median", statistics.median(cpu), "ms", "<= 80 ms"),
+        Measurement("1:1 from a 640x480 frame, CPU time, p95", _percentile(cpu, 95), "ms", "<= 80 ms"),
         Measurement("1:1 with 5 live frames fused, one core, median", statistics.median(fused), "ms"),
         Measurement(f"reference encoding ({settings.reference_jitters} jitters), once", reference_ms, "ms"),
         Measurement("model loading (HOG + 5-point + ResNet), once per process", load_ms, "ms"),

@@ -113,8 +113,9 @@ def _plot(sets: dict, threshold: float, path: Path) -> None:
     floor = 1e-5
     for name, scores in sets.items():
         _, far, frr = scores.det_curve(400)
-        if far.size:
-            axes.plot(np.maximum(far, floor), np.maximum(frr, floor), label=name)
+        shown = (far > 0) & (frr > 0)  # a log axis has no zero: the curve ends where a rate reaches it
+        if shown.any():
+            axes.plot(far[shown], frr[shown], label=name)
             axes.plot([max(scores.far(threshold), floor)], [max(scores.frr(threshold), floor)], "o",
                       color=axes.lines[-1].get_color())
     axes.set_xscale("log")
