@@ -114,10 +114,8 @@ def _plot(sets: dict, threshold: float, path: Path) -> None:
     for name, scores in sets.items():
         _, far, frr = scores.det_curve(400)
         shown = (far > 0) & (frr > 0)  # a log axis has no zero: the curve ends where a rate reaches it
-        if shown.any():
-            axes.plot(far[shown], frr[shown], label=name)
-            axes.plot([max(scores.far(threshold), floor)], [max(scores.frr(threshold), floor)], "o",
-                      color=axes.lines[-1].get_color())
+        (line,) = axes.plot(far[shown], frr[shown], label=name)  # may be empty: keeps the legend entry
+        axes.plot([max(scores.far(threshold), floor)], [max(scores.frr(threshold), floor)], "o", color=line.get_color())
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlabel("false accept rate (FAR)")
