@@ -81,3 +81,13 @@ def test_reason_codes_are_flat_snake_case_and_do_not_repeat_camera_codes() -> No
     assert len(codes) == len(set(codes))
     assert all(code.islower() and " " not in code and "." not in code for code in codes)
     assert not set(codes) & {str(code) for code in CameraReason}
+
+
+def test_importing_the_package_loads_no_model_and_not_dlib() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, camera.matching, camera.matching.models as m; print('dlib' in sys.modules, len(m._cache))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.split() == ["False", "0"]
