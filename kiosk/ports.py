@@ -91,6 +91,9 @@ class MatcherPort(Protocol):
     def verify(self, live_frames: list[np.ndarray], references: list[np.ndarray]) -> Future[MatchOutcome]:
         """Starts comparing; the future resolves to a :class:`MatchOutcome` (or raises)."""
 
+    def encode(self, image_bgr: np.ndarray) -> Future:
+        """Starts encoding one face; the future resolves to an object with a ``vector`` (128 floats)."""
+
 
 class VoicePort(Protocol):
     """Plays prompts; implemented by the UI (Qt multimedia) or by a recorder in headless runs."""

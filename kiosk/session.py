@@ -93,6 +93,7 @@ class SessionController:
         self._attempt = _Attempt()
         self._last_view: FlowView | None = None
         self._disk_checked_at = float("-inf")
+        self._tasks: queue.Queue[Callable[[Store], object]] = queue.Queue()
 
     # --- lifecycle ---
 
@@ -158,6 +159,12 @@ class SessionController:
             self._store.close()
 
     def _handle(self, event: Event) -> list[Effect]:
+        while not self._tasks.empty():  # store work handed over by other threads
+            task = self._tasks.get_nowait()
+            try:
+                task(self._store)
+            except (KioskError, ValueError) as exc:
+                log.warning("background store task failed: %s", getattr(exc, "code", type(exc).__name__))
         if isinstance(event, CardPlaced) and self.flow.state in (State.IDLE, State.RESULT):
             problem = self._disk_problem()
             if problem is not None:
@@ -282,6 +289,28 @@ class SessionController:
         record_id = store.record_attempt(record)
         log.info("record %s stored: %s (attempt %d)", record_id, effect.outcome, record.attempt)
         self._on_record(record_id, record)
+        if record.certified and self._config.match.refresh_reference_on_success:
+            self._refresh_reference()
+
+    def _refresh_reference(self) -> None:
+        """Encodes the best live frame in the matcher and keeps it as the person's live reference
+        (on the controller's thread, through the queue: the store belongs to this thread)."""
+        frames = self._liveness.best_frames()
+        id_number = self.flow.id_number
+        if not frames or id_number is None:
+            return
+        future = self._matcher.encode(frames[0])
+
+        def encoded(done: Future) -> None:
+            try:
+                vector = np.asarray(done.result().vector, dtype=np.float64)
+            except Exception as exc:  # noqa: BLE001 - a refresh is a bonus; the certification stands
+                log.warning("live reference not refreshed: %s", getattr(exc, "code", type(exc).__name__))
+                return
+            self._tasks.put(lambda store: store.refresh_live_reference(id_number, vector))
+            self.post(_Wake())
+
+        future.add_done_callback(encoded)
 
     def _evidence_jpeg(self) -> bytes | None:
         # The image is kept only when the region keeps evidence or sends face images to the centre
@@ -316,6 +345,12 @@ class SessionController:
         except OSError:
             return StorageError.code
         return StorageFullError.code if free_mb < self._config.terminal.min_free_disk_mb else None
+
+
+class _Wake(Event):
+    """Wakes the worker so it runs queued store tasks; the flow ignores it."""
+
+    name = "wake"
 
 
 def _unit(value: float | None) -> float | None:

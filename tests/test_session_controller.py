@@ -69,6 +69,11 @@ class FakeMatcher:
         self.hold = hold
         self.futures: list[Future] = []
 
+    def encode(self, image) -> Future:
+        future: Future = Future()
+        future.set_result(type("Encoding", (), {"vector": np.full(128, 0.5, np.float32)})())
+        return future
+
     def verify(self, live_frames, references) -> Future:
         assert references and live_frames
         future: Future = Future()
@@ -128,8 +133,8 @@ SCRIPT = [FacePositioned(), ActionPrompted("blink"), ActionCompleted("blink"), L
 def harness(config: KioskConfig):
     made: list[Harness] = []
 
-    def make(script=SCRIPT, matcher=None, store_hook=None) -> Harness:
-        h = Harness(config, FakeLiveness(script), matcher or FakeMatcher(), store_hook)
+    def make(script=SCRIPT, matcher=None, store_hook=None, config_=None) -> Harness:
+        h = Harness(config_ or config, FakeLiveness(script), matcher or FakeMatcher(), store_hook)
         h.controller.start()
         made.append(h)
         return h
@@ -208,3 +213,25 @@ def test_mismatch_counts_an_attempt_and_allows_retry(harness) -> None:
     view = walk_to_result(h)
     assert view.outcome == "mismatch" and view.can_retry and view.attempt == 1
     assert h.liveness.started == [1]
+
+
+def test_refresh_keeps_one_live_reference_beside_the_roster_photo(harness, config: KioskConfig) -> None:
+    refreshing = config.model_copy(update={"match": config.match.model_copy(update={"refresh_reference_on_success": True})})
+    h = harness(config_=refreshing)
+    for _ in range(2):  # two certifications: still one live reference, the roster one kept
+        walk_to_result(h)
+        h.controller.post(Finished())
+        h.wait_for(lambda v: v.state is State.IDLE)
+    h.controller.stop()
+    with Store.from_config(config, h.clock) as store:
+        templates = store.references(ID)
+        assert len(templates) == 2
+        assert np.allclose(templates[0], 1.0) and np.allclose(templates[1], 0.5)
+
+
+def test_no_refresh_by_default(harness, config: KioskConfig) -> None:
+    h = harness()
+    walk_to_result(h)
+    h.controller.stop()
+    with Store.from_config(config, h.clock) as store:
+        assert len(store.references(ID)) == 1

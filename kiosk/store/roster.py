@@ -193,6 +193,20 @@ class RosterMixin(StoreBase):
             )
             return [self.add_reference(id_number, template, source) for template in templates]
 
+    def refresh_live_reference(self, id_number: str, template: np.ndarray) -> RefId:
+        """Keeps ``template`` (the live face of a successful certification) as the person's one
+        ``live_refresh`` reference, replacing the previous one; official references stay.
+
+        Faces age between cycles: a recent capture beside the roster or chip photo keeps genuine
+        pensioners matching. Raises as :meth:`add_reference`; on error nothing changes.
+        """
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM face_references WHERE person_key = ? AND source = 'live_refresh'",
+                (self._require_person_key(id_number),),
+            )
+            return self.add_reference(id_number, template, "live_refresh")
+
     def remove_references(self, id_number: str) -> int:
         """Deletes every reference of a pensioner; returns how many there were."""
         with self.transaction():
