@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     # technician's terminal; warnings and errors still reach our log through Python.
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # the doctor reports a missing camera itself
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
