@@ -109,6 +109,13 @@ class PensionerNotFound(Event):
 
 
 @dataclass(frozen=True)
+class PersonApproached(Event):
+    """A face came near the idle terminal (the camera's presence watcher)."""
+
+    name: ClassVar[str] = "person_approached"
+
+
+@dataclass(frozen=True)
 class StartRequested(Event):
     name: ClassVar[str] = "start_requested"
 
@@ -404,6 +411,7 @@ class Flow:
         self._reminded = False
         self._attempts_used = 0
         self._last_hint: tuple[str | None, float] = (None, float("-inf"))
+        self._invited_at = float("-inf")
 
     @property
     def state(self) -> State:
@@ -612,6 +620,18 @@ def _reference_missing(flow: Flow, event: Event) -> State:
     return flow._finish(event.code)
 
 
+INVITATION_REPEAT_S = 60.0
+"""The spoken invitation of the idle screen is not repeated sooner than this (seconds): people
+queueing in front of the terminal must not hear it over and over."""
+
+
+def _person_approached(flow: Flow, _event: Event) -> None:
+    now = flow._clock.monotonic()
+    if now - flow._invited_at >= INVITATION_REPEAT_S:
+        flow._invited_at = now
+        flow._speak("idle_welcome")
+
+
 HINT_REPEAT_S = 6.0
 """The same spoken hint is not repeated sooner than this (seconds): a face flickering in and out of
 a gate must not make the voice chatter at an elderly person."""
@@ -722,6 +742,7 @@ _TRANSITIONS: dict[tuple[State, str], Handler] = {
     (State.IDLE, "card_placed"): _card_placed,
     (State.IDLE, "maintenance_required"): _maintenance,
     (State.IDLE, "technician_entered"): _to(State.TECHNICIAN),
+    (State.IDLE, "person_approached"): _person_approached,
     (State.READING, "card_read"): _card_read,
     (State.READING, "card_rejected"): _card_rejected,
     (State.LOOKING_UP, "pensioner_found"): _pensioner_found,
@@ -771,7 +792,7 @@ def prompt_ids(actions: tuple[str, ...] = ("blink", "mouth_open", "turn_left", "
                hint_codes: tuple[str, ...] = (), outcome_codes: tuple[str, ...] = ()) -> set[str]:
     """Every prompt id the flow can speak, given the actions, quality hints and outcome codes in use."""
     ids = {
-        "card_reading", "status_never_certified", "status_suspended", "status_valid", "status_grace",
+        "idle_welcome", "card_reading", "status_never_certified", "status_suspended", "status_valid", "status_grace",
         "status_overdue", "consent_question", "positioning_start", "positioning_again", "face_ok",
         "action_done", "matching", "result_certified", "maintenance", "reminder_still_there", "staff_called",
     }

@@ -100,3 +100,13 @@ class VoicePort(Protocol):
 
     def speak(self, prompt: Speak) -> None:
         """Plays ``prompt`` (never overlapping another); returns at once."""
+
+
+class PresencePort(Protocol):
+    """Watches for a person walking up to the idle terminal (posts PersonApproached)."""
+
+    def start(self, post: Post) -> None:
+        """Starts watching (idempotent; returns at once)."""
+
+    def stop(self) -> None:
+        """Stops watching and releases the camera before returning (idempotent)."""

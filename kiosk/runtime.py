@@ -18,6 +18,7 @@ from kiosk.config import KioskConfig
 from kiosk.devices.card_reader import CardReaderAdapter
 from kiosk.devices.liveness import CameraConfig, LivenessAdapter
 from kiosk.devices.matcher import MatcherAdapter
+from kiosk.devices.presence import PresenceWatcher
 from kiosk.flow import Event, FlowView
 from kiosk.ports import Preview, VoicePort
 from kiosk.session import SessionController
@@ -34,6 +35,7 @@ class Devices:
     camera_url: str
     prompts: list[tuple[Action, float]] | None = None
     realtime_camera: bool = True
+    watch_for_people: bool = True
 
 
 class KioskRuntime:
@@ -86,7 +88,7 @@ class KioskRuntime:
                 config, self._clock,
                 store_factory=lambda: Store.from_config(config, self._clock),
                 reader=CardReaderAdapter(devices.reader_url, config.reader, self._clock),
-                liveness=liveness, matcher=self.matcher, **self._callbacks,
+                liveness=liveness, matcher=self.matcher, presence=self._presence(), **self._callbacks,
             )
             self.controller.start()
             if self._with_sync:
@@ -97,6 +99,11 @@ class KioskRuntime:
         except BaseException:
             self.stop()
             raise
+
+    def _presence(self) -> PresenceWatcher | None:
+        if not self._devices.watch_for_people:
+            return None
+        return PresenceWatcher(self._devices.camera_url, self.config.camera)
 
     def post(self, event: Event) -> None:
         """Hands a UI event to the controller (thread-safe)."""

@@ -29,7 +29,9 @@ from kiosk.flow import (
     MaintenanceRequired, Matched, Mismatched, PensionerFound, PensionerNotFound, RecordFailed,
     ReferenceMissing, RunMatch, Speak, StartLiveness, State, StopCamera, StoreRecord, Wipe,
 )
-from kiosk.ports import CardReaderPort, LivenessPort, LivenessScores, MatcherPort, MatchOutcome, Preview, VoicePort
+from kiosk.ports import (
+    CardReaderPort, LivenessPort, LivenessScores, MatcherPort, MatchOutcome, PresencePort, Preview, VoicePort,
+)
 from kiosk.store import CertificationRecord, Store
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class SessionController:
         on_preview: Callable[[Preview], None] | None = None,
         on_staff_called: Callable[[], None] = lambda: None,
         on_record: Callable[[str, CertificationRecord], None] = lambda _id, _record: None,
+        presence: PresencePort | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
@@ -84,6 +87,7 @@ class SessionController:
         self._on_preview = on_preview
         self._on_staff_called = on_staff_called
         self._on_record = on_record
+        self._presence = presence
         self._events: queue.Queue[Event | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -154,6 +158,8 @@ class SessionController:
                 self._apply(self._handle(event))
                 self._apply(self.flow.tick())
         finally:
+            if self._presence is not None:
+                self._presence.stop()
             self._liveness.stop()
             self._wipe()
             self._store.close()
@@ -193,7 +199,18 @@ class SessionController:
         view = self.flow.view
         if view != self._last_view:
             self._last_view = view
+            self._watch_for_people(view.state is State.IDLE)
             self._on_view(view)
+
+    def _watch_for_people(self, idle: bool) -> None:
+        """The presence watcher runs only on the idle screen; it releases the camera before the
+        session needs it (a camera device opens once)."""
+        if self._presence is None:
+            return
+        if idle:
+            self._presence.start(self.post)
+        else:
+            self._presence.stop()
 
     def _execute(self, effect: Effect) -> list[Effect]:
         """Carries out one effect; returns effects of events it caused synchronously."""

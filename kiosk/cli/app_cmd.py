@@ -68,7 +68,7 @@ def certify_command(state: CliState, headless: bool, reader_url: str | None, cam
     """
     config = state.config
     devices = Devices(reader_url or config.reader.url, camera_url or config.camera.url, prompts,
-                      realtime_camera=False)
+                      realtime_camera=False, watch_for_people=False)
     result = run_headless(config, devices, timeout_s)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
