@@ -15,7 +15,7 @@ from kiosk.devices.card_reader import CardReaderAdapter, translate
 from kiosk.flow import CardPlaced, CardRead, CardRejected, CardRemoved, DeviceFailed, MaintenanceRequired
 from reader import service as rs
 from reader.samples import sample_card_paths
-from reader.simulator import forget_simulators, simulator_for
+from reader.simulator import forget_simulators
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ import queue
 import random
 from pathlib import Path
 
-import pytest
 
 from kiosk.config import KioskConfig
 from kiosk.devices.liveness import CameraConfig, LivenessAdapter

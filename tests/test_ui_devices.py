@@ -79,3 +79,32 @@ def test_demo_panel_places_and_removes_sample_cards(qapp: QApplication) -> None:
     panel.remove.click()
     assert not simulator_module.simulator_for("sim://").card_present
     simulator_module.forget_simulators()
+
+
+def test_the_print_button_of_the_result_screen_prints(qapp: QApplication, config) -> None:
+    """The whole path a pensioner takes: the result screen's print button to bytes on the port."""
+    from ui.app import build_main_window
+    from ui.screens.result import ResultScreen
+
+    master, slave = os.openpty()
+    try:
+        printing = config.model_copy(update={"ui": config.ui.model_copy(update={"receipt_printer_url": os.ttyname(slave)})})
+        window = build_main_window(printing, lambda _event: None)
+        window.show_view(FlowView(State.RESULT, session_id="s", outcome=Outcome.CERTIFIED, next_step=NextStep.NONE,
+                                  valid_until=date(2027, 5, 20)))
+        result = window.screens[State.RESULT]
+        assert isinstance(result, ResultScreen)
+        result.print_requested.emit()
+        received = b""
+        deadline = time.monotonic() + 10
+        os.set_blocking(master, False)
+        while not received.endswith(b"\x1dVB\x03") and time.monotonic() < deadline:
+            qapp.processEvents()
+            try:
+                received += os.read(master, 4096)
+            except BlockingIOError:
+                time.sleep(0.05)
+        assert "2027年5月20日".encode("gb18030") in received
+        window.close()
+    finally:
+        os.close(master), os.close(slave)

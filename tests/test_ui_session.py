@@ -17,7 +17,7 @@ from kiosk.clock import FakeClock
 from kiosk.config import KioskConfig
 from kiosk.flow import (ActionCompleted, ActionPrompted, CardPlaced, CardRead, FacePositioned, LivenessPassed,
                         QualityHinted, Speak, State)
-from kiosk.ports import LivenessScores, MatchOutcome, Preview
+from kiosk.ports import LivenessScores, MatchOutcome
 from kiosk.session import SessionController
 from kiosk.store import Pensioner, Store
 from kiosk.voice import Catalogue, all_clips

@@ -245,9 +245,6 @@ class MainWindow(QWidget):
     # --- the receipt ---
 
     def _print_receipt(self) -> None:
-        consent = self.screens[State.CONSENT]
-        assert isinstance(consent, ConsentScreen)
-        consent.set_face_images_sent(config.sync.send_face_images)
         result = self.screens[State.RESULT]
         assert isinstance(result, ResultScreen)
         view = result.last_view()
