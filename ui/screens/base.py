@@ -108,6 +108,9 @@ class Screen(QWidget):
         if self.footer is not None:
             self.footer.set_staff_called(False)
 
+    camera_on_top = False
+    """Screens showing the live camera image put it at the top in portrait (next to the camera)."""
+
     def set_orientation(self, portrait: bool) -> None:
         """Lays the screen out for landscape (side by side) or portrait (stacked)."""
         self.portrait = portrait
@@ -119,8 +122,13 @@ class Screen(QWidget):
         self.buttons.setSpacing(self.m.spacing_px)
         if hasattr(self, "_button_list"):
             self.relayout_buttons()
-        self._content.setDirection(QBoxLayout.Direction.TopToBottom if portrait or self.visual is None
-                                   else QBoxLayout.Direction.LeftToRight)
+        if self.visual is None or not portrait:
+            direction = QBoxLayout.Direction.TopToBottom if self.visual is None else QBoxLayout.Direction.LeftToRight
+        else:
+            # A portrait terminal has its camera above the screen: the live image goes to the top, so
+            # a person watching themselves keeps the head up instead of tilting it down (pitch).
+            direction = QBoxLayout.Direction.BottomToTop if self.camera_on_top else QBoxLayout.Direction.TopToBottom
+        self._content.setDirection(direction)
         for child in self.findChildren(QWidget):
             apply = getattr(child, "apply_metrics", None)
             if apply is not None:

@@ -18,6 +18,8 @@ from ui.screens.base import Screen
 class PositioningScreen(Screen):
     """"Put your face in the oval", with the hint of the camera's quality gates in words."""
 
+    camera_on_top = True
+
     def build(self) -> None:
         self.band.set_state(self.t("screen.positioning", "title"), "neutral")
         self.title = self.label("heading", self.t("screen.positioning", "title"))
@@ -55,6 +57,8 @@ class PositioningScreen(Screen):
 
 class ActionsScreen(Screen):
     """One action at a time: a big animated face doing it, the words, the voice; done actions ticked."""
+
+    camera_on_top = True
 
     def build(self) -> None:
         self.band.set_state(self.t("screen.actions", "title"), "neutral")
