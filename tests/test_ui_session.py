@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 
 from kiosk.clock import FakeClock
@@ -152,6 +153,11 @@ def kiosk(qapp: QApplication, config: KioskConfig, data_dir: Path):
     qapp.removeEventFilter(window)
     controller.stop()
     window.close()
+    # Delete the Qt objects while the application lives: left to the interpreter's final garbage
+    # collection, PySide6 destroys them after QApplication and the process aborts at exit.
+    window.deleteLater()
+    player.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def click(qapp: QApplication, button: QAbstractButton) -> None:
