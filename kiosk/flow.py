@@ -429,6 +429,12 @@ def _maintenance(flow: Flow, event: Event) -> State:
     return State.MAINTENANCE
 
 
+def _maintenance_changed(flow: Flow, event: Event) -> None:
+    """Another (or a further) problem while the maintenance screen shows: name the latest."""
+    assert isinstance(event, MaintenanceRequired)
+    flow.view = replace(flow.view, maintenance_code=event.code)
+
+
 def _timeout(flow: Flow, _event: Event) -> State:
     state = flow.state
     if state in (State.READING, State.LOOKING_UP):
@@ -489,6 +495,7 @@ _TRANSITIONS: dict[tuple[State, str], Handler] = {
     (State.RESULT, "card_placed"): _card_placed,
     (State.RESULT, "record_failed"): _device_failed,
     (State.MAINTENANCE, "devices_ready"): _to(State.IDLE),
+    (State.MAINTENANCE, "maintenance_required"): _maintenance_changed,
     (State.MAINTENANCE, "technician_entered"): _to(State.TECHNICIAN),
     (State.TECHNICIAN, "technician_left"): _to(State.IDLE),
     **{(state, "card_removed"): _card_removed for state in SESSION_STATES},

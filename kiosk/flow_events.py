@@ -204,15 +204,23 @@ class RecordFailed(Event):
 
 @dataclass(frozen=True)
 class MaintenanceRequired(Event):
-    """Something certification needs is missing (doctor): the terminal shows the maintenance screen."""
+    """Something certification needs is missing: the terminal shows the maintenance screen.
+
+    ``device`` names what reported it (``reader``, ``camera``, ``storage``) so that it alone can
+    clear it again with :class:`DevicesReady`.
+    """
 
     name: ClassVar[str] = "maintenance_required"
     code: str
+    device: str = ""
 
 
 @dataclass(frozen=True)
 class DevicesReady(Event):
+    """``device`` works again (empty: every device)."""
+
     name: ClassVar[str] = "devices_ready"
+    device: str = ""
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,7 @@ class SessionController:
         self._last_view: FlowView | None = None
         self._disk_checked_at = float("-inf")
         self._tasks: queue.Queue[Callable[[Store], object]] = queue.Queue()
+        self._problems: dict[str, str] = {}  # device -> reason code of what keeps the terminal in maintenance
 
     # --- lifecycle ---
 
@@ -174,8 +175,21 @@ class SessionController:
         if isinstance(event, CardPlaced) and self.flow.state in (State.IDLE, State.RESULT):
             problem = self._disk_problem()
             if problem is not None:
-                return self.flow.handle(MaintenanceRequired(problem))
+                event = MaintenanceRequired(problem, device="storage")
+        if isinstance(event, MaintenanceRequired):
+            self._problems[event.device] = event.code
+        elif isinstance(event, DevicesReady):
+            if event.device:
+                self._problems.pop(event.device, None)
+            else:
+                self._problems.clear()
+            if self._problems:  # another device is still missing: stay on the maintenance screen
+                event = self._latest_problem()
         return self.flow.handle(event)
+
+    def _latest_problem(self) -> MaintenanceRequired:
+        device, code = next(reversed(self._problems.items()))
+        return MaintenanceRequired(code, device=device)
 
     def _apply(self, effects: list[Effect]) -> None:
         pending = list(effects)
@@ -193,21 +207,27 @@ class SessionController:
                 else:
                     follow_up = self.flow.handle(DeviceFailed(exc.code))
             pending.extend(follow_up)
+            if not pending and self.flow.state is State.IDLE and self._problems:
+                # Back to idle (a result timed out, the technician left) while a device is missing.
+                pending.extend(self.flow.handle(self._latest_problem()))
         self._publish()
 
     def _publish(self) -> None:
         view = self.flow.view
         if view != self._last_view:
             self._last_view = view
-            self._watch_for_people(view.state is State.IDLE)
+            # The watcher also tells when the camera is missing or back, so it runs on the
+            # maintenance screen too while the camera is the reason for it.
+            self._watch_for_people(view.state is State.IDLE
+                                   or (view.state is State.MAINTENANCE and "camera" in self._problems))
             self._on_view(view)
 
-    def _watch_for_people(self, idle: bool) -> None:
-        """The presence watcher runs only on the idle screen; it releases the camera before the
-        session needs it (a camera device opens once)."""
+    def _watch_for_people(self, watch: bool) -> None:
+        """The presence watcher runs only on the idle (or camera-maintenance) screen; it releases
+        the camera before the session needs it (a camera device opens once)."""
         if self._presence is None:
             return
-        if idle:
+        if watch:
             self._presence.start(self.post)
         else:
             self._presence.stop()
@@ -345,15 +365,14 @@ class SessionController:
         self._attempt = _Attempt()
 
     def _recover_storage(self) -> list[Effect]:
-        """Leaves the maintenance screen by itself once the disk has room again."""
-        view = self.flow.view
-        if view.state is not State.MAINTENANCE or view.maintenance_code not in (StorageFullError.code, StorageError.code):
+        """Leaves the storage problem behind by itself once the disk has room again."""
+        if "storage" not in self._problems:
             return []
         now = self._clock.monotonic()
         if now - self._disk_checked_at < DISK_RECHECK_S:
             return []
         self._disk_checked_at = now
-        return [] if self._disk_problem() else self.flow.handle(DevicesReady())
+        return [] if self._disk_problem() else self._handle(DevicesReady(device="storage"))
 
     def _disk_problem(self) -> str | None:
         data_dir = self._config.terminal.resolved_data_dir()

@@ -67,5 +67,5 @@ def test_removal_and_loss_translate() -> None:
     clock = FakeClock()
     assert translate(rs.CardRemoved(), clock) == [CardRemoved()]
     assert translate(rs.ReaderLost("reader_unavailable"), clock) == [
-        DeviceFailed("reader_unavailable"), MaintenanceRequired("reader_unavailable")]
+        DeviceFailed("reader_unavailable"), MaintenanceRequired("reader_unavailable", device="reader")]
     assert translate(rs.CardReadFailed("card_read_failed"), clock) == [CardRejected("card_read_failed")]

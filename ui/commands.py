@@ -39,9 +39,31 @@ def demo_command(state: CliState, camera_url: str | None, reader_url: str, promp
     from kiosk.demo import prepare_demo
 
     camera = camera_url or state.config.camera.url
+    if camera_url is None and not prompts:
+        camera, prompts = _camera_for_demo(camera)
     config = prepare_demo(state.config, camera, echo=click.echo)
     devices = Devices(reader_url, camera, prompts, realtime_camera=True)
     sys.exit(run_window(config, devices, fullscreen=False, demo=True, site_config_path=state.config_path))
+
+
+# A shared clip to show the whole flow on a machine with no webcam, and where its actions are.
+_DEMO_CLIP = Path("videos/blink_mouth_plain_bg.mp4")
+_DEMO_PROMPTS: list[Any] = [("mouth_open", 1.8), ("blink", 2.9)]
+
+
+def _camera_for_demo(camera: str) -> tuple[str, list[Any] | None]:
+    """The configured camera, or the shared demo clip when the configured one is a device that is
+    not there (``make demo`` on a laptop without a webcam)."""
+    if not (camera.startswith("device:") or camera.startswith("/dev/video")) or any(Path("/dev").glob("video*")):
+        return camera, None
+    from kiosk.paths import resource_root
+
+    clip = resource_root().parent / "shared" / "media" / _DEMO_CLIP
+    if not clip.is_file():
+        click.echo(f"demo: no camera at {camera}; the terminal will show its maintenance screen")
+        return camera, None
+    click.echo(f"demo: no camera at {camera}; playing {clip.name} as the camera instead")
+    return f"file:{clip}", _DEMO_PROMPTS
 
 
 def run_window(config: KioskConfig, devices: Devices, *, fullscreen: bool, demo: bool,

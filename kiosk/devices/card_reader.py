@@ -35,9 +35,9 @@ def translate(event: rs.ReaderEvent, clock: Clock) -> list[Event]:
     if isinstance(event, rs.CardRemoved):
         return [CardRemoved()]
     if isinstance(event, rs.ReaderLost):
-        return [DeviceFailed(event.code), MaintenanceRequired(event.code)]
+        return [DeviceFailed(event.code), MaintenanceRequired(event.code, device="reader")]
     if isinstance(event, rs.ReaderReady):
-        return [DevicesReady()]
+        return [DevicesReady(device="reader")]
     return []
 
 

@@ -1,8 +1,12 @@
 """Someone in front of the idle terminal: the camera looks twice a second and says when a face
 arrives, so the terminal can invite the person by voice (many pensioners do not read the screen).
 
-Runs only while the terminal is idle; the liveness check opens the camera for itself later.
-Nothing is kept: each frame is looked at and dropped, and no image leaves this module.
+It is also the idle terminal's camera check: a camera that cannot be opened puts the terminal on
+the maintenance screen (``maintenance_required``, device ``camera``) instead of letting a pensioner
+get as far as the face check, and its return clears it (``devices_ready``).
+
+Runs only while the terminal is idle (or in maintenance for the camera); the liveness check opens
+the camera for itself later. Nothing is kept: each frame is looked at and dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from camera.errors import CameraError
 from camera.landmarks import LandmarkDetector
 from camera.settings import CameraSettings
 from camera.sources import open_source
-from kiosk.flow import PersonApproached
+from kiosk.flow import DevicesReady, MaintenanceRequired, PersonApproached
 from kiosk.ports import Post
 
 log = logging.getLogger(__name__)
@@ -30,13 +34,17 @@ MIN_FACE_WIDTH_RATIO = 0.12
 ABSENT_BEFORE_NEW_S = 5.0
 """A face must have been gone this long before a face counts as a new arrival (seconds)."""
 
+REOPEN_EVERY_S = 5.0
+"""Time between attempts to open a camera that is missing (seconds)."""
+
 
 class PresenceWatcher:
-    """Posts :class:`~kiosk.flow.PersonApproached` when a near face appears after none.
+    """Posts :class:`~kiosk.flow.PersonApproached` when a near face appears after none, and
+    ``maintenance_required`` / ``devices_ready`` (device ``camera``) when the camera cannot be
+    opened / opens again.
 
     Thread rules: :meth:`start` and :meth:`stop` from one thread (the controller's); ``post`` is
-    called from the watcher's own thread. A camera that cannot be opened is logged and ignored:
-    the invitation is a courtesy, the idle screen and a touch still work.
+    called from the watcher's own thread.
     """
 
     def __init__(self, camera_url: str, settings: CameraSettings) -> None:
@@ -65,12 +73,21 @@ class PresenceWatcher:
             thread.join(timeout=5.0)
 
     def _run(self, stop: threading.Event, post: Post) -> None:
-        try:
-            source = open_source(self._url, self._settings)
-            source.start()
-        except CameraError as exc:
-            log.info("presence watcher without camera: %s", exc.code)
-            return
+        reported = False
+        while True:
+            try:
+                source = open_source(self._url, self._settings)
+                source.start()
+                break
+            except CameraError as exc:
+                if not reported:
+                    log.warning("camera cannot be opened: %s", exc.code)
+                    post(MaintenanceRequired(str(exc.code), device="camera"))
+                    reported = True
+                if stop.wait(REOPEN_EVERY_S):
+                    return
+        if reported:
+            post(DevicesReady(device="camera"))
         detector = LandmarkDetector()
         try:
             watch(stop, lambda: _frame(source), detector.detect, post)

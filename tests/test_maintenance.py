@@ -1,0 +1,129 @@
+"""The maintenance screen: shown while any device is missing, left only when every one is back;
+the idle terminal's camera check puts it there and takes it away."""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+import kiosk.devices.presence as presence
+from kiosk.clock import FakeClock
+from kiosk.config import KioskConfig
+from kiosk.devices.presence import PresenceWatcher
+from kiosk.flow import (
+    CardPlaced, CardRead, CardRejected, DevicesReady, FlowView, MaintenanceRequired, State, TechnicianEntered,
+    TechnicianLeft,
+)
+from kiosk.ports import LivenessScores
+from kiosk.session import SessionController
+from kiosk.store import Store
+
+
+class _Devices:
+    """Reader, camera, matcher and voice that do nothing (events are posted by the test)."""
+
+    def start(self, *_args) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def best_frames(self) -> list:
+        return []
+
+    def scores(self) -> LivenessScores:
+        return LivenessScores()
+
+    def wipe(self) -> None:
+        pass
+
+    def speak(self, _prompt) -> None:
+        pass
+
+
+@pytest.fixture
+def terminal(config: KioskConfig, tmp_path: Path):
+    views: list[FlowView] = []
+    changed = threading.Condition()
+
+    def on_view(view: FlowView) -> None:
+        with changed:
+            views.append(view)
+            changed.notify_all()
+
+    clock = FakeClock()
+    devices = _Devices()
+    controller = SessionController(
+        config, clock, store_factory=lambda: Store.open(tmp_path / "data", tmp_path / "key", clock),
+        reader=devices, liveness=devices, matcher=devices, voice=devices, on_view=on_view,
+    )
+
+    def wait_for(state: State, code: str | None = None) -> FlowView:
+        def reached() -> bool:
+            return bool(views) and views[-1].state is state and (code is None or views[-1].maintenance_code == code)
+
+        with changed:
+            assert changed.wait_for(reached, timeout=5), views[-1:]
+            return views[-1]
+
+    controller.start()
+    try:
+        yield controller, wait_for, clock, config
+    finally:
+        controller.stop()
+
+
+def test_idle_only_when_every_device_is_back(terminal) -> None:
+    controller, wait_for, _clock, _config = terminal
+    controller.post(MaintenanceRequired("reader_unavailable", device="reader"))
+    controller.post(MaintenanceRequired("camera_unavailable", device="camera"))
+    wait_for(State.MAINTENANCE, "camera_unavailable")
+    controller.post(DevicesReady(device="reader"))
+    wait_for(State.MAINTENANCE, "camera_unavailable")  # the camera is still missing
+    controller.post(CardPlaced())  # no session on the maintenance screen
+    controller.post(DevicesReady(device="camera"))
+    view = wait_for(State.IDLE)
+    assert view.session_id is None
+
+
+def test_a_device_lost_during_a_session_shows_maintenance_after_the_result(terminal) -> None:
+    controller, wait_for, clock, config = terminal
+    controller.post(CardPlaced())
+    wait_for(State.READING)
+    controller.post(MaintenanceRequired("reader_unavailable", device="reader"))  # ignored by the session
+    controller.post(CardRejected("card_read_failed"))
+    wait_for(State.RESULT)
+    clock.advance(config.session.result_display_s + 1)
+    wait_for(State.MAINTENANCE, "reader_unavailable")
+
+
+def test_leaving_the_technician_mode_returns_to_maintenance_while_a_device_is_missing(terminal) -> None:
+    controller, wait_for, _clock, _config = terminal
+    controller.post(MaintenanceRequired("camera_unavailable", device="camera"))
+    wait_for(State.MAINTENANCE)
+    controller.post(TechnicianEntered())
+    wait_for(State.TECHNICIAN)
+    controller.post(TechnicianLeft())
+    wait_for(State.MAINTENANCE, "camera_unavailable")
+    controller.post(CardRead("x", "a*"))  # nothing starts
+    controller.post(DevicesReady(device="camera"))
+    wait_for(State.IDLE)
+
+
+def test_the_watcher_reports_a_missing_camera_and_its_return(config: KioskConfig, tmp_path: Path, media_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(presence, "REOPEN_EVERY_S", 0.05)
+    clip = tmp_path / "camera.mp4"
+    events: queue.Queue = queue.Queue()
+    watcher = PresenceWatcher(f"file:{clip}", config.camera)
+    watcher.start(events.put)
+    try:
+        assert events.get(timeout=10) == MaintenanceRequired("camera_unavailable", device="camera")
+        shutil.copy(media_dir / "videos" / "blink_mouth_plain_bg.mp4", clip)  # plugged back in
+        assert events.get(timeout=10) == DevicesReady(device="camera")
+    finally:
+        watcher.stop()
