@@ -30,8 +30,14 @@ def prepare_demo(config: KioskConfig, camera_url: str, *, echo: Callable[[str], 
     """Returns the demo's configuration (data in ``<data_dir>/demo``) after seeding its roster."""
     from reader.samples import sample_card_paths
 
-    data_dir = config.terminal.resolved_data_dir() / "demo"
+    main_data_dir = config.terminal.resolved_data_dir()
+    data_dir = main_data_dir / "demo"
     updates: dict = {"terminal": config.terminal.model_copy(update={"data_dir": data_dir})}
+    if not config.ui.voice_dir:
+        # The clips `make demo` rendered live in the main data folder, not in the demo's.
+        from kiosk.voice import rendered_voice_dir
+
+        updates["ui"] = config.ui.model_copy(update={"voice_dir": str(rendered_voice_dir(main_data_dir))})
     if not config.technician.pin_hash:
         from kiosk.technician import hash_pin
 
