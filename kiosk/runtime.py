@@ -58,6 +58,7 @@ class KioskRuntime:
         on_record: Callable[[str, CertificationRecord], None] = lambda _id, _record: None,
         with_sync: bool = True,
         rng: random.Random | None = None,
+        matcher: MatcherAdapter | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
@@ -66,7 +67,8 @@ class KioskRuntime:
                                on_staff_called=on_staff_called, on_record=on_record)
         self._with_sync = with_sync
         self._rng = rng
-        self.matcher: MatcherAdapter | None = None
+        self._own_matcher = matcher is None  # a matcher handed in is the caller's to close
+        self.matcher: MatcherAdapter | None = matcher
         self.controller: SessionController | None = None
         self.sync = None
 
@@ -79,7 +81,8 @@ class KioskRuntime:
         config = self.config
         devices = self._devices
         try:
-            self.matcher = MatcherAdapter(config.match)
+            if self.matcher is None:
+                self.matcher = MatcherAdapter(config.match)
             liveness = LivenessAdapter(
                 CameraConfig(devices.camera_url, config.camera, config.quality, config.liveness, config.antispoof),
                 rng=self._rng, prompts=devices.prompts, realtime=devices.realtime_camera,
@@ -105,6 +108,12 @@ class KioskRuntime:
             return None
         return PresenceWatcher(self._devices.camera_url, self.config.camera)
 
+    def view(self) -> FlowView:
+        """The controller's latest view (safe from any thread; call before :meth:`stop`)."""
+        if self.controller is None:
+            raise RuntimeError("the runtime is not running")
+        return self.controller.view
+
     def post(self, event: Event) -> None:
         """Hands a UI event to the controller (thread-safe)."""
         if self.controller is not None:
@@ -118,7 +127,7 @@ class KioskRuntime:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
-        if self.matcher is not None:
+        if self.matcher is not None and self._own_matcher:
             self.matcher.close()
             self.matcher = None
 

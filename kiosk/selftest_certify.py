@@ -1,6 +1,7 @@
 """One headless certification for the self-test, through the terminal's own parts.
 
-Real: :class:`~kiosk.session.SessionController` and its flow, the ``sim://`` reader through
+Real, through :func:`kiosk.headless.certify_once` (the same runner as ``kiosk certify --headless``):
+:class:`~kiosk.session.SessionController` and its flow, the ``sim://`` reader through
 :class:`~kiosk.devices.card_reader.CardReaderAdapter` (the invented sample card), a
 :class:`~kiosk.store.Store` with its migrations in a temporary folder, the camera and liveness
 challenge through :class:`~kiosk.devices.liveness.LivenessAdapter` (FaceMesh, quality gates,
@@ -20,7 +21,6 @@ from __future__ import annotations
 import json
 import random
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,12 +31,10 @@ import numpy as np
 from camera.settings import Action
 from kiosk.clock import SystemClock
 from kiosk.config import KioskConfig
-from kiosk.devices.card_reader import CardReaderAdapter
-from kiosk.devices.liveness import CameraConfig, LivenessAdapter
 from kiosk.devices.matcher import MatcherAdapter
-from kiosk.flow import ConsentGiven, FlowView, Speak, StartRequested, State
+from kiosk.headless import certify_once
 from kiosk.reasons import Outcome
-from kiosk.session import SessionController
+from kiosk.runtime import Devices
 from kiosk.store import Pensioner, Store
 from reader.samples import sample_card_path
 
@@ -44,14 +42,6 @@ RESULT_TIMEOUT_S = 120.0
 """Longest wait for the result screen (the synthetic run takes about 5 s on two cores)."""
 ENCODE_TIMEOUT_S = 60.0
 """Longest wait for the worker to encode the reference (includes loading its models)."""
-
-
-class _RecordingVoice:
-    def __init__(self) -> None:
-        self.prompts: list[str] = []
-
-    def speak(self, prompt: Speak) -> None:
-        self.prompts.append(prompt.prompt)
 
 
 @dataclass(frozen=True)
@@ -96,53 +86,22 @@ def run_certification(config: KioskConfig, camera_url: str, template: np.ndarray
     started = time.monotonic()
     id_number = json.loads(sample_card_path().read_text(encoding="utf-8"))["id_number"]
     with tempfile.TemporaryDirectory(prefix="kiosk-selftest-") as tmp:
-        data_dir = Path(tmp) / "data"
-        config = config.model_copy(update={"terminal": config.terminal.model_copy(update={"data_dir": data_dir})})
+        # A throw-away data folder with its own key (a site file may point key_file at the real one).
+        terminal = config.terminal.model_copy(update={"data_dir": Path(tmp) / "data", "key_file": Path("keys/device.key")})
+        config = config.model_copy(update={"terminal": terminal})
         clock = SystemClock()
-
-        def open_store() -> Store:
-            return Store.open(data_dir, data_dir / "keys" / "device.key", clock,
-                              evidence_retention_days=config.storage.evidence_retention_days)
-
-        with open_store() as store:  # the roster entry and its reference, before the controller starts
+        with Store.from_config(config, clock) as store:  # the roster entry and its reference
             store.upsert_pensioner(Pensioner(id_number, "SELFTEST", config.terminal.region_code))
             store.add_reference(id_number, template, "staff_enrolment")
-        states: list[str] = []
-        done = threading.Event()
-        records: list[str] = []
-        liveness = LivenessAdapter(
-            CameraConfig(camera_url, config.camera, config.quality, config.liveness, config.antispoof),
-            rng=random.Random(seed), prompts=list(prompts) if prompts else None, realtime=False,
-        )
-        controller: SessionController
-
-        def on_view(view: FlowView) -> None:  # the controller's thread: act as the person would
-            if not states or states[-1] != view.state:
-                states.append(str(view.state))
-            if view.state is State.STATUS:
-                controller.post(StartRequested())
-            elif view.state is State.CONSENT:
-                controller.post(ConsentGiven())
-            elif view.state in (State.RESULT, State.MAINTENANCE):
-                done.set()
-
-        controller = SessionController(
-            config, clock, store_factory=open_store,
-            reader=CardReaderAdapter("sim://", config.reader, clock),
-            liveness=liveness, matcher=matcher, voice=_RecordingVoice(),
-            on_view=on_view, on_record=lambda record_id, _record: records.append(record_id),
-        )
-        controller.start()
-        try:
-            done.wait(RESULT_TIMEOUT_S)
-            view = controller.view
-        finally:
-            controller.stop()
+        devices = Devices("sim://", camera_url, list(prompts) if prompts else None,
+                          realtime_camera=False, watch_for_people=False)
+        run = certify_once(config, devices, RESULT_TIMEOUT_S, matcher=matcher, rng=random.Random(seed))
         distance = attack = None
-        if records:
-            with open_store() as store:
-                record = store.get_record(records[-1])
+        if run.record_ids:
+            with Store.from_config(config, clock) as store:
+                record = store.get_record(run.record_ids[-1])
             if record is not None:
                 distance, attack = record.match_distance, record.attack_score
-    return CertificationRun(str(view.state), view.outcome, distance, records[-1] if records else None,
-                            tuple(view.actions_done), tuple(states), attack, time.monotonic() - started)
+    view = run.view
+    return CertificationRun(str(view.state), view.outcome, distance, run.record_ids[-1] if run.record_ids else None,
+                            tuple(view.actions_done), run.states, attack, time.monotonic() - started)

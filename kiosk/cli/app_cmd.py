@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
-from datetime import date
 from typing import Any
 
 import click
 
 from kiosk.cli import CliState, pass_state
-from kiosk.clock import SystemClock
 from kiosk.config import KioskConfig
-from kiosk.flow import ConsentGiven, FlowView, Speak, StartRequested, State
-from kiosk.runtime import Devices, KioskRuntime, parse_prompt
+from kiosk.flow import State
+from kiosk.headless import certify_once
+from kiosk.runtime import Devices, parse_prompt
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +36,6 @@ prompt_option = click.option(
     "--prompt", "prompts", multiple=True, callback=_prompts, metavar="ACTION@SECONDS",
     help="Prompt ACTION (blink, mouth_open, turn_left, turn_right) at SECONDS of a recorded clip (repeatable).",
 )
-
-
-class RecordingVoice:
-    """The voice of a headless run: remembers which prompts were played, plays nothing."""
-
-    def __init__(self) -> None:
-        self.prompts: list[str] = []
-
-    def speak(self, prompt: Speak) -> None:
-        self.prompts.append(prompt.prompt)
 
 
 @click.command()
@@ -80,37 +68,16 @@ def certify_command(state: CliState, headless: bool, reader_url: str | None, cam
 
 def run_headless(config: KioskConfig, devices: Devices, timeout_s: float) -> dict[str, Any]:
     """Runs one session to its result and returns ``outcome``, ``valid_until``, ``record_id``."""
-    finished = threading.Event()
-    outcome: dict[str, Any] = {"view": None, "record_id": None}
-    voice = RecordingVoice()
-    runtime: KioskRuntime | None = None
-
-    def on_view(view: FlowView) -> None:
-        if view.state is State.STATUS:
-            runtime.post(StartRequested())
-        elif view.state is State.CONSENT:
-            runtime.post(ConsentGiven())
-        elif view.state in (State.RESULT, State.MAINTENANCE):
-            outcome["view"] = view
-            finished.set()
-
-    runtime = KioskRuntime(config, SystemClock(), devices, voice=voice, on_view=on_view, with_sync=False,
-                           on_record=lambda record_id, _record: outcome.__setitem__("record_id", record_id))
-    runtime.start()
-    try:
-        reached = finished.wait(timeout_s)
-    finally:
-        runtime.stop()
-    view: FlowView | None = outcome["view"]
-    if not reached or view is None:
-        return {"outcome": "timed_out", "valid_until": None, "record_id": None, "prompts": voice.prompts}
+    run = certify_once(config, devices, timeout_s)
+    view = run.view
+    if not run.finished:
+        return {"outcome": "timed_out", "valid_until": None, "record_id": None, "prompts": list(run.prompts)}
     code = view.outcome if view.state is State.RESULT else (view.maintenance_code or "device_error")
-    valid_until: date | None = view.valid_until
     return {
         "outcome": code,
-        "valid_until": valid_until.isoformat() if valid_until else None,
-        "record_id": outcome["record_id"],
+        "valid_until": view.valid_until.isoformat() if view.valid_until else None,
+        "record_id": run.record_ids[-1] if run.record_ids else None,
         "attempt": view.attempt,
         "next_step": str(view.next_step) if view.next_step else None,
-        "prompts": voice.prompts,
+        "prompts": list(run.prompts),
     }
