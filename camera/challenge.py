@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -71,6 +71,27 @@ class ChallengeState:
     completed: tuple[Action, ...]
     outcomes: tuple[ActionOutcome, ...]
     failure: CameraReason | None
+
+
+ACTIONS: tuple[str, ...] = get_args(Action)
+MAX_PROMPT_S = 3600.0
+
+
+def parse_prompt(text: str) -> tuple[Action, float]:
+    """``ACTION@SECONDS`` (``blink@2.5``: prompt a blink at 2.5 s of a recorded clip) -> (action,
+    seconds). Raises ValueError naming the form and the allowed actions."""
+    action, sep, seconds = text.strip().partition("@")
+    if not sep:
+        raise ValueError(f"{text!r} is not ACTION@SECONDS (for example blink@2.5)")
+    if action not in ACTIONS:
+        raise ValueError(f"{text!r}: unknown action {action!r}; use one of {', '.join(ACTIONS)} (ACTION@SECONDS)")
+    try:
+        value = float(seconds)
+    except ValueError:
+        raise ValueError(f"{text!r}: SECONDS must be a number (ACTION@SECONDS)") from None
+    if not 0.0 <= value < MAX_PROMPT_S:
+        raise ValueError(f"{text!r}: SECONDS must be within 0-{MAX_PROMPT_S:.0f} (ACTION@SECONDS)")
+    return action, value  # type: ignore[return-value]
 
 
 def draw_plan(settings: LivenessSettings, rng: random.Random) -> list[Action]:

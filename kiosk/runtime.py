@@ -130,18 +130,3 @@ class KioskRuntime:
         if self.matcher is not None and self._own_matcher:
             self.matcher.close()
             self.matcher = None
-
-
-def parse_prompt(text: str) -> tuple[Action, float]:
-    """``ACTION@SECONDS`` (``blink@2.5``) → (action, seconds). Raises ValueError with the rule."""
-    action, sep, seconds = text.partition("@")
-    allowed = ("blink", "mouth_open", "turn_left", "turn_right")
-    if not sep or action not in allowed:
-        raise ValueError(f"{text!r}: expected ACTION@SECONDS with ACTION one of {', '.join(allowed)}")
-    try:
-        value = float(seconds)
-    except ValueError:
-        raise ValueError(f"{text!r}: SECONDS must be a number") from None
-    if not 0.0 <= value < 3600.0:
-        raise ValueError(f"{text!r}: SECONDS must be within 0-3600")
-    return action, value  # type: ignore[return-value]

@@ -18,7 +18,8 @@ from kiosk.cli import CliState, pass_state
 from kiosk.config import KioskConfig
 from kiosk.flow import State
 from kiosk.headless import certify_once
-from kiosk.runtime import Devices, parse_prompt
+from camera.challenge import parse_prompt
+from kiosk.runtime import Devices
 
 log = logging.getLogger(__name__)
 

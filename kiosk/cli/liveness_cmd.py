@@ -11,30 +11,23 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import click
 
+from camera import challenge
 from camera.errors import CameraError
 from camera.settings import Action
 from kiosk.cli import CliState, pass_state
 from kiosk.errors import from_device_error
 
-_ACTIONS: tuple[str, ...] = get_args(Action)
-_PROMPT = re.compile(r"^(?P<action>[a-z_]+)@(?P<seconds>\d+(?:\.\d+)?)$")
-
-
 def parse_prompt(text: str) -> tuple[Action, float]:
     """``ACTION@SECONDS`` -> (action, seconds); raises click.BadParameter with the allowed forms."""
-    match = _PROMPT.match(text.strip())
-    if match is None:
-        raise click.BadParameter(f"{text!r} is not ACTION@SECONDS (for example blink@2.5)", param_hint="--prompt")
-    action = match["action"]
-    if action not in _ACTIONS:
-        raise click.BadParameter(f"unknown action {action!r}; use one of {', '.join(_ACTIONS)}", param_hint="--prompt")
-    return action, float(match["seconds"])  # type: ignore[return-value]
+    try:
+        return challenge.parse_prompt(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--prompt") from None
 
 
 def _human(document: dict[str, Any], events_only: bool) -> list[str]:
@@ -56,7 +49,7 @@ def _human(document: dict[str, Any], events_only: bool) -> list[str]:
 @click.command()
 @click.argument("clip", type=click.Path(path_type=Path, exists=True))
 @click.option("--prompt", "prompts", multiple=True, metavar="ACTION@SECONDS",
-              help=f"Prompt an action at a media time (repeatable; actions: {', '.join(_ACTIONS)}).")
+              help=f"Prompt an action at a media time (repeatable; actions: {', '.join(challenge.ACTIONS)}).")
 @click.option("--events", "events_only", is_flag=True, help="Only list the blinks, mouth openings and turns seen.")
 @click.option("--seed", type=int, default=None, help="Seed for the random action plan when no --prompt is given.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
