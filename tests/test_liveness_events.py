@@ -103,6 +103,8 @@ def test_frames_not_frontal_abort_eye_events_but_not_turns(settings) -> None:
     events = run(settings, [(1.0, {"ear": 0.3}), (0.1, {"ear": 0.05}), (1.0, {"ear": 0.3})],
                  frontal=lambda t: not 0.95 <= t <= 1.2)
     assert kinds(events) == []
+    events = run(settings, [(1.0, {}), (1.0, {"yaw_deg": settings.turn_min_deg + 10})], frontal=lambda t: t < 1.0)
+    assert kinds(events) == ["turn_left"]
 
 
 def test_time_going_backwards_is_refused(settings) -> None:
