@@ -106,7 +106,8 @@ class PinGuard:
     """Checks PINs against ``pin_hash`` and locks after ``max_wrong`` wrong ones for ``lockout_s``.
 
     The lock uses wall-clock time (``clock.now()``) so that it survives a restart when
-    ``state_file`` is given; a broken state file counts as locked-out-free but is logged.
+    ``state_file`` is given; a broken state file counts as locked-out-free but is logged. With a
+    state file, the file decides: it is read again on every entry, so deleting it unlocks.
     """
 
     def __init__(self, pin_hash: str, max_wrong: int, lockout_s: float, clock: Clock, state_file: Path | None = None) -> None:
@@ -137,7 +138,11 @@ class PinGuard:
         return left
 
     def try_pin(self, pin: str) -> PinAnswer:
-        """Checks one entry. A PIN tried while locked is not even compared (no oracle during a lock)."""
+        """Checks one entry. A PIN tried while locked is not even compared (no oracle during a lock).
+
+        The state file, when given, is read again first: ``kiosk technician unlock`` deletes it to
+        clear a lock on a running kiosk."""
+        self._load()
         if not self.enabled:
             return PinAnswer(PinCheck.NOT_SET)
         locked = self.locked_seconds()
@@ -161,7 +166,11 @@ class PinGuard:
         return PinAnswer(PinCheck.WRONG, tries_left=self._max_wrong - self._wrong)
 
     def _load(self) -> None:
-        if self._state_file is None or not self._state_file.is_file():
+        if self._state_file is None:
+            return  # the count lives in memory only
+        self._wrong = 0
+        self._locked_until = None
+        if not self._state_file.is_file():
             return
         try:
             state = json.loads(self._state_file.read_text(encoding="utf-8"))
@@ -169,6 +178,8 @@ class PinGuard:
             until = state.get("locked_until")
             self._locked_until = datetime.fromisoformat(until) if until else None
         except (ValueError, TypeError, AttributeError):
+            self._wrong = 0
+            self._locked_until = None
             log.warning("technician lockout state unreadable; starting from zero")
 
     def _save(self) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.clock import FakeClock
-from kiosk.technician import CornerTaps, PinCheck, PinError, PinGuard, check_pin_format, hash_pin, verify_pin
+from kiosk.technician import (CornerTaps, PinCheck, PinError, PinGuard, check_pin_format, hash_pin, lockout_state_file,
+                              verify_pin)
 from tests.conftest import run_cli
 
 FAST_N = 2**10  # tests use a cheap scrypt cost; the format and the check are the same
@@ -47,6 +48,26 @@ def test_lockout_after_max_wrong_pins_and_release(tmp_path: Path) -> None:
     clock.advance(601)
     assert again.try_pin("2580").result is PinCheck.ACCEPTED
     assert again.try_pin("0000").tries_left == 2  # the count started again
+
+
+def test_deleting_the_state_file_unlocks_a_running_guard(tmp_path: Path) -> None:
+    state = tmp_path / "lock.json"
+    guard = PinGuard(hash_pin("2580", n=FAST_N), max_wrong=2, lockout_s=600, clock=FakeClock(), state_file=state)
+    guard.try_pin("0000")
+    assert guard.try_pin("0000").result is PinCheck.LOCKED
+    state.unlink()  # what `kiosk technician unlock` does
+    assert guard.try_pin("2580").result is PinCheck.ACCEPTED
+
+
+def test_unlock_command_clears_the_lock(data_dir: Path) -> None:
+    state = lockout_state_file(data_dir)
+    clock = FakeClock()
+    guard = PinGuard(hash_pin("2580", n=FAST_N), max_wrong=1, lockout_s=600, clock=clock, state_file=state)
+    assert guard.try_pin("0000").result is PinCheck.LOCKED and state.is_file()
+    assert run_cli(["technician", "unlock"]) == 0
+    assert not state.exists()
+    assert guard.try_pin("2580").result is PinCheck.ACCEPTED
+    assert run_cli(["technician", "unlock"]) == 0  # nothing to clear is fine
 
 
 def test_no_pin_set_means_no_entry() -> None:
