@@ -103,9 +103,10 @@ def test_moire_scores_a_fine_periodic_grid_above_smooth_skin() -> None:
 class _Fixed:
     def __init__(self, name: str, value: float) -> None:
         self.name, self._value = name, value
+        self.calls = 0
 
     def observe(self, view: FrameView) -> None:
-        pass
+        self.calls += 1
 
     def score(self) -> float:
         return self._value
@@ -138,6 +139,22 @@ def test_only_every_nth_frame_with_one_face_is_analysed(config) -> None:
     assert sum(analysed) == 9 // config.antispoof.every_n_frames
     assert assessor.observe(image, view.gray, observation(faces=2), 1.0) is False
     assert assessor.observe(image, view.gray, None, 1.1) is False
+
+
+def test_the_checks_take_turns_and_no_frame_pays_for_more_than_one(config) -> None:
+    """The first analysed frame goes to every check; after it each analysed frame reaches one check, in turn."""
+    settings = config.antispoof.model_copy(update={"every_n_frames": 2})
+    checks = [_Fixed(name, 0.0) for name in "abc"]
+    assessor = AttackAssessor(settings, checks=[(check, 1.0) for check in checks])
+    image, view = face_frame()
+    reached = []
+    for i in range(13):
+        before = [check.calls for check in checks]
+        analysed = assessor.observe(image, view.gray, view.face, i / 30)
+        names = "".join(check.name for check, calls in zip(checks, before) if check.calls > calls)
+        assert analysed == bool(names)
+        reached.append(names)
+    assert reached == ["abc", "", "b", "", "c", "", "a", "", "b", "", "c", "", "a"]
 
 
 @pytest.mark.media
