@@ -92,6 +92,20 @@ def test_every_reason_and_next_step_fits_the_result_screen(qapp: QApplication) -
     assert not problems, "\n".join(f"{p.screen}: {p.widget}: {p.rule}" for p in problems)
 
 
+def test_the_result_screen_says_the_configured_number_of_attempts(qapp: QApplication) -> None:
+    from kiosk.config import load_config
+    from kiosk.flow import FlowView
+    from kiosk.reasons import NextStep
+    from kiosk.voice import Catalogue
+    from ui.main_window import MainWindow
+
+    window = MainWindow(load_config(), Catalogue.load(), post=lambda _e: None)
+    window.show_view(FlowView(State.RESULT, session_id="s", attempt=5, attempts_max=5, outcome="mismatch",
+                              next_step=NextStep.MANUAL_REVIEW, manual_review_offered=True))
+    text = window.screens[State.RESULT].attempts.text()
+    assert text.startswith("5 次都没有成功") and "三" not in text
+
+
 def test_consent_says_where_the_photo_goes_as_configured(qapp: QApplication, monkeypatch) -> None:
     from kiosk.config import load_config
     from kiosk.voice import Catalogue

@@ -58,7 +58,7 @@ class ResultScreen(Screen):
         if view.can_retry:
             self.attempts.setText(self.t("screen.result", "attempts_left", attempts_left=attempts_left))
         elif view.manual_review_offered:
-            self.attempts.setText(self.t("screen.result", "no_attempts_left"))
+            self.attempts.setText(self.t("screen.result", "no_attempts_left", attempts_max=view.attempts_max))
         else:
             self.attempts.setText("")
         for label in (self.fact, self.reason, self.next_step, self.attempts):
