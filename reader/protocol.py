@@ -198,11 +198,15 @@ class FrameParser:
         """Gives up on the frame being assembled (its rest never came) and rescans what follows.
 
         Called by a client whose deadline passed: a false preamble with a large length may be
-        hiding a complete real frame behind it.
+        hiding a complete real frame behind it. Every call shortens what is pending, so a client
+        looping ``while parser.pending`` always ends: what does not begin with a whole preamble
+        (the start of one, ``AA AA``, that never went on) cannot hide a frame and is dropped.
         """
         if len(self._buffer) >= len(PREAMBLE) and self._buffer.startswith(PREAMBLE):
             del self._buffer[:1]
             self.discarded += 1
+        else:
+            self.reset()
         return self.feed(b"")
 
     def reset(self) -> None:

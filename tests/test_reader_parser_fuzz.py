@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from reader.errors import FrameError
@@ -72,8 +73,7 @@ def test_mutated_frames_never_break_the_parser(seed: int, mutation_rate: float) 
         before = parser.pending
         for item in parser.abandon():
             assert isinstance(item, (Response, FrameError))
-        if parser.pending == before:
-            break  # a partial frame that abandon() cannot shorten (not at a preamble) is fine
+        assert parser.pending < before  # every abandon() shortens: a client's deadline loop ends
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -96,3 +96,43 @@ def test_intact_frames_between_garbage_come_out_exactly(seed: int) -> None:
 
 def test_the_fuzz_volume_meets_the_issue() -> None:
     assert TOTAL >= 100_000
+
+
+def test_abandon_drops_a_preamble_that_never_went_on() -> None:
+    """A port that sent a stray byte and the start of a preamble, then nothing: the client's
+    deadline loop must end in a timeout, not spin on bytes abandon() would keep."""
+    for stub in (b"\x13\xaa", b"\xaa\xaa", b"\xaa\xaa\xaa\x96"):
+        parser = FrameParser()
+        assert parser.feed(stub) == []
+        assert parser.abandon() == []
+        assert parser.pending == 0
+
+
+def test_a_client_on_a_port_that_stops_mid_preamble_times_out() -> None:
+    """The whole path: SamClient's deadline loop over such a port raises reader_timeout."""
+    from reader.client import SamClient
+    from reader.errors import ReaderTimeout
+    from reader.protocol import Command, build_command
+
+    class Port:
+        timeout = 0.05
+        in_waiting = 0
+
+        def __init__(self) -> None:
+            self.sent = False
+
+        def reset_input_buffer(self) -> None:
+            pass
+
+        def write(self, data: bytes) -> int:
+            return len(data)
+
+        def read(self, _size: int) -> bytes:
+            if self.sent:
+                return b""
+            self.sent = True
+            return b"\x13\xaa"
+
+    client = SamClient(Port(), timeout_s=0.2, retries=0)  # type: ignore[arg-type]
+    with pytest.raises(ReaderTimeout):
+        client.exchange(build_command(Command.SAM_STATUS))
