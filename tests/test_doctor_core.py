@@ -128,7 +128,7 @@ def test_old_outbox_backlog_warns(config: KioskConfig) -> None:
                                                     region_code="110101", id_number=A, outcome="mismatch", attempt=n))
            for n in (1, 2)]
     status, detail, hint = results(config)["outbox backlog"]
-    assert status is Status.WARNING and "oldest for 9" in detail and "network" in hint
+    assert status is Status.WARNING and "oldest for 96 h" in detail and "network" in hint
     store.mark_sent([ids[0]])
     store.mark_rejected(ids[1], "bad_signature")
     store.close()
