@@ -52,11 +52,10 @@ def encode_file(path: str, matcher=None, reference: bool = False) -> FileEncodin
     matcher = matcher or _worker_matcher
     try:
         image = read_image(Path(path))
-        found = matcher.encoder.detect(image)
         encoding = matcher.encode(image, reference=reference)
     except MatchError as exc:
         return FileEncoding(path, None, exc.code.value, exc.detail)
-    return FileEncoding(path, encoding.vector, None, "", max(len(found), encoding.faces_found), encoding.quality.sharpness)
+    return FileEncoding(path, encoding.vector, None, "", encoding.faces_found, encoding.quality.sharpness)
 
 
 def _encode_reference(path: str) -> FileEncoding:
