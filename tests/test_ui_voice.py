@@ -24,12 +24,14 @@ class ManualBackend:
     """Plays nothing; the test says when a clip ends."""
 
     def __init__(self) -> None:
-        self.played: list[str] = []
+        self.played: list[str] = []  # clip ids (file stems)
+        self.paths: list[Path] = []  # the files themselves (which folder a clip came from)
         self.stops = 0
         self.on_finished = lambda: None
 
     def play(self, path: Path) -> None:
         self.played.append(path.stem)
+        self.paths.append(path)
 
     def stop(self) -> None:
         self.stops += 1
@@ -106,10 +108,12 @@ def test_recorded_clips_win_and_missing_clips_are_skipped(qapp: QApplication, cl
     settle(qapp)
     assert started == ["face_ok", "matching"]
     assert backend.played == ["prompt-matching"]
+    assert backend.paths[0].parent == recorded
     player2, backend2, _ = make(qapp, clips, recorded)
     player2.speak(Speak("matching"))
     settle(qapp)
     assert backend2.played == ["prompt-matching"]
+    assert backend2.paths[0].parent == recorded  # the recorded clip, not the rendered one beside it
 
 
 def test_an_unknown_prompt_is_logged_not_fatal(qapp: QApplication, clips: Path) -> None:
