@@ -93,8 +93,14 @@ def test_stop_silences_and_forgets_the_waiting_prompt(qapp: QApplication, clips:
     player.speak(Speak("reminder_still_there"))
     player.stop()
     settle(qapp)
+    assert backend.stops == 1
     backend.finish()
     assert started == ["consent_question"] and player.playing is None
+    player.speak(Speak("face_ok"))
+    settle(qapp)
+    backend.finish()
+    backend.finish()
+    assert started == ["consent_question", "face_ok"]  # the reminder that waited before stop() never plays
 
 
 def test_recorded_clips_win_and_missing_clips_are_skipped(qapp: QApplication, clips: Path, tmp_path: Path) -> None:
