@@ -228,3 +228,15 @@ def test_an_unreachable_centre_is_probed_every_interval_while_errors_back_off(da
     assert worker._next_delay(SyncReport(error="centre_error")) <= 2.0
     worker.notify_network_changed(True)  # also resets it
     assert worker._failures == 0
+
+
+def test_an_unusable_ca_file_does_not_count_as_reaching_the_centre(tmp_path: Path, data_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiosk.sync.credentials import new_credentials, save_credentials
+    from kiosk.sync.worker import SyncWorker
+
+    save_credentials(data_dir, new_credentials("http://127.0.0.1:9", "t9", signing.new_secret()))  # nothing there
+    monkeypatch.setenv("KIOSK__SYNC__CA_FILE", str(tmp_path / "missing.pem"))
+    worker = SyncWorker(load_config(), SystemClock())
+    assert worker.run_once().error == "sync_ca_file_invalid"
+    assert worker.status().online is None  # no request left the terminal: neither online nor offline

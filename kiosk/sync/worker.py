@@ -137,13 +137,13 @@ class SyncWorker:
         try:
             store = store or self._store_factory()
         except KioskError as exc:
-            return self._finish(SyncReport(error=exc.code, error_message=exc.message))
+            return self._finish(SyncReport(error=exc.code, error_message=exc.message), reached=False)
         try:
             client = self._client(credentials)
         except SyncError as exc:
             if own:
                 store.close()
-            return self._finish(SyncReport(error=exc.code, error_message=exc.message))
+            return self._finish(SyncReport(error=exc.code, error_message=exc.message), reached=False)
         try:
             return self._round(store, client, credentials)
         finally:
@@ -172,11 +172,13 @@ class SyncWorker:
                             client, client_for = self._client(credentials), credentials
                         report = self._round(store, client, credentials)
                     except KioskError as exc:
-                        report = self._finish(SyncReport(error=exc.code, error_message=exc.message))
+                        report = self._finish(SyncReport(error=exc.code, error_message=exc.message),
+                                              reached=False)
                     except Exception as exc:  # noqa: BLE001 - a bug must not end syncing for good
                         log.exception("sync round failed unexpectedly")
                         report = self._finish(SyncReport(error="sync_internal_error",
-                                                         error_message=f"{type(exc).__name__} (see the log)"))
+                                                         error_message=f"{type(exc).__name__} (see the log)"),
+                                              reached=False)
                 self._wake.wait(self._next_delay(report))
                 self._wake.clear()
         finally:
@@ -222,10 +224,11 @@ class SyncWorker:
         try:
             credentials = load_credentials(self._data_dir)
         except SyncError as exc:
-            return self._finish(SyncReport(error=exc.code, error_message=exc.message), enrolled=False)
+            return self._finish(SyncReport(error=exc.code, error_message=exc.message), enrolled=False,
+                                reached=False)
         if credentials is None:
             return self._finish(SyncReport(error="not_enrolled", error_message="this terminal is not enrolled with "
-                                           "a centre: run `kiosk enroll-device`"), enrolled=False)
+                                           "a centre: run `kiosk enroll-device`"), enrolled=False, reached=False)
         return credentials
 
     def _enrolled(self) -> bool:
@@ -234,10 +237,16 @@ class SyncWorker:
         except SyncError:
             return False
 
-    def _finish(self, report: SyncReport, *, enrolled: bool = True) -> SyncReport:
-        """Folds a round's report into the status and persists it for ``kiosk doctor``."""
+    def _finish(self, report: SyncReport, *, enrolled: bool = True, reached: bool | None = None) -> SyncReport:
+        """Folds a round's report into the status and persists it for ``kiosk doctor``.
+
+        ``reached``: whether a request got to the centre. False for errors raised before any request
+        (no credentials, an unusable ``sync.ca_file``, a store that fails to open, a bug): the online
+        flag then stays as it was. None (a round's report) works it out from the error code.
+        """
         now = self._clock.now()
-        reached = report.error not in ("centre_unreachable", "not_enrolled", "sync_credentials_invalid")
+        if reached is None:
+            reached = report.error not in ("centre_unreachable", "not_enrolled", "sync_credentials_invalid")
         with self._lock:
             status = self._status
             status = replace(
