@@ -17,7 +17,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from kiosk.flow import (
     ReferenceMissing, RunMatch, Speak, StartLiveness, State, StopCamera, StoreRecord, Wipe,
 )
 from kiosk.ports import (
-    CardReaderPort, LivenessPort, LivenessScores, MatcherPort, MatchOutcome, PresencePort, Preview, VoicePort,
+    CardReaderPort, LivenessPort, MatcherPort, MatchOutcome, PresencePort, Preview, VoicePort,
 )
 from kiosk.store import CertificationRecord, Store
 
@@ -47,7 +47,6 @@ DISK_RECHECK_S = 5.0
 class _Attempt:
     """What the controller knows of the current attempt (wiped with the session)."""
 
-    scores: LivenessScores = field(default_factory=LivenessScores)
     match: MatchOutcome | None = None
     evidence: np.ndarray | None = None
 
@@ -275,7 +274,6 @@ class SessionController:
         id_number = self.flow.id_number
         session = self.flow.view.session_id
         frames = self._liveness.best_frames()
-        self._attempt.scores = self._liveness.scores()
         self._attempt.evidence = frames[0] if frames else None
         try:
             references = store.references(id_number) if id_number else []
@@ -306,7 +304,7 @@ class SessionController:
 
     def _store_record(self, store: Store, effect: StoreRecord) -> None:
         view = self.flow.view
-        scores = self._attempt.scores
+        scores = self._liveness.scores()  # also for a failed challenge: a spoof's score is evidence
         match = self._attempt.match
         record = CertificationRecord(
             session_id=view.session_id or "none",

@@ -235,3 +235,17 @@ def test_no_refresh_by_default(harness, config: KioskConfig) -> None:
     h.controller.stop()
     with Store.from_config(config, h.clock) as store:
         assert len(store.references(ID)) == 1
+
+
+def test_a_failed_challenge_is_recorded_with_its_scores(harness, config: KioskConfig) -> None:
+    from kiosk.flow import LivenessFailed
+
+    h = harness(script=[FacePositioned(), ActionPrompted("blink"), LivenessFailed("spoof_detected")])
+    view = walk_to_result(h)
+    assert view.outcome == "spoof_detected"
+    h.controller.stop()
+    with Store.from_config(config, h.clock) as store:
+        record_id = store.pending_outbox(10, h.clock.now())[0].record_id
+        record = store.get_record(record_id)
+    assert record.outcome == "spoof_detected"
+    assert record.attack_score == pytest.approx(0.05) and record.liveness_score == pytest.approx(0.93)
