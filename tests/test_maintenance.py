@@ -1,16 +1,24 @@
 """The maintenance screen: shown while any device is missing, left only when every one is back;
-the idle terminal's camera check puts it there and takes it away."""
+the idle terminal's camera check puts it there and takes it away; a nearly full disk refuses new
+sessions until space is freed.
+
+Free space is faked through ``shutil.disk_usage`` as the controller sees it (the doctor's own
+free-space check is in test_doctor_core.py); everything else is real (store file, flow, thread).
+"""
 
 from __future__ import annotations
 
 import queue
 import shutil
 import threading
+import time
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
 
 import kiosk.devices.presence as presence
+import kiosk.session
 from kiosk.clock import FakeClock
 from kiosk.config import KioskConfig
 from kiosk.devices.presence import PresenceWatcher
@@ -127,3 +135,38 @@ def test_the_watcher_reports_a_missing_camera_and_its_return(config: KioskConfig
         assert events.get(timeout=10) == DevicesReady(device="camera")
     finally:
         watcher.stop()
+
+
+Usage = namedtuple("Usage", "total used free")
+
+
+def test_low_disk_refuses_a_session_then_recovers(terminal, monkeypatch: pytest.MonkeyPatch) -> None:
+    controller, wait_for, clock, config = terminal
+    need = config.terminal.min_free_disk_mb * 1_000_000
+    free = [need - 1]
+    monkeypatch.setattr(kiosk.session.shutil, "disk_usage", lambda _path: Usage(100 * need, 99 * need, free[0]))
+
+    controller.post(CardPlaced())
+    view = wait_for(State.MAINTENANCE, "storage_full")
+    assert view.session_id is None
+    # Still full a while later: the worker looks again (it ticks every 0.1 s) and stays.
+    clock.advance(kiosk.session.DISK_RECHECK_S + 1)
+    time.sleep(0.5)
+    assert controller.view.state is State.MAINTENANCE
+    # Staff freed space: the controller looks again by itself and returns to idle.
+    free[0] = need + 1
+    clock.advance(kiosk.session.DISK_RECHECK_S + 1)
+    wait_for(State.IDLE)
+    controller.post(CardPlaced())
+    assert wait_for(State.READING).session_id is not None
+
+
+def test_unreadable_data_folder_is_a_storage_error(terminal, monkeypatch: pytest.MonkeyPatch) -> None:
+    controller, wait_for, _clock, _config = terminal
+
+    def broken(_path):
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(kiosk.session.shutil, "disk_usage", broken)
+    controller.post(CardPlaced())
+    wait_for(State.MAINTENANCE, "storage_error")
