@@ -162,13 +162,17 @@ class Catalogue:
         """What happened, in plain words, for any reason code."""
         return self.raw("reason", code)
 
-    def reason_or_fallback(self, code: str) -> str:
-        """The reason text, or the generic device-error text for a code the catalogue lacks (logged:
-        a gap the completeness test should have caught; the person still gets plain words)."""
+    def reason_key(self, code: str) -> str:
+        """``code`` when ``[reason]`` has it, else :data:`FALLBACK_REASON` (logged: a gap the
+        completeness test should have caught; the person still gets plain words)."""
         if self.has("reason", code):
-            return self.raw("reason", code)
-        log.error("prompt catalogue has no [reason] %s; the generic text is shown", code)
-        return self.raw("reason", FALLBACK_REASON)
+            return code
+        log.error("prompt catalogue has no [reason] %s; the generic %s is used", code, FALLBACK_REASON)
+        return FALLBACK_REASON
+
+    def reason_or_fallback(self, code: str) -> str:
+        """The reason text, or the generic device-error text for a code the catalogue lacks (logged)."""
+        return self.raw("reason", self.reason_key(code))
 
     def next_step(self, step: str) -> str:
         """What to do next, for a :class:`~kiosk.reasons.NextStep` value."""
@@ -219,11 +223,10 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
         code = prompt.removeprefix("hint_")
         if catalogue.has("hint", code):
             return [Clip(f"hint-{code}", catalogue.raw("hint", code))]
-        code = code if catalogue.has("reason", code) else FALLBACK_REASON
-        return [Clip(f"reason-{code}", catalogue.reason_or_fallback(code))]
+        code = catalogue.reason_key(code)
+        return [Clip(f"reason-{code}", catalogue.reason(code))]
     if prompt.startswith("result_"):
-        code = prompt.removeprefix("result_")
-        code = code if catalogue.has("reason", code) else _logged_fallback(code)
+        code = catalogue.reason_key(prompt.removeprefix("result_"))
         clips = [Clip(f"reason-{code}", catalogue.reason(code))]
         step = values.get("next_step")
         if step is not None:
@@ -232,11 +235,6 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
                 clips += _template_clips(catalogue, "attempts_left", values)
         return clips
     raise CatalogueError(f"prompt catalogue has no spoken text for prompt {prompt!r}")
-
-
-def _logged_fallback(code: str) -> str:
-    log.error("prompt catalogue has no [reason] %s; the generic clip is played", code)
-    return FALLBACK_REASON
 
 
 def _template_clips(catalogue: Catalogue, prompt: str, values: Mapping[str, object]) -> list[Clip]:

@@ -111,3 +111,6 @@ def test_a_code_missing_from_the_catalogue_still_gets_plain_words(caplog) -> Non
     assert clips[0].clip_id == "reason-device_error"
     assert CATALOGUE.reason_or_fallback("brand_new_code") == CATALOGUE.reason("device_error")
     assert "brand_new_code" in caplog.text
+    caplog.clear()
+    assert speech_clips(CATALOGUE, "hint_other_new_code")[0].clip_id == "reason-device_error"
+    assert "other_new_code" in caplog.text  # a hint for an unknown code is logged too
