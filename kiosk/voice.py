@@ -408,6 +408,11 @@ def rendered_voice_dir(data_dir: Path) -> Path:
     return data_dir / "voice"
 
 
+def recorded_voice_dir(voice_dir: str) -> Path | None:
+    """Where recorded clips live: ``ui.voice_dir`` with ``~`` expanded, or None when it is unset."""
+    return Path(voice_dir).expanduser() if voice_dir else None
+
+
 def clip_path(clip_id: str, rendered_dir: Path, recorded_dir: Path | None) -> Path | None:
     """The WAV file to play for ``clip_id``: a recorded clip in ``recorded_dir`` wins over the
     rendered one; None when neither exists."""

@@ -25,7 +25,7 @@ from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.errors import KioskError
 from kiosk.flow import Event
-from kiosk.voice import Catalogue, rendered_voice_dir
+from kiosk.voice import Catalogue, recorded_voice_dir, rendered_voice_dir
 from ui.main_window import MainWindow
 from ui.voice import VoicePlayer
 
@@ -75,7 +75,7 @@ class _Poster(QObject):
 
 def make_voice(config: KioskConfig, catalogue: Catalogue, backend: object | None = None) -> VoicePlayer:
     """The voice player with the rendered clips of ``<data_dir>/voice`` and recorded ones from ``ui.voice_dir``."""
-    recorded = Path(config.ui.voice_dir).expanduser() if config.ui.voice_dir else None
+    recorded = recorded_voice_dir(config.ui.voice_dir)
     return VoicePlayer(catalogue, rendered_voice_dir(config.terminal.resolved_data_dir()), recorded,
                        volume=config.ui.volume, backend=backend)
 

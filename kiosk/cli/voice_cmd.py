@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from kiosk.cli import CliState, pass_state
-from kiosk.voice import Catalogue, EspeakEngine, all_clips, clip_path, render_clips, rendered_voice_dir, speech_clips
+from kiosk.voice import (Catalogue, EspeakEngine, all_clips, clip_path, recorded_voice_dir, render_clips, rendered_voice_dir,
+                         speech_clips)
 
 
 @click.group()
@@ -40,7 +41,7 @@ def list_command(state: CliState, as_json: bool) -> None:
     """List every clip with where it will be played from (recorded, rendered or missing)."""
     config = state.config
     rendered = rendered_voice_dir(config.terminal.resolved_data_dir())
-    recorded = Path(config.ui.voice_dir).expanduser() if config.ui.voice_dir else None
+    recorded = recorded_voice_dir(config.ui.voice_dir)
     for clip in all_clips(Catalogue.load()):
         path = clip_path(clip.clip_id, rendered, recorded)
         source = "missing" if path is None else ("recorded" if recorded and path.parent == recorded else "rendered")

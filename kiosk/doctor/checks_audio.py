@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kiosk.config import KioskConfig
 from kiosk.doctor import Check, CheckResult, Status
-from kiosk.voice import Catalogue, all_clips, clip_path, rendered_voice_dir
+from kiosk.voice import Catalogue, all_clips, clip_path, recorded_voice_dir, rendered_voice_dir
 
 
 def sound_outputs(runtime_dir: str | None = None, snd_dir: Path = Path("/dev/snd")) -> list[str]:
@@ -44,7 +44,7 @@ def check_voice_clips(config: KioskConfig) -> CheckResult:
     """Has every prompt a clip (recorded in ``ui.voice_dir`` or rendered at set-up)?"""
     catalogue = Catalogue.load()
     rendered = rendered_voice_dir(config.terminal.resolved_data_dir())
-    recorded = Path(config.ui.voice_dir).expanduser() if config.ui.voice_dir else None
+    recorded = recorded_voice_dir(config.ui.voice_dir)
     clips = all_clips(catalogue)
     missing = [clip.clip_id for clip in clips if clip_path(clip.clip_id, rendered, recorded) is None]
     if not missing:
