@@ -159,6 +159,7 @@ def test_pages_work_are_audited_and_leave_nothing_behind(qapp, setup) -> None:
     reader_page.read.click()
     wait_until(qapp, lambda: "*" in reader_page.status.text())
     assert ID not in reader_page.status.text() and "李秀英" not in reader_page.status.text()
+    assert ID[:4] + "*" * (len(ID) - 8) + ID[-4:] in reader_page.status.text()
 
     panel.show_page(3)  # settings: a bad value is refused and nothing is written
     settings = panel.current

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QLineEdit, QSize
 from kiosk.doctor import Status
 from kiosk.ports import Preview
 from kiosk.voice import Catalogue
+from reader.card import mask_number
 from ui import theme
 from ui.camera_view import CameraView
 from ui.technician.services import TechnicianServices, run_in_background
@@ -50,11 +51,6 @@ class TechButton(BigButton):
 
 def tech_button(text: str, kind: str = "neutral") -> TechButton:
     return TechButton(text, theme.metrics(False), kind=kind)
-
-
-def mask_id(id_number: str) -> str:
-    """``1101**********0015``: enough for staff to see the right card was read, no more."""
-    return id_number[:4] + "*" * max(0, len(id_number) - 8) + id_number[-4:] if len(id_number) > 8 else "****"
 
 
 class Page(QWidget):
@@ -205,7 +201,9 @@ class ReaderPage(Page):
     def _done(self, card: object) -> None:
         self.read.setEnabled(True)
         card_type = str(getattr(card, "card_type", ""))
-        self.status.setText(self.t("reader_ok", masked=f"{card_type} {mask_id(str(getattr(card, 'id_number', '')))}"))
+        # ``1101**********0015``: enough for staff to see the right card was read, no more.
+        masked = mask_number(str(getattr(card, "id_number", "")), keep_head=4, keep_tail=4)
+        self.status.setText(self.t("reader_ok", masked=f"{card_type} {masked}"))
         self.services.audit("reader_test", ok=True)
 
     def _failed(self, code: str) -> None:
