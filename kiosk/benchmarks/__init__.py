@@ -6,6 +6,7 @@ Benchmarks print numbers; tests never assert on timing.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 
@@ -24,3 +25,15 @@ class Measurement:
         target = f"  (target {self.target})" if self.target else ""
         note = f"  [{self.note}]" if self.note else ""
         return f"{self.name:<58} {self.value:>12.2f} {self.unit:<8}{target}{note}"
+
+
+def p95(samples: list[float]) -> float:
+    """The 95th percentile of ``samples`` (nearest rank: a value that was measured)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def median_p95(name: str, samples: list[float], target: str = "", note: str = "", unit: str = "ms") -> list[Measurement]:
+    """Two measurements, ``NAME, median`` and ``NAME, p95``, of the same samples."""
+    return [Measurement(f"{name}, median", statistics.median(samples), unit, target, note),
+            Measurement(f"{name}, p95", p95(samples), unit, target, note)]

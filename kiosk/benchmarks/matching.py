@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kiosk.benchmarks import Measurement
+from kiosk.benchmarks import Measurement, median_p95
 from kiosk.config import load_config
 
 NAME = "matching"
@@ -42,10 +42,6 @@ def _frame(media_dir: Path | None) -> np.ndarray:
             top, left = (height - crop_h) // 2, (width - crop_w) // 2
             return cv2.resize(image[top: top + crop_h, left: left + crop_w], SIZE)
     raise FileNotFoundError(f"no benchmark clip {CLIP} under {media_dir}")
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.array(values), q))
 
 
 def run(media_dir: Path | None) -> list[Measurement]:
@@ -87,12 +83,10 @@ def run(media_dir: Path | None) -> list[Measurement]:
         if previous:
             os.sched_setaffinity(0, previous)
     return [
-        Measurement("1:1 from a 640x480 frame, one core, median", statistics.median(times), "ms", "<= 80 ms"),
-        Measurement("1:1 from a 640x480 frame, one core, p95", _percentile(times, 95), "ms", "<= 80 ms"),
+        *median_p95("1:1 from a 640x480 frame, one core", times, "<= 80 ms"),
         # CPU time of the calling thread: what the 1:1 costs when the machine is shared (wall time
         # above includes waiting for the core when other processes run).
-        Measurement("1:1 from a 640x480 frame, CPU time, median", statistics.median(cpu), "ms", "<= 80 ms"),
-        Measurement("1:1 from a 640x480 frame, CPU time, p95", _percentile(cpu, 95), "ms", "<= 80 ms"),
+        *median_p95("1:1 from a 640x480 frame, CPU time", cpu, "<= 80 ms"),
         Measurement("1:1 with 5 live frames fused, one core, median", statistics.median(fused), "ms"),
         Measurement(f"reference encoding ({settings.reference_jitters} jitters), once", reference_ms, "ms"),
         Measurement("model loading (HOG + 5-point + ResNet), once per process", load_ms, "ms"),

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from kiosk.benchmarks import Measurement
+from kiosk.benchmarks import Measurement, median_p95
 
 NAME = "reader"
 ROUNDS = 30
@@ -52,13 +52,9 @@ def run(media_dir: Path | None) -> list[Measurement]:
     finally:
         server.terminate()
         server.wait(timeout=5)
-    ordered = sorted(times_ms)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     note = f"pty simulator paced at 115200 baud, {ROUNDS} rounds"
     return [
-        Measurement("card laid -> identity parsed (find+select+read+parse), median", statistics.median(times_ms),
-                    "ms", "<= 150", note),
-        Measurement("card laid -> identity parsed (find+select+read+parse), p95", p95, "ms", "<= 150", note),
+        *median_p95("card laid -> identity parsed (find+select+read+parse)", times_ms, "<= 150", note),
         Measurement("find card round trip, median", statistics.median(find_ms), "ms", "", note),
         Measurement("wire time of the 1295-byte base-info answer (computed)", 1295 * 10 / 115200 * 1000, "ms"),
     ]

@@ -7,7 +7,6 @@ the disk, not Python, sets the write numbers). About 20 seconds on the reference
 from __future__ import annotations
 
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kiosk.benchmarks import Measurement
+from kiosk.benchmarks import Measurement, median_p95
 from kiosk.clock import SystemClock
 from kiosk.roster import import_roster
 from kiosk.store import CertificationRecord, Store
@@ -34,12 +33,6 @@ def _timed(action: Callable[[], object], repeat: int) -> list[float]:
         action()
         samples.append((time.perf_counter() - start) * 1000)
     return samples
-
-
-def _median_p95(name: str, samples: list[float], target: str = "", note: str = "") -> list[Measurement]:
-    ordered = sorted(samples)
-    return [Measurement(f"{name}, median", statistics.median(ordered), "ms", target, note),
-            Measurement(f"{name}, p95", ordered[int(len(ordered) * 0.95)], "ms", target, note)]
 
 
 def _roster_csv(path: Path, rows: int) -> list[str]:
@@ -70,19 +63,19 @@ def run(media_dir: Path | None) -> list[Measurement]:  # noqa: ARG001 - no media
             out.append(Measurement(f"roster import of {ROSTER_ROWS} rows", ROSTER_ROWS / seconds, "rows/s"))
             sample = random.Random(1).sample(numbers, 1000)
             lookups = iter(sample)
-            out += _median_p95(f"get_pensioner among {ROSTER_ROWS} rows",
+            out += median_p95(f"get_pensioner among {ROSTER_ROWS} rows",
                                _timed(lambda: store.get_pensioner(next(lookups)), len(sample)))
             person = numbers[0]
             store.add_reference(person, np.random.default_rng(1).random(128), "roster_photo")
-            out += _median_p95("references(): decrypt one 128-d template", _timed(lambda: store.references(person), 500))
+            out += median_p95("references(): decrypt one 128-d template", _timed(lambda: store.references(person), 500))
             for evidence, label in ((None, "no image"), (b"\xff\xd8" + bytes(50_000), "50 kB evidence image")):
                 def write(evidence: bytes | None = evidence) -> None:
                     store.record_attempt(CertificationRecord(
                         session_id="bench", occurred_at=clock.now(), device_id="BENCH", region_code="110101",
                         id_number=person, outcome="mismatch", match_distance=0.5, evidence_jpeg=evidence))
-                out += _median_p95(f"record_attempt + outbox, fsynced ({label})", _timed(write, WRITES),
+                out += median_p95(f"record_attempt + outbox, fsynced ({label})", _timed(write, WRITES),
                                    note="the time until the result may be announced")
-            out += _median_p95("pending_outbox(100)", _timed(lambda: store.pending_outbox(100, clock.now()), 50))
+            out += median_p95("pending_outbox(100)", _timed(lambda: store.pending_outbox(100, clock.now()), 50))
         finally:
             store.close()
     return out
