@@ -155,11 +155,6 @@ class MainWindow(QWidget):
             preview, self._latest_preview = self._latest_preview, None
         if preview is None:
             return
-        if self.view.state is State.TECHNICIAN and self.technician_panel is not None:
-            handler = getattr(self.technician_panel, "set_preview", None)
-            if handler is not None:
-                handler(preview)
-            return
         screen = self.screens.get(self.view.state)
         setter = getattr(screen, "set_preview", None)
         if setter is not None:
