@@ -103,3 +103,15 @@ def test_a_controller_that_cannot_start_shows_maintenance(qapp: QApplication, co
     QTimer.singleShot(0, lambda: quit_when(qapp, maintenance_shown))
     run_app(config, factory, fullscreen=False, render_voice=False)
     assert views[-1].state is State.MAINTENANCE and views[-1].maintenance_code == "storage_error"
+
+
+@pytest.mark.parametrize(("demo", "renders"), [(False, True), (True, False)])
+def test_the_demo_does_not_render_the_voice_a_second_time(config: KioskConfig, monkeypatch, demo: bool, renders: bool) -> None:
+    """`make demo` rendered the clips and prepare_demo points ui.voice_dir at them."""
+    from kiosk.runtime import Devices
+    from ui.commands import run_window
+
+    seen: dict = {}
+    monkeypatch.setattr("ui.app.run_app", lambda *_args, **kwargs: seen.update(kwargs) or 0)
+    assert run_window(config, Devices("sim://?present=0", config.camera.url), fullscreen=False, demo=demo) == 0
+    assert seen["render_voice"] is renders

@@ -79,4 +79,6 @@ def run_window(config: KioskConfig, devices: Devices, *, fullscreen: bool, demo:
         from ui.demo_panel import DemoPanel
 
         panel = lambda: DemoPanel(devices.reader_url)  # noqa: E731 - built once the QApplication exists
-    return run_app(config, factory, fullscreen=fullscreen, demo_panel=panel, site_config_path=site_config_path)
+    # The demo plays the clips `make demo` rendered (kiosk.demo.prepare_demo): no second rendering.
+    return run_app(config, factory, fullscreen=fullscreen, demo_panel=panel, site_config_path=site_config_path,
+                   render_voice=not demo)
