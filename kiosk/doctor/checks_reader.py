@@ -38,8 +38,7 @@ def check_reader(config: KioskConfig) -> CheckResult:
         finally:
             reader.close()
     except ReaderError as exc:
-        hint = _HINTS.get(ReaderReason(exc.code) if exc.code in ReaderReason._value2member_map_ else None,
-                          "see docs/reader.md for this reason code")
+        hint = _HINTS.get(exc.code, "see docs/reader.md for this reason code")  # str-enum keys match codes
         return CheckResult(Status.FAILED, f"{url}: [{exc.code}] {exc.detail}", hint)
     detail = f"{url}: SAM ready" + (f", SAM ID {sam_id}" if sam_id else "")
     if settings.url.lower().startswith("sim:"):
