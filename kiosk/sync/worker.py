@@ -113,7 +113,8 @@ class SyncWorker:
             self._network_online = online
             if online:
                 self._failures = 0
-            self._status = replace(self._status, online=online if not online else self._status.online)
+            if not online:
+                self._status = replace(self._status, online=False)
         if online:
             self._wake.set()
 
