@@ -42,11 +42,12 @@ def test_enrol_then_sync_once(centre: CenterProcess, device: tuple[str, str], da
                               capsys: pytest.CaptureFixture[str]) -> None:
     device_id, secret = device
     assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--secret", secret, "--json"]) == 0
-    enrolled = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    enrolled = json.loads(out)
     assert enrolled["registered"] is True and enrolled["device_id"] == device_id
     path = credentials_path(data_dir)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert secret not in capsys.readouterr().out
+    assert secret not in out
     clock = SystemClock()
     with Store.from_config(load_config(), clock) as store:
         for index in range(3):
