@@ -31,6 +31,7 @@ from kiosk.store import CertificationRecord, Store
 from kiosk.sync import signing
 from kiosk.sync.credentials import new_credentials, save_credentials
 from kiosk.sync.records import set_aside_records
+from kiosk.sync import worker as worker_module
 from kiosk.sync.worker import SyncWorker
 
 ROSTER_SIZE = 30
@@ -287,20 +288,34 @@ def test_killing_and_restarting_the_centre_mid_batch_loses_and_doubles_nothing(t
             rig.close()
 
 
-def test_the_background_worker_drains_stops_and_follows_the_network(rig: Rig) -> None:
-    rig.add_records(20)
-    rig.worker.notify_network_changed(False)
-    assert rig.worker.status().online is False
-    rig.worker.start()
-    rig.worker.start()  # a second start does nothing
-    rig.worker.notify_network_changed(True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and rig.worker.status().last_success_at is None:
-        time.sleep(0.05)  # waiting for a condition, not for timing
-    assert rig.worker.status().pending == 0 and rig.worker.status().last_error_code is None
-    rig.worker.stop()
-    rig.worker.stop()
-    assert received(rig.centre.db, rig.device_id) == (20, 20)
+def test_the_background_worker_drains_stops_and_follows_the_network(centre: CenterProcess, data_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every wait is minutes long, so only notify_network_changed(True) can start the second round.
+    monkeypatch.setenv("KIOSK__SYNC__INTERVAL_S", "600")
+    monkeypatch.setenv("KIOSK__SYNC__MAX_BACKOFF_S", "600")
+    monkeypatch.setattr(worker_module, "BACKOFF_BASE_S", 600.0)
+    rig = Rig(centre, data_dir)
+    try:
+        rig.add_records(20)
+        rig.worker.notify_network_changed(False)
+        assert rig.worker.status().online is False
+        rig.proxy.add_fault("drop_before", "/v1/ping")  # the first round's probe fails
+        rig.worker.start()
+        rig.worker.start()  # a second start does nothing
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and rig.worker.status().last_error_code != "centre_unreachable":
+            time.sleep(0.05)  # waiting for a condition, not for timing
+        assert rig.worker.status().last_error_code == "centre_unreachable"
+        rig.worker.notify_network_changed(True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and rig.worker.status().last_success_at is None:
+            time.sleep(0.05)  # waiting for a condition, not for timing
+        assert rig.worker.status().pending == 0 and rig.worker.status().last_error_code is None
+        rig.worker.stop()
+        rig.worker.stop()
+        assert received(rig.centre.db, rig.device_id) == (20, 20)
+    finally:
+        rig.close()
 
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"
