@@ -134,7 +134,9 @@ def test_import_without_the_matcher_refuses_the_whole_file(tmp_path: Path, monke
 
     monkeypatch.setattr(roster, "default_template_maker", missing)
     csv_file = tmp_path / "roster.csv"
-    csv_file.write_text(f"id_number,name,last_certified,photo\n{GOOD},张三,,a.jpg\n", encoding="utf-8")
+    # The photo-less row comes first, so it is already in the session when the photo row fails.
+    csv_file.write_text(f"id_number,name,last_certified,photo\n{GOOD2},李四,,\n{GOOD},张三,,a.jpg\n",
+                        encoding="utf-8")
     with session_factory(make_engine(str(tmp_path / "c.db")))() as session:
         with pytest.raises(RosterFileError, match="matcher"):
             import_csv(session, csv_file, tmp_path)
