@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 
 log = logging.getLogger(__name__)
 
@@ -117,32 +116,6 @@ def ping_interval_ms(*, env: dict[str, str] | None = None, default_s: float = 10
     ``sd_watchdog_enabled(3)`` advises, or half of ``default_s`` when systemd set none."""
     interval = watchdog_interval_s(env=env) or default_s
     return max(100, int(interval * 1000 / 2))
-
-
-class WatchdogPinger:
-    """Rate-limits pings for callers that tick faster than needed (a frame loop, a 100 ms timer).
-
-    ``tick()`` sends ``WATCHDOG=1`` when at least ``min_period_s`` (seconds) passed since the last
-    sent ping. Thread rule: one pinger per thread (it keeps the time of the last ping, unlocked).
-    ``monotonic`` is injectable for tests.
-    """
-
-    def __init__(self, min_period_s: float = 1.0, *, env: dict[str, str] | None = None,
-                 monotonic=time.monotonic) -> None:  # noqa: ANN001 - a clock function
-        self._min_period_s = min_period_s
-        self._env = env
-        self._monotonic = monotonic
-        self._last: float | None = None
-
-    def tick(self) -> bool:
-        """Pings when due; returns True when a ping was sent now."""
-        now = self._monotonic()
-        if self._last is not None and now - self._last < self._min_period_s:
-            return False
-        sent = notify_alive(env=self._env)
-        if sent:
-            self._last = now
-        return sent
 
 
 def _clean(text: str) -> str:
