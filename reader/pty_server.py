@@ -22,12 +22,14 @@ import termios
 import threading
 import time
 import tty
+from dataclasses import replace
 from pathlib import Path
 
-from reader.simulator import SimOptions, Simulator, load_card
+from reader.protocol import BAUD_CODES
+from reader.simulator import SimOptions, Simulator, garble_for_wrong_baud, load_card
 from reader.samples import DEFAULT_SAMPLE
 
-_SPEEDS = {getattr(termios, f"B{rate}"): rate for rate in (9600, 19200, 38400, 57600, 115200)}
+_SPEEDS = {getattr(termios, f"B{rate}"): rate for rate in sorted(BAUD_CODES)}
 _CHUNK = 32  # bytes written per pacing step: ~2.8 ms at 115200 baud
 
 
@@ -70,7 +72,7 @@ class PtySimulator:
         options = self.simulator.options
         host = self._host_baud()
         if host is not None and host != baud:
-            answer = bytes((b ^ 0x3C) | 0x80 for b in answer[: max(1, len(answer) // 3)])
+            answer = garble_for_wrong_baud(answer)
         if options.latency_ms:
             time.sleep(options.latency_ms / 1000.0)
         if not options.pace:
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = SimOptions.from_query(args.switches)
     if args.pace:
-        options = SimOptions.from_query(args.switches + ("&" if args.switches else "") + "pace=1")
+        options = replace(options, pace=True)
     serve_card(args.card, options, announce=lambda path: (print(path), sys.stdout.flush()))
     return 0
 

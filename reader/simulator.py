@@ -99,6 +99,12 @@ def load_card(card: SimCard | Mapping[str, Any] | Path | str) -> SimCard:
     return SimCard.from_file(path)
 
 
+def garble_for_wrong_baud(payload: bytes) -> bytes:
+    """What a UART set to another speed receives of ``payload``: framing errors, the first third
+    of the bytes mangled and nothing recognisable (used by the in-process and the pty simulator)."""
+    return bytes((b ^ 0x3C) | 0x80 for b in payload[: max(1, len(payload) // 3)])
+
+
 @dataclass(frozen=True)
 class SimOptions:
     """The simulator's switches. From a URL: ``sim:///card.json?present=0&corrupt=0.2&...``.

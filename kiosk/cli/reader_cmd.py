@@ -6,6 +6,7 @@ is logged. Every reader error becomes one line ``kiosk: error [code]: ...`` and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -127,9 +128,7 @@ def simulate_command(card: str, pace: bool, switches: str) -> None:
     from reader.pty_server import serve_card
 
     try:
-        options = SimOptions.from_query(switches)
-        if pace != options.pace:
-            options = SimOptions.from_query("&".join(filter(None, [switches, f"pace={int(pace)}"])))
+        options = dataclasses.replace(SimOptions.from_query(switches), pace=pace)
         if not Path(card).suffix and not Path(card).exists():
             from reader.samples import sample_card_path
 

@@ -20,13 +20,14 @@ from serial import SerialBase, SerialException
 from serial.serialutil import PortNotOpenError
 
 from reader.errors import ReaderError
-from reader.simulator import Simulator, simulator_for
+from reader.protocol import BAUD_CODES
+from reader.simulator import Simulator, garble_for_wrong_baud, simulator_for
 
 
 class Serial(SerialBase):
     """A pyserial port whose far end is a :class:`Simulator`."""
 
-    BAUDRATES = (9600, 19200, 38400, 57600, 115200)
+    BAUDRATES = tuple(sorted(BAUD_CODES))
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - pyserial's signature
         self.simulator: Simulator | None = None
@@ -81,7 +82,7 @@ class Serial(SerialBase):
             for payload, baud in answers:
                 if baud != self._baudrate:
                     # Wrong speed on a real UART: framing errors, nothing recognisable arrives.
-                    payload = bytes((b ^ 0x3C) | 0x80 for b in payload[: max(1, len(payload) // 3)])
+                    payload = garble_for_wrong_baud(payload)
                 per_byte = 10.0 / baud if options.pace else 0.0
                 begin = start + options.latency_ms / 1000.0
                 self._outbox.append([begin, per_byte, payload, 0])
