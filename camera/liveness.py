@@ -3,8 +3,10 @@
 :class:`LivenessSession` is what the kiosk runs and what ``kiosk liveness`` replays: per frame it
 finds the landmarks, checks quality, steps the challenge (:mod:`camera.challenge`), feeds the passive
 attack checks (:mod:`camera.antispoof`) and keeps the best frames for matching
-(:mod:`camera.bestframes`). :func:`run_clip` drives a session from a :class:`~camera.sources.FrameSource`
-and is the single code path shared by the kiosk and the offline CLI.
+(:mod:`camera.bestframes`). The kiosk feeds the session from its own camera loop
+(:meth:`LivenessSession.feed_observation`); :func:`run_clip` drives one from a
+:class:`~camera.sources.FrameSource` and :func:`replay` from a file or folder (``kiosk liveness``,
+:mod:`camera.pad`). The session is what they share, so a replay gives the verdict the terminal would give.
 
 Time comes only from frame timestamps, so a replayed file gives the same result every run.
 Thread rules: a session and its FaceMesh graph belong to one thread (a worker, never the GUI thread);
@@ -19,6 +21,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -31,8 +34,8 @@ from camera.errors import CameraReason
 from camera.events import Event
 from camera.landmarks import FaceObservation, LandmarkDetector
 from camera.quality import QualityReport, check, is_frontal
-from camera.settings import Action, AntispoofSettings, LivenessSettings, QualitySettings
-from camera.sources import Frame, FrameSource
+from camera.settings import Action, AntispoofSettings, CameraSettings, LivenessSettings, QualitySettings
+from camera.sources import Frame, FrameSource, open_source, url_for_path
 
 log = logging.getLogger(__name__)
 
@@ -264,3 +267,24 @@ def run_clip(source: FrameSource, session: LivenessSession, *, frame_timeout_s: 
     if update is None or update.phase != "done":
         update = session.finish()
     return LivenessReport(update, session.outcomes, tuple(session.events), session.frames, tuple(timings))
+
+
+def replay(path: Path, camera: CameraSettings, quality: QualitySettings, liveness: LivenessSettings,
+           antispoof: AntispoofSettings, rng: random.Random, prompts: list[tuple[Action, float]] | None
+           ) -> LivenessReport:
+    """Runs a fresh session over a video file, an image or a folder of images (see :func:`run_clip`).
+
+    ``rng`` and ``prompts`` are as for :class:`LivenessSession`. Opens, starts, stops and closes
+    the source and the session itself. Raises :class:`~camera.errors.CameraError` when the file
+    cannot be opened.
+    """
+    source = open_source(url_for_path(path), camera)
+    source.start()
+    try:
+        session = LivenessSession(quality, liveness, antispoof, rng, prompts=prompts)
+        try:
+            return run_clip(source, session)
+        finally:
+            session.close()
+    finally:
+        source.stop()

@@ -9,7 +9,7 @@ presentations rejected. Two decisions are measured for each presentation:
   most favourable moment (just before a blink the replay contains, else at the start), and the
   bona fide person prompted just before an action they perform (from the annotations).
 
-Each run goes through :func:`camera.liveness.run_clip`. Runs are sequential and take about the
+Each run goes through :func:`camera.liveness.replay`. Runs are sequential and take about the
 clip's length in CPU time; call off the GUI thread.
 """
 
@@ -20,9 +20,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from camera.liveness import LivenessReport, LivenessSession, run_clip
+from camera.liveness import replay
 from camera.settings import Action, AntispoofSettings, CameraSettings, LivenessSettings, QualitySettings
-from camera.sources import open_source, url_for_path
 
 BONA_FIDE = "bona_fide"
 # The shared media (../shared/media): path relative to it -> species.
@@ -59,18 +58,6 @@ class PresentationResult:
     session_reason: str
 
 
-def _run(path: Path, prompts: list[tuple[Action, float]], camera: CameraSettings, quality: QualitySettings,
-         liveness: LivenessSettings, antispoof: AntispoofSettings) -> LivenessReport:
-    source = open_source(url_for_path(path), camera)
-    source.start()
-    session = LivenessSession(quality, liveness, antispoof, random.Random(0), prompts=prompts)
-    try:
-        return run_clip(source, session)
-    finally:
-        session.close()
-        source.stop()
-
-
 def evaluate(media_dir: Path, camera: CameraSettings, quality: QualitySettings, liveness: LivenessSettings,
              antispoof: AntispoofSettings, presentations: dict[str, str] | None = None) -> list[PresentationResult]:
     """Runs every presentation (default: the shared media) and returns one result each."""
@@ -81,7 +68,7 @@ def evaluate(media_dir: Path, camera: CameraSettings, quality: QualitySettings, 
         path = media_dir / relative
         if not path.exists():
             continue
-        passive = _run(path, [], camera, quality, liveness, antispoof)
+        passive = replay(path, camera, quality, liveness, antispoof, random.Random(0), [])
         verdict = passive.verdict
         prompts: list[tuple[Action, float]] | None
         if species == BONA_FIDE:
@@ -98,7 +85,7 @@ def evaluate(media_dir: Path, camera: CameraSettings, quality: QualitySettings, 
         if prompts is None:
             session_accepted, reason = None, "no_action_to_prompt"
         else:
-            report = _run(path, prompts, camera, quality, liveness, antispoof)
+            report = replay(path, camera, quality, liveness, antispoof, random.Random(0), prompts)
             session_accepted, reason = report.verdict.passed, str(report.verdict.reason)
         results.append(PresentationResult(path.name, species, verdict.attack_score, verdict.check_scores,
                                           not (antispoof.enabled and verdict.attack_score > antispoof.max_attack_score),

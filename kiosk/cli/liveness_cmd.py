@@ -1,9 +1,10 @@
 """``kiosk liveness``: replay a clip through the liveness check offline.
 
-It builds the frame source and the session from the configuration and runs
-:func:`camera.liveness.run_clip`, the same function the kiosk runs on its camera, so the verdict
-printed here is the verdict the terminal would give. Prompts are fixed at media times
-(``--prompt blink@3.0``); ``--events`` lists what was seen without prompting anything.
+It replays the clip with :func:`camera.liveness.replay` through a
+:class:`camera.liveness.LivenessSession` built from the configuration, the same session the kiosk
+runs on its camera, so the verdict printed here is the verdict the terminal would give. Prompts are
+fixed at media times (``--prompt blink@3.0``); ``--events`` lists what was seen without prompting
+anything.
 The output carries no image and no personal data: times, codes and counts only.
 """
 
@@ -61,8 +62,7 @@ def liveness_command(state: CliState, clip: Path, prompts: tuple[str, ...], even
     With --prompt the actions are asked at the given media times; without it the session positions,
     measures the baseline and draws its own actions, exactly as at the terminal.
     """
-    from camera.liveness import LivenessSession, run_clip  # heavy (mediapipe): only when used
-    from camera.sources import open_source, url_for_path
+    from camera.liveness import replay  # heavy (mediapipe): only when used
 
     if events_only and prompts:
         raise click.UsageError("--events lists events without prompts; leave out --prompt")
@@ -70,16 +70,8 @@ def liveness_command(state: CliState, clip: Path, prompts: tuple[str, ...], even
     config = state.config
     session_prompts: list[tuple[Action, float]] | None = [] if events_only else (fixed or None)
     try:
-        source = open_source(url_for_path(clip), config.camera)
-        source.start()
-        session = LivenessSession(config.quality, config.liveness, config.antispoof,
-                                  random.Random(seed) if seed is not None else random.SystemRandom(),
-                                  prompts=session_prompts)
-        try:
-            report = run_clip(source, session)
-        finally:
-            session.close()
-            source.stop()
+        report = replay(clip, config.camera, config.quality, config.liveness, config.antispoof,
+                        random.Random(seed) if seed is not None else random.SystemRandom(), session_prompts)
     except CameraError as exc:
         raise from_device_error(exc) from exc
     document = report.to_json(events_only=events_only)
