@@ -73,11 +73,11 @@ class _Poster(QObject):
             target(event)
 
 
-def make_voice(config: KioskConfig, catalogue: Catalogue, backend: object | None = None) -> VoicePlayer:
+def make_voice(config: KioskConfig, catalogue: Catalogue) -> VoicePlayer:
     """The voice player with the rendered clips of ``<data_dir>/voice`` and recorded ones from ``ui.voice_dir``."""
     recorded = recorded_voice_dir(config.ui.voice_dir)
     return VoicePlayer(catalogue, rendered_voice_dir(config.terminal.resolved_data_dir()), recorded,
-                       volume=config.ui.volume, backend=backend)
+                       volume=config.ui.volume)
 
 
 def build_main_window(config: KioskConfig, post: Callable[[Event], None], *, catalogue: Catalogue | None = None,

@@ -2,7 +2,7 @@
 
 Sizes are CSS pixels at the terminal's native resolution (1920x1080 landscape or 1080x1920
 portrait, about 21 inches): body text ≥ 36 px, headings ≥ 60 px, touch targets ≥ 90 px. Every text
-colour pair below keeps a contrast ratio ≥ 7:1 (WCAG AAA), checked by tests/test_ui_screens.py.
+colour pair below keeps a contrast ratio ≥ 7:1 (WCAG AAA), checked by tests/test_ui_screenshots.py.
 Colour is never the only cue: every state colour comes with a word and a voice prompt.
 """
 
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from PySide6.QtGui import QColor, QFont, QFontDatabase
 
-FONT_FAMILY = "Noto Sans CJK SC"
 FALLBACK_FAMILIES = ["Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK", "WenQuanYi Zen Hei", "sans-serif"]
 
 INK = "#141414"  # body text on white

@@ -33,7 +33,7 @@ from kiosk.voice import Catalogue, clip_path, speech_clips
 log = logging.getLogger(__name__)
 
 WITHIN_SCREEN_PREFIXES = ("hint_", "action_")
-WITHIN_SCREEN = frozenset({"face_ok", "action_done", "reminder_still_there", "staff_called", "attempts_left"})
+WITHIN_SCREEN = frozenset({"face_ok", "reminder_still_there", "staff_called"})
 
 
 def interrupts(prompt: str) -> bool:

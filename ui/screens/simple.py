@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from kiosk.flow import FlowView, State
+from kiosk.flow import State
 from kiosk.voice import Catalogue
 from ui.illustration import CardIllustration, Spinner
 from ui.screens.base import Screen
@@ -52,9 +52,6 @@ class MaintenanceScreen(Screen):
         self.body = self.label("body", self.t("screen.maintenance", "body"), centred=True)
         self.text_column.addStretch(1)
 
-    def show_view(self, view: FlowView) -> None:
-        super().show_view(view)
-
 
 class TechnicianScreen(Screen):
     """The technician state: hosts the technician panel when one is given, else a notice."""
@@ -74,10 +71,6 @@ class TechnicianScreen(Screen):
             self.title = self.label("heading", self.t("screen.technician", "title"))
             self.body = self.label("body", self.t("screen.technician", "body"))
             self.text_column.addStretch(1)
-
-    @property
-    def panel(self) -> QWidget | None:
-        return self._panel
 
     def set_orientation(self, portrait: bool) -> None:
         super().set_orientation(portrait)

@@ -7,7 +7,7 @@ import math
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
-from kiosk.technician import PinCheck, PinGuard
+from kiosk.technician import PIN_MAX_DIGITS, PinCheck, PinGuard
 from kiosk.voice import Catalogue
 from ui import theme
 from ui.widgets import BigButton, TextLabel
@@ -72,7 +72,7 @@ class PinPad(QWidget):
         elif key == "ok":
             self._submit()
             return
-        elif key.isdigit() and len(self._digits) < 12:
+        elif key.isdigit() and len(self._digits) < PIN_MAX_DIGITS:
             self._digits += key
         self._refresh()
 
