@@ -7,7 +7,6 @@ Paths are printed back as given; templates are never printed or written.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
@@ -59,6 +58,7 @@ def verify_command(state: CliState, images: tuple[Path, ...], pairs_file: Path |
     """
     from camera.matching.batch import encode_files  # noqa: PLC0415 - dlib only when the command runs
     from camera.matching.errors import MatchError  # noqa: PLC0415
+    from camera.matching.scoring import distance  # noqa: PLC0415
 
     if pairs_file is None and len(images) != 2:
         raise click.UsageError("give two images (kiosk verify A B) or --pairs FILE")
@@ -92,8 +92,9 @@ def verify_command(state: CliState, images: tuple[Path, ...], pairs_file: Path |
             if bad.detail:
                 row["detail"] = bad.detail
         else:
-            distance = math.dist(ea.vector.astype(float), eb.vector.astype(float))
-            row.update(distance=round(distance, 4), match=distance <= settings.max_distance)
+            # The cut as FaceMatcher.decide applies it to one live frame against one reference.
+            gap = distance(ea.vector, eb.vector)
+            row.update(distance=round(gap, 4), match=gap <= settings.max_distance)
         row.update(faces_a=ea.faces_found, faces_b=eb.faces_found)
         _emit(row, as_json, single=pairs_file is None, threshold=settings.max_distance)
     if failed and pairs_file is None:
