@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from center.db import Certification, Device, make_engine, session_factory
 from center.roster import RosterFileError, generate_synthetic, import_csv
+from kiosk.sync.protocol import DEVICE_ID_RULE, valid_device_id
 from kiosk.sync.signing import new_secret
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,8 @@ def device() -> None:
 def device_add(name: str, device_id: str | None, db: str, as_json: bool) -> None:
     """Create a terminal and print its id and secret (shown once; give them to `kiosk enroll-device`)."""
     device_id = device_id or f"KIOSK-{secrets.token_hex(4).upper()}"
-    if not 1 <= len(device_id) <= 64 or not all(c.isalnum() or c in "-_." for c in device_id):
-        raise click.ClickException("device id: 1-64 letters, digits, '-', '_' or '.'")
+    if not valid_device_id(device_id):
+        raise click.ClickException(f"device id: {DEVICE_ID_RULE}")
     if not 1 <= len(name) <= 120:
         raise click.ClickException("name: 1-120 characters")
     secret = new_secret()

@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kiosk.sync.protocol import MAX_FACE_IMAGE_BYTES, MAX_RECORDS_PER_BATCH, RecordVerdict
+from kiosk.sync.protocol import CODE_PATTERN, MAX_FACE_IMAGE_BYTES, MAX_RECORDS_PER_BATCH, RecordVerdict
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
-Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
 
 
 class EnrolRequest(BaseModel):

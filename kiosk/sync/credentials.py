@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.errors import SyncError
+from kiosk.sync.protocol import DEVICE_ID_RULE, valid_device_id
 from kiosk.sync.signing import (MIN_SECRET_HEX_DIGITS, key_id, new_signing_key, private_key_from_text,
                                 private_key_to_text, public_key_text)
 
@@ -73,8 +74,8 @@ def validate_center_url(url: str) -> str:
 def new_credentials(center_url: str, device_id: str, secret: str) -> Credentials:
     """Fresh credentials with a newly generated record-signing key; validates every field."""
     url = validate_center_url(center_url)
-    if not 1 <= len(device_id) <= 64 or not all(c.isalnum() or c in "-_." for c in device_id):
-        raise SyncError("device id: 1-64 letters, digits, '-', '_' or '.'", code="sync_device_id_invalid")
+    if not valid_device_id(device_id):
+        raise SyncError(f"device id: {DEVICE_ID_RULE}", code="sync_device_id_invalid")
     secret = secret.strip()
     if len(secret) < MIN_SECRET_HEX_DIGITS or any(c not in "0123456789abcdefABCDEF" for c in secret):
         raise SyncError(f"the secret is at least {MIN_SECRET_HEX_DIGITS} hex digits, as printed by "

@@ -29,13 +29,13 @@ from kiosk.errors import KioskError, SyncError
 from kiosk.store import OutboxItem, Store
 from kiosk.sync.client import CentreClient, RequestRefused
 from kiosk.sync.credentials import Credentials, mark_key_registered
-from kiosk.sync.protocol import DEFAULT_ROSTER_PAGE, RecordRejection, RecordVerdict
+from kiosk.sync.protocol import CODE_PATTERN, DEFAULT_ROSTER_PAGE, RecordRejection, RecordVerdict
 from kiosk.sync.records import apply_roster_page, roster_cursor, wire_record
 from kiosk.sync.status import SyncReport
 
 log = logging.getLogger(__name__)
 
-_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_CODE = re.compile(CODE_PATTERN)
 
 def software_version() -> str:
     """The installed kiosk version (``0`` in a bare checkout)."""

@@ -33,6 +33,10 @@ MAX_FACE_IMAGE_BYTES = 512 * 1024
 # below any match threshold) keeps a 100,000-pensioner delta near 70 MB instead of 140 MB.
 TEMPLATE_DIMENSIONS = 128
 TEMPLATE_DTYPE = "<f4"
+# Reason codes and check names on the wire: flat snake_case, at most 64 characters.
+CODE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+# What a terminal's device id may be (the centre assigns it, the terminal is enrolled with it).
+DEVICE_ID_RULE = "1-64 letters, digits, '-', '_' or '.'"
 
 
 class WireError(StrEnum):
@@ -67,6 +71,11 @@ class RecordRejection(StrEnum):
     DEVICE_MISMATCH = "record_device_mismatch"
     IMAGE_TOO_LARGE = "record_image_too_large"
     CONFLICT = "record_conflict"
+
+
+def valid_device_id(device_id: str) -> bool:
+    """Whether ``device_id`` follows :data:`DEVICE_ID_RULE`."""
+    return 1 <= len(device_id) <= 64 and all(c.isalnum() or c in "-_." for c in device_id)
 
 
 def encode_template(template: np.ndarray) -> str:
