@@ -29,7 +29,7 @@ from center.db import Device, DeviceKey, make_engine, session_factory, utcnow
 from center.results import receive_batch
 from center.roster import delta_page
 from center.schemas import (EnrolRequest, EnrolResponse, ErrorResponse, Heartbeat, HeartbeatResponse,
-                            ResultBatch, ResultBatchResponse, ResultRecord, RosterPage)
+                            ResultBatch, ResultBatchResponse, ResultRecord, RosterPage, explain_errors)
 from kiosk.sync.protocol import (DEFAULT_ROSTER_PAGE, MAX_BODY_BYTES, MAX_RECORDS_PER_BATCH, MAX_ROSTER_PAGE,
                                  PATH_ENROL, PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER, SKEW_WINDOW_S,
                                  WireError)
@@ -156,9 +156,7 @@ def _parse(model: type, raw: bytes):  # type: ignore[no-untyped-def]
 
 
 def _explain(errors: list) -> str:  # type: ignore[type-arg]
-    parts = [f"{'.'.join(str(part) for part in error.get('loc', ())) or 'body'}: {error.get('msg', 'invalid')}"
-             for error in errors]
-    return ("invalid request: " + "; ".join(parts))[:1000]
+    return explain_errors(errors, prefix="invalid request: ", whole="body", max_chars=1000)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from center.db import Certification, Device, DeviceKey
-from center.schemas import RecordReceipt, ResultRecord
+from center.schemas import RecordReceipt, ResultRecord, explain_errors
 from kiosk.sync.protocol import RecordRejection, RecordVerdict
 from kiosk.sync.signing import verify_record
 
@@ -77,7 +77,8 @@ def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, s
     try:
         record = ResultRecord.model_validate(raw)
     except ValidationError as exc:
-        return _rejected(record_id, RecordRejection.INVALID, _explain(exc)), None
+        return _rejected(record_id, RecordRejection.INVALID, explain_errors(exc.errors(include_input=False),
+                                                                     whole="record", max_chars=500)), None
     if record.device_id != device.device_id:
         return _rejected(record.record_id, RecordRejection.DEVICE_MISMATCH,
                          "device_id in the record is not the device that sent it"), None
@@ -127,9 +128,3 @@ def _store_one_by_one(session: Session, rows: list[Certification],
 def _rejected(record_id: str, reason: RecordRejection, message: str) -> RecordReceipt:
     log.info("record %s rejected: %s", record_id or "(no id)", reason.value)
     return RecordReceipt(record_id=record_id, status=RecordVerdict.REJECTED, reason=reason.value, message=message)
-
-
-def _explain(exc: ValidationError) -> str:
-    """Field locations and messages only: pydantic's default text would echo the (personal) input."""
-    return "; ".join(f"{'.'.join(str(part) for part in error['loc']) or 'record'}: {error['msg']}"
-                     for error in exc.errors(include_input=False))[:500]

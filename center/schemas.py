@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import math
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,6 +19,15 @@ from kiosk.sync.protocol import CODE_PATTERN, MAX_FACE_IMAGE_BYTES, MAX_RECORDS_
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+
+
+def explain_errors(errors: Iterable[Mapping[str, Any]], *, whole: str, max_chars: int, prefix: str = "") -> str:
+    """pydantic validation errors as ``field.path: message; ...`` (``whole`` names an error without a
+    location), cut to ``max_chars``. Locations and messages only: pydantic's default text would echo
+    the (personal) input."""
+    parts = [f"{'.'.join(str(part) for part in error.get('loc', ())) or whole}: {error.get('msg', 'invalid')}"
+             for error in errors]
+    return (prefix + "; ".join(parts))[:max_chars]
 
 
 class EnrolRequest(BaseModel):
