@@ -71,7 +71,3 @@ class BestFrames:
     def images(self) -> tuple[np.ndarray, ...]:
         """The kept frames, best first (BGR arrays)."""
         return tuple(k.image for k in sorted(self._kept, key=lambda k: -k.score))
-
-    def clear(self) -> None:
-        """Forgets every kept frame (call when the session ends)."""
-        self._kept.clear()

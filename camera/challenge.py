@@ -138,11 +138,6 @@ class ChallengeEngine:
 
     # -- public -----------------------------------------------------------------------------------
 
-    @property
-    def done(self) -> bool:
-        """True once the challenge has an outcome."""
-        return self._phase == "done"
-
     def step(self, t_s: float, obs: FaceObservation | None, quality: QualityReport, *, frontal: bool = True) -> ChallengeState:
         """Consumes one frame's observation and quality report; returns the new state.
 
@@ -160,7 +155,7 @@ class ChallengeEngine:
         if one_face and obs is not None and self._identity_broken(t_s, obs):
             return self._fail(CameraReason.FACE_CHANGED)
         if self._replay:
-            self._step_replay(t_s, quality, new_events)
+            self._step_replay(t_s, quality)
         else:
             self._step_live(t_s, obs if one_face else None, quality, new_events)
         return self.state()
@@ -172,7 +167,7 @@ class ChallengeEngine:
         new_events = self.detector.finish()
         self.events.extend(new_events)
         if self._replay:
-            self._step_replay(t_s, QualityReport(None), new_events, final=True)
+            self._step_replay(t_s, QualityReport(None), final=True)
         else:
             self._credit(new_events)
             if self._phase != "done":
@@ -272,8 +267,8 @@ class ChallengeEngine:
 
     # -- replay mode ------------------------------------------------------------------------------
 
-    def _step_replay(self, t_s: float, quality: QualityReport, new_events: list[Event], *, final: bool = False) -> None:
-        del new_events  # replay judges from every event seen so far (self.events)
+    def _step_replay(self, t_s: float, quality: QualityReport, *, final: bool = False) -> None:
+        # Replay judges from every event seen so far (self.events), not just this frame's.
         while self._current < len(self._prompts):
             action, prompt_s = self._prompts[self._current]
             following = self._prompts[self._current + 1][1] if self._current + 1 < len(self._prompts) else float("inf")

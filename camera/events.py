@@ -165,8 +165,7 @@ class EventDetector:
         if depth < self._closed_depth:
             self._closed_depth, self._closed_peak_s = depth, t_s
         if left < self._s.blink_open_fraction or right < self._s.blink_open_fraction:
-            if t_s - self._closed_since > self._s.blink_max_s:
-                pass  # a long closure (squint, eyes shut): keep waiting for the reopening, then drop it
+            # A long closure (squint, eyes shut): keep waiting for the reopening, then drop it.
             return []
         start, self._closed_since = self._closed_since, None
         duration = t_s - start

@@ -79,11 +79,6 @@ class FaceObservation:
         """Mean eye aspect ratio of both eyes."""
         return (self.ear_left + self.ear_right) / 2.0
 
-    @property
-    def inter_ocular_px(self) -> float:
-        """Distance between the outer eye corners in pixels (a scale for the face)."""
-        return float(np.linalg.norm(self.points[LEFT_EYE_OUTER, :2] - self.points[RIGHT_EYE_OUTER, :2]))
-
 
 def eye_aspect_ratio(points: np.ndarray, eye: tuple[int, int, int, int, int, int]) -> float:
     """Soukupova-Cech eye aspect ratio: mean lid distance over corner distance (unitless)."""

@@ -70,7 +70,6 @@ class _Context:
     clip: Path | None
     config: KioskConfig | None = None
     still: np.ndarray | None = None
-    encoder: object | None = None
     matcher: object | None = None  # kiosk.devices.matcher.MatcherAdapter, closed at the end
     template: np.ndarray | None = None
     synthetic: Path | None = None
@@ -117,7 +116,6 @@ def _check_face_models(ctx: _Context) -> str:
     assert ctx.config is not None and ctx.still is not None
     encoder = Encoder(ctx.config.match)
     encoding = encoder.encode(ctx.still, require_usable=False)
-    ctx.encoder = encoder
     return (f"dlib models from {encoder.models.folder}; descriptor {encoding.vector.shape[0]}-d, "
             f"face {encoding.quality.face_width_px:.0f} px")
 
