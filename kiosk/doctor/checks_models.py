@@ -1,8 +1,9 @@
 """Doctor check of the face-matching models: the dlib files are present and load.
 
 Loads the models the way the matcher does (``match.model_dir``, the frozen bundle or the installed
-``face-recognition-models``) and encodes a synthetic grey image, so a truncated file shows up here
-rather than at a pensioner's first certification. Reports folders and sizes only.
+``face-recognition-models``): dlib parses the shape predictor and the ResNet file, so a truncated
+file shows up here rather than at a pensioner's first certification. Then runs the HOG detector once
+on a blank image; nothing is encoded. Reports folders and sizes only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ _HINT = ("install face-recognition-models into the kiosk's Python (or ship it in
 
 
 def check_face_models(config: KioskConfig) -> CheckResult:
-    """The dlib model files are found, loadable, and give a 128-d descriptor path."""
+    """The dlib model files are found and load, and the detector runs on a blank image."""
     import numpy as np
 
     from camera.matching.errors import MatchError
