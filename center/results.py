@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 from typing import Any
 
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session
 from center.db import Certification, Device, DeviceKey
 from center.schemas import RecordReceipt, ResultRecord, explain_errors
 from kiosk.sync.protocol import RecordRejection, RecordVerdict
-from kiosk.sync.signing import verify_record
+from kiosk.sync.signing import canonical_record, verify_record
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +33,10 @@ _NOT_CONTENT = {"signature", "key_id", "face_image_jpeg"}
 
 
 def content_digest(record: dict[str, Any]) -> str:
-    """SHA-256 of the decision itself (see ``_NOT_CONTENT``), for telling a repeat from a conflict."""
+    """SHA-256 of the decision itself (see ``_NOT_CONTENT``), for telling a repeat from a conflict:
+    the signed canonical JSON without the fields that may differ between transmissions."""
     content = {key: value for key, value in record.items() if key not in _NOT_CONTENT}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"),
-                                     ensure_ascii=False).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_record(content)).hexdigest()
 
 
 def receive_batch(session: Session, device: Device, records: list[dict]) -> list[RecordReceipt]:
