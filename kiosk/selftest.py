@@ -70,6 +70,7 @@ class _Context:
     clip: Path | None
     config: KioskConfig | None = None
     still: np.ndarray | None = None
+    points: np.ndarray | None = None  # FaceMesh landmarks of the still (the synthetic clip draws with them)
     matcher: object | None = None  # kiosk.devices.matcher.MatcherAdapter, closed at the end
     template: np.ndarray | None = None
     synthetic: Path | None = None
@@ -107,6 +108,7 @@ def _check_landmarks(ctx: _Context) -> str:
         obs = detector.detect(ctx.still)
     if obs is None:
         raise RuntimeError("FaceMesh loaded but found no face in the test portrait")
+    ctx.points = obs.points
     return f"FaceMesh: {len(obs.points)} points, eye ratio {obs.ear_mean:.2f}, face {obs.width_px:.0f} px wide"
 
 
@@ -224,7 +226,8 @@ def _synthetic_folder(ctx: _Context) -> Path:
 
         folder = Path(ctx.scratch.name) / "synthetic"
         folder.mkdir()
-        for index, image in enumerate(synthetic_clip().frames):
+        assert ctx.still is not None and ctx.points is not None  # the landmarks check ran first
+        for index, image in enumerate(synthetic_clip(ctx.still, ctx.points).frames):
             cv2.imwrite(str(folder / f"{index:04d}.png"), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         ctx.synthetic = folder
     return ctx.synthetic

@@ -6,7 +6,8 @@ real pensioner (PIPL; ``../shared/media`` never leaves the project), so the clip
 one public-domain photograph (Grace Hopper, U.S. Navy, 1984; shipped with matplotlib as
 ``sample_data/grace_hopper.jpg`` and bundled by ``kiosk.spec`` as ``selftest/grace_hopper.jpg``).
 
-How the actions are drawn (pixel edits guided by FaceMesh landmarks of the still):
+How the actions are drawn (pixel edits guided by the FaceMesh landmarks of the still, which the
+caller has already found: the self-test's landmarks check composes the still and runs FaceMesh once):
 - eyes closed: each eye region is covered with skin from just below it and a dark lash line, which
   FaceMesh reads as an eye ratio of about half the open one (the blink detector's cut is 0.6);
 - mouth open: the band from the mouth line to below the chin is moved down (the jaw drops) and the
@@ -15,8 +16,8 @@ How the actions are drawn (pixel edits guided by FaceMesh landmarks of the still
 These are crude and look it; they exercise the pipeline, they are no measure of liveness accuracy
 (the real-clip benchmarks and ``--self-test --clip`` are).
 
-Pure functions apart from reading the photo; no thread rules. Raises ``FileNotFoundError`` when
-the photo is missing and ``ValueError`` when FaceMesh finds no face in it.
+Pure functions; no thread rules. :func:`portrait_path` raises ``FileNotFoundError`` when the photo
+is missing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from camera.landmarks import LEFT_EYE, MOUTH_CORNER_LEFT, MOUTH_CORNER_RIGHT, RIGHT_EYE, LandmarkDetector
+from camera.landmarks import LEFT_EYE, MOUTH_CORNER_LEFT, MOUTH_CORNER_RIGHT, RIGHT_EYE
 from kiosk.paths import resource_root
 
 FRAME_SIZE = (640, 480)  # (width, height) pixels, the default camera mode
@@ -72,14 +73,6 @@ def compose_still(photo: np.ndarray) -> np.ndarray:
     return canvas
 
 
-def _landmarks(still: np.ndarray) -> np.ndarray:
-    with LandmarkDetector(static_images=True) as detector:
-        obs = detector.detect(still)
-    if obs is None:
-        raise ValueError("FaceMesh found no face in the self-test portrait")
-    return obs.points
-
-
 def close_eyes(still: np.ndarray, points: np.ndarray) -> np.ndarray:
     """``still`` with both eyes covered by lids (see the module docstring)."""
     out = still.copy()
@@ -109,19 +102,16 @@ def open_mouth(still: np.ndarray, points: np.ndarray, drop: float = _JAW_DROP_MO
     return out
 
 
-def synthetic_clip(photo_path: Path | None = None, *, seed: int = 8) -> SyntheticClip:
+def synthetic_clip(still: np.ndarray, points: np.ndarray, *, seed: int = 8) -> SyntheticClip:
     """About 5 s at 30 fps: still face (baseline), a 0.2 s blink at 2.0 s, still, the mouth held
     open from 3.3 s to 4.1 s (ramped over 3 frames each way), still until 5.0 s.
 
-    Each frame gets mild sensor noise (sigma 2 grey levels) so consecutive frames are not
-    byte-identical, as they never are from a camera. ``seed`` makes the noise reproducible.
+    ``still`` is :func:`compose_still` of the portrait and ``points`` its FaceMesh landmarks (pixel
+    x, y, z rows, as in :attr:`camera.landmarks.FaceObservation.points`, from a detector in
+    static-image mode). Each frame gets mild sensor noise (sigma 2 grey levels) so consecutive
+    frames are not byte-identical, as they never are from a camera. ``seed`` makes the noise
+    reproducible.
     """
-    path = photo_path or portrait_path()
-    photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if photo is None:
-        raise FileNotFoundError(f"self-test portrait {path} cannot be read")
-    still = compose_still(photo)
-    points = _landmarks(still)
     closed = close_eyes(still, points)
     ramp = [open_mouth(still, points, _JAW_DROP_MOUTH_WIDTHS * f) for f in (0.3, 0.6)]
     wide = open_mouth(still, points)
