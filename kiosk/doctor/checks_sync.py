@@ -108,7 +108,8 @@ def _set_aside(config: KioskConfig) -> CheckResult:
     by_code = Counter((reason or "unknown").split(":", 1)[0] for (reason,) in rows)
     detail = ", ".join(f"{code} x{count}" for code, count in by_code.most_common())
     return CheckResult(Status.WARNING, f"{len(rows)} set aside: {detail}",
-                       "kept on the terminal, never resent; the technician page lists them: tell the centre")
+                       "kept on the terminal, never resent: tell the centre these reason codes (the record ids "
+                       "are the outbox rows with state 'rejected' in kiosk.db)")
 
 
 def _skew(config: KioskConfig) -> CheckResult:
