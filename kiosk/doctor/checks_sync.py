@@ -16,6 +16,7 @@ import httpx
 from kiosk.config import KioskConfig
 from kiosk.doctor import Check, CheckResult, Status
 from kiosk.errors import SyncError
+from kiosk.store import DB_FILE_NAME
 from kiosk.sync.client import tls_verify
 from kiosk.sync.credentials import credentials_path, load_credentials
 from kiosk.sync.protocol import PATH_PING, SKEW_WINDOW_S
@@ -94,7 +95,7 @@ def _last_sync(config: KioskConfig) -> CheckResult:
 
 def _set_aside(config: KioskConfig) -> CheckResult:
     """Records the centre refused, by reason code (the backlog itself is ``outbox backlog``)."""
-    path = config.terminal.resolved_data_dir() / "kiosk.db"
+    path = config.terminal.resolved_data_dir() / DB_FILE_NAME
     if not path.exists():
         return CheckResult(Status.OK, "no records yet")
     try:
