@@ -7,7 +7,19 @@ Codes are stable strings (they go into records, the outbox and the message catal
 from __future__ import annotations
 
 import importlib
+import re
 from enum import StrEnum
+
+CODE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+"""The shape of every reason code: flat snake_case, at most 64 characters (records, outbox, protocol)."""
+
+_CODE = re.compile(CODE_PATTERN)
+
+
+def is_code(value: str) -> bool:
+    """True when ``value`` has the shape of a reason code (:data:`CODE_PATTERN`)."""
+    return bool(_CODE.match(value))
+
 
 
 class Outcome(StrEnum):

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, NewType
 
+from kiosk.reasons import is_code
+
 RecordId = NewType("RecordId", str)
 """A certification record's UUID (text, 36 characters); also the outbox key and the sync key."""
 
@@ -28,17 +30,9 @@ REFERENCE_SOURCES = frozenset({"roster_photo", "chip_photo", "staff_enrolment", 
 
 MAX_EVIDENCE_BYTES = 2_000_000  # a 640x480 JPEG is ~50 kB; anything far larger is a caller's mistake
 
-_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
-
 def new_record_id() -> RecordId:
     """A fresh random record UUID (version 4)."""
     return RecordId(str(uuid.uuid4()))
-
-
-def is_code(value: str) -> bool:
-    """True for a reason code: flat snake_case, at most 64 characters."""
-    return bool(_CODE.match(value))
 
 
 @dataclass(frozen=True)

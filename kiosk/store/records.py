@@ -14,7 +14,8 @@ from typing import Any
 
 from kiosk.errors import KeyUnavailableError, StorageError
 from kiosk.store.base import StoreBase, day_or_none, local_day, parse_utc, utc_text
-from kiosk.store.models import CertificationRecord, OutboxItem, RecordId, is_code
+from kiosk.reasons import is_code
+from kiosk.store.models import CertificationRecord, OutboxItem, RecordId
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from kiosk.errors import KeyUnavailableError, StorageError
 from kiosk.store import schema
 from kiosk.store.base import utc_text
 from kiosk.store.crypto import DeviceKey, load_or_create_key
-from kiosk.store.models import is_code
+from kiosk.reasons import is_code
 from kiosk.store.records import RecordsMixin
 from kiosk.store.roster import RosterMixin
 
