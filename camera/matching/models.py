@@ -5,29 +5,37 @@ Files come from, in order: ``match.model_dir`` when set; the frozen bundle (``sy
 package cannot be imported (its ``__init__`` needs ``pkg_resources``), so it is located with
 :func:`importlib.util.find_spec`, which does not run it.
 
-Nothing is loaded at import time: :func:`load_models` loads on first call (about 0.1 s for the
-detector, the 5-point predictor and the ResNet) and caches per (process, folder). Thread rule: the
-cached objects are shared; dlib's detector and ResNet are not documented as thread-safe, so one
-process uses them from one thread at a time (the matcher serialises with a lock).
+Nothing is loaded at import time: :func:`load_models` loads on first call (about 0.2 s for the
+detector, the 5-point predictor and the ResNet, read twice: by dlib, and by
+:mod:`camera.matching.resnet`, which runs the same network about four times faster) and caches per
+(process, folder). Loading also limits numpy's BLAS to one thread in this process: the matcher's
+parallelism is one process per core, and OpenBLAS threads spinning on a pinned core made the
+descriptor twice as slow. Thread rule: the cached objects are shared; dlib's detector and ResNet
+are not documented as thread-safe, so one process uses them from one thread at a time (the matcher
+serialises with a lock).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from camera.matching.errors import MatchError, MatchReason
+from camera.matching.resnet import ModelFormatError, ResNet, load_resnet
+
+log = logging.getLogger(__name__)
 
 SHAPE_PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
 RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 REQUIRED_FILES = (SHAPE_PREDICTOR_FILE, RESNET_FILE)
 
 _lock = threading.Lock()
-_cache: dict[Path, "DlibModels"] = {}
+_cache: dict[Path, DlibModels] = {}
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,10 @@ class DlibModels:
     folder: Path
     detector: Any  # dlib.fhog_object_detector
     shape_predictor: Any  # dlib.shape_predictor (5 points)
-    resnet: Any  # dlib.face_recognition_model_v1
+    resnet: Any  # dlib.face_recognition_model_v1: jittered descriptors, and the fallback
+    # The same network run with numpy (camera.matching.resnet); None when the file is a dlib
+    # network that module does not recognise: descriptors then come from dlib, slower.
+    fast_resnet: ResNet | None
 
 
 def _package_folder() -> Path | None:
@@ -96,8 +107,27 @@ def load_models(model_dir: str = "") -> DlibModels:
                 detector=dlib.get_frontal_face_detector(),
                 shape_predictor=dlib.shape_predictor(str(folder / SHAPE_PREDICTOR_FILE)),
                 resnet=dlib.face_recognition_model_v1(str(folder / RESNET_FILE)),
+                fast_resnet=None,
             )
         except RuntimeError as exc:  # dlib raises RuntimeError on a truncated or foreign file
             raise MatchError(MatchReason.MODEL_MISSING, f"dlib model file in {folder} cannot be loaded: {exc}") from exc
+        models = replace(models, fast_resnet=_fast_resnet(folder / RESNET_FILE))
+        _limit_blas_threads()
         _cache[folder] = models
         return models
+
+
+def _fast_resnet(path: Path) -> ResNet | None:
+    """The numpy copy of the descriptor network, or None (with a warning) when it cannot be read."""
+    try:
+        return load_resnet(path)
+    except (ModelFormatError, OSError) as exc:
+        log.warning("descriptor network runs in dlib (about 4x slower): %s", exc)
+        return None
+
+
+def _limit_blas_threads() -> None:
+    """One BLAS thread for this process (see the module docstring for why)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")

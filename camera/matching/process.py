@@ -1,4 +1,4 @@
-"""The matcher in its own process, models preloaded: dlib holds the GIL for ~65 ms per frame.
+"""The matcher in its own process, models preloaded: one 1:1 is ~35 ms of CPU, much of it under the GIL.
 
 In a thread of the UI process that starves the 30 fps camera loop (platform notes: 20-24 fps);
 in a process it costs the loop nothing. :class:`MatcherProcess` is started once at application
