@@ -81,10 +81,14 @@ class AttackAssessor:
 
         Frames with one face are counted; every ``every_n_frames``-th of them is analysed by one
         check, the checks taking turns (the first goes to all of them), so that no frame pays for more
-        than one check (the live
-        loop's worst-case frame time, not just its mean, must stay within the frame period).
+        than one check, nor for a check and the face counter (the live loop's worst-case frame time,
+        not just its mean, must stay within the frame period).
         """
         if not self._s.enabled or face is None or face.face_count != 1:
+            return False
+        if face.counter_ran and self._frames:
+            # That frame already paid for the face counter: the turn goes to the next one. Not the
+            # first face frame, which every check needs (a still image has no other).
             return False
         self._frames += 1
         if (self._frames - 1) % self._s.every_n_frames:

@@ -50,7 +50,9 @@ class FaceObservation:
     ``ear_left``/``ear_right`` eye aspect ratios (height over width, about 0.25-0.35 open, below
     0.15 closed, person's own left/right); ``mouth_ratio`` inner-lip gap over mouth width (about 0
     closed, above 0.3 wide open); ``yaw_deg``/``pitch_deg``/``roll_deg`` head angles;
-    ``face_count`` faces found in the frame (up to the detector's maximum).
+    ``face_count`` faces found in the frame (up to the detector's maximum); ``counter_ran`` True when
+    the face counter ran on this very frame (about 1.6 ms that optional per-frame work, the passive
+    attack checks, then leaves to the next frame so that no frame pays for both).
     """
 
     box: tuple[float, float, float, float]
@@ -63,6 +65,7 @@ class FaceObservation:
     roll_deg: float
     face_count: int
     image_size: tuple[int, int]  # (width, height) in pixels
+    counter_ran: bool = False
 
     @property
     def width_px(self) -> float:
@@ -122,7 +125,8 @@ def head_angles(points: np.ndarray) -> tuple[float, float, float]:
     return yaw, pitch, roll
 
 
-def observation_from_points(points: np.ndarray, face_count: int, image_size: tuple[int, int]) -> FaceObservation:
+def observation_from_points(points: np.ndarray, face_count: int, image_size: tuple[int, int], *,
+                            counter_ran: bool = False) -> FaceObservation:
     """Builds a :class:`FaceObservation` from (N>=468, 3) pixel landmarks (pure; used by tests too)."""
     pts = np.ascontiguousarray(points[:468], dtype=np.float32)
     pts.setflags(write=False)
@@ -140,7 +144,35 @@ def observation_from_points(points: np.ndarray, face_count: int, image_size: tup
         roll_deg=roll,
         face_count=face_count,
         image_size=image_size,
+        counter_ran=counter_ran,
     )
+
+
+# How a NormalizedLandmarkList holding only x, y, z serialises: per landmark a 2-byte header (field 1,
+# length 15) and three float32 fields (tags 0x0d, 0x15, 0x1d), 17 bytes. Reading those records with
+# one frombuffer costs 0.02 ms; reading 478 landmarks attribute by attribute cost 0.3 ms per frame.
+_LANDMARK_RECORD = np.dtype([("head", "u1", 2), ("x_tag", "u1"), ("x", "<f4"), ("y_tag", "u1"), ("y", "<f4"),
+                             ("z_tag", "u1"), ("z", "<f4")])
+_LANDMARK_TAGS = {"x_tag": 0x0D, "y_tag": 0x15, "z_tag": 0x1D}
+
+
+def landmark_pixels(landmarks, width: int, height: int) -> np.ndarray:  # noqa: ANN001 - mediapipe protobuf
+    """(N, 3) float32 pixel coordinates of a mediapipe ``NormalizedLandmarkList`` (z scaled by width).
+
+    Reads the serialised message directly when every landmark has exactly x, y and z (what FaceMesh
+    produces); any other layout (visibility or presence set, a field missing) takes the plain loop.
+    """
+    data = landmarks.SerializeToString()
+    if data and len(data) % _LANDMARK_RECORD.itemsize == 0:
+        records = np.frombuffer(data, dtype=_LANDMARK_RECORD)
+        if ((records["head"] == (0x0A, 0x0F)).all()
+                and all((records[name] == tag).all() for name, tag in _LANDMARK_TAGS.items())):
+            out = np.empty((len(records), 3), dtype=np.float32)
+            out[:, 0] = records["x"] * width
+            out[:, 1] = records["y"] * height
+            out[:, 2] = records["z"] * width
+            return out
+    return np.array([(lm.x * width, lm.y * height, lm.z * width) for lm in landmarks.landmark], dtype=np.float32)
 
 
 class LandmarkDetector:
@@ -188,16 +220,17 @@ class LandmarkDetector:
         height, width = image_bgr.shape[:2]
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)  # contiguous copy; far cheaper than [..., ::-1]
         rgb.flags.writeable = False
-        if self._frames % self._count_every == 0:
+        counted = self._frames % self._count_every == 0
+        if counted:
             detections = self._counter.process(rgb).detections
             self._face_count = len(detections) if detections else 0
         self._frames += 1
         faces = self._mesh.process(rgb).multi_face_landmarks
         if not faces:
             return None
-        landmarks = faces[0].landmark
-        arr = np.array([(lm.x * width, lm.y * height, lm.z * width) for lm in landmarks], dtype=np.float32)
-        return observation_from_points(arr, max(1, self._face_count), (width, height))
+        # In static_images mode every image is counted: there is no frame rate to protect.
+        return observation_from_points(landmark_pixels(faces[0], width, height), max(1, self._face_count), (width, height),
+                                       counter_ran=counted and self._count_every > 1)
 
     def close(self) -> None:
         """Frees the mediapipe graphs (idempotent)."""

@@ -157,6 +157,32 @@ def test_the_checks_take_turns_and_no_frame_pays_for_more_than_one(config) -> No
     assert reached == ["abc", "", "b", "", "c", "", "a", "", "b", "", "c", "", "a"]
 
 
+def test_a_frame_that_ran_the_face_counter_leaves_its_check_to_the_next_frame(config) -> None:
+    """Only the first face frame may pay for both (a still image has no other frame)."""
+    checks = [_Fixed(name, 0.0) for name in "ab"]
+    assessor = AttackAssessor(config.antispoof, checks=[(check, 1.0) for check in checks])
+    image, view = face_frame()
+    counted = replace(view.face, counter_ran=True)
+    reached = []
+    for face in (counted, view.face, counted, view.face, view.face):
+        before = [check.calls for check in checks]
+        assessor.observe(image, view.gray, face, 0.0)
+        reached.append("".join(check.name for check, calls in zip(checks, before) if check.calls > calls))
+    assert reached == ["ab", "b", "", "a", "b"]
+
+
+@pytest.mark.media
+def test_the_detector_marks_the_frames_it_counted_faces_on(media_dir: Path) -> None:
+    from camera.landmarks import LandmarkDetector
+
+    frame = cv2.imread(str(media_dir / "spoof" / "live_person.jpg"))
+    with LandmarkDetector(count_every_n=3) as detector:
+        marks = [detector.detect(frame).counter_ran for _ in range(7)]
+    assert marks == [True, False, False, True, False, False, True]
+    with LandmarkDetector(static_images=True) as detector:  # every image counted: nothing to protect
+        assert detector.detect(frame).counter_ran is False
+
+
 @pytest.mark.media
 @pytest.mark.slow
 def test_every_shared_attack_fails_and_the_live_presentations_pass_the_passive_checks(media_dir: Path, config) -> None:

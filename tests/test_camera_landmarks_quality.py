@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from camera.errors import CameraReason
-from camera.landmarks import LandmarkDetector, head_angles, observation_from_points
+from camera.landmarks import LandmarkDetector, head_angles, landmark_pixels, observation_from_points
 from camera.quality import check, is_frontal
 from camera.synthetic import observation
 
@@ -52,6 +52,42 @@ def test_facemesh_gives_plain_frozen_values(live_face) -> None:
     assert 0 <= x0 < x1 <= image.shape[1] and 0 <= y0 < y1 <= image.shape[0]
     with pytest.raises(AttributeError):
         obs.ear_left = 0.0  # type: ignore[misc]
+
+
+def _landmark_list(values: list[tuple[float, float, float]], visibility: float | None = None):
+    from mediapipe.framework.formats import landmark_pb2
+
+    message = landmark_pb2.NormalizedLandmarkList()
+    for x, y, z in values:
+        landmark = message.landmark.add(x=x, y=y, z=z)
+        if visibility is not None:
+            landmark.visibility = visibility
+    return message
+
+
+def test_landmark_pixels_reads_the_serialised_list_like_the_plain_loop() -> None:
+    rng = np.random.default_rng(3)
+    values = [tuple(float(v) for v in row) for row in rng.uniform(-0.2, 1.2, (478, 3)).astype(np.float32)]
+    values[5] = (0.0, 0.5, 0.0)  # zeros are still written by proto2 fields that were set
+    expected = np.array([(x * 640, y * 480, z * 640) for x, y, z in values], dtype=np.float32)
+
+    class SerialisedOnly:  # proves the record reader, not the loop, produced the values
+        def __init__(self, message) -> None:  # noqa: ANN001
+            self._message = message
+
+        def SerializeToString(self) -> bytes:  # noqa: N802 - protobuf's spelling
+            return self._message.SerializeToString()
+
+        @property
+        def landmark(self):  # noqa: ANN201
+            raise AssertionError("the plain loop was used")
+
+    fast = landmark_pixels(SerialisedOnly(_landmark_list(values)), 640, 480)
+    assert fast.dtype == np.float32 and fast.shape == (478, 3)
+    np.testing.assert_array_equal(fast, expected)
+    # A layout the record reader does not know (visibility set) takes the plain loop, same values.
+    np.testing.assert_array_equal(landmark_pixels(_landmark_list(values, visibility=0.9), 640, 480), expected)
+    assert landmark_pixels(_landmark_list([]), 640, 480).shape == (0,)
 
 
 @pytest.mark.media
