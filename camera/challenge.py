@@ -42,11 +42,14 @@ _SHAPE_PAIRS = ((33, 133), (362, 263), (133, 362), (168, 1), (234, 454), (10, 16
 _CONSECUTIVE_S = 0.25  # frames closer than this are "consecutive" for the jump test
 
 
+_SHAPE_A, _SHAPE_B = (np.array(side) for side in zip(*_SHAPE_PAIRS, strict=True))
+
+
 def shape_signature(obs: FaceObservation) -> np.ndarray:
     """Scale-free shape descriptor of a face (see ``_SHAPE_PAIRS``)."""
     p = obs.points[:, :2].astype(np.float64)
-    span = max(np.linalg.norm(p[263] - p[33]), 1e-6)
-    return np.array([np.linalg.norm(p[a] - p[b]) / span for a, b in _SHAPE_PAIRS])
+    span = max(float(np.hypot(*(p[263] - p[33]))), 1e-6)
+    return np.hypot(*(p[_SHAPE_A] - p[_SHAPE_B]).T) / span
 
 
 @dataclass(frozen=True)
