@@ -254,6 +254,9 @@ class DeviceSource:
 
     def _open_v4l2(self, device: int | str) -> Any:
         capture = cv2.VideoCapture(device, cv2.CAP_V4L2)
+        if self._settings.pixel_format != "auto":
+            # The format goes first: V4L2 picks the frame sizes and rates the format offers.
+            capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*self._settings.pixel_format))
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, self._settings.width_px)
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self._settings.height_px)
         capture.set(cv2.CAP_PROP_FPS, self._settings.fps)

@@ -217,3 +217,30 @@ def test_the_reported_frame_rate_is_the_delivered_one(settings) -> None:
         assert not source.ended
     finally:
         source.stop()
+
+
+@pytest.mark.parametrize(("pixel_format", "fourcc"), [("YUYV", "YUYV"), ("MJPG", "MJPG"), ("auto", None)])
+def test_the_device_is_asked_for_the_configured_pixel_format_before_its_size(
+        settings, monkeypatch: pytest.MonkeyPatch, pixel_format: str, fourcc: str | None) -> None:
+    import camera.sources as sources
+
+    calls: list[tuple[int, float]] = []
+
+    class RecordingCapture:
+        def __init__(self, device, backend) -> None:  # noqa: ANN001
+            assert backend == cv2.CAP_V4L2
+
+        def set(self, prop: int, value: float) -> bool:
+            calls.append((prop, value))
+            return True
+
+    monkeypatch.setattr(sources.cv2, "VideoCapture", RecordingCapture)
+    source = DeviceSource("device:0", 0, settings.model_copy(update={"pixel_format": pixel_format}))
+    source._open_v4l2(0)
+    props = [prop for prop, _ in calls]
+    if fourcc is None:
+        assert cv2.CAP_PROP_FOURCC not in props
+    else:
+        assert calls[0] == (cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*fourcc))
+        assert props.index(cv2.CAP_PROP_FOURCC) < props.index(cv2.CAP_PROP_FRAME_WIDTH)
+    assert (cv2.CAP_PROP_FRAME_WIDTH, settings.width_px) in calls
