@@ -1,8 +1,10 @@
 """Liveness benchmark: per-frame cost of the live loop, frames dropped beside a 1:1 match, PAD rates.
 
-1. Per-frame cost at 640x480 on one core: decode + resize + landmarks + quality gates + challenge +
-   passive checks, i.e. everything :meth:`camera.liveness.LivenessSession.feed` does plus decoding;
-   median and p95 in ms (target p95 <= 8 ms).
+1. Per-frame cost at 640x480 on one core: decode + landmarks + quality gates + challenge + passive
+   checks, i.e. everything :meth:`camera.liveness.LivenessSession.feed` does plus decoding; median
+   and p95 in ms (target p95 <= 8 ms). Frames arrive as the kiosk's camera sends them (640x480 YUYV,
+   ``camera.pixel_format``), so "decode" is the YUYV to BGR conversion; the same loop over the
+   clip's H.264 frames decoded and resized (about an MJPG camera's cost) is printed beside it.
 2. A 30 fps camera (a clip paced by a timer behind the real capture thread of
    :class:`camera.sources.DeviceSource`) feeding the session while a 1:1 verification runs again and
    again in another process (:class:`camera.matching.process.MatcherProcess`; skipped when it cannot
@@ -30,7 +32,7 @@ from kiosk.config import load_config
 NAME = "liveness"
 CLIP = "videos/glasses_webcam_many_blinks.mp4"
 SIZE = (640, 480)
-FRAMES = 300
+FRAMES = 580  # nearly the whole clip (587): a steadier p95 than 300 frames gave
 PACED_S = 10.0
 
 
@@ -54,9 +56,48 @@ def _session(config: Any):
                            prompts=[("blink", 1e9)])
 
 
-def per_frame_cost(path: Path, config: Any) -> tuple[list[float], list[float], int]:
+def to_yuyv(image_bgr: np.ndarray) -> np.ndarray:
+    """The (H, W, 2) YUYV 4:2:2 buffer a UVC camera would send for ``image_bgr`` (even width):
+    Y per pixel; U and V per pair of pixels, interleaved Y0 U Y1 V."""
+    yuv = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2YUV)
+    packed = np.empty(image_bgr.shape[:2] + (2,), dtype=np.uint8)
+    packed[:, :, 0] = yuv[:, :, 0]
+    packed[:, 0::2, 1] = ((yuv[:, 0::2, 1].astype(np.uint16) + yuv[:, 1::2, 1] + 1) // 2).astype(np.uint8)
+    packed[:, 1::2, 1] = ((yuv[:, 0::2, 2].astype(np.uint16) + yuv[:, 1::2, 2] + 1) // 2).astype(np.uint8)
+    return packed
+
+
+def _camera_frames(path: Path, source: str):  # noqa: ANN202 - a generator of (raw, decode)
+    """(raw frame, decode function) pairs, the raw frame made outside the timed region.
+
+    ``yuyv``: what the kiosk's camera sends (``camera.pixel_format = "YUYV"``, 640x480): decoding is
+    the YUYV to BGR conversion OpenCV's V4L2 backend does. ``file``: the clip's own H.264 frames
+    (512x480) decoded and resized to 640x480 inside the timed region, a heavier stand-in (about
+    what an MJPG camera costs).
+    """
+    capture = cv2.VideoCapture(str(path))
+    try:
+        while True:
+            if source == "file":
+                yield capture, lambda cap: _read_resized(cap)
+                continue
+            ok, image = capture.read()
+            if not ok:
+                return
+            yield to_yuyv(cv2.resize(image, SIZE)), lambda raw: cv2.cvtColor(raw, cv2.COLOR_YUV2BGR_YUYV)
+    finally:
+        capture.release()
+
+
+def _read_resized(capture: Any) -> np.ndarray | None:
+    ok, image = capture.read()
+    return cv2.resize(image, SIZE) if ok else None
+
+
+def per_frame_cost(path: Path, config: Any, source: str = "yuyv") -> tuple[list[float], list[float], int]:
     """(per-frame ms for decode + everything feed() does, per-frame ms for decode + FaceMesh alone,
-    frames) on one core; the second list shows how much of the first is the landmark model."""
+    frames) on one core; the second list shows how much of the first is the landmark model.
+    ``source`` says what "decode" is (see :func:`_camera_frames`)."""
     from camera.landmarks import LandmarkDetector
     from camera.sources import Frame
 
@@ -65,31 +106,28 @@ def per_frame_cost(path: Path, config: Any) -> tuple[list[float], list[float], i
     cv2.setNumThreads(1)
     try:
         session = _session(config)
-        capture = cv2.VideoCapture(str(path))
         timings: list[float] = []
-        index = 0
-        while index < FRAMES:
-            started = time.perf_counter()
-            ok, image = capture.read()
-            if not ok:
+        for index, (raw, decode) in enumerate(_camera_frames(path, source)):
+            if index >= FRAMES:
                 break
-            image = cv2.resize(image, SIZE)
+            started = time.perf_counter()
+            image = decode(raw)
+            if image is None:
+                break
             session.feed(Frame(image, index / 30.0, index))
             timings.append((time.perf_counter() - started) * 1000.0)
-            index += 1
-        capture.release()
         session.close()
         landmarks_only: list[float] = []
-        capture = cv2.VideoCapture(str(path))
         with LandmarkDetector() as detector:
-            for _ in range(len(timings)):
-                started = time.perf_counter()
-                ok, image = capture.read()
-                if not ok:
+            for index, (raw, decode) in enumerate(_camera_frames(path, source)):
+                if index >= len(timings):
                     break
-                detector.detect(cv2.resize(image, SIZE))
+                started = time.perf_counter()
+                image = decode(raw)
+                if image is None:
+                    break
+                detector.detect(image)
                 landmarks_only.append((time.perf_counter() - started) * 1000.0)
-        capture.release()
         # The first frames build the graphs: not the steady state.
         return timings[10:], landmarks_only[10:], len(timings)
     finally:
@@ -220,12 +258,16 @@ def run(media_dir: Path | None) -> list[Measurement]:
         return [Measurement("liveness benchmark skipped", 0.0, "", note="shared media not found")]
     config = load_config()
     timings, landmarks_only, frames = per_frame_cost(media_dir / CLIP, config)
+    file_timings, _, _ = per_frame_cost(media_dir / CLIP, config, source="file")
     out = [
         Measurement("per-frame cost 640x480, one core, median", float(np.median(timings)), "ms", "",
-                    f"{frames} frames: decode+landmarks+gates+challenge+passive"),
+                    f"{frames} YUYV camera frames: decode+landmarks+gates+challenge+passive"),
         Measurement("per-frame cost 640x480, one core, p95", float(np.percentile(timings, 95)), "ms", "<= 8 ms"),
         Measurement("  of which decode + FaceMesh alone, median", float(np.median(landmarks_only)), "ms"),
         Measurement("  of which decode + FaceMesh alone, p95", float(np.percentile(landmarks_only, 95)), "ms"),
+        Measurement("  same loop, H.264 file frames decoded + resized, median", float(np.median(file_timings)), "ms",
+                    "", "the heavier decode of an MJPG camera is about this"),
+        Measurement("  same loop, H.264 file frames decoded + resized, p95", float(np.percentile(file_timings, 95)), "ms"),
     ]
     rest = loop_without_landmarks(media_dir / CLIP, config)
     out += [
