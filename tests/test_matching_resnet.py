@@ -42,7 +42,8 @@ def _chips() -> list[np.ndarray]:
         rng.integers(0, 256, (150, 150, 3), dtype=np.uint8),
         np.ascontiguousarray(ramp),
         np.full((150, 150, 3), 128, dtype=np.uint8),
-        np.dstack([np.full((150, 150), 255, np.uint8), np.zeros((150, 150), np.uint8), rng.integers(0, 256, (150, 150), dtype=np.uint8)]),
+        np.dstack([np.full((150, 150), 255, np.uint8), np.zeros((150, 150), np.uint8),
+                   rng.integers(0, 256, (150, 150), dtype=np.uint8)]),
     ]
 
 
@@ -135,7 +136,8 @@ def test_encoder_falls_back_to_dlib_when_the_copy_cannot_be_read(tmp_path: Path,
     from kiosk.doctor.checks_models import check_face_models
 
     config = load_config()
-    slow_check = check_face_models(config.model_copy(update={"match": config.match.model_copy(update={"model_dir": str(folder)})}))
+    elsewhere = config.match.model_copy(update={"model_dir": str(folder)})
+    slow_check = check_face_models(config.model_copy(update={"match": elsewhere}))
     assert slow_check.status is Status.WARNING and "4x slower" in slow_check.detail
     assert check_face_models(config).status is Status.OK
     settings = load_config().match
