@@ -32,10 +32,11 @@ LOG_FILE_NAME = "kiosk.log"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
 
 # 18-character resident ID numbers (GB 11643: 17 digits and a digit or X check character; the 2023
-# foreign permanent resident card uses the same shape) and the 2017 foreign permanent resident card
-# number (3 letters, 12 digits). Bounded by non-digits so longer numbers (nanosecond timestamps,
-# byte counts) do not trip it; case-insensitive because parsers lower-case the check character.
-ID_NUMBER_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|[A-Za-z]{3}\d{12})(?![0-9A-Za-z])")
+# foreign permanent resident card uses the same shape), the 15-digit first-generation numbers that
+# old roster records of pensioners still hold, and the 2017 foreign permanent resident card number
+# (3 letters, 12 digits). Bounded by non-digits so longer numbers (nanosecond timestamps, byte
+# counts) do not trip it; case-insensitive because parsers lower-case the check character.
+ID_NUMBER_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15}|[A-Za-z]{3}\d{12})(?![0-9A-Za-z])")
 
 WITHHELD_MESSAGE = "log record withheld: it contained an ID-number-like string (fix the log call at %s:%d)"
 

@@ -112,6 +112,11 @@ def test_any_id_shape_is_caught(number: str, prefix: str) -> None:
     assert ID_NUMBER_LIKE.search(f"{prefix}{number} end")
 
 
+@pytest.mark.parametrize("text", ["first-generation 110105491231002 end", "id=ABC123456789012"])
+def test_fifteen_digit_and_foreign_card_numbers_are_caught(text: str) -> None:
+    assert ID_NUMBER_LIKE.search(text)
+
+
 @pytest.mark.parametrize("text", ["1234567890123456", "12345678901234567890", "device KIOSK-DEV-0001", "abc110105194912310021"])
 def test_other_numbers_pass(text: str) -> None:
     assert ID_NUMBER_LIKE.search(text) is None
