@@ -24,7 +24,7 @@ from kiosk.clock import Clock, today
 from kiosk.config import RulesSettings, SessionSettings
 from kiosk.flow_events import (  # noqa: F401 - re-exported: the events and effects are the flow's API
     Effect, Event, CardPlaced, CardRead, CardRejected, CardRemoved, PensionerFound, ReferenceMissing, PensionerNotFound,
-    PersonApproached, StartRequested, ConsentGiven, ConsentRefused, QualityHinted, FacePositioned,
+    PersonApproached, IdleTouched, StartRequested, ConsentGiven, ConsentRefused, QualityHinted, FacePositioned,
     ActionPrompted, ActionCompleted, LivenessPassed, LivenessFailed, Matched, Mismatched, RetryRequested,
     ManualReviewRequested, Finished, UserActive, RepeatRequested, HelpRequested, DeviceFailed, RecordFailed,
     MaintenanceRequired, DevicesReady, TechnicianEntered, TechnicianLeft, TimedOut, Speak, LookUpPensioner,
@@ -342,15 +342,26 @@ def _reference_missing(flow: Flow, event: Event) -> State:
 
 
 INVITATION_REPEAT_S = 60.0
-"""The spoken invitation of the idle screen is not repeated sooner than this (seconds): people
-queueing in front of the terminal must not hear it over and over."""
+"""The spoken invitation of the idle screen is not repeated sooner than this (seconds) for people
+walking up: people queueing in front of the terminal must not hear it over and over."""
+
+TOUCH_INVITATION_REPEAT_S = 15.0
+"""After a touch on the idle screen the invitation is spoken unless it was spoken (for a touch or an
+approach) less than this long ago (seconds): a touch asks for it, a double tap must not say it twice."""
 
 
-def _person_approached(flow: Flow, _event: Event) -> None:
-    now = flow._clock.monotonic()
-    if now - flow._invited_at >= INVITATION_REPEAT_S:
-        flow._invited_at = now
-        flow._speak("idle_welcome")
+def _invite_unless_said_within(repeat_s: float) -> Handler:
+    def invite(flow: Flow, _event: Event) -> None:
+        now = flow._clock.monotonic()
+        if now - flow._invited_at >= repeat_s:
+            flow._invited_at = now
+            flow._speak("idle_welcome")
+
+    return invite
+
+
+_person_approached = _invite_unless_said_within(INVITATION_REPEAT_S)
+_idle_touched = _invite_unless_said_within(TOUCH_INVITATION_REPEAT_S)
 
 
 HINT_REPEAT_S = 6.0
@@ -470,6 +481,7 @@ _TRANSITIONS: dict[tuple[State, str], Handler] = {
     (State.IDLE, "maintenance_required"): _maintenance,
     (State.IDLE, "technician_entered"): _to(State.TECHNICIAN),
     (State.IDLE, "person_approached"): _person_approached,
+    (State.IDLE, "idle_touched"): _idle_touched,
     (State.READING, "card_read"): _card_read,
     (State.READING, "card_rejected"): _card_rejected,
     (State.LOOKING_UP, "pensioner_found"): _pensioner_found,

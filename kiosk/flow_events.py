@@ -78,6 +78,13 @@ class PersonApproached(Event):
 
 
 @dataclass(frozen=True)
+class IdleTouched(Event):
+    """Someone touched the idle screen (many elders tap it to begin): tell them how to start."""
+
+    name: ClassVar[str] = "idle_touched"
+
+
+@dataclass(frozen=True)
 class StartRequested(Event):
     name: ClassVar[str] = "start_requested"
 

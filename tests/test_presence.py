@@ -88,3 +88,21 @@ def test_the_watcher_sees_the_person_in_a_real_clip(config: KioskConfig, media_d
     finally:
         watcher.stop()
     assert not watcher.running
+
+
+def test_a_touch_and_an_approach_share_one_invitation(config: KioskConfig) -> None:
+    from kiosk.flow import TOUCH_INVITATION_REPEAT_S, IdleTouched
+
+    clock = FakeClock()
+    flow = Flow(config.rules, config.session, clock)
+    spoken = lambda effects: [e.prompt for e in effects if isinstance(e, Speak)]  # noqa: E731
+    assert spoken(flow.handle(PersonApproached())) == ["idle_welcome"]
+    clock.advance(3)
+    assert spoken(flow.handle(IdleTouched())) == []  # just heard it: a touch now does not repeat it
+    clock.advance(TOUCH_INVITATION_REPEAT_S)
+    assert spoken(flow.handle(IdleTouched())) == ["idle_welcome"]  # a later touch asks again
+    clock.advance(3)
+    assert spoken(flow.handle(PersonApproached())) == []  # nor does someone walking up right after
+    flow.handle(CardPlaced())
+    clock.advance(INVITATION_REPEAT_S)
+    assert flow.handle(IdleTouched()) == []  # only the idle screen invites

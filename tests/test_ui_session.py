@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 
 from kiosk.clock import FakeClock
 from kiosk.config import KioskConfig
-from kiosk.flow import (ActionCompleted, ActionPrompted, CardPlaced, CardRead, FacePositioned, LivenessPassed,
+from kiosk.flow import (ActionCompleted, ActionPrompted, CardPlaced, CardRead, FacePositioned, IdleTouched, LivenessPassed,
                         QualityHinted, Speak, State)
 from kiosk.ports import LivenessScores, MatchOutcome
 from kiosk.session import SessionController
@@ -262,5 +262,5 @@ def test_a_touch_on_the_idle_screen_says_how_to_start(qapp, kiosk) -> None:
     wait_until(qapp, lambda: played[-1:] == ["idle_welcome"])
     QTest.mouseClick(window.windowHandle(), Qt.MouseButton.LeftButton, pos=QPoint(900, 500))
     qapp.processEvents()
-    assert played.count("idle_welcome") == 1  # not again at once: at most every INVITE_EVERY_S
-    assert posted == []
+    assert posted == [IdleTouched(), IdleTouched()]  # the flow decides, with the presence invitation
+    assert played.count("idle_welcome") == 1  # not again at once: at most every TOUCH_INVITATION_REPEAT_S

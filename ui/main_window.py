@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
-from kiosk.flow import Event, FlowView, RepeatRequested, Speak, State, TechnicianEntered, TechnicianLeft, UserActive
+from kiosk.flow import Event, FlowView, IdleTouched, RepeatRequested, Speak, State, TechnicianEntered, TechnicianLeft, UserActive
 from kiosk.ports import Preview
 from kiosk.technician import CornerTaps, PinGuard, lockout_state_file
 from kiosk.voice import Catalogue
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 LANDSCAPE_SIZE = (1920, 1080)
 PORTRAIT_SIZE = (1080, 1920)
 USER_ACTIVE_EVERY_S = 2.0  # at most one UserActive per this many seconds (touch storms from tremor)
-INVITE_EVERY_S = 15.0  # a touch on the idle screen says how to start, at most this often
 
 
 class MainWindow(QWidget):
@@ -86,7 +85,6 @@ class MainWindow(QWidget):
         self._preview_lock = threading.Lock()
         self._latest_preview: Preview | None = None
         self._last_active = -1e9
-        self._last_invited = -1e9
         self._taps = CornerTaps(self._clock)
         self.pin_guard = PinGuard(config.technician.pin_hash, config.technician.max_wrong_pins,
                                   config.technician.lockout_s, self._clock,
@@ -191,12 +189,10 @@ class MainWindow(QWidget):
             self.open_pin_pad()
             return
         now = self._clock.monotonic()
-        if self.view.state is State.IDLE and self._pin_pad is None and now - self._last_invited >= INVITE_EVERY_S \
-                and not self._taps.counting:
-            # Someone touched the idle screen (many elders tap it to begin): tell them how to start.
-            self._last_invited = now
-            if self.voice is not None:
-                self.voice.speak(Speak("idle_welcome"))
+        if self.view.state is State.IDLE and self._pin_pad is None and not self._taps.counting:
+            # The flow decides whether to speak the invitation: it also speaks it when someone walks
+            # up, and one place keeps the two from following each other.
+            self._post(IdleTouched())
         if self.view.state is not State.IDLE and now - self._last_active >= USER_ACTIVE_EVERY_S:
             self._last_active = now
             if self.view.state is not State.TECHNICIAN:
