@@ -24,7 +24,7 @@ import numpy as np
 
 from kiosk.errors import KeyUnavailableError, RosterImportError
 from kiosk.store import Pensioner, Store
-from reader.idnumber import InvalidIdNumber, parse_id_number
+from reader.idnumber import InvalidIdNumber, parse_card_number
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +163,10 @@ def _validate(line: int, values: dict[str, str], region_code: str, today: date, 
               problems: list[RowProblem]) -> RosterRow | None:
     raw_id = values.get("id_number", "")
     try:
-        number = parse_id_number(raw_id)
+        number = parse_card_number(raw_id)
     except InvalidIdNumber as exc:
         hint = "Excel turned it into a number: format the column as text" if _EXCEL_NUMBER.match(raw_id) else \
-            "the ID number is not valid (GB 11643)"
+            "the ID number is not valid (GB 11643, or a foreign permanent resident card number)"
         problems.append(RowProblem(line, exc.code, hint))
         return None
     name = values.get("name", "")
@@ -180,7 +180,7 @@ def _validate(line: int, values: dict[str, str], region_code: str, today: date, 
         except ValueError:
             problems.append(RowProblem(line, "roster_bad_date", "last_certified is not a date like 2025-01-10"))
             return None
-        if last > today or last < number.birth_date:
+        if last > today or (number.birth_date is not None and last < number.birth_date):
             problems.append(RowProblem(line, "roster_bad_date", "last_certified is in the future or before birth"))
             return None
     photo = (photo_root / values["photo"]).resolve() if values.get("photo") else None

@@ -155,3 +155,50 @@ def parse_foreign_2023_number(text: str) -> IdNumber:
     if value[0] != "9":
         raise InvalidIdNumber(IdNumberProblem.REGION)
     return _decode_birth_and_check(value)
+
+
+@dataclass(frozen=True)
+class CardNumber:
+    """The number of any card the reader accepts, normalised as the card parser returns it.
+
+    ``kind``: ``resident`` (resident ID cards and HK/Macao/Taiwan residence permits),
+    ``foreign_2023`` or ``foreign_2017``. ``birth_date`` is None for a 2017 foreign card, whose
+    number does not encode one.
+    """
+
+    value: str
+    kind: str
+    birth_date: date | None
+
+    def masked(self) -> str:
+        """First 6 and last 2 characters, the rest as ``*`` (for screens and technician output)."""
+        return self.value[:6] + "*" * (len(self.value) - 8) + self.value[-2:]
+
+
+def parse_card_number(text: str) -> CardNumber:
+    """Validates the number of a resident ID card, residence permit or foreign permanent resident
+    card (2023: 18 characters with a leading 9; 2017: 3 letters and 12 digits), as rosters list them.
+
+    Raises :class:`InvalidIdNumber` with the resident rule's problem unless the text has the shape
+    of a foreign card number, then with that card's problem.
+    """
+    value = text.strip().upper()
+    try:
+        number = parse_id_number(value)
+        return CardNumber(number.value, "resident", number.birth_date)
+    except InvalidIdNumber:
+        if len(value) == 18 and value.startswith("9"):
+            foreign = parse_foreign_2023_number(value)
+            return CardNumber(foreign.value, "foreign_2023", foreign.birth_date)
+        if len(value) == 15 and value[:3].isalpha():
+            return CardNumber(parse_foreign_2017_number(value), "foreign_2017", None)
+        raise
+
+
+def is_valid_card_number(text: str) -> bool:
+    """True when :func:`parse_card_number` accepts ``text``."""
+    try:
+        parse_card_number(text)
+    except InvalidIdNumber:
+        return False
+    return True

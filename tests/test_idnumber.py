@@ -54,3 +54,19 @@ def test_any_single_digit_change_is_caught(first17: str) -> None:
     for position in range(17):
         changed = number[:position] + str((int(number[position]) + 1) % 10) + number[position + 1:]
         assert check_character(changed[:17]) != changed[17]
+
+
+def test_any_card_number_parses_each_layout_and_masks_by_its_length() -> None:
+    from reader.idnumber import CardNumber, parse_card_number
+
+    assert parse_card_number(" 11010519491231002x ") == CardNumber("11010519491231002X", "resident", date(1949, 12, 31))
+    assert parse_card_number("931586198001010028").kind == "foreign_2023"
+    assert parse_card_number("usa450315123455") == CardNumber("USA450315123455", "foreign_2017", None)
+    assert parse_card_number("USA450315123455").masked() == "USA450*******55"
+    assert parse_card_number("11010519491231002X").masked() == "110105**********2X"
+    for bad, problem in [("110101194503151238", "id_number_check_digit"), ("931586198001010029", "id_number_check_digit"),
+                         ("USA450315123456", "id_number_check_digit"), ("12345", "id_number_format"),
+                         ("991586198001010028", "id_number_check_digit")]:
+        with pytest.raises(InvalidIdNumber) as error:
+            parse_card_number(bad)
+        assert error.value.code == problem, bad

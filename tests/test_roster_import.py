@@ -226,3 +226,21 @@ def test_cli_import_and_masked_show(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run_cli(["roster", "show", "110101194503151238"]) == 2
     assert "id_number_check_digit" in capsys.readouterr().err
     assert run_cli(["roster", "import", str(path), "--region", "11"]) == 2
+
+
+def test_foreign_permanent_resident_card_numbers_are_imported(store: Store, tmp_path: Path) -> None:
+    """Both foreign card layouts the reader accepts can be in the roster, keyed as the card parser keys them."""
+    foreign_2023, foreign_2017 = "931586198001010028", "USA450315123455"
+    text = HEADER + "\n".join([
+        f"{foreign_2023},JOHN SMITH,2025-01-10,",   # 2 ok: 2023 card, leading 9, birth date 1980-01-01
+        f"{foreign_2017.lower()},ANNA LEE,,",        # 3 ok: 2017 card (7-3-1 check), stored upper-cased
+        "931586198001010029,BAD CHECK,,",           # 4 2023 layout, wrong check character
+        "USA450315123456,BAD CHECK,,",              # 5 2017 layout, wrong check digit
+        "931586198001010028,BEFORE BIRTH,1979-01-01,",  # 6 certified before the number's birth date
+    ]) + "\n"
+    summary = run(store, write(tmp_path, text))
+    assert (summary.inserted, summary.skipped) == (2, 3)
+    assert [(p.line, p.code) for p in summary.problems] == [
+        (4, "id_number_check_digit"), (5, "id_number_check_digit"), (6, "roster_bad_date")]
+    assert store.get_pensioner(foreign_2023).last_certified == date(2025, 1, 10)
+    assert store.get_pensioner(foreign_2017).name == "ANNA LEE"

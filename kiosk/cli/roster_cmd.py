@@ -14,7 +14,7 @@ from kiosk.config import KioskConfig
 from kiosk.policy import cycle_status
 from kiosk.roster import import_roster
 from kiosk.store import Store
-from reader.idnumber import InvalidIdNumber, parse_id_number
+from reader.idnumber import InvalidIdNumber, parse_card_number
 
 
 @click.group()
@@ -65,7 +65,7 @@ def import_command(state: CliState, csv_file: Path, photos_dir: Path | None, reg
 def show_command(state: CliState, id_number: str) -> None:
     """Show one pensioner, masked: surname, first 6 and last 2 of the number, certification state."""
     try:
-        number = parse_id_number(id_number)
+        number = parse_card_number(id_number)
     except InvalidIdNumber as exc:
         raise click.BadParameter(f"not a valid ID number ({exc.code})", param_hint="ID_NUMBER") from None
     config = state.config

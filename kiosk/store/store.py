@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 DB_FILE_NAME = "kiosk.db"
 BUSY_TIMEOUT_MS = 5000  # the sync client and the app may write at once; WAL serialises writers
 _PERSONAL_KEYS = frozenset({"id_number", "name", "address", "photo", "image", "template", "embedding", "descriptor"})
-_ID_LIKE = re.compile(r"\d{15}|\d{17}[\dXx]")  # any 15/18-character ID-number-shaped run
+# Any ID-number-shaped run: 15 or 18 characters, or a 2017 foreign card number (3 letters, 12 digits).
+_ID_LIKE = re.compile(r"\d{15}|\d{17}[\dXx]|[A-Za-z]{3}\d{12}")
 
 
 class Store(RosterMixin, RecordsMixin):

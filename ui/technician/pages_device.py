@@ -279,10 +279,10 @@ class EnrolPage(Page):
         self.status.setText("")
 
     def enrol(self) -> None:
-        from reader.idnumber import is_valid_id_number
+        from reader.idnumber import is_valid_card_number
 
         id_number = self.id_number.text().strip().upper()
-        if not is_valid_id_number(id_number):
+        if not is_valid_card_number(id_number):
             self.status.setText(self.t("enrol_bad_id"))
             return
         if self.frame is None:
