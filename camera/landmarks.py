@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from camera.errors import CameraError, CameraReason
+from camera.solution_runner import run_solution
 
 # FaceMesh indices (canonical 468-point topology). "Right eye" is the person's right eye, which
 # appears on the image's left in an unmirrored camera.
@@ -156,15 +157,15 @@ _LANDMARK_RECORD = np.dtype([("head", "u1", 2), ("x_tag", "u1"), ("x", "<f4"), (
 _LANDMARK_TAGS = {"x_tag": 0x0D, "y_tag": 0x15, "z_tag": 0x1D}
 
 
-def landmark_pixels(landmarks, width: int, height: int) -> np.ndarray:  # noqa: ANN001 - mediapipe protobuf
-    """(N, 3) float32 pixel coordinates of a mediapipe ``NormalizedLandmarkList`` (z scaled by width).
+def landmark_pixels(landmarks: bytes, width: int, height: int) -> np.ndarray:
+    """(N, 3) float32 pixel coordinates of a serialised mediapipe ``NormalizedLandmarkList`` (z
+    scaled by width).
 
-    Reads the serialised message directly when every landmark has exactly x, y and z (what FaceMesh
-    produces); any other layout (visibility or presence set, a field missing) takes the plain loop.
+    Reads the bytes directly when every landmark has exactly x, y and z (what FaceMesh produces);
+    any other layout (visibility or presence set, a field missing) is parsed as a message.
     """
-    data = landmarks.SerializeToString()
-    if data and len(data) % _LANDMARK_RECORD.itemsize == 0:
-        records = np.frombuffer(data, dtype=_LANDMARK_RECORD)
+    if landmarks and len(landmarks) % _LANDMARK_RECORD.itemsize == 0:
+        records = np.frombuffer(landmarks, dtype=_LANDMARK_RECORD)
         if ((records["head"] == (0x0A, 0x0F)).all()
                 and all((records[name] == tag).all() for name, tag in _LANDMARK_TAGS.items())):
             out = np.empty((len(records), 3), dtype=np.float32)
@@ -172,7 +173,10 @@ def landmark_pixels(landmarks, width: int, height: int) -> np.ndarray:  # noqa: 
             out[:, 1] = records["y"] * height
             out[:, 2] = records["z"] * width
             return out
-    return np.array([(lm.x * width, lm.y * height, lm.z * width) for lm in landmarks.landmark], dtype=np.float32)
+    from mediapipe.framework.formats import landmark_pb2  # noqa: PLC0415 - only for unusual layouts
+
+    message = landmark_pb2.NormalizedLandmarkList.FromString(landmarks)
+    return np.array([(lm.x * width, lm.y * height, lm.z * width) for lm in message.landmark], dtype=np.float32)
 
 
 class LandmarkDetector:
@@ -222,10 +226,9 @@ class LandmarkDetector:
         rgb.flags.writeable = False
         counted = self._frames % self._count_every == 0
         if counted:
-            detections = self._counter.process(rgb).detections
-            self._face_count = len(detections) if detections else 0
+            self._face_count = len(run_solution(self._counter, rgb, "detections"))
         self._frames += 1
-        faces = self._mesh.process(rgb).multi_face_landmarks
+        faces = run_solution(self._mesh, rgb, "multi_face_landmarks")
         if not faces:
             return None
         # In static_images mode every image is counted: there is no frame rate to protect.

@@ -70,24 +70,56 @@ def test_landmark_pixels_reads_the_serialised_list_like_the_plain_loop() -> None
     values = [tuple(float(v) for v in row) for row in rng.uniform(-0.2, 1.2, (478, 3)).astype(np.float32)]
     values[5] = (0.0, 0.5, 0.0)  # zeros are still written by proto2 fields that were set
     expected = np.array([(x * 640, y * 480, z * 640) for x, y, z in values], dtype=np.float32)
-
-    class SerialisedOnly:  # proves the record reader, not the loop, produced the values
-        def __init__(self, message) -> None:  # noqa: ANN001
-            self._message = message
-
-        def SerializeToString(self) -> bytes:  # noqa: N802 - protobuf's spelling
-            return self._message.SerializeToString()
-
-        @property
-        def landmark(self):  # noqa: ANN201
-            raise AssertionError("the plain loop was used")
-
-    fast = landmark_pixels(SerialisedOnly(_landmark_list(values)), 640, 480)
+    fast = landmark_pixels(_landmark_list(values).SerializeToString(), 640, 480)
     assert fast.dtype == np.float32 and fast.shape == (478, 3)
     np.testing.assert_array_equal(fast, expected)
-    # A layout the record reader does not know (visibility set) takes the plain loop, same values.
-    np.testing.assert_array_equal(landmark_pixels(_landmark_list(values, visibility=0.9), 640, 480), expected)
-    assert landmark_pixels(_landmark_list([]), 640, 480).shape == (0,)
+    # A layout the record reader does not know (visibility set) is parsed as a message: same values.
+    np.testing.assert_array_equal(landmark_pixels(_landmark_list(values, visibility=0.9).SerializeToString(), 640, 480),
+                                  expected)
+    assert landmark_pixels(b"", 640, 480).shape == (0,)
+
+
+@pytest.mark.media
+def test_the_direct_graph_run_gives_what_process_gives(media_dir) -> None:
+    """camera.solution_runner drives mediapipe's internals: on real frames it must equal process()."""
+    from mediapipe.python.solutions import face_detection, face_mesh
+
+    from camera.solution_runner import run_solution, supports_direct_run
+
+    capture = cv2.VideoCapture(str(media_dir / "videos" / "blink_mouth_plain_bg.mp4"))
+    frames = []
+    while len(frames) < 20:
+        ok, frame = capture.read()
+        assert ok
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    frames.append(np.zeros_like(frames[0]))  # no face: both give nothing
+    with face_mesh.FaceMesh(max_num_faces=1, refine_landmarks=True) as direct, \
+            face_mesh.FaceMesh(max_num_faces=1, refine_landmarks=True) as reference, \
+            face_detection.FaceDetection(model_selection=0) as counter:
+        assert supports_direct_run(direct) and supports_direct_run(counter)
+        for frame in frames:
+            got = run_solution(direct, frame, "multi_face_landmarks")
+            want = reference.process(frame).multi_face_landmarks or []
+            assert got == [face.SerializeToString() for face in want]
+            assert len(run_solution(counter, frame, "detections")) == len(counter.process(frame).detections or [])
+        assert len(run_solution(counter, frames[0], "detections")) == 1
+
+
+def test_a_solution_without_the_internals_is_run_through_process() -> None:
+    from types import SimpleNamespace
+
+    from camera.solution_runner import run_solution
+
+    face = _landmark_list([(0.5, 0.5, 0.0)])
+
+    class PublicOnly:
+        def process(self, rgb):  # noqa: ANN001, ANN202
+            return SimpleNamespace(multi_face_landmarks=[face])
+
+    assert run_solution(PublicOnly(), np.zeros((4, 4, 3), np.uint8), "multi_face_landmarks") == [face.SerializeToString()]
+    with pytest.raises(ValueError):
+        run_solution(PublicOnly(), np.zeros((4, 4), np.uint8), "multi_face_landmarks")
 
 
 @pytest.mark.media
