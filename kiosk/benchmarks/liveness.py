@@ -2,7 +2,7 @@
 
 1. Per-frame cost at 640x480 on one core: decode + landmarks + quality gates + challenge + passive
    checks, i.e. everything :meth:`camera.liveness.LivenessSession.feed` does plus decoding; median
-   and p95 in ms (target p95 <= 8 ms). Frames arrive as the kiosk's camera sends them (640x480 YUYV,
+   and p95 in ms (target p95 <= 8 ms), the median of three passes. Frames arrive as the kiosk's camera sends them (640x480 YUYV,
    ``camera.pixel_format``), so "decode" is the YUYV to BGR conversion; the same loop over the
    clip's H.264 frames decoded and resized (about an MJPG camera's cost) is printed beside it.
 2. A 30 fps camera (a clip paced by a timer behind the real capture thread of
@@ -33,6 +33,7 @@ NAME = "liveness"
 CLIP = "videos/glasses_webcam_many_blinks.mp4"
 SIZE = (640, 480)
 FRAMES = 580  # nearly the whole clip (587): a steadier p95 than 300 frames gave
+PASSES = 3
 PACED_S = 10.0
 
 
@@ -257,14 +258,23 @@ def run(media_dir: Path | None) -> list[Measurement]:
     if media_dir is None or not (media_dir / CLIP).is_file():
         return [Measurement("liveness benchmark skipped", 0.0, "", note="shared media not found")]
     config = load_config()
-    timings, landmarks_only, frames = per_frame_cost(media_dir / CLIP, config)
+    # Three passes: on a shared or virtual machine a burst of someone else's work can land in one
+    # pass and move its p95 by a millisecond; the median pass is the loop's own cost, and the note
+    # gives the spread.
+    passes = [per_frame_cost(media_dir / CLIP, config) for _ in range(PASSES)]
+    frames = passes[0][2]
+    medians = [float(np.median(timings)) for timings, _, _ in passes]
+    p95s = [float(np.percentile(timings, 95)) for timings, _, _ in passes]
+    mesh_p95s = [float(np.percentile(landmarks, 95)) for _, landmarks, _ in passes]
+    mesh_medians = [float(np.median(landmarks)) for _, landmarks, _ in passes]
     file_timings, _, _ = per_frame_cost(media_dir / CLIP, config, source="file")
+    spread = f"passes: {' / '.join(f'{v:.2f}' for v in p95s)}"
     out = [
-        Measurement("per-frame cost 640x480, one core, median", float(np.median(timings)), "ms", "",
-                    f"{frames} YUYV camera frames: decode+landmarks+gates+challenge+passive"),
-        Measurement("per-frame cost 640x480, one core, p95", float(np.percentile(timings, 95)), "ms", "<= 8 ms"),
-        Measurement("  of which decode + FaceMesh alone, median", float(np.median(landmarks_only)), "ms"),
-        Measurement("  of which decode + FaceMesh alone, p95", float(np.percentile(landmarks_only, 95)), "ms"),
+        Measurement("per-frame cost 640x480, one core, median", float(np.median(medians)), "ms", "",
+                    f"{frames} YUYV camera frames x {PASSES} passes: decode+landmarks+gates+challenge+passive"),
+        Measurement("per-frame cost 640x480, one core, p95 (median pass)", float(np.median(p95s)), "ms", "<= 8 ms", spread),
+        Measurement("  of which decode + FaceMesh alone, median", float(np.median(mesh_medians)), "ms"),
+        Measurement("  of which decode + FaceMesh alone, p95 (median pass)", float(np.median(mesh_p95s)), "ms"),
         Measurement("  same loop, H.264 file frames decoded + resized, median", float(np.median(file_timings)), "ms",
                     "", "the heavier decode of an MJPG camera is about this"),
         Measurement("  same loop, H.264 file frames decoded + resized, p95", float(np.percentile(file_timings, 95)), "ms"),
