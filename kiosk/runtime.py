@@ -23,6 +23,8 @@ from kiosk.flow import Event, FlowView
 from kiosk.ports import Preview, VoicePort
 from kiosk.session import SessionController
 from kiosk.store import CertificationRecord, Store
+from reader.card import IdCard
+from reader.errors import ReaderError, ReaderReason
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class KioskRuntime:
         self.matcher: MatcherAdapter | None = matcher
         self.controller: SessionController | None = None
         self.sync = None
+        self._card_reader: CardReaderAdapter | None = None
 
     def start(self) -> None:
         """Starts the matcher process, the controller (store, reader) and the sync worker.
@@ -83,6 +86,7 @@ class KioskRuntime:
         try:
             if self.matcher is None:
                 self.matcher = MatcherAdapter(config.match)
+            self._card_reader = CardReaderAdapter(devices.reader_url, config.reader, self._clock)
             liveness = LivenessAdapter(
                 CameraConfig(devices.camera_url, config.camera, config.quality, config.liveness, config.antispoof),
                 rng=self._rng, prompts=devices.prompts, realtime=devices.realtime_camera,
@@ -90,7 +94,7 @@ class KioskRuntime:
             self.controller = SessionController(
                 config, self._clock,
                 store_factory=lambda: Store.from_config(config, self._clock),
-                reader=CardReaderAdapter(devices.reader_url, config.reader, self._clock),
+                reader=self._card_reader,
                 liveness=liveness, matcher=self.matcher, presence=self._presence(), **self._callbacks,
             )
             self.controller.start()
@@ -107,6 +111,13 @@ class KioskRuntime:
         if not self._devices.watch_for_people:
             return None
         return PresenceWatcher(self._devices.camera_url, self.config.camera)
+
+    def read_card_now(self, timeout_s: float) -> IdCard:
+        """The technician's test read through the running reader service (the port has one owner).
+        Raises :class:`~reader.errors.ReaderError`."""
+        if self._card_reader is None:
+            raise ReaderError(ReaderReason.READER_UNAVAILABLE, "the kiosk is not running")
+        return self._card_reader.read_card_now(timeout_s)
 
     def view(self) -> FlowView:
         """The controller's latest view (safe from any thread; call before :meth:`stop`)."""

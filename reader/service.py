@@ -28,7 +28,7 @@ from typing import Protocol
 
 from reader.card import IdCard
 from reader.client import CardReader
-from reader.errors import ReaderError, is_device_fault
+from reader.errors import ReaderError, ReaderReason, is_device_fault
 from reader.settings import ReaderSettings
 from reader.transport import open_reader, redact_url
 
@@ -94,6 +94,15 @@ class _SystemClock:
         return time.monotonic()
 
 
+class _ReadRequest:
+    """One :meth:`ReaderService.read_now` call waiting for the service thread."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.card: IdCard | None = None
+        self.error: ReaderError | None = None
+
+
 class ReaderService:
     """Watches one reader URL in a background thread and reports :data:`ReaderEvent` values.
 
@@ -121,6 +130,7 @@ class ReaderService:
         self._thread: threading.Thread | None = None
         self._reader: CardReader | None = None
         self._lock = threading.Lock()
+        self._request: _ReadRequest | None = None
 
     @property
     def running(self) -> bool:
@@ -148,7 +158,54 @@ class ReaderService:
             if thread.is_alive():
                 log.warning("reader service thread did not stop in time")
 
+    def read_now(self, timeout_s: float) -> IdCard:
+        """Reads the card lying on the reader (or the next one laid on it) through the service's own
+        connection, for the technician's test read: the port has one owner, so nothing else opens
+        it. Any thread except the service's; blocks up to ``timeout_s`` seconds.
+
+        The read is not reported as an event. Raises :class:`ReaderError`: the read's own error,
+        ``no_card`` when no card came within ``timeout_s``, ``reader_unavailable`` when the reader is
+        not connected, ``RuntimeError`` when another test read is under way.
+        """
+        request = _ReadRequest()
+        with self._lock:
+            if self._request is not None:
+                raise RuntimeError("a test read is already under way")
+            self._request = request
+        try:
+            if not request.done.wait(timeout_s):
+                if self._reader is None:
+                    raise ReaderError(ReaderReason.READER_UNAVAILABLE, "the reader is not connected")
+                raise ReaderError(ReaderReason.NO_CARD, f"no card on the reader within {timeout_s:.0f} s")
+        finally:
+            with self._lock:
+                self._request = None
+        if request.error is not None:
+            raise request.error
+        assert request.card is not None
+        return request.card
+
     # -- the thread ----------------------------------------------------------------------------
+    def _pending_request(self) -> _ReadRequest | None:
+        with self._lock:
+            request = self._request
+        return request if request is not None and not request.done.is_set() else None
+
+    def _serve_request(self, reader: CardReader) -> str | None:
+        """Answers a pending :meth:`read_now` by reading the card lying on the reader; returns a
+        reason code when the reader itself failed."""
+        request = self._pending_request()
+        if request is None:
+            return None
+        try:
+            request.card = reader.read_card(find=False)
+        except ReaderError as exc:
+            request.error = exc
+            return exc.code if is_device_fault(exc) else None
+        finally:
+            request.done.set()
+        return None
+
     def _emit(self, event: ReaderEvent) -> None:
         if self._stop.is_set():
             return  # nothing is reported once stop() has been asked for
@@ -216,6 +273,10 @@ class ReaderService:
                     return failure
             elif present:
                 misses = 0
+                failure = self._serve_request(reader)  # a test read of the card lying there
+                if failure is not None:
+                    self._emit(CardRemoved())
+                    return failure
             elif card_on:
                 misses += 1
                 if misses >= REMOVAL_MISSES:
@@ -227,6 +288,7 @@ class ReaderService:
 
     def _read_once(self, reader: CardReader) -> str | None:
         """Reads the card just found; returns a reason code when the reader itself failed."""
+        waiting = self._pending_request()  # a test read asked for before this read began gets it
         try:
             card = reader.read_card(find=False)
         except ReaderError as exc:
@@ -234,6 +296,9 @@ class ReaderService:
             self._emit(CardReadFailed(exc.code))
             return exc.code if is_device_fault(exc) else None
         self._emit(CardRead(card))
+        if waiting is not None:
+            waiting.card = card
+            waiting.done.set()
         return None
 
     def _close_reader(self) -> None:

@@ -69,3 +69,21 @@ def test_removal_and_loss_translate() -> None:
     assert translate(rs.ReaderLost("reader_unavailable"), clock) == [
         DeviceFailed("reader_unavailable"), MaintenanceRequired("reader_unavailable", device="reader")]
     assert translate(rs.CardReadFailed("card_read_failed"), clock) == [CardRejected("card_read_failed")]
+
+
+def test_the_technician_test_read_borrows_the_running_service(config: KioskConfig) -> None:
+    from reader.errors import ReaderError, ReaderReason
+
+    adapter = CardReaderAdapter("sim://", config.reader, FakeClock())
+    with pytest.raises(ReaderError) as error:
+        adapter.read_card_now(1.0)
+    assert error.value.code == ReaderReason.READER_UNAVAILABLE  # not started: nothing owns the port
+    events: queue.Queue = queue.Queue()
+    adapter.start(events.put)
+    try:
+        while not isinstance(events.get(timeout=10.0), CardRead):  # ready, placed, read
+            pass
+        card = adapter.read_card_now(10.0)
+        assert card.card_type.value == "resident" and len(card.id_number) == 18
+    finally:
+        adapter.stop()

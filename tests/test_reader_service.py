@@ -9,7 +9,7 @@ import time
 import pytest
 
 from reader.card import IdCard
-from reader.errors import ReaderReason, ReaderTimeout, ReaderUnavailable, StatusError
+from reader.errors import ReaderError, ReaderReason, ReaderTimeout, ReaderUnavailable, StatusError
 from reader.service import (
     CardPlaced,
     CardRead,
@@ -224,3 +224,56 @@ def test_stop_is_idempotent_and_safe_before_start() -> None:
     service.stop()
     service.stop()
     assert not service.running
+
+
+def test_a_test_read_goes_through_the_running_service_and_is_not_an_event() -> None:
+    """The technician's read borrows the service's connection: the port keeps one owner."""
+    recorder = Recorder()
+    service = _service("sim://", recorder)
+    try:
+        recorder.expect(ReaderReady, CardPlaced, CardRead)
+        simulator = simulator_for("sim://")
+        reads_before = simulator.count("read")
+        card = service.read_now(WAIT_S)  # the card lying there is read again
+        assert isinstance(card, IdCard) and card.card_type.value == "resident"
+        assert simulator.count("read") == reads_before + 1
+        time.sleep(0.7)  # a couple of polls
+        assert recorder.events.empty()  # the session flow hears nothing of it
+    finally:
+        service.stop()
+
+
+def test_a_test_read_waits_for_a_card_and_says_when_none_came() -> None:
+    recorder = Recorder()
+    service = _service("sim://?present=0", recorder)
+    try:
+        recorder.expect(ReaderReady)
+        with pytest.raises(ReaderError) as error:
+            service.read_now(0.8)
+        assert error.value.code == ReaderReason.NO_CARD
+        result: dict = {}
+        waiting = threading.Thread(target=lambda: result.setdefault("card", service.read_now(WAIT_S)))
+        waiting.start()
+        time.sleep(0.4)
+        simulator_for("sim://?present=0").place_card("hk_mo_tw_permit")
+        waiting.join(WAIT_S)
+        assert result["card"].card_type.value == "hk_mo_tw_permit"  # the card laid while waiting
+        recorder.expect(CardPlaced, CardRead)  # and the placement is still reported as usual
+    finally:
+        service.stop()
+
+
+def test_a_test_read_without_a_reader_is_reader_unavailable() -> None:
+    recorder = Recorder()
+
+    def unplugged(url: str):  # noqa: ANN202
+        raise ReaderUnavailable("unplugged")
+
+    service = _service("sim://", recorder, opener=unplugged)
+    try:
+        recorder.expect(ReaderLost)
+        with pytest.raises(ReaderError) as error:
+            service.read_now(0.5)
+        assert error.value.code == ReaderReason.READER_UNAVAILABLE
+    finally:
+        service.stop()

@@ -26,12 +26,15 @@ from kiosk.config import KioskConfig
 from kiosk.errors import KioskError
 from kiosk.flow import Event
 from kiosk.voice import Catalogue, recorded_voice_dir, rendered_voice_dir
+from reader.errors import ReaderError, ReaderReason
 from ui.main_window import MainWindow
 from ui.voice import VoicePlayer
 
 log = logging.getLogger(__name__)
 
 RENDER_CHECK_DELAY_MS = 5000
+# How long the technician's test read waits for a card to be laid on the reader (seconds).
+TECHNICIAN_READ_TIMEOUT_S = 15.0
 
 
 class Controller(Protocol):
@@ -139,8 +142,15 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
         from kiosk.paths import SITE_CONFIG_FILE
         from ui.technician.services import default_services
 
+        def borrowed_read() -> Any:
+            # The running kiosk's reader service owns the port: the test read goes through it.
+            read_now = getattr(holder.get("controller"), "read_card_now", None)
+            if read_now is None:
+                raise ReaderError(ReaderReason.READER_UNAVAILABLE, "the kiosk is still starting")
+            return read_now(TECHNICIAN_READ_TIMEOUT_S)
+
         technician_services = default_services(
-            config, site_config_path or SITE_CONFIG_FILE, SystemClock(),
+            config, site_config_path or SITE_CONFIG_FILE, SystemClock(), read_card=borrowed_read,
             sync_worker=lambda: getattr(holder.get("controller"), "sync", None))
     window = build_main_window(config, poster.post, catalogue=catalogue, voice=voice, technician_services=technician_services)
     app.installEventFilter(window)

@@ -11,7 +11,8 @@ from kiosk.flow import (
 from kiosk.ports import Post
 from kiosk.reasons import Outcome
 from reader import service as rs
-from reader.card import mask_name
+from reader.card import IdCard, mask_name
+from reader.errors import ReaderError, ReaderReason
 from reader.settings import ReaderSettings
 
 log = logging.getLogger(__name__)
@@ -65,3 +66,14 @@ class CardReaderAdapter:
         if self._service is not None:
             self._service.stop()
             self._service = None
+
+    def read_card_now(self, timeout_s: float) -> IdCard:
+        """A technician's test read through the running reader service, which owns the port (see
+        :meth:`reader.service.ReaderService.read_now`; any thread but the service's).
+
+        Raises :class:`~reader.errors.ReaderError` (``reader_unavailable`` when not started).
+        """
+        service = self._service
+        if service is None:
+            raise ReaderError(ReaderReason.READER_UNAVAILABLE, "the reader service is not running")
+        return service.read_now(timeout_s)

@@ -184,7 +184,8 @@ def default_services(config: KioskConfig, site_config_path: Path, clock: Clock, 
     exit through the Qt event loop.
 
     ``read_card`` defaults to opening ``reader.url`` directly: right for ``sim://`` and when the
-    reader service is stopped; a running kiosk should pass a function that borrows its reader.
+    reader service is stopped; the running kiosk (:func:`ui.app.run_app`) passes one that reads
+    through its reader service, which owns the port.
     """
     from kiosk.logsetup import log_dir
     from kiosk.store import Store
