@@ -26,12 +26,12 @@ import numpy as np
 
 from camera.matching.errors import MatchError, MatchReason
 from camera.matching.models import DlibModels, load_models
+from camera.matching.resnet import CHIP_SIZE_PX
 from camera.settings import MatchSettings
 
 Box = tuple[int, int, int, int]
 """A face box in source-image pixels: (left, top, right, bottom), right/bottom exclusive."""
 
-CHIP_SIZE_PX = 150  # the ResNet's input size; fixed by the model
 CHIP_PADDING = 0.25  # dlib's training padding; other values cost accuracy
 # Two faces whose widths are within this ratio are "similar size": without a seed box the matcher
 # cannot tell which one is the person, so it refuses rather than guess.

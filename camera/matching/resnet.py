@@ -32,8 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-CHIP_SIZE_PX = 150
-DESCRIPTOR_SIZE = 128
+CHIP_SIZE_PX = 150  # the network's input side, checked against the model file
 # (filters, residual blocks, first block halves the size) per level, input side first: dlib's
 # "alevel4" .. "alevel0" of the face recognition example network.
 _LEVELS = ((32, 3, False), (64, 4, True), (128, 3, True), (256, 3, True), (256, 1, True))
