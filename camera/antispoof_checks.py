@@ -17,7 +17,6 @@ All scores are in 0..1; coordinates are pixels of the analysed frame.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -28,12 +27,12 @@ from camera.settings import AntispoofSettings
 _WORK_FACE_WIDTH_PX = 80  # every check works at this face scale: cost independent of resolution
 
 
-def _scaled_roi(view: FrameView, margin_w: float, margin_h: float) -> tuple[np.ndarray, tuple[float, float, float, float], float]:
-    """The grey region around the face (``margin_*`` face sizes each side), scaled so the face is
-    80 px wide; returns (roi, face box in roi pixels, scale)."""
-    gray = view.gray
+def _scaled_roi(gray: np.ndarray, box: tuple[float, float, float, float], margin_w: float, margin_h: float
+                ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The region of ``gray`` around the face ``box`` (``margin_*`` face sizes each side), scaled so
+    the face is 80 px wide; returns (roi, face box in roi pixels)."""
     height, width = gray.shape[:2]
-    x0, y0, x1, y1 = view.face.box
+    x0, y0, x1, y1 = box
     fw, fh = x1 - x0, y1 - y0
     rx0, ry0 = max(0, int(x0 - margin_w * fw)), max(0, int(y0 - margin_h * fh))
     rx1, ry1 = min(width, int(x1 + margin_w * fw)), min(height, int(y1 + margin_h * fh))
@@ -48,15 +47,7 @@ def _scaled_roi(view: FrameView, margin_w: float, margin_h: float) -> tuple[np.n
         even = roi[: roi.shape[0] // 2 * 2, : roi.shape[1] // 2 * 2]
         roi = cv2.resize(even, (even.shape[1] // 2, even.shape[0] // 2), interpolation=cv2.INTER_AREA)
     roi = cv2.resize(roi, size, interpolation=cv2.INTER_AREA)
-    box = ((x0 - rx0) * scale, (y0 - ry0) * scale, (x1 - rx0) * scale, (y1 - ry0) * scale)
-    return roi, box, scale
-
-
-@dataclass(frozen=True)
-class _BoxOnly:
-    """Stands in for an observation where only the face box is needed."""
-
-    box: tuple[float, float, float, float]
+    return roi, ((x0 - rx0) * scale, (y0 - ry0) * scale, (x1 - rx0) * scale, (y1 - ry0) * scale)
 
 
 class _MeanScore:
@@ -129,7 +120,7 @@ class BezelCheck:
     def sides(self, view: FrameView) -> dict[str, list[float]]:
         """Edge angles (degrees from the image x axis, 0..180) found on each side of the face
         ("left", "right", "top", "bottom", and "top_wide" for a top edge past both sides)."""
-        roi, (fx0, fy0, fx1, fy1), _ = _scaled_roi(view, 1.2, 0.8)
+        roi, (fx0, fy0, fx1, fy1) = _scaled_roi(view.gray, view.face.box, 1.2, 0.8)
         fw, fh = fx1 - fx0, fy1 - fy0
         edges = cv2.Canny(cv2.GaussianBlur(roi, (3, 3), 0), 40, 120)
         lines = cv2.HoughLinesP(edges, 1, math.pi / 180, threshold=int(0.3 * fh),
@@ -215,9 +206,8 @@ class MotionCheck:
         if previous is None or previous[0].shape != gray.shape:
             return
         # Both crops are cut at the previous face's place, so a moving face shows as a shift.
-        prev_view = FrameView(view.image_bgr, previous[0], _BoxOnly(previous[1]), view.t_s)  # type: ignore[arg-type]
-        prev_roi, box, scale = _scaled_roi(prev_view, 1.0, 0.3)
-        roi, _, _ = _scaled_roi(FrameView(view.image_bgr, gray, _BoxOnly(previous[1]), view.t_s), 1.0, 0.3)  # type: ignore[arg-type]
+        prev_roi, box = _scaled_roi(previous[0], previous[1], 1.0, 0.3)
+        roi, _ = _scaled_roi(gray, previous[1], 1.0, 0.3)
         fx0, fy0, fx1, fy1 = (int(v) for v in box)
         face_a, face_b = prev_roi[fy0:fy1, fx0:fx1], roi[fy0:fy1, fx0:fx1]
         if face_a.shape[0] < 16 or face_a.shape[1] < 16:
