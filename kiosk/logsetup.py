@@ -31,12 +31,16 @@ from kiosk.config import LoggingSettings
 LOG_FILE_NAME = "kiosk.log"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
 
-# 18-character resident ID numbers (GB 11643: 17 digits and a digit or X check character; the 2023
-# foreign permanent resident card uses the same shape), the 15-digit first-generation numbers that
-# old roster records of pensioners still hold, and the 2017 foreign permanent resident card number
-# (3 letters, 12 digits). Bounded by non-digits so longer numbers (nanosecond timestamps, byte
-# counts) do not trip it; case-insensitive because parsers lower-case the check character.
-ID_NUMBER_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15}|[A-Za-z]{3}\d{12})(?![0-9A-Za-z])")
+ID_NUMBER_SHAPES = r"\d{17}[\dXx]|\d{15}|[A-Za-z]{3}\d{12}"
+"""Every shape of ID number the kiosk may hold, as regex alternatives (one list for the log filter
+and the store's audit guard): 18-character resident ID numbers (GB 11643: 17 digits and a digit or
+X check character; the 2023 foreign permanent resident card uses the same shape), the 15-digit
+first-generation numbers that old roster records of pensioners still hold, and the 2017 foreign
+permanent resident card number (3 letters, 12 digits). Case-insensitive because parsers lower-case
+the check character."""
+
+# Bounded by non-digits so longer numbers (nanosecond timestamps, byte counts) do not trip it.
+ID_NUMBER_LIKE = re.compile(rf"(?<![0-9A-Za-z])(?:{ID_NUMBER_SHAPES})(?![0-9A-Za-z])")
 
 WITHHELD_MESSAGE = "log record withheld: it contained an ID-number-like string (fix the log call at %s:%d)"
 

@@ -293,7 +293,8 @@ def test_face_image_hook_sends_and_keeps_images_until_sent(clock: FakeClock) -> 
 def test_audit_log_refuses_personal_data_and_is_purged(store: Store, clock: FakeClock) -> None:
     store.audit("s-1", "card_read", "ok", {"ms": 112, "reader": "sim"})
     store.audit(None, "doctor", "storage_full")
-    for detail in ({"id_number": "x"}, {"note": f"card {ID_A}"}, {"note": "card USA450315123455"}, {"photo": None},
+    for detail in ({"id_number": "x"}, {"note": f"card {ID_A}"}, {"note": "card USA450315123455"},
+                   {"note": "card 110105491231002"}, {"photo": None},
                    {"blob": b"\xff"}, {"x": [1]}):
         with pytest.raises(ValueError):
             store.audit("s-1", "card_read", "ok", detail)

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from kiosk.clock import Clock
 from kiosk.errors import KeyUnavailableError, StorageError
+from kiosk.logsetup import ID_NUMBER_SHAPES
 from kiosk.store import schema
 from kiosk.store.base import utc_text
 from kiosk.store.crypto import DeviceKey, load_or_create_key
@@ -35,8 +36,9 @@ log = logging.getLogger(__name__)
 DB_FILE_NAME = "kiosk.db"
 BUSY_TIMEOUT_MS = 5000  # the sync client and the app may write at once; WAL serialises writers
 _PERSONAL_KEYS = frozenset({"id_number", "name", "address", "photo", "image", "template", "embedding", "descriptor"})
-# Any ID-number-shaped run: 15 or 18 characters, or a 2017 foreign card number (3 letters, 12 digits).
-_ID_LIKE = re.compile(r"\d{15}|\d{17}[\dXx]|[A-Za-z]{3}\d{12}")
+# Any ID-number-shaped run, unbounded unlike the log filter's: a run inside a longer number is
+# refused too.
+_ID_LIKE = re.compile(ID_NUMBER_SHAPES)
 
 
 class Store(RosterMixin, RecordsMixin):
