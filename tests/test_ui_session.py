@@ -208,7 +208,7 @@ def assert_nothing_of_the_person(window: MainWindow, name: str) -> None:
             assert not widget.has_frame
     assert window.screens[State.RESULT].last_view() is None
     assert window.screens[State.STATUS].title.text() == catalogue.text("screen.status", "title_no_name")
-    assert window._latest_preview is None
+    assert window._previews.waiting is None
 
 
 def test_a_pulled_card_returns_to_idle_clean(qapp, kiosk) -> None:

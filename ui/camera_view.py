@@ -4,13 +4,16 @@ Shows :class:`kiosk.ports.Preview` frames mirrored, as a mirror is what people e
 themselves. The oval is yellow while a quality hint is pending and green once the face is in place;
 the words for the hint are on the screen next to it (colour is never the only cue).
 Privacy: the widget keeps only the latest frame, and :meth:`clear` drops it.
-Thread rule: GUI thread only; frames arrive through the main window's queued signal.
+Thread rule: GUI thread only, except :meth:`PreviewMailbox.put`, through which frames arrive from device threads.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -21,6 +24,46 @@ from ui import theme
 # width, inside the quality gates (min 0.18, max 0.7 of the width).
 OVAL_WIDTH = 0.42
 OVAL_HEIGHT = 0.72
+
+
+class PreviewMailbox(QObject):
+    """Hands camera previews from device threads to the GUI thread, newest only: ``put`` (any thread)
+    leaves the preview for ``deliver`` (GUI thread); frames arriving faster than painting replace
+    the waiting one, so a slow paint never builds a backlog. ``drop`` forgets the waiting one."""
+
+    _arrived = Signal()
+
+    def __init__(self, deliver: Callable[[Preview], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._deliver = deliver
+        self._lock = threading.Lock()
+        self._waiting: Preview | None = None
+        self._arrived.connect(self._hand_over, Qt.ConnectionType.QueuedConnection)
+
+    @property
+    def waiting(self) -> Preview | None:
+        """The preview not yet delivered, if any."""
+        with self._lock:
+            return self._waiting
+
+    def put(self, preview: Preview) -> None:
+        """Thread-safe: ``deliver(preview)`` will run on the GUI thread unless a newer one replaces it."""
+        with self._lock:
+            pending = self._waiting is not None
+            self._waiting = preview
+        if not pending:
+            self._arrived.emit()
+
+    def drop(self) -> None:
+        """Forgets the waiting preview (a session ended: its frames must not be drawn)."""
+        with self._lock:
+            self._waiting = None
+
+    def _hand_over(self) -> None:
+        with self._lock:
+            preview, self._waiting = self._waiting, None
+        if preview is not None:
+            self._deliver(preview)
 
 
 class CameraView(QWidget):

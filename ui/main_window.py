@@ -17,7 +17,6 @@ Thread rule: construct and use on the GUI thread, except ``on_view``/``on_previe
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
@@ -31,6 +30,7 @@ from kiosk.ports import Preview
 from kiosk.technician import CornerTaps, PinGuard, lockout_state_file
 from kiosk.voice import Catalogue
 from ui import theme
+from ui.camera_view import PreviewMailbox
 from ui.receipt import escpos_bytes, print_receipt, receipt_lines
 from ui.screens import Screen, build_screens
 from ui.screens.result import ResultScreen
@@ -47,7 +47,6 @@ class MainWindow(QWidget):
     """The full-screen window. ``post`` receives flow events; ``voice`` has ``speak``/``stop``."""
 
     view_arrived = Signal(object)
-    preview_arrived = Signal()
     shown_state = Signal(str)  # emitted after a screen is shown (tests, technician log)
 
     def __init__(self, config: KioskConfig, catalogue: Catalogue, post: Callable[[Event], None], *,
@@ -82,8 +81,7 @@ class MainWindow(QWidget):
         result.manual_review_days = config.rules.manual_review_working_days
         result.print_requested.connect(self._print_receipt)
         self.view: FlowView = FlowView(State.IDLE)
-        self._preview_lock = threading.Lock()
-        self._latest_preview: Preview | None = None
+        self._previews = PreviewMailbox(self._draw_preview, self)
         self._last_active = -1e9
         self._taps = CornerTaps(self._clock)
         self.pin_guard = PinGuard(config.technician.pin_hash, config.technician.max_wrong_pins,
@@ -91,7 +89,6 @@ class MainWindow(QWidget):
                                   lockout_state_file(config.terminal.resolved_data_dir()))
         self._pin_pad: QWidget | None = None
         self.view_arrived.connect(self.show_view, Qt.ConnectionType.QueuedConnection)
-        self.preview_arrived.connect(self._draw_preview, Qt.ConnectionType.QueuedConnection)
         self.set_orientation(self.portrait)
         self.show_view(self.view)
 
@@ -103,11 +100,7 @@ class MainWindow(QWidget):
 
     def on_preview(self, preview: Preview) -> None:
         """Thread-safe: draws ``preview`` on the GUI thread; frames arriving faster than painting are dropped."""
-        with self._preview_lock:
-            pending = self._latest_preview is not None
-            self._latest_preview = preview
-        if not pending:
-            self.preview_arrived.emit()
+        self._previews.put(preview)
 
     # --- on the GUI thread ---
 
@@ -139,20 +132,14 @@ class MainWindow(QWidget):
     def wipe(self, silence: bool = True) -> None:
         """Forgets everything of the last person: every screen's texts and frames, the preview, and
         (when ``silence``) whatever the voice is saying."""
-        with self._preview_lock:
-            self._latest_preview = None
+        self._previews.drop()
         for screen in self.screens.values():
             screen.clear()
         stop = getattr(self.voice, "stop", None)
         if silence and stop is not None:
             stop()
 
-    @Slot()
-    def _draw_preview(self) -> None:
-        with self._preview_lock:
-            preview, self._latest_preview = self._latest_preview, None
-        if preview is None:
-            return
+    def _draw_preview(self, preview: Preview) -> None:
         screen = self.screens.get(self.view.state)
         setter = getattr(screen, "set_preview", None)
         if setter is not None:

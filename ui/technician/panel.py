@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import threading
-
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QBoxLayout, QGridLayout, QStackedWidget, QWidget
 
 from kiosk.clock import Clock, today
 from kiosk.config import KioskConfig
 from kiosk.ports import Preview
 from kiosk.voice import Catalogue
+from ui.camera_view import PreviewMailbox
 from ui.technician.pages_admin import LogsPage, SettingsPage, SyncPage, SystemPage, TodayPage
 from ui.technician.pages_device import CameraPage, DevicesPage, EnrolPage, Page, ReaderPage, tech_button
 from ui.technician.services import TechnicianServices
@@ -26,8 +25,6 @@ from ui.technician.services import TechnicianServices
 
 class TechnicianPanel(QWidget):
     """All technician pages. ``leave`` is called to ask the flow to leave the mode."""
-
-    _preview_ready = Signal()
 
     def __init__(self, config: KioskConfig, catalogue: Catalogue, services: TechnicianServices, clock: Clock,
                  leave: Callable[[], None]) -> None:
@@ -61,24 +58,16 @@ class TechnicianPanel(QWidget):
         self._idle.setSingleShot(True)
         self._idle.setInterval(int(config.technician.idle_timeout_s * 1000))
         self._idle.timeout.connect(lambda: self.leave("idle_timeout"))
-        self._preview_lock = threading.Lock()
-        self._preview: Preview | None = None
-        self._preview_ready.connect(self._draw_preview, Qt.ConnectionType.QueuedConnection)
+        self._previews = PreviewMailbox(self._draw_preview, self)
         for page in self.pages:
             page.preview_target = self.on_preview
 
     def on_preview(self, preview: Preview) -> None:
         """Thread-safe sink for camera frames; frames faster than painting are dropped (newest wins)."""
-        with self._preview_lock:
-            pending = self._preview is not None
-            self._preview = preview
-        if not pending:
-            self._preview_ready.emit()
+        self._previews.put(preview)
 
-    def _draw_preview(self) -> None:
-        with self._preview_lock:
-            preview, self._preview = self._preview, None
-        if preview is not None and self.active:
+    def _draw_preview(self, preview: Preview) -> None:
+        if self.active:
             self.set_preview(preview)
 
     def set_orientation(self, portrait: bool) -> None:
@@ -120,8 +109,7 @@ class TechnicianPanel(QWidget):
             app.removeEventFilter(self)
         for page in self.pages:
             page.left()
-        with self._preview_lock:
-            self._preview = None
+        self._previews.drop()
 
     def show_page(self, index: int) -> None:
         if self.stack.currentIndex() == index:
