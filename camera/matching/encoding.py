@@ -195,13 +195,14 @@ class Encoder:
             n = self.settings.live_jitters if jitters is None else jitters
             vector = self._descriptor(chip, n)
             visible = self._visible_ratio(image.shape[:2], shape)
+        grey_chip = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY)
         quality = FaceQuality(
             face_width_px=float(box[2] - box[0]),
-            sharpness=float(cv2.Laplacian(cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()),
+            sharpness=float(cv2.Laplacian(grey_chip, cv2.CV_64F).var()),
             yaw_ratio=_yaw_ratio(shape),
             visible_ratio=visible,
             detection_score=score,
-            brightness=float(cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY).mean()),
+            brightness=float(grey_chip.mean()),
         )
         issues = quality.issues(self.settings)
         if issues and require_usable:
