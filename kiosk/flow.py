@@ -211,10 +211,11 @@ class Flow:
             self._deadline = self._deadline_for(self.state)
             self._reminded = False
 
-    def _start_session(self) -> None:
+    def _forget_person(self, session_id: str | None = None) -> None:
+        """Drops the ID number, the attempts and the view's person: a fresh view for ``session_id``."""
         self._attempts_used = 0
         self.id_number = None
-        self.view = FlowView(State.IDLE, session_id=self._new_session_id(), attempts_max=self._rules.attempts_per_session)
+        self.view = FlowView(State.IDLE, session_id=session_id, attempts_max=self._rules.attempts_per_session)
 
     def _finish(self, outcome: str, *, counts_as_attempt: bool = False, record: bool = False,
                 next_step: NextStep | None = None) -> State:
@@ -255,9 +256,7 @@ class Flow:
 
 def _enter_idle(flow: Flow) -> None:
     flow._emit(StopCamera(), Wipe())
-    flow.id_number = None
-    flow._attempts_used = 0
-    flow.view = FlowView(State.IDLE, attempts_max=flow._rules.attempts_per_session)
+    flow._forget_person()
 
 
 def _enter_status(flow: Flow) -> None:
@@ -313,7 +312,7 @@ _REMINDED = frozenset({State.STATUS, State.CONSENT, State.POSITIONING})
 
 def _card_placed(flow: Flow, _event: Event) -> State:
     flow._emit(Wipe())
-    flow._start_session()
+    flow._forget_person(flow._new_session_id())
     return State.READING
 
 
