@@ -50,22 +50,22 @@ def _scaled_roi(gray: np.ndarray, box: tuple[float, float, float, float], margin
     return roi, ((x0 - rx0) * scale, (y0 - ry0) * scale, (x1 - rx0) * scale, (y1 - ry0) * scale)
 
 
-class _MeanScore:
-    """Running mean of per-frame evidence."""
+class _AveragingCheck:
+    """The part every check shares: its score is the running mean of its per-frame evidence."""
 
     def __init__(self) -> None:
         self._sum = 0.0
         self._n = 0
 
-    def add(self, value: float) -> None:
+    def _add(self, value: float) -> None:
         self._sum += value
         self._n += 1
 
-    def mean(self) -> float:
+    def score(self) -> float:
         return self._sum / self._n if self._n else 0.0
 
     @property
-    def n(self) -> int:
+    def evidence(self) -> int:
         return self._n
 
 
@@ -101,7 +101,7 @@ def _merge_collinear(segments: list[list[int]], *, max_offset_px: float = 4.0, m
     return merged
 
 
-class BezelCheck:
+class BezelCheck(_AveragingCheck):
     """A frame around the face, per frame 0/1: two nearly parallel straight edges left and right of
     the face (a phone or tablet bezel), or a side edge meeting an edge above or below it at a right
     angle (a corner of a screen or sheet), or one straight edge above the head reaching well past the
@@ -112,10 +112,10 @@ class BezelCheck:
 
     def __init__(self, *, span_fraction: float = 0.6, max_parallel_deg: float = 6.0,
                  max_corner_error_deg: float = 12.0) -> None:
+        super().__init__()
         self._span = span_fraction
         self._parallel = max_parallel_deg
         self._corner = max_corner_error_deg
-        self._mean = _MeanScore()
 
     def sides(self, view: FrameView) -> dict[str, list[float]]:
         """Edge angles (degrees from the image x axis, 0..180) found on each side of the face
@@ -170,17 +170,10 @@ class BezelCheck:
         return False
 
     def observe(self, view: FrameView) -> None:
-        self._mean.add(1.0 if self.framed(view) else 0.0)
-
-    def score(self) -> float:
-        return self._mean.mean()
-
-    @property
-    def evidence(self) -> int:
-        return self._mean.n
+        self._add(1.0 if self.framed(view) else 0.0)
 
 
-class MotionCheck:
+class MotionCheck(_AveragingCheck):
     """Does the surrounding move with the face? Per analysed pair of frames in which the face moved
     at least ``min_shift_px`` (at the 80 px face scale), 1 when the strips beside the face moved the
     same way, else 0; the score is the mean over such pairs."""
@@ -188,11 +181,11 @@ class MotionCheck:
     name = "motion"
 
     def __init__(self, *, min_shift_px: float = 0.6, min_pairs: int = 5) -> None:
+        super().__init__()
         self._min_shift = min_shift_px
         self._min_pairs = min_pairs
         # The previous analysed grey frame and its face box (kept until the next analysed frame).
         self._previous: tuple[np.ndarray, tuple[float, float, float, float]] | None = None
-        self._mean = _MeanScore()
 
     @staticmethod
     def _shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
@@ -230,25 +223,21 @@ class MotionCheck:
             if response > 0.1 and math.hypot(ssx - fsx, ssy - fsy) < 0.35 * moved + 0.3:
                 agree += 1
         if strips:
-            self._mean.add(agree / strips)
+            self._add(agree / strips)
 
     def score(self) -> float:
-        return self._mean.mean() if self._mean.n >= self._min_pairs else 0.0
-
-    @property
-    def evidence(self) -> int:
-        return self._mean.n
+        return super().score() if self.evidence >= self._min_pairs else 0.0
 
 
-class GlareCheck:
+class GlareCheck(_AveragingCheck):
     """Fraction of the face area that is clipped, colourless highlight (per frame), scaled so that
     ``full_fraction`` of the face reads 1."""
 
     name = "glare"
 
     def __init__(self, *, full_fraction: float = 0.02) -> None:
+        super().__init__()
         self._full = full_fraction
-        self._mean = _MeanScore()
 
     def observe(self, view: FrameView) -> None:
         height, width = view.image_bgr.shape[:2]
@@ -272,17 +261,10 @@ class GlareCheck:
         skin = int(mask.sum())
         if skin == 0:
             return
-        self._mean.add(min(1.0, float((glare & mask.astype(bool)).sum()) / skin / self._full))
-
-    def score(self) -> float:
-        return self._mean.mean()
-
-    @property
-    def evidence(self) -> int:
-        return self._mean.n
+        self._add(min(1.0, float((glare & mask.astype(bool)).sum()) / skin / self._full))
 
 
-class MoireCheck:
+class MoireCheck(_AveragingCheck):
     """Peakiness of the high-frequency spectrum of the face crop (per frame): the strongest
     high-frequency peak over the median high-frequency energy, mapped to 0..1 between ``low`` and
     ``high`` (live skin has a smooth, peak-free fall-off)."""
@@ -290,8 +272,8 @@ class MoireCheck:
     name = "moire"
 
     def __init__(self, *, low: float = 12.0, high: float = 40.0) -> None:
+        super().__init__()
         self._low, self._high = low, high
-        self._mean = _MeanScore()
 
     def observe(self, view: FrameView) -> None:
         height, width = view.gray.shape[:2]
@@ -307,14 +289,7 @@ class MoireCheck:
         yy, xx = np.mgrid[-32:32, -32:32]
         high = spectrum[np.hypot(xx, yy) > 12]
         ratio = float(high.max() / (np.median(high) + 1e-6))
-        self._mean.add(min(1.0, max(0.0, (ratio - self._low) / (self._high - self._low))))
-
-    def score(self) -> float:
-        return self._mean.mean()
-
-    @property
-    def evidence(self) -> int:
-        return self._mean.n
+        self._add(min(1.0, max(0.0, (ratio - self._low) / (self._high - self._low))))
 
 
 def default_checks(settings: AntispoofSettings) -> list[tuple[PassiveCheck, float]]:
