@@ -83,11 +83,15 @@ def measure(image_bgr: np.ndarray, obs: FaceObservation, gray: np.ndarray | None
     return brightness, backlight, sharpness(_face_crop(gray, obs, 0.1))
 
 
+def _turned_away(obs: FaceObservation, settings: QualitySettings) -> bool:
+    return (abs(obs.yaw_deg) > settings.max_yaw_deg or abs(obs.pitch_deg) > settings.max_pitch_deg
+            or abs(obs.roll_deg) > settings.max_roll_deg)
+
+
 def is_frontal(obs: FaceObservation | None, settings: QualitySettings) -> bool:
     """One face, turned no more than the configured yaw / pitch / roll: eye and mouth ratios are
     trustworthy (used by the event detectors regardless of the other gates)."""
-    return (obs is not None and obs.face_count == 1 and abs(obs.yaw_deg) <= settings.max_yaw_deg
-            and abs(obs.pitch_deg) <= settings.max_pitch_deg and abs(obs.roll_deg) <= settings.max_roll_deg)
+    return obs is not None and obs.face_count == 1 and not _turned_away(obs, settings)
 
 
 def check(image_bgr: np.ndarray, obs: FaceObservation | None, settings: QualitySettings,
@@ -118,8 +122,7 @@ def check(image_bgr: np.ndarray, obs: FaceObservation | None, settings: QualityS
         return r
     if offset > settings.max_centre_offset_ratio and (r := fail(CameraReason.OFF_CENTRE)):
         return r
-    if (abs(obs.yaw_deg) > settings.max_yaw_deg or abs(obs.pitch_deg) > settings.max_pitch_deg
-            or abs(obs.roll_deg) > settings.max_roll_deg) and (r := fail(CameraReason.TURNED_AWAY)):
+    if _turned_away(obs, settings) and (r := fail(CameraReason.TURNED_AWAY)):
         return r
     brightness, backlight, sharp = measure(image_bgr, obs, gray)
     values = {"brightness": brightness, "backlight_ratio": backlight, "sharpness": sharp}
