@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QApplication
 from kiosk.config import KioskConfig
 from kiosk.errors import StorageError
 from kiosk.flow import FlowView, HelpRequested, State
-from ui.app import run_app
+from reader.errors import ReaderError
+from ui.app import TECHNICIAN_READ_TIMEOUT_S, run_app
 from ui.main_window import MainWindow
 
 
@@ -103,6 +104,36 @@ def test_a_controller_that_cannot_start_shows_maintenance(qapp: QApplication, co
     QTimer.singleShot(0, lambda: quit_when(qapp, maintenance_shown))
     run_app(config, factory, fullscreen=False, render_voice=False)
     assert views[-1].state is State.MAINTENANCE and views[-1].maintenance_code == "storage_error"
+
+
+def test_the_technician_test_read_borrows_the_running_kiosks_reader(qapp: QApplication, config: KioskConfig) -> None:
+    """The reader service owns the port: the technician page reads through the controller, and
+    before the controller exists the read is refused as reader_unavailable (no second opening)."""
+    release = threading.Event()
+    reads: list[float] = []
+    seen: dict = {}
+
+    class ReadingController(FakeController):
+        def read_card_now(self, timeout_s: float) -> str:
+            reads.append(timeout_s)
+            return "the card"
+
+    def read_once() -> bool:
+        try:
+            seen["card"] = window_of(qapp).technician_panel.services.read_card()
+        except ReaderError as exc:
+            seen.setdefault("early", exc.code)
+        return "card" in seen
+
+    def while_starting() -> None:
+        read_once()  # the controller is still starting
+        release.set()
+        quit_when(qapp, read_once)
+
+    QTimer.singleShot(50, while_starting)
+    run_app(config, lambda **_hooks: ReadingController(release), fullscreen=False, render_voice=False)
+    assert seen == {"early": "reader_unavailable", "card": "the card"}
+    assert reads == [TECHNICIAN_READ_TIMEOUT_S]
 
 
 @pytest.mark.parametrize(("demo", "renders"), [(False, True), (True, False)])
