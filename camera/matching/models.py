@@ -21,7 +21,7 @@ import importlib.util
 import logging
 import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,16 +102,12 @@ def load_models(model_dir: str = "") -> DlibModels:
         import dlib  # noqa: PLC0415 - imported on first use so importing camera.matching stays cheap
 
         try:
-            models = DlibModels(
-                folder=folder,
-                detector=dlib.get_frontal_face_detector(),
-                shape_predictor=dlib.shape_predictor(str(folder / SHAPE_PREDICTOR_FILE)),
-                resnet=dlib.face_recognition_model_v1(str(folder / RESNET_FILE)),
-                fast_resnet=None,
-            )
+            detector = dlib.get_frontal_face_detector()
+            shape_predictor = dlib.shape_predictor(str(folder / SHAPE_PREDICTOR_FILE))
+            resnet = dlib.face_recognition_model_v1(str(folder / RESNET_FILE))
         except RuntimeError as exc:  # dlib raises RuntimeError on a truncated or foreign file
             raise MatchError(MatchReason.MODEL_MISSING, f"dlib model file in {folder} cannot be loaded: {exc}") from exc
-        models = replace(models, fast_resnet=_fast_resnet(folder / RESNET_FILE))
+        models = DlibModels(folder, detector, shape_predictor, resnet, _fast_resnet(folder / RESNET_FILE))
         _limit_blas_threads()
         _cache[folder] = models
         return models
