@@ -21,8 +21,8 @@ happens in the last two down-sampling blocks, 3x3 + 4x4 -> 4x4 and 1x1 + 2x2 -> 
 descriptor is the 128-output ``fc`` of the global average, not normalised.
 
 Thread rule: a :class:`ResNet` holds only read-only arrays; :meth:`ResNet.descriptor` may be
-called from several threads. It uses numpy's BLAS threads: the matcher worker limits them to one
-(see :func:`camera.matching.process`).
+called from several threads. It uses numpy's BLAS threads: loading the models limits them to one
+per process (see :func:`camera.matching.models.load_models`).
 """
 
 from __future__ import annotations
