@@ -9,6 +9,7 @@ import time
 import pytest
 
 from reader.card import IdCard
+from reader.client import CardReader
 from reader.errors import ReaderError, ReaderReason, ReaderTimeout, ReaderUnavailable, StatusError
 from reader.service import (
     CardPlaced,
@@ -22,6 +23,7 @@ from reader.service import (
 )
 from reader.settings import ReaderSettings
 from reader.simulator import forget_simulators, simulator_for
+from reader.transport import open_reader
 
 SETTINGS = ReaderSettings(url="sim://", baudrate=115200, poll_interval_s=0.3, command_timeout_s=0.5,
                           reconnect_max_backoff_s=1.0, wlt_decoder="")
@@ -226,10 +228,31 @@ def test_stop_is_idempotent_and_safe_before_start() -> None:
     assert not service.running
 
 
+class ReadThreads:
+    """Wraps a backend and notes the thread each ``read_card`` runs on."""
+
+    def __init__(self, inner: CardReader) -> None:
+        self.inner = inner
+        self.read_threads: list[str] = []
+
+    def read_card(self, *, find: bool = True) -> IdCard:
+        self.read_threads.append(threading.current_thread().name)
+        return self.inner.read_card(find=find)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.inner, name)
+
+
 def test_a_test_read_goes_through_the_running_service_and_is_not_an_event() -> None:
     """The technician's read borrows the service's connection: the port keeps one owner."""
     recorder = Recorder()
-    service = _service("sim://", recorder)
+    opened: list[ReadThreads] = []
+
+    def opener(url: str) -> ReadThreads:
+        opened.append(ReadThreads(open_reader(url, baudrate=SETTINGS.baudrate, timeout_s=SETTINGS.command_timeout_s)))
+        return opened[-1]
+
+    service = _service("sim://", recorder, opener=opener)
     try:
         recorder.expect(ReaderReady, CardPlaced, CardRead)
         simulator = simulator_for("sim://")
@@ -241,6 +264,8 @@ def test_a_test_read_goes_through_the_running_service_and_is_not_an_event() -> N
         assert recorder.events.empty()  # the session flow hears nothing of it
     finally:
         service.stop()
+    assert len(opened) == 1  # no second connection for the test read
+    assert opened[0].read_threads == ["reader-service", "reader-service"]  # its commands never interleave
 
 
 def test_a_test_read_waits_for_a_card_and_says_when_none_came() -> None:
@@ -251,14 +276,17 @@ def test_a_test_read_waits_for_a_card_and_says_when_none_came() -> None:
         with pytest.raises(ReaderError) as error:
             service.read_now(0.8)
         assert error.value.code == ReaderReason.NO_CARD
+        simulator = simulator_for("sim://?present=0")
+        reads_before = simulator.count("read")
         result: dict = {}
         waiting = threading.Thread(target=lambda: result.setdefault("card", service.read_now(WAIT_S)))
         waiting.start()
         time.sleep(0.4)
-        simulator_for("sim://?present=0").place_card("hk_mo_tw_permit")
+        simulator.place_card("hk_mo_tw_permit")
         waiting.join(WAIT_S)
         assert result["card"].card_type.value == "hk_mo_tw_permit"  # the card laid while waiting
         recorder.expect(CardPlaced, CardRead)  # and the placement is still reported as usual
+        assert simulator.count("read") == reads_before + 1  # one read serves both
     finally:
         service.stop()
 
