@@ -264,24 +264,22 @@ class ReaderService:
                     return exc.code
                 log.info("find card answer unusable (%s); polling again", exc.code)
                 present = card_on  # unknown: keep the current belief for this poll
+            failure = None
             if present and not card_on:
                 card_on, misses = True, 0
                 self._emit(CardPlaced())
                 failure = self._read_once(reader)
-                if failure is not None:
-                    self._emit(CardRemoved())
-                    return failure
             elif present:
                 misses = 0
                 failure = self._serve_request(reader)  # a test read of the card lying there
-                if failure is not None:
-                    self._emit(CardRemoved())
-                    return failure
             elif card_on:
                 misses += 1
                 if misses >= REMOVAL_MISSES:
                     card_on, misses = False, 0
                     self._emit(CardRemoved())
+            if failure is not None:  # the reader died during a read, with the card on it
+                self._emit(CardRemoved())
+                return failure
             elapsed = self._clock.monotonic() - started
             self._stop.wait(max(0.0, self._poll_s - elapsed))
         return None
