@@ -96,15 +96,6 @@ def _decode_birth_and_check(value: str) -> IdNumber:
     return IdNumber(value=value, birth_date=birth, male=int(value[16]) % 2 == 1)
 
 
-def is_valid_id_number(text: str) -> bool:
-    """True when :func:`parse_id_number` accepts ``text``."""
-    try:
-        parse_id_number(text)
-    except InvalidIdNumber:
-        return False
-    return True
-
-
 # --- Foreign permanent resident card numbers -------------------------------------------------
 # 2023 card ('Y'): 18 characters with the GB 11643 check character and the birth date at 7-14, but
 # the first digit is 9 instead of a province (e.g. 931586198001010028, protocol report §3.6).
