@@ -210,6 +210,26 @@ def test_pages_work_are_audited_and_leave_nothing_behind(qapp, setup) -> None:
                               "camera_preview", "left"} <= set(audit_codes(config, clock)))
 
 
+@pytest.mark.parametrize(("typed", "stored"), [("931586198001010028", "931586198001010028"),  # 2023 layout
+                                               ("usa450315123455", "USA450315123455")])  # 2017 layout, typed in lower case
+def test_enrolment_accepts_foreign_permanent_resident_card_numbers(qapp, setup, typed: str, stored: str) -> None:
+    window, posted, services, devices, config, clock, site, exits = setup
+    with Store.from_config(config, clock) as store:
+        store.upsert_pensioner(Pensioner(stored, "Anna Weber", "110101", None))
+    enter(qapp, window, posted)
+    panel = window.technician_panel
+    panel.show_page(6)
+    enrol = panel.current
+    wait_until(qapp, lambda: enrol.latest is not None)
+    enrol.take_photo()
+    enrol.id_number.setText(typed)
+    enrol.enrol()
+    wait_until(qapp, lambda: enrol.save.isEnabled() and enrol.status.text() != "", timeout_s=5)
+    assert enrol.status.text() == window.catalogue.text("technician", "enrol_saved")
+    with Store.from_config(config, clock) as store:
+        assert store.has_reference(stored)
+
+
 def test_the_pin_pad_never_covers_a_session_and_closes_by_itself(qapp, setup) -> None:
     window, posted, services, devices, config, clock, site, exits = setup
     tap_corner(window, 5)
