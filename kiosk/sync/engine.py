@@ -17,7 +17,6 @@ Thread rules: runs in the calling thread with that thread's store and client.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -26,16 +25,16 @@ from pathlib import Path
 from kiosk.clock import Clock
 from kiosk.config import KioskConfig
 from kiosk.errors import KioskError, SyncError
+from kiosk.reasons import is_code
 from kiosk.store import OutboxItem, Store
 from kiosk.sync.client import CentreClient, RequestRefused
 from kiosk.sync.credentials import Credentials, mark_key_registered
-from kiosk.sync.protocol import CODE_PATTERN, DEFAULT_ROSTER_PAGE, RecordRejection, RecordVerdict
+from kiosk.sync.protocol import DEFAULT_ROSTER_PAGE, RecordRejection, RecordVerdict
 from kiosk.sync.records import apply_roster_page, roster_cursor, wire_record
 from kiosk.sync.status import SyncReport
 
 log = logging.getLogger(__name__)
 
-_CODE = re.compile(CODE_PATTERN)
 
 def software_version() -> str:
     """The installed kiosk version (``0`` in a bare checkout)."""
@@ -216,7 +215,7 @@ class SyncRound:
         checks = {}
         for name, status in list(reported.items())[:64]:
             code = "_".join(str(name).lower().split())
-            if _CODE.match(code) and status in ("ok", "warning", "failed"):
+            if is_code(code) and status in ("ok", "warning", "failed"):
                 checks[code] = status
         return checks
 
