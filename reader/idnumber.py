@@ -73,14 +73,19 @@ def parse_id_number(text: str, *, permit: bool | None = None) -> IdNumber:
     either. Raises :class:`InvalidIdNumber` naming the first problem found.
     """
     value = text.strip().upper()
-    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
-        raise InvalidIdNumber(IdNumberProblem.FORMAT)
+    _require_18_characters(value)
     prefix = value[:2]
     if prefix not in PROVINCE_PREFIXES or (permit is True and prefix not in PERMIT_PREFIXES) or (
         permit is False and prefix in PERMIT_PREFIXES
     ):
         raise InvalidIdNumber(IdNumberProblem.REGION)
     return _decode_birth_and_check(value)
+
+
+def _require_18_characters(value: str) -> None:
+    """17 digits and a check character (digit or upper-case ``X``), else FORMAT."""
+    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+        raise InvalidIdNumber(IdNumberProblem.FORMAT)
 
 
 def _decode_birth_and_check(value: str) -> IdNumber:
@@ -141,8 +146,7 @@ def parse_foreign_2023_number(text: str) -> IdNumber:
     CHECK_DIGIT).
     """
     value = text.strip().upper()
-    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
-        raise InvalidIdNumber(IdNumberProblem.FORMAT)
+    _require_18_characters(value)
     if value[0] != "9":
         raise InvalidIdNumber(IdNumberProblem.REGION)
     return _decode_birth_and_check(value)
