@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from camera.matching.encoding import Encoder  # noqa: E402
 from camera.matching.errors import MatchError  # noqa: E402
-from camera.matching.evaluation import LabelledImage, PairScores, read_labels  # noqa: E402
+from camera.matching.evaluation import LabelledImage, PairScores, distance_matrix, read_labels  # noqa: E402
+from camera.matching.scoring import DESCRIPTOR_SIZE  # noqa: E402
 from camera.settings import MatchSettings  # noqa: E402
 
 TARGET_FAR = 0.001
@@ -94,7 +95,7 @@ def encode_variant(images: list[LabelledImage], settings: MatchSettings, name: s
                              initargs=(settings.model_dump_json(),)) as pool:
         results = list(pool.map(_encode_one, jobs, chunksize=8))
     data = {
-        "vectors": np.stack([r[0] if r[0] is not None else np.zeros(128, np.float32) for r in results]),
+        "vectors": np.stack([r[0] if r[0] is not None else np.zeros(DESCRIPTOR_SIZE, np.float32) for r in results]),
         "ok": np.array([r[0] is not None for r in results]),
         "issues": np.array([r[1] for r in results]),
         "quality": np.array([r[2] for r in results], dtype=np.float64),
@@ -105,12 +106,6 @@ def encode_variant(images: list[LabelledImage], settings: MatchSettings, name: s
 
 
 # ---------------------------------------------------------------- scoring
-
-def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances between the rows of ``a`` and ``b``."""
-    sa, sb = np.sum(a**2, axis=1), np.sum(b**2, axis=1)
-    return np.sqrt(np.maximum(sa[:, None] + sb[None, :] - 2 * a @ b.T, 0.0))
-
 
 def snorm(d: np.ndarray, a_cohort: np.ndarray, b_cohort: np.ndarray, top: int) -> np.ndarray:
     """Adaptive symmetric normalisation of distances ``d`` (i x j) given each side's cohort distances.

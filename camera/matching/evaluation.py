@@ -102,6 +102,12 @@ class PairScores:
         return thresholds, far, frr
 
 
+def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of ``a`` and ``b`` (computed in their dtype)."""
+    squared_a, squared_b = np.sum(a**2, axis=1), np.sum(b**2, axis=1)
+    return np.sqrt(np.maximum(squared_a[:, None] + squared_b[None, :] - 2 * a @ b.T, 0.0))
+
+
 def pair_scores(templates: Sequence[np.ndarray | None], identities: Sequence[str],
                 keep: np.ndarray | None = None, live: Sequence[np.ndarray | None] | None = None) -> PairScores:
     """Distances of all unordered pairs of acquired templates.
@@ -119,8 +125,7 @@ def pair_scores(templates: Sequence[np.ndarray | None], identities: Sequence[str
     matrix = np.stack([np.asarray(templates[i], dtype=np.float64) for i in acquired])
     other = np.stack([np.asarray(live[i], dtype=np.float64) for i in acquired])
     labels = np.array([identities[i] for i in acquired])
-    squared, squared_other = np.sum(matrix**2, axis=1), np.sum(other**2, axis=1)
-    distances = np.sqrt(np.maximum(squared[:, None] + squared_other[None, :] - 2 * matrix @ other.T, 0.0))
+    distances = distance_matrix(matrix, other)
     upper = np.triu(np.ones((n, n), dtype=bool), k=1)
     if keep is not None:
         upper &= keep[np.ix_(acquired, acquired)]
