@@ -29,7 +29,7 @@ import numpy as np
 
 from camera.antispoof import AttackAssessor
 from camera.bestframes import BestFrames
-from camera.challenge import ActionOutcome, ChallengeEngine, Phase
+from camera.challenge import ActionOutcome, ChallengeEngine, ChallengeState, Phase
 from camera.errors import CameraReason
 from camera.events import Event
 from camera.landmarks import FaceObservation, LandmarkDetector
@@ -142,14 +142,14 @@ class LivenessSession:
             baseline = self._engine.detector.baseline
             self._best.offer(image, obs, t_s, report.sharpness or None,
                              open_eye=(baseline.eye_left + baseline.eye_right) / 2 if baseline else None)
-        return self._update(t_s, state.phase == "done")
+        return self._update(t_s, state, state.phase == "done")
 
     def finish(self) -> LivenessUpdate:
         """The frames ran out (end of a clip): judges what is pending and returns the final update."""
         if self._last is not None and self._last.phase == "done":
             return self._last
-        self._engine.finish(self._last_t if self._last_t is not None else 0.0)
-        return self._update(self._last_t or 0.0, True)
+        state = self._engine.finish(self._last_t if self._last_t is not None else 0.0)
+        return self._update(self._last_t or 0.0, state, True)
 
     def close(self) -> None:
         """Frees FaceMesh when the session created it."""
@@ -158,14 +158,13 @@ class LivenessSession:
 
     def _gate(self, image: np.ndarray, gray: np.ndarray, obs: FaceObservation | None, phase: Phase,
               action: Action | None) -> QualityReport:
+        ignore: frozenset[CameraReason] = frozenset()
         if phase == "action":
             ignore = _TURN_IGNORES if action in ("turn_left", "turn_right") else _ACTION_IGNORES
-            return check(image, obs, self._quality, ignore=ignore, gray=gray)
-        return check(image, obs, self._quality, gray=gray)
+        return check(image, obs, self._quality, ignore=ignore, gray=gray)
 
-    def _update(self, t_s: float, done: bool) -> LivenessUpdate:
-        state = self._engine.state()
-        verdict = self._verdict() if done else None
+    def _update(self, t_s: float, state: ChallengeState, done: bool) -> LivenessUpdate:
+        verdict = self._verdict(state) if done else None
         update = LivenessUpdate(
             phase="done" if done else state.phase,
             hint=state.hint,
@@ -182,8 +181,7 @@ class LivenessSession:
             log.info("liveness done: %s (attack %.2f)", verdict.reason, verdict.attack_score)
         return update
 
-    def _verdict(self) -> Verdict:
-        state = self._engine.state()
+    def _verdict(self, state: ChallengeState) -> Verdict:
         assessment = self._assessor.assess()
         planned = max(1, len(self._engine.plan))
         liveness_score = round(sum(1 for o in state.outcomes if o.passed) / planned, 4)
