@@ -109,7 +109,7 @@ def test_other_files_are_refused(tmp_path: Path, resnet_path: Path) -> None:
     assert data[index: index + 2] == b"\x01\x20"
     data[index + 1] = 0x21
     (tmp_path / "changed.dat").write_bytes(bytes(data))
-    with pytest.raises(ModelFormatError):
+    with pytest.raises(ModelFormatError, match="unexpected convolution 33x7x7"):
         load_resnet(tmp_path / "changed.dat")
 
 
@@ -140,7 +140,7 @@ def test_encoder_falls_back_to_dlib_when_the_copy_cannot_be_read(tmp_path: Path,
     slow_check = check_face_models(config.model_copy(update={"match": elsewhere}))
     assert slow_check.status is Status.WARNING and "4x slower" in slow_check.detail
     assert check_face_models(config).status is Status.OK
-    settings = load_config().match
+    settings = config.match
     chip = _chips()[0]
     slow = Encoder(settings, fallback)._descriptor(chip, 0)
     fast = Encoder(settings, dlib_models)._descriptor(chip, 0)
@@ -164,6 +164,8 @@ def test_jittered_descriptors_stay_with_dlib(dlib_models) -> None:
     chip = _chips()[0]
     plain = encoder._descriptor(chip, 0)
     assert calls == []  # one plain pass: the numpy copy
+    assert np.array_equal(encoder._descriptor(chip, 1), plain)  # dlib's 1 jitter is the plain pass too
+    assert calls == []
     jittered = encoder._descriptor(chip, 3)
     assert calls == [3]
     # dlib's jitters are random crops, rotations and flips: the average moves away from the plain pass.
