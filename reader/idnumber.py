@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from reader.card import mask_number
+
 # w_i = 2^(17-i) mod 11 (GB 11643-1999).
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARACTERS = "10X98765432"
@@ -48,7 +50,7 @@ class IdNumber:
 
     def masked(self) -> str:
         """First 6 and last 2 characters, the rest as ``*`` (for screens and technician output)."""
-        return self.value[:6] + "*" * 10 + self.value[-2:]
+        return mask_number(self.value)
 
 
 class InvalidIdNumber(ValueError):
@@ -167,7 +169,7 @@ class CardNumber:
 
     def masked(self) -> str:
         """First 6 and last 2 characters, the rest as ``*`` (for screens and technician output)."""
-        return self.value[:6] + "*" * (len(self.value) - 8) + self.value[-2:]
+        return mask_number(self.value)
 
 
 def parse_card_number(text: str) -> CardNumber:
