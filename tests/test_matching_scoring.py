@@ -39,6 +39,8 @@ def test_pair_scores_count_genuine_impostor_and_failures() -> None:
     a1, a2, b1 = unit(1), unit(1) + 0.01, unit(2)
     scores = pair_scores([a1, a2, b1, None], ["a", "a", "b", "b"])
     assert scores.genuine.size == 1 and scores.impostor.size == 2
+    assert scores.genuine[0] == pytest.approx(np.linalg.norm(a1 - a2), rel=1e-6)
+    assert sorted(scores.impostor) == pytest.approx(sorted(np.linalg.norm([a1 - b1, a2 - b1], axis=1)), rel=1e-6)
     assert scores.fta == 0.25
     assert scores.frr(0.2) == 0.0 and scores.far(0.2) == 0.0
     assert scores.far(10.0) == 1.0 and scores.frr(0.0) == 1.0
