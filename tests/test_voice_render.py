@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import wave
 from datetime import date
@@ -53,6 +54,24 @@ def test_every_spoken_clip_is_in_the_render_set() -> None:
                            ("hint_too_dark", {}), ("status_grace", {"due_date": date(2026, 5, 1), "grace_until": date(2026, 5, 16)})]:
         for clip in speech_clips(catalogue, prompt, params):
             assert clip.clip_id in rendered, clip
+
+
+def test_every_prompt_hint_and_result_of_the_catalogue_is_in_the_render_set() -> None:
+    """Completeness over the live catalogue: whatever the flow may say, each clip has been rendered."""
+    catalogue = Catalogue.load()
+    rendered = {clip.clip_id for clip in all_clips(catalogue)}
+    spoken: list[tuple[str, dict]] = []
+    for prompt in catalogue.keys("prompt"):
+        names = re.findall(r"\{([a-z_]+)\}", catalogue.raw("prompt", prompt))
+        spoken += [(prompt, dict.fromkeys(names, value)) for value in (2, 140, date(2026, 5, 1))]
+    spoken += [(f"hint_{code}", {}) for code in catalogue.keys("hint") if not catalogue.has("prompt", f"hint_{code}")]
+    spoken += [(f"result_{code}", {"next_step": step, "attempts_left": 2})
+               for code in catalogue.keys("reason") if not catalogue.has("prompt", f"result_{code}")
+               for step in catalogue.keys("next_step")]
+    assert len(spoken) > 50
+    for prompt, params in spoken:
+        for clip in speech_clips(catalogue, prompt, params):
+            assert clip.clip_id in rendered, (prompt, clip)
 
 
 class CountingEngine:
