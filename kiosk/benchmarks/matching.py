@@ -26,22 +26,24 @@ SIZE = (640, 480)
 RUNS = 40
 
 
-def _frame(media_dir: Path | None) -> np.ndarray:
-    """A 640x480 frame with a face: from a clip of the shared media, else a face photo on a canvas."""
-    if media_dir is not None and (media_dir / CLIP).is_file():
-        capture = cv2.VideoCapture(str(media_dir / CLIP))
-        capture.set(cv2.CAP_PROP_POS_FRAMES, 15)
-        ok, image = capture.read()
-        capture.release()
-        if ok:
-            height, width = image.shape[:2]
-            side = min(height, width)
-            # Crop to 4:3 around the centre rather than stretch: a stretched face would not be a
-            # fair HOG input.
-            crop_w, crop_h = side, side * 3 // 4
-            top, left = (height - crop_h) // 2, (width - crop_w) // 2
-            return cv2.resize(image[top: top + crop_h, left: left + crop_w], SIZE)
-    raise FileNotFoundError(f"no benchmark clip {CLIP} under {media_dir}")
+def _frame(media_dir: Path) -> np.ndarray:
+    """A 640x480 frame with a face, from :data:`CLIP` of the shared media.
+
+    Raises ``FileNotFoundError`` when the clip is missing or cannot be decoded.
+    """
+    capture = cv2.VideoCapture(str(media_dir / CLIP))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 15)
+    ok, image = capture.read()
+    capture.release()
+    if not ok:
+        raise FileNotFoundError(f"no benchmark clip {CLIP} under {media_dir}")
+    height, width = image.shape[:2]
+    side = min(height, width)
+    # Crop to 4:3 around the centre rather than stretch: a stretched face would not be a fair HOG
+    # input.
+    crop_w, crop_h = side, side * 3 // 4
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    return cv2.resize(image[top: top + crop_h, left: left + crop_w], SIZE)
 
 
 def run(media_dir: Path | None) -> list[Measurement]:
