@@ -215,3 +215,16 @@ def test_a_flickering_hint_is_not_repeated_at_once(flow: Flow, clock: FakeClock)
     assert spoken(effects) == ["hint_turned_away", "hint_too_dark"]
     clock.advance(7)
     assert spoken(run(flow, QualityHinted("turned_away"))) == ["hint_turned_away"]
+
+
+def test_a_card_laid_on_the_result_screen_starts_a_fresh_session(flow: Flow) -> None:
+    """The next person must not inherit the attempts, the number or the person of the one before."""
+    to_actions(flow)
+    run(flow, LivenessFailed("spoof_detected"), RetryRequested(), LivenessFailed("spoof_detected"))
+    assert flow.state is State.RESULT and flow.view.attempt == 2
+    effects = run(flow, CardPlaced())
+    assert flow.state is State.READING and Wipe() in effects
+    assert flow.view.session_id == "session-1" and flow.id_number is None and flow.view.person is None
+    assert flow.view.outcome is None and not flow.view.can_retry
+    run(flow, CardRead("110101199003070011", "张*"), PensionerFound(None), StartRequested(), ConsentGiven())
+    assert flow.state is State.POSITIONING and flow.view.attempt == 1
