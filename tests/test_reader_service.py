@@ -281,7 +281,9 @@ def test_a_test_read_waits_for_a_card_and_says_when_none_came() -> None:
         result: dict = {}
         waiting = threading.Thread(target=lambda: result.setdefault("card", service.read_now(WAIT_S)))
         waiting.start()
-        time.sleep(0.4)
+        deadline = time.monotonic() + WAIT_S
+        while service._pending_request() is None and time.monotonic() < deadline:  # asked before the card comes
+            time.sleep(0.01)
         simulator.place_card("hk_mo_tw_permit")
         waiting.join(WAIT_S)
         assert result["card"].card_type.value == "hk_mo_tw_permit"  # the card laid while waiting
