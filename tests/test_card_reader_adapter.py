@@ -87,3 +87,6 @@ def test_the_technician_test_read_borrows_the_running_service(config: KioskConfi
         assert card.card_type.value == "resident" and len(card.id_number) == 18
     finally:
         adapter.stop()
+    with pytest.raises(ReaderError) as error:
+        adapter.read_card_now(1.0)
+    assert error.value.code == ReaderReason.READER_UNAVAILABLE  # stopped: the port has no owner again
