@@ -237,20 +237,26 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
     raise CatalogueError(f"prompt catalogue has no spoken text for prompt {prompt!r}")
 
 
-def _template_clips(catalogue: Catalogue, prompt: str, values: Mapping[str, object]) -> list[Clip]:
+def _prompt_parts(catalogue: Catalogue, prompt: str) -> list[Clip | str]:
+    """The prompt's template as its fixed clips (named here, for speaking and rendering alike) and,
+    in between, the names of its placeholders."""
     template = catalogue.raw("prompt", prompt)
     parts = _PLACEHOLDER.split(template)  # text, name, text, name, ..., text
     if len(parts) == 1:
         return [Clip(f"prompt-{prompt}", template)]
+    return [part if index % 2 else Clip(f"prompt-{prompt}-{index // 2}", part)
+            for index, part in enumerate(parts) if index % 2 or part.strip()]
+
+
+def _template_clips(catalogue: Catalogue, prompt: str, values: Mapping[str, object]) -> list[Clip]:
     clips: list[Clip] = []
-    for index, part in enumerate(parts):
-        if index % 2 == 0:
-            if part.strip():
-                clips.append(Clip(f"prompt-{prompt}-{index // 2}", part))
-            continue
-        if part not in values:
+    for part in _prompt_parts(catalogue, prompt):
+        if isinstance(part, Clip):
+            clips.append(part)
+        elif part in values:
+            clips += value_clips(values[part])
+        else:
             raise CatalogueError(f"prompt {prompt!r} needs the value {{{part}}}")
-        clips += value_clips(values[part])
     return clips
 
 
@@ -287,10 +293,7 @@ def all_clips(catalogue: Catalogue) -> list[Clip]:
     and the word clips for dates and counts. Sorted by id; ids are unique."""
     clips: dict[str, Clip] = {}
     for prompt in catalogue.keys("prompt"):
-        for part_index, part in enumerate(_PLACEHOLDER.split(catalogue.raw("prompt", prompt))):
-            if part_index % 2 == 0 and part.strip():
-                clip_id = f"prompt-{prompt}" if "{" not in catalogue.raw("prompt", prompt) else f"prompt-{prompt}-{part_index // 2}"
-                clips[clip_id] = Clip(clip_id, part)
+        clips.update((part.clip_id, part) for part in _prompt_parts(catalogue, prompt) if isinstance(part, Clip))
     for section, prefix in (("hint", "hint"), ("reason", "reason"), ("next_step", "next")):
         for key in catalogue.keys(section):
             clips[f"{prefix}-{key}"] = Clip(f"{prefix}-{key}", catalogue.raw(section, key))
