@@ -19,6 +19,8 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,21 +42,30 @@ PACED_S = 10.0
 def _frames(path: Path, count: int) -> list[np.ndarray]:
     capture = cv2.VideoCapture(str(path))
     frames: list[np.ndarray] = []
-    while len(frames) < count:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.resize(image, SIZE))
+    while len(frames) < count and (image := _read_resized(capture)) is not None:
+        frames.append(image)
     capture.release()
     return frames
 
 
-def _session(config: Any):
+def _session(config: Any, detector: Any = None):
     from camera.liveness import LivenessSession
 
     # A prompt far in the future keeps the session running through every stage for the whole clip.
     return LivenessSession(config.quality, config.liveness, config.antispoof, random.Random(0),
-                           prompts=[("blink", 1e9)])
+                           prompts=[("blink", 1e9)], detector=detector)
+
+
+@contextmanager
+def _one_core() -> Iterator[None]:
+    """Pins the process (mediapipe's threads too) and OpenCV to one core, as the target says."""
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(previous)})
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)
 
 
 def to_yuyv(image_bgr: np.ndarray) -> np.ndarray:
@@ -80,7 +91,7 @@ def _camera_frames(path: Path, source: str):  # noqa: ANN202 - a generator of (r
     try:
         while True:
             if source == "file":
-                yield capture, lambda cap: _read_resized(cap)
+                yield capture, _read_resized
                 continue
             ok, image = capture.read()
             if not ok:
@@ -95,69 +106,60 @@ def _read_resized(capture: Any) -> np.ndarray | None:
     return cv2.resize(image, SIZE) if ok else None
 
 
-def per_frame_cost(path: Path, config: Any, source: str = "yuyv") -> tuple[list[float], list[float], int]:
+def _timed(path: Path, source: str, count: int, work: Callable[[int, np.ndarray], object]) -> list[float]:
+    """Per-frame ms of decoding each of the first ``count`` frames and passing it to ``work``."""
+    timings: list[float] = []
+    for index, (raw, decode) in enumerate(_camera_frames(path, source)):
+        if index >= count:
+            break
+        started = time.perf_counter()
+        image = decode(raw)
+        if image is None:
+            break
+        work(index, image)
+        timings.append((time.perf_counter() - started) * 1000.0)
+    return timings
+
+
+def per_frame_cost(path: Path, config: Any, source: str = "yuyv", *, landmarks_alone: bool = True
+                   ) -> tuple[list[float], list[float], int]:
     """(per-frame ms for decode + everything feed() does, per-frame ms for decode + FaceMesh alone,
-    frames) on one core; the second list shows how much of the first is the landmark model.
-    ``source`` says what "decode" is (see :func:`_camera_frames`)."""
+    frames) on one core; the second list shows how much of the first is the landmark model (empty
+    when ``landmarks_alone`` is False). ``source`` says what "decode" is (see :func:`_camera_frames`)."""
     from camera.landmarks import LandmarkDetector
     from camera.sources import Frame
 
-    previous = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(previous)})  # one core, as the target says; mediapipe's threads too
-    cv2.setNumThreads(1)
-    try:
+    with _one_core():
         session = _session(config)
-        timings: list[float] = []
-        for index, (raw, decode) in enumerate(_camera_frames(path, source)):
-            if index >= FRAMES:
-                break
-            started = time.perf_counter()
-            image = decode(raw)
-            if image is None:
-                break
-            session.feed(Frame(image, index / 30.0, index))
-            timings.append((time.perf_counter() - started) * 1000.0)
-        session.close()
+        try:
+            timings = _timed(path, source, FRAMES, lambda index, image: session.feed(Frame(image, index / 30.0, index)))
+        finally:
+            session.close()
         landmarks_only: list[float] = []
-        with LandmarkDetector() as detector:
-            for index, (raw, decode) in enumerate(_camera_frames(path, source)):
-                if index >= len(timings):
-                    break
-                started = time.perf_counter()
-                image = decode(raw)
-                if image is None:
-                    break
-                detector.detect(image)
-                landmarks_only.append((time.perf_counter() - started) * 1000.0)
-        # The first frames build the graphs: not the steady state.
-        return timings[10:], landmarks_only[10:], len(timings)
-    finally:
-        os.sched_setaffinity(0, previous)
+        if landmarks_alone:
+            with LandmarkDetector() as detector:
+                landmarks_only = _timed(path, source, len(timings), lambda _, image: detector.detect(image))
+    # The first frames build the graphs: not the steady state.
+    return timings[10:], landmarks_only[10:], len(timings)
 
 
 def loop_without_landmarks(path: Path, config: Any) -> list[float]:
     """Per-frame ms of everything after FaceMesh (gates, events, challenge, one passive check, best
     frames), fed recorded observations, on one core."""
     from camera.landmarks import LandmarkDetector
-    from camera.liveness import LivenessSession
 
     recorded: list[tuple[np.ndarray, Any]] = []
     with LandmarkDetector() as detector:
         for image in _frames(path, FRAMES):
             recorded.append((image, detector.detect(image)))
-    previous = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(previous)})
-    try:
-        session = LivenessSession(config.quality, config.liveness, config.antispoof, random.Random(0),
-                                  prompts=[("blink", 1e9)], detector=_NoDetector())
+    with _one_core():
+        session = _session(config, _NoDetector())
         timings = []
         for index, (image, obs) in enumerate(recorded):
             started = time.perf_counter()
             session.feed_observation(index / 30.0, obs, image)
             timings.append((time.perf_counter() - started) * 1000.0)
-        return timings[10:]
-    finally:
-        os.sched_setaffinity(0, previous)
+    return timings[10:]
 
 
 class _NoDetector:
@@ -267,7 +269,7 @@ def run(media_dir: Path | None) -> list[Measurement]:
     p95s = [float(np.percentile(timings, 95)) for timings, _, _ in passes]
     mesh_p95s = [float(np.percentile(landmarks, 95)) for _, landmarks, _ in passes]
     mesh_medians = [float(np.median(landmarks)) for _, landmarks, _ in passes]
-    file_timings, _, _ = per_frame_cost(media_dir / CLIP, config, source="file")
+    file_timings, _, _ = per_frame_cost(media_dir / CLIP, config, source="file", landmarks_alone=False)
     spread = f"passes: {' / '.join(f'{v:.2f}' for v in p95s)}"
     out = [
         Measurement("per-frame cost 640x480, one core, median", float(np.median(medians)), "ms", "",
