@@ -200,3 +200,34 @@ def test_unknown_paths_get_the_error_envelope(terminal: Terminal) -> None:
 def test_the_served_openapi_lists_every_operation(terminal: Terminal) -> None:
     paths = terminal.client.get("/openapi.json").json()["paths"]
     assert {"/v1/ping", "/v1/enrol", "/v1/roster", "/v1/results", "/v1/heartbeat"} <= set(paths)
+
+
+def test_ids_stored_by_a_concurrent_request_are_told_apart_one_by_one(tmp_path: Path) -> None:
+    """The race path of receive_batch: after an IntegrityError each row is stored alone, and an id
+    another request stored first is a duplicate (same content) or a conflict (other content)."""
+    from datetime import datetime, timezone
+
+    from center.db import Certification
+    from center.results import _store_one_by_one
+    from center.schemas import RecordReceipt
+    from kiosk.sync.protocol import RecordVerdict
+
+    def row(record_id: str, digest: str) -> Certification:
+        return Certification(record_id=record_id, device_id="T1", key_id="k", id_number=None,
+                             occurred_at=datetime.now(timezone.utc), outcome="certified", reason_code="",
+                             content_digest=digest, record={}, face_image=None)
+
+    sessions = session_factory(make_engine(str(tmp_path / "centre.db")))
+    with sessions() as session:
+        session.add(Device(device_id="T1", name="hall", secret=SECRET))
+        session.commit()
+        session.add_all([row("a", "d1"), row("b", "d2")])
+        session.commit()
+    with sessions() as session:
+        rows = [row("a", "d1"), row("b", "other"), row("c", "d3")]
+        accepted = [RecordReceipt(record_id=r.record_id, status=RecordVerdict.ACCEPTED) for r in rows]
+        receipts = _store_one_by_one(session, rows, accepted)
+        assert [(r.record_id, r.status, r.reason) for r in receipts] == [
+            ("a", RecordVerdict.DUPLICATE, ""), ("b", RecordVerdict.REJECTED, "record_conflict"),
+            ("c", RecordVerdict.ACCEPTED, "")]
+        assert session.get(Certification, "c") is not None
