@@ -91,11 +91,7 @@ def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, s
     digest = content_digest(raw)
     known = existing.get(record.record_id) or seen_in_batch.get(record.record_id)
     if known is not None:
-        if known == digest:
-            return RecordReceipt(record_id=record.record_id, status=RecordVerdict.DUPLICATE,
-                                 message="already received"), None
-        return _rejected(record.record_id, RecordRejection.CONFLICT,
-                         "a different record with this record_id was already received"), None
+        return _repeat_or_conflict(record.record_id, same=known == digest), None
     image = base64.b64decode(record.face_image_jpeg) if record.face_image_jpeg else None
     stored = {key: value for key, value in raw.items() if key != "face_image_jpeg"}
     row = Certification(record_id=record.record_id, device_id=device.device_id, key_id=record.key_id,
@@ -116,12 +112,16 @@ def _store_one_by_one(session: Session, rows: list[Certification],
             session.rollback()
             stored = session.get(Certification, row.record_id)
             same = stored is not None and stored.content_digest == row.content_digest
-            verdicts[row.record_id] = (RecordReceipt(record_id=row.record_id, status=RecordVerdict.DUPLICATE,
-                                                     message="already received") if same else
-                                       _rejected(row.record_id, RecordRejection.CONFLICT,
-                                                 "a different record with this record_id was already received"))
+            verdicts[row.record_id] = _repeat_or_conflict(row.record_id, same=same)
     return [verdicts.get(receipt.record_id, receipt) if receipt.status is RecordVerdict.ACCEPTED else receipt
             for receipt in receipts]
+
+
+def _repeat_or_conflict(record_id: str, *, same: bool) -> RecordReceipt:
+    """The receipt for an id already stored: ``duplicate`` when the content is the same, else a conflict."""
+    if same:
+        return RecordReceipt(record_id=record_id, status=RecordVerdict.DUPLICATE, message="already received")
+    return _rejected(record_id, RecordRejection.CONFLICT, "a different record with this record_id was already received")
 
 
 def _rejected(record_id: str, reason: RecordRejection, message: str) -> RecordReceipt:
