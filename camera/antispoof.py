@@ -69,6 +69,7 @@ class AttackAssessor:
 
         self._s = settings
         self._checks = checks if checks is not None else default_checks(settings)
+        self._active = [check for check, weight in self._checks if weight > 0]  # the ones that observe
         self._frames = 0
 
     @property
@@ -93,16 +94,15 @@ class AttackAssessor:
         self._frames += 1
         if (self._frames - 1) % self._s.every_n_frames:
             return False
-        active = [check for check, weight in self._checks if weight > 0]
-        if not active:
+        if not self._active:
             return False
         view = FrameView(image_bgr, gray, face, t_s)
         if self._frames == 1:
-            for check in active:  # the first face frame goes to every check (a still image has one)
+            for check in self._active:  # the first face frame goes to every check (a still image has one)
                 check.observe(view)
             return True
-        turn = ((self._frames - 1) // self._s.every_n_frames) % len(active)
-        active[turn].observe(view)
+        turn = ((self._frames - 1) // self._s.every_n_frames) % len(self._active)
+        self._active[turn].observe(view)
         return True
 
     def assess(self) -> AttackAssessment:
