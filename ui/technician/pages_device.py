@@ -139,7 +139,16 @@ class DevicesPage(Page):
         self.status.setText(code)
 
 
-class CameraPage(Page):
+class PreviewPage(Page):
+    """A page that shows the live camera: leaving it stops the preview before forgetting what it showed."""
+
+    def left(self) -> None:
+        if self.services.stop_preview is not None:
+            self.services.stop_preview()
+        self.clear()
+
+
+class CameraPage(PreviewPage):
     """The live camera with landmarks and the eye / mouth ratios the liveness check sees."""
 
     title_key = "page_camera"
@@ -165,11 +174,6 @@ class CameraPage(Page):
         eye = "-" if preview.eye_ratio is None else f"{preview.eye_ratio:.3f}"
         mouth = "-" if preview.mouth_ratio is None else f"{preview.mouth_ratio:.3f}"
         self.ratios.setText(self.t("camera_hint", eye=eye, mouth=mouth))
-
-    def left(self) -> None:
-        if self.services.stop_preview is not None:
-            self.services.stop_preview()
-        self.clear()
 
     def clear(self) -> None:
         self.camera.clear()
@@ -215,7 +219,7 @@ class ReaderPage(Page):
         self.status.setText("")
 
 
-class EnrolPage(Page):
+class EnrolPage(PreviewPage):
     """Staff-assisted enrolment: type the pensioner's ID number, take a photo, store its template.
 
     The template is stored encrypted with ``source="staff_enrolment"``; the photo itself is never
@@ -261,11 +265,6 @@ class EnrolPage(Page):
         """A live frame (GUI thread): shown, and kept as the one a "take photo" would capture."""
         self.live.set_preview(preview)
         self.latest = preview.image
-
-    def left(self) -> None:
-        if self.services.stop_preview is not None:
-            self.services.stop_preview()
-        self.clear()
 
     def take_photo(self) -> None:
         frame = self.latest
