@@ -146,19 +146,15 @@ def test_an_empty_frame_has_no_face_and_bad_arrays_are_refused(detector) -> None
 
 
 @pytest.mark.media
-def test_a_cut_off_face_is_not_guessed(detector, media_dir: Path) -> None:
+def test_a_cut_off_face_is_not_guessed(detector, media_dir: Path, config) -> None:
     """casia 019_4 cuts part of the face off: either no face, or one that fails a gate."""
-    from tests.conftest import MEDIA_DIR
-
-    matches = sorted((MEDIA_DIR / "faces" / "casia" / "019").glob("*4*"))
+    matches = sorted((media_dir / "faces" / "casia" / "019").glob("*4*"))
     if not matches:
         pytest.skip("casia 019_4 not present")
     image = cv2.imread(str(matches[0]))
     obs = detector.detect(image)
     if obs is not None:
-        from kiosk.config import load_config
-
-        assert not check(image, obs, load_config().quality).ok
+        assert not check(image, obs, config.quality).ok
 
 
 def grey(value: int, size=(480, 640)) -> np.ndarray:
