@@ -417,3 +417,18 @@ def test_after_the_network_went_down_a_round_starts_with_the_cheap_probe(rig: Ri
     rig.worker.notify_network_changed(True)
     assert rig.worker.run_once().error is None
     assert received(rig.centre.db, rig.device_id) == (3, 3)
+
+
+def test_a_roster_change_replaces_the_centre_references_and_keeps_the_halls_own(rig: Rig) -> None:
+    from kiosk.sync.protocol import encode_template
+    from kiosk.sync.records import apply_roster_page
+
+    change = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "甲", "region_code": "110101",
+              "last_certified": "2025-06-01", "templates": [encode_template(np.full(128, 0.05))]}
+    assert apply_roster_page(rig.store, [change], 1) == (1, 0, 0)
+    rig.store.add_reference(ID_NUMBER, np.full(128, 0.07), "staff_enrolment")
+    changed = dict(change, seq=2, templates=[encode_template(np.full(128, 0.06))])
+    assert apply_roster_page(rig.store, [changed], 2) == (1, 0, 0)
+    templates = rig.store.references(ID_NUMBER)
+    assert len(templates) == 2
+    assert np.allclose(templates[0], 0.07) and np.allclose(templates[1], 0.06)
