@@ -201,19 +201,20 @@ class RosterMixin(StoreBase):
         pensioners matching. Raises as :meth:`add_reference`; on error nothing changes.
         """
         with self.transaction():
-            self._db.execute(
-                "DELETE FROM face_references WHERE person_key = ? AND source = 'live_refresh'",
-                (self._require_person_key(id_number),),
-            )
+            self.remove_references(id_number, source="live_refresh")
             return self.add_reference(id_number, template, "live_refresh")
 
-    def remove_references(self, id_number: str) -> int:
-        """Deletes every reference of a pensioner; returns how many there were."""
+    def remove_references(self, id_number: str, *, source: str | None = None) -> int:
+        """Deletes the references of a pensioner (only those from ``source`` when given); returns
+        how many there were (0 for a number not in the roster)."""
         with self.transaction():
             person_key = self._person_key(id_number)
             if person_key is None:
                 return 0
-            return self._db.execute("DELETE FROM face_references WHERE person_key = ?", (person_key,)).rowcount
+            if source is None:
+                return self._db.execute("DELETE FROM face_references WHERE person_key = ?", (person_key,)).rowcount
+            return self._db.execute("DELETE FROM face_references WHERE person_key = ? AND source = ?",
+                                    (person_key, source)).rowcount
 
     def has_reference(self, id_number: str) -> bool:
         """True when the person has a reference this terminal can use, decided without decryption.

@@ -108,7 +108,7 @@ def _apply_change(store: Store, change: dict[str, Any]) -> bool:
     # The centre's delta carries the person's full set of centre templates: replace ours from the
     # centre, and keep references enrolled by staff at this hall.
     if outcome != "inserted":  # a new row has no references yet
-        _drop_centre_references(store, id_number)
+        store.remove_references(id_number, source="centre")
     for template in templates:
         store.add_reference(id_number, template, "centre")
     return True
@@ -118,12 +118,6 @@ def roster_cursor(store: Store) -> int:
     """The highest roster sequence number applied (0 before the first pull)."""
     text = store.get_meta(CURSOR_META_KEY)
     return int(text) if text and text.isdigit() else 0
-
-
-def _drop_centre_references(store: Store, id_number: str) -> None:
-    store.db.execute(
-        "DELETE FROM face_references WHERE source = 'centre' AND person_key = "
-        "(SELECT person_key FROM pensioners WHERE id_number = ?)", (id_number.strip().upper(),))
 
 
 def set_aside_records(store: Store, limit: int = 100) -> list[tuple[str, str]]:
