@@ -233,6 +233,22 @@ def test_repeat_in_idle_plays_the_invitation(qapp, kiosk) -> None:
     assert posted == []  # the flow has nothing to repeat in idle; the window speaks its own invitation
 
 
+def test_a_real_press_on_the_idle_repeat_button_speaks_the_invitation_once(qapp, kiosk) -> None:
+    """The press reaches the window's touch filter too: it must not also ask the flow to invite."""
+    window, controller, reader, voice, played, posted = kiosk
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    button = window.screens[State.IDLE].footer.repeat
+    centre = button.mapTo(window, QPoint(button.width() // 2, button.height() // 2))
+    QTest.mouseClick(window.windowHandle(), Qt.MouseButton.LeftButton, pos=centre)
+    wait_until(qapp, lambda: played[-1:] == ["idle_welcome"])
+    for _ in range(5):
+        qapp.processEvents()
+    assert played.count("idle_welcome") == 1
+    assert posted == []
+
+
 def test_a_new_card_on_the_result_screen_starts_clean_and_is_heard(qapp, kiosk) -> None:
     window, controller, reader, voice, played, posted = kiosk
     reader.post(CardPlaced())

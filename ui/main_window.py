@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractButton, QStackedWidget, QVBoxLayout, QWidget
 
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
@@ -170,15 +170,26 @@ class MainWindow(QWidget):
             self._touched(event.globalPosition().toPoint())
         return False
 
+    def _on_button(self, pos) -> bool:  # noqa: ANN001 - QPoint in window coordinates
+        """True when ``pos`` lies on a button (or a widget inside one)."""
+        widget = self.childAt(pos)
+        while widget is not None and widget is not self:
+            if isinstance(widget, QAbstractButton):
+                return True
+            widget = widget.parentWidget()
+        return False
+
     def _touched(self, global_pos) -> None:  # noqa: ANN001 - QPoint
         pos = self.mapFromGlobal(global_pos)
         if self.view.state in (State.IDLE, State.MAINTENANCE) and self._taps.touch(pos.x(), pos.y()):
             self.open_pin_pad()
             return
         now = self._clock.monotonic()
-        if self.view.state is State.IDLE and self._pin_pad is None and not self._taps.counting:
+        if self.view.state is State.IDLE and self._pin_pad is None and not self._taps.counting \
+                and not self._on_button(pos):
             # The flow decides whether to speak the invitation: it also speaks it when someone walks
-            # up, and one place keeps the two from following each other.
+            # up, and one place keeps the two from following each other. A press on a button is
+            # left to the button ("再听一遍" speaks the invitation itself; help calls staff).
             self._post(IdleTouched())
         if self.view.state is not State.IDLE and now - self._last_active >= USER_ACTIVE_EVERY_S:
             self._last_active = now
