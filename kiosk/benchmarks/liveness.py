@@ -68,15 +68,22 @@ def _one_core() -> Iterator[None]:
         os.sched_setaffinity(0, previous)
 
 
+# BT.601 studio range (Y 16-235, U/V 16-240), what UVC cameras send and what OpenCV's YUYV decoder
+# expects; rows give Y, U, V from B, G, R in 0-255.
+_BGR_TO_STUDIO_YUV = np.array([[24.966, 128.553, 65.481], [112.0, -74.203, -37.797], [-18.214, -93.786, 112.0]]) / 255.0
+
+
 def to_yuyv(image_bgr: np.ndarray) -> np.ndarray:
     """The (H, W, 2) YUYV 4:2:2 buffer a UVC camera would send for ``image_bgr`` (even width):
-    Y per pixel; U and V per pair of pixels, interleaved Y0 U Y1 V."""
-    yuv = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2YUV)
-    packed = np.empty(image_bgr.shape[:2] + (2,), dtype=np.uint8)
+    Y per pixel; U and V per pair of pixels, interleaved Y0 U Y1 V. Decoded with
+    ``cv2.COLOR_YUV2BGR_YUYV`` it gives ``image_bgr`` back within a few grey levels."""
+    yuv = image_bgr.astype(np.float32) @ _BGR_TO_STUDIO_YUV.T.astype(np.float32) + np.float32([16, 128, 128])
+    chroma = (yuv[:, 0::2, 1:] + yuv[:, 1::2, 1:]) / 2  # one U and one V per pair of pixels
+    packed = np.empty(image_bgr.shape[:2] + (2,), dtype=np.float32)
     packed[:, :, 0] = yuv[:, :, 0]
-    packed[:, 0::2, 1] = ((yuv[:, 0::2, 1].astype(np.uint16) + yuv[:, 1::2, 1] + 1) // 2).astype(np.uint8)
-    packed[:, 1::2, 1] = ((yuv[:, 0::2, 2].astype(np.uint16) + yuv[:, 1::2, 2] + 1) // 2).astype(np.uint8)
-    return packed
+    packed[:, 0::2, 1] = chroma[:, :, 0]
+    packed[:, 1::2, 1] = chroma[:, :, 1]
+    return np.clip(np.rint(packed), 0, 255).astype(np.uint8)
 
 
 def _camera_frames(path: Path, source: str):  # noqa: ANN202 - a generator of (raw, decode)
