@@ -2,7 +2,8 @@
 
 The CSV is exactly the kiosk's (``kiosk.roster``: ``id_number,name,last_certified,photo``, UTF-8 or
 GB18030, dates as typed in Excel), parsed by the kiosk's own parser so both sides agree on every
-row. The region is ``--region`` or, when absent, the first six digits of each ID number. ``photo`` is
+row. The region is ``--region`` or, when absent, the first six digits of each ID number (a foreign
+permanent resident card number has none: such a row needs ``--region``). ``photo`` is
 relative to the photos folder; a reference template is built from it with the project's matcher
 (``camera.matching.template_from_image_file``, imported only when a photo is present).
 
@@ -68,6 +69,13 @@ def default_template_maker() -> TemplateMaker:
     return template_from_image_file
 
 
+def _region_of(id_number: str) -> str | None:
+    """The GB/T 2260 region a resident ID number or residence permit starts with; None for the
+    foreign permanent resident cards (letters first, or a leading 9), which carry none."""
+    head = id_number[:6]
+    return head if head.isdigit() and not head.startswith("9") else None
+
+
 def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, region: str | None = None,
                remove_missing: bool = False, template_maker: TemplateMaker | None = None) -> ImportReport:
     """Applies a roster CSV in one transaction and returns the report (commits on success).
@@ -85,6 +93,11 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
     for row in rows:
         person = row.pensioner
         seen.add(person.id_number)
+        row_region = region or _region_of(person.id_number)
+        if row_region is None:
+            report.errors.append((row.line, "roster_region_unknown",
+                                  "a foreign permanent resident card number names no region: import with --region"))
+            continue
         current = existing.get(person.id_number)
         alive = current is not None and not current.removed
         templates = list(current.templates) if alive else []
@@ -97,7 +110,7 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
             except Exception as exc:  # noqa: BLE001 - one bad photo must not stop the import
                 code = str(getattr(exc, "code", "") or "roster_photo_unusable")
                 report.errors.append((row.line, code, "no template from the photo; the row is kept without a new one"))
-        values = {"name": person.name, "region_code": region or person.id_number[:6],
+        values = {"name": person.name, "region_code": row_region,
                   "last_certified": person.last_certified, "templates": templates, "template_source": source,
                   "removed": False}
         if current is None:

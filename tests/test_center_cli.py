@@ -164,3 +164,19 @@ def test_a_postgresql_url_is_accepted_and_a_missing_driver_is_one_clear_line() -
     code, out = _run("device", "add", "x", "--db", url)
     assert code != 0
     assert "psycopg" in out or "could not" in out.lower() or "connection" in out.lower(), out
+
+
+def test_a_foreign_card_number_needs_the_region_given(tmp_path: Path) -> None:
+    """Its first six characters are no GB/T 2260 code (and the roster pages refuse anything else)."""
+    foreign_2023, foreign_2017 = "931586198001010028", "USA450315123455"
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(f"id_number,name,last_certified,photo\n{GOOD},张三,,\n{foreign_2023},JOHN SMITH,,\n"
+                        f"{foreign_2017},ANNA LEE,,\n", encoding="utf-8")
+    with session_factory(make_engine(str(tmp_path / "c.db")))() as session:
+        report = import_csv(session, csv_file, None)
+        assert report.added == 1 and [(e[0], e[1]) for e in report.errors] == [
+            (3, "roster_region_unknown"), (4, "roster_region_unknown")]
+        assert session.get(Pensioner, GOOD).region_code == GOOD[:6]
+        report = import_csv(session, csv_file, None, region="310101")
+        assert report.added == 2 and report.errors == []
+        assert {session.get(Pensioner, n).region_code for n in (foreign_2023, foreign_2017)} == {"310101"}
