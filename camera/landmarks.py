@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from camera.errors import CameraError, CameraReason
-from camera.solution_runner import run_solution
+from camera.solution_runner import on_calling_thread, run_solution
 
 # FaceMesh indices (canonical 468-point topology). "Right eye" is the person's right eye, which
 # appears on the image's left in an unmirrored camera.
@@ -199,14 +199,16 @@ class LandmarkDetector:
         try:
             from mediapipe.python.solutions import face_detection, face_mesh  # heavy import: only here
 
-            self._mesh = face_mesh.FaceMesh(
+            self._mesh = on_calling_thread(
+                face_mesh.FaceMesh,
                 static_image_mode=static_images,
                 max_num_faces=1,
                 refine_landmarks=True,
                 min_detection_confidence=min_detection_confidence,
                 min_tracking_confidence=min_tracking_confidence,
             )
-            self._counter = face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.6)
+            self._counter = on_calling_thread(face_detection.FaceDetection, model_selection=0,
+                                              min_detection_confidence=0.6)
         except Exception as exc:  # noqa: BLE001 - any failure here means the model is unusable
             raise CameraError(CameraReason.LANDMARK_MODEL_UNAVAILABLE,
                               f"FaceMesh could not be loaded: {type(exc).__name__}: {exc}") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import cv2
@@ -80,11 +81,13 @@ def test_landmark_pixels_reads_the_serialised_list_like_the_plain_loop() -> None
 
 
 @pytest.mark.media
-def test_the_direct_graph_run_gives_what_process_gives(media_dir) -> None:
-    """camera.solution_runner drives mediapipe's internals: on real frames it must equal process()."""
+def test_the_direct_graph_run_on_the_calling_thread_gives_what_process_gives(media_dir) -> None:
+    """camera.solution_runner drives mediapipe's internals and swaps the graph's executor for the
+    calling thread: on real frames the landmarks and detections must equal mediapipe's own
+    process() with its thread pool, and the swapped graphs start no threads."""
     from mediapipe.python.solutions import face_detection, face_mesh
 
-    from camera.solution_runner import run_solution, supports_direct_run
+    from camera.solution_runner import on_calling_thread, run_solution, supports_direct_run
 
     capture = cv2.VideoCapture(str(media_dir / "videos" / "blink_mouth_plain_bg.mp4"))
     frames = []
@@ -94,16 +97,21 @@ def test_the_direct_graph_run_gives_what_process_gives(media_dir) -> None:
         frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
     capture.release()
     frames.append(np.zeros_like(frames[0]))  # no face: both give nothing
-    with face_mesh.FaceMesh(max_num_faces=1, refine_landmarks=True) as direct, \
-            face_mesh.FaceMesh(max_num_faces=1, refine_landmarks=True) as reference, \
-            face_detection.FaceDetection(model_selection=0) as counter:
-        assert supports_direct_run(direct) and supports_direct_run(counter)
-        for frame in frames:
-            got = run_solution(direct, frame, "multi_face_landmarks")
-            want = reference.process(frame).multi_face_landmarks or []
-            assert got == [face.SerializeToString() for face in want]
-            assert len(run_solution(counter, frame, "detections")) == len(counter.process(frame).detections or [])
-        assert len(run_solution(counter, frames[0], "detections")) == 1
+    threads_before = len(os.listdir("/proc/self/task"))
+    with on_calling_thread(face_mesh.FaceMesh, max_num_faces=1, refine_landmarks=True) as direct, \
+            on_calling_thread(face_detection.FaceDetection, model_selection=0) as counter:
+        assert len(os.listdir("/proc/self/task")) == threads_before
+        with face_mesh.FaceMesh(max_num_faces=1, refine_landmarks=True) as reference, \
+                face_detection.FaceDetection(model_selection=0) as reference_counter:
+            assert len(os.listdir("/proc/self/task")) > threads_before  # the pools the swap avoids
+            assert supports_direct_run(direct) and supports_direct_run(counter)
+            for frame in frames:
+                got = run_solution(direct, frame, "multi_face_landmarks")
+                want = reference.process(frame).multi_face_landmarks or []
+                assert got == [face.SerializeToString() for face in want]
+                assert len(run_solution(counter, frame, "detections")) == \
+                    len(reference_counter.process(frame).detections or [])
+            assert len(run_solution(counter, frames[0], "detections")) == 1
 
 
 def test_a_solution_without_the_internals_is_run_through_process() -> None:
