@@ -57,6 +57,15 @@ class Baseline:
     yaw_deg: float
 
 
+def _percentile(ordered: np.ndarray, q: float) -> float:
+    """The ``q``-th percentile (0-100) of an ascending, non-empty array, interpolated linearly between
+    the two nearest ranks (numpy's default method)."""
+    position = q / 100.0 * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+
+
 class EventDetector:
     """Turns a sequence of observations into :class:`Event` values (see the module docstring)."""
 
@@ -142,14 +151,16 @@ class EventDetector:
         self._learned += 1
         if self._baseline is not None and self._learned % _BASELINE_EVERY:
             return  # percentiles over the window move slowly: refresh a few times a second
-        values = np.asarray(self._window, dtype=np.float64)
+        # One sort of the window for all four (four numpy percentile calls cost 0.2-0.3 ms, on a
+        # quarter of the frames).
+        ordered = np.sort(np.asarray(self._window, dtype=np.float64)[:, 1:], axis=0)
         # Open eyes: an upper percentile, so the blinks and glances inside the window do not pull it
         # down. Closed mouth: a low percentile, so speech does not push it up. Yaw: the median.
         self._baseline = Baseline(
-            eye_left=float(np.percentile(values[:, 1], 75)),
-            eye_right=float(np.percentile(values[:, 2], 75)),
-            mouth=float(np.percentile(values[:, 3], 20)),
-            yaw_deg=float(np.median(values[:, 4])),
+            eye_left=_percentile(ordered[:, 0], 75),
+            eye_right=_percentile(ordered[:, 1], 75),
+            mouth=_percentile(ordered[:, 2], 20),
+            yaw_deg=_percentile(ordered[:, 3], 50),
         )
 
     def _blink(self, t_s: float, obs: FaceObservation, base: Baseline) -> list[Event]:

@@ -5,6 +5,7 @@ The real-clip checks against the shared annotations are in test_liveness_clips.p
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from camera.events import EventDetector
@@ -173,3 +174,15 @@ def test_one_eye_alone_never_makes_a_blink(left) -> None:
     for i, value in enumerate(left):
         events.extend(detector.feed(i / 30.0, observation(ear_left=value, ear_right=0.3)))
     assert not [e for e in events if e.kind == "blink"]
+
+
+def test_the_baseline_percentiles_are_numpys() -> None:
+    """The baseline reads its percentiles off one sorted window; they must be numpy's (linear)."""
+    from camera.events import _percentile
+
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 5, 6, 61, 90):
+        values = rng.normal(0.3, 0.05, size)
+        ordered = np.sort(values)
+        for q in (0, 20, 50, 75, 100):
+            assert _percentile(ordered, q) == pytest.approx(float(np.percentile(values, q)), rel=1e-12, abs=1e-15)
