@@ -14,6 +14,7 @@ from kiosk.config import KioskConfig
 from kiosk.policy import cycle_status
 from kiosk.roster import import_roster
 from kiosk.store import Store
+from reader.card import mask_name
 from reader.idnumber import InvalidIdNumber, parse_card_number
 
 
@@ -90,11 +91,6 @@ def _reference_text(references: dict[str, int]) -> str:
     if references["unreadable"]:
         return f"{'yes' if usable else 'no'} ({references['unreadable']} sealed with a lost key: re-enrol)"
     return "yes" if usable else "no"
-
-
-def mask_name(name: str) -> str:
-    """The surname (first character) and one ``*`` per further character."""
-    return name[:1] + "*" * (len(name) - 1)
 
 
 def _state(last: date | None, config: KioskConfig, clock: Clock) -> str:
