@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import shutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -23,6 +22,7 @@ import numpy as np
 
 from kiosk.clock import Clock
 from kiosk.config import KioskConfig
+from kiosk.disk import free_megabytes
 from kiosk.errors import KeyUnavailableError, KioskError, StorageError, StorageFullError
 from kiosk.flow import (
     Audit, CallStaff, CardPlaced, DeviceFailed, DevicesReady, Effect, Event, Flow, FlowView, LookUpPensioner,
@@ -375,7 +375,7 @@ class SessionController:
     def _disk_problem(self) -> str | None:
         data_dir = self._config.terminal.resolved_data_dir()
         try:
-            free_mb = shutil.disk_usage(data_dir).free / 1e6
+            free_mb = free_megabytes(data_dir)
         except OSError:
             return StorageError.code
         return StorageFullError.code if free_mb < self._config.terminal.min_free_disk_mb else None

@@ -95,10 +95,13 @@ def test_unwritable_data_dir_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_low_disk_warns_then_fails(config: KioskConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kiosk.disk
+
     usage = namedtuple("usage", "total used free")
-    need = config.terminal.min_free_disk_mb * 1024 * 1024
-    for free, expected in ((need * 3, Status.OK), (need * 3 // 2, Status.WARNING), (need // 2, Status.FAILED)):
-        monkeypatch.setattr(checks_core.shutil, "disk_usage", lambda _p, f=free: usage(10 * need, 0, f))
+    need = config.terminal.min_free_disk_mb * 1_000_000  # decimal megabytes, as the session counts them
+    for free, expected in ((need * 3, Status.OK), (need * 3 // 2, Status.WARNING), (need // 2, Status.FAILED),
+                           (need - 1, Status.FAILED), (need, Status.WARNING)):
+        monkeypatch.setattr(kiosk.disk.shutil, "disk_usage", lambda _p, f=free: usage(10 * need, 0, f))
         assert results(config)["free disk"][0] is expected
 
 

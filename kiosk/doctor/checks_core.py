@@ -7,7 +7,6 @@ first start), and they open an existing database read-only. No personal data in 
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import stat
 import tempfile
@@ -20,6 +19,7 @@ from sqlite_utils import Database
 
 from kiosk.clock import SystemClock
 from kiosk.config import KioskConfig
+from kiosk.disk import free_megabytes
 from kiosk.doctor import Check, CheckResult, Status
 from kiosk.errors import KeyUnavailableError, StorageError
 from kiosk.store import DB_FILE_NAME, SCHEMA_VERSION, Store, load_key
@@ -86,12 +86,13 @@ def check_data_dir(config: KioskConfig) -> CheckResult:
 def check_free_disk(config: KioskConfig) -> CheckResult:
     """Free space where the data folder lives, against ``terminal.min_free_disk_mb``."""
     folder = _existing_ancestor(_data_dir(config))
-    free_mb = shutil.disk_usage(folder).free // (1024 * 1024)
+    free = free_megabytes(folder)
+    free_mb = int(free)  # shown whole; compared exactly, as the session compares
     need = config.terminal.min_free_disk_mb
-    if free_mb < need:
+    if free < need:
         return CheckResult(Status.FAILED, f"{free_mb} MB free, at least {need} MB needed",
                            "free disk space (old logs, exports) or move the data folder")
-    if free_mb < 2 * need:
+    if free < 2 * need:
         return CheckResult(Status.WARNING, f"{free_mb} MB free, close to the {need} MB minimum",
                            "free disk space soon")
     return CheckResult(Status.OK, f"{free_mb} MB free (minimum {need} MB)")

@@ -1,0 +1,22 @@
+"""Free disk space, in the one unit the configuration speaks: decimal megabytes.
+
+``terminal.min_free_disk_mb`` is checked in two places, by the session before it starts (no session
+without room for its record) and by ``kiosk doctor``; both read the space here, so that they can
+never disagree about the same disk.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+BYTES_PER_MB = 1_000_000
+"""A megabyte as ``df -H`` and a disk's label count it (what a technician compares with)."""
+
+
+def free_megabytes(path: Path) -> float:
+    """Free space for the kiosk's user on the filesystem holding ``path``, in megabytes.
+
+    Raises ``OSError`` when the path cannot be examined (missing, unreadable, I/O error).
+    """
+    return shutil.disk_usage(path).free / BYTES_PER_MB
