@@ -34,6 +34,7 @@ from camera.matching.encoding import Encoder  # noqa: E402
 from camera.matching.errors import MatchError  # noqa: E402
 from camera.matching.evaluation import LabelledImage, PairScores, distance_matrix, read_labels  # noqa: E402
 from camera.matching.scoring import DESCRIPTOR_SIZE  # noqa: E402
+from camera.matching.templates import read_image  # noqa: E402
 from camera.settings import MatchSettings  # noqa: E402
 
 TARGET_FAR = 0.001
@@ -69,8 +70,9 @@ def _chip_photo(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray
 def _encode_one(job: tuple[str, int, bool]) -> tuple[np.ndarray | None, str, list[float], tuple]:
     path, jitters, chip = job
     assert _encoder is not None
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
+    try:
+        image = read_image(Path(path))  # bytes first: cv2.imread fails on non-ASCII paths
+    except MatchError:
         return None, "image_unreadable", [np.nan] * len(QUALITY_FIELDS), ()
     try:
         if chip:
