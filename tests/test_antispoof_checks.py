@@ -54,6 +54,15 @@ def test_an_edge_broken_into_pieces_is_judged_whole() -> None:
     assert len(_merge_collinear([[0, 0, 50, 0], [52, 30, 100, 30]])) == 2  # parallel, not collinear
 
 
+def test_a_bent_edge_is_joined_where_its_pieces_meet() -> None:
+    """The shared print's curled top edge as Hough split it: 4 degrees then level, midpoints 6 px
+    apart, but continuous where the pieces meet. A step at the meeting point stays two edges."""
+    assert _merge_collinear([[0, 20, 112, 12], [124, 10, 195, 10]]) == [(0, 20, 195, 10)]
+    assert _merge_collinear([[124, 10, 195, 10], [0, 20, 112, 12]]) == [(0, 20, 195, 10)]  # any order
+    assert len(_merge_collinear([[0, 0, 50, 0], [55, 8, 100, 8]])) == 2  # a 8 px step: two edges
+    assert _merge_collinear([[10, 0, 10, 60], [12, 66, 13, 140]]) == [(10, 0, 13, 140)]  # vertical too
+
+
 def test_an_edge_above_the_head_reaching_past_both_sides_is_a_frame() -> None:
     image, view = face_frame()
     cv2.line(image, (150, 120), (490, 120), (255, 255, 255), 3)  # a print's top edge over the hair
