@@ -1,11 +1,17 @@
-"""Shared fixtures: a private data folder per test, the shared media folder, the configuration."""
+"""Shared fixtures: a private data folder per test, the shared media folder, the configuration, the Qt application."""
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # only for the annotations: importing PySide6 here would make every non-Qt test pay for it
+    from PySide6.QtWidgets import QApplication
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MEDIA_DIR = REPO_ROOT.parent / "shared" / "media"
@@ -44,6 +50,30 @@ def config():
     from kiosk.config import load_config
 
     return load_config()
+
+
+@pytest.fixture(scope="session")
+def qapp() -> QApplication:
+    """The process's one QApplication (offscreen), made on first use; call it from the GUI (main) thread only."""
+    # Imported here, not at the top, so that tests without Qt never load PySide6.
+    from PySide6.QtWidgets import QApplication
+
+    # Qt allows one application object per process: reuse one made earlier (e.g. by test_qt_runtime).
+    return QApplication.instance() or QApplication([])
+
+
+def wait_until(qapp: QApplication, predicate: Callable[[], object], timeout_s: float = 10.0) -> None:
+    """Processes Qt events until ``predicate()`` is true; fails the test after ``timeout_s`` seconds.
+
+    GUI (main) thread only: ``processEvents`` delivers the events of the calling thread, and queued signals
+    from worker threads reach the widgets only through the GUI thread's loop.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        qapp.processEvents()
+        # Sleep between polls so the loop does not spin a core and worker threads (previews, fake devices) get to run.
+        time.sleep(0.005)
 
 
 def run_cli(argv: list[str]) -> int:

@@ -15,6 +15,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from conftest import wait_until
 from kiosk.clock import FakeClock
 from kiosk.config import KioskConfig, load_config
 from kiosk.doctor import Check, CheckResult, Finding, Status
@@ -27,19 +28,6 @@ from ui.technician.services import TechnicianServices
 
 ID = "110101195003070013"
 PIN = "2580"
-
-
-@pytest.fixture(scope="module")
-def qapp() -> QApplication:
-    return QApplication.instance() or QApplication([])
-
-
-def wait_until(qapp: QApplication, predicate, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        qapp.processEvents()
-        time.sleep(0.005)
 
 
 class FakeCard:

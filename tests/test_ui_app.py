@@ -17,11 +17,6 @@ from ui.app import TECHNICIAN_READ_TIMEOUT_S, run_app
 from ui.main_window import MainWindow
 
 
-@pytest.fixture(scope="module")
-def qapp() -> QApplication:
-    return QApplication.instance() or QApplication([])
-
-
 class FakeController:
     def __init__(self, release: threading.Event) -> None:
         self.release = release

@@ -19,11 +19,6 @@ from kiosk.voice import Catalogue, Clip, render_clips
 from ui.receipt import escpos_bytes, print_receipt, receipt_lines
 
 
-@pytest.fixture(scope="module")
-def qapp() -> QApplication:
-    return QApplication.instance() or QApplication([])
-
-
 def test_receipt_goes_to_a_serial_printer_without_personal_data() -> None:
     catalogue = Catalogue.load()
     view = FlowView(State.RESULT, session_id="s", outcome=Outcome.CERTIFIED, next_step=NextStep.NONE,

@@ -17,11 +17,6 @@ from ui.screens import SCREEN_CLASSES
 from ui.screenshots import check_widget_tree, render_all, sample_views
 
 
-@pytest.fixture(scope="module")
-def qapp() -> QApplication:
-    return QApplication.instance() or QApplication([])
-
-
 def test_every_state_has_a_screen_and_a_sample() -> None:
     assert set(SCREEN_CLASSES) == set(State)
     assert {view.state for view in sample_views().values()} == set(State)

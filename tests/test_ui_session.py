@@ -3,7 +3,6 @@ played at each state, touches become flow events, and nothing of the person is l
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import Future
 from datetime import date
 from pathlib import Path
@@ -14,6 +13,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 
+from conftest import wait_until
 from kiosk.clock import FakeClock
 from kiosk.config import KioskConfig
 from kiosk.flow import (ActionCompleted, ActionPrompted, CardPlaced, CardRead, FacePositioned, IdleTouched, LivenessPassed,
@@ -29,11 +29,6 @@ from ui.voice import VoicePlayer
 
 ID = "110101195003070013"
 NAME_MASKED = "李*英"
-
-
-@pytest.fixture(scope="module")
-def qapp() -> QApplication:
-    return QApplication.instance() or QApplication([])
 
 
 class InstantBackend:
@@ -108,14 +103,6 @@ class TaggingVoice:
 
     def stop(self) -> None:
         self.player.stop()
-
-
-def wait_until(qapp: QApplication, predicate, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        qapp.processEvents()
-        time.sleep(0.005)
 
 
 @pytest.fixture

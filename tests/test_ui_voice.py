@@ -15,11 +15,6 @@ from kiosk.voice import Catalogue, all_clips
 from ui.voice import VoicePlayer, interrupts
 
 
-@pytest.fixture(scope="module")
-def qapp() -> QApplication:
-    return QApplication.instance() or QApplication([])
-
-
 class ManualBackend:
     """Plays nothing; the test says when a clip ends."""
 
