@@ -156,7 +156,10 @@ class BezelCheck(_AveragingCheck):
         roi, (fx0, fy0, fx1, fy1) = _scaled_roi(view.gray, view.face.box, 1.2, 0.8)
         fw, fh = fx1 - fx0, fy1 - fy0
         edges = cv2.Canny(cv2.GaussianBlur(roi, (3, 3), 0), 40, 120)
-        lines = cv2.HoughLinesP(edges, 1, math.pi / 180, threshold=int(0.3 * fh),
+        # 2-degree angle steps: the frame rules allow 6 degrees between parallel sides and 12 off a
+        # right angle, and each edge point votes in half as many bins as at 1 degree (0.65 ->
+        # 0.37 ms a frame; see docs/liveness.md for what it changed on the media).
+        lines = cv2.HoughLinesP(edges, 1, math.pi / 90, threshold=int(0.3 * fh),
                                 minLineLength=int(self._span * min(fw, fh)), maxLineGap=6)
         found: dict[str, list[float]] = {}
         for x_a, y_a, x_b, y_b in _merge_collinear(lines[:, 0].tolist() if lines is not None else []):
