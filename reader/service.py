@@ -14,7 +14,10 @@ The kiosk creates one :class:`ReaderService`, gives it a callback and starts it.
 Thread rules: ``on_event`` is called **from the service's own thread**; a Qt UI must hand the event
 to its GUI thread (e.g. through a queued signal) and must not block in the callback. ``start`` and
 ``stop`` may be called from any thread; ``stop`` wakes the thread and joins it (at most about one
-command timeout) and is idempotent. Privacy: events carry the card; nothing personal is logged.
+command timeout) and is idempotent. ``read_now`` (the technician's test read) runs on any other
+thread and hands a request to the service thread; the request and its hand-over state change only
+under the service's lock (see :meth:`ReaderService.read_now`). Privacy: events carry the card;
+nothing personal is logged.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ MIN_POLL_INTERVAL_S = 0.3
 FIRST_BACKOFF_S = 0.5
 REMOVAL_MISSES = 2          # finds in a row without a card before it counts as lifted
 FIND_ERRORS_BEFORE_LOST = 3  # corrupt find answers in a row before the reader counts as lost
+# How long read_now still waits, in command timeouts, for a read already under way for it when its own
+# timeout runs out. A read of a found card is two commands (select, read base), each sent at most twice
+# (SamClient retries a corrupt answer once): four command timeouts at worst; one more covers parsing
+# and a loaded machine. Vendor SDK backends keep their own timeouts; this bound still ends the wait.
+TAKEN_READ_TIMEOUTS = 5
 
 
 @dataclass(frozen=True)
@@ -95,10 +103,16 @@ class _SystemClock:
 
 
 class _ReadRequest:
-    """One :meth:`ReaderService.read_now` call waiting for the service thread."""
+    """One :meth:`ReaderService.read_now` call waiting for the service thread.
+
+    Every field changes only under the owning service's ``_lock``: ``taken`` is set by the service
+    thread when it starts a read for the request; ``card`` / ``error`` and then ``done`` are set
+    once, by whoever finishes the request first (the read, or ``stop``); later results are dropped.
+    """
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.taken = False
         self.card: IdCard | None = None
         self.error: ReaderError | None = None
 
@@ -146,8 +160,18 @@ class ReaderService:
             self._thread.start()
 
     def stop(self) -> None:
-        """Stops the thread and closes the reader; idempotent, safe before start."""
+        """Stops the thread and closes the reader; idempotent, safe before start.
+
+        A pending :meth:`read_now` (waiting, or its read under way) ends at once with
+        ``reader_unavailable``: the technician is answered even if the read itself hangs."""
         self._stop.set()
+        # After _stop is set (read_now checks it under the lock) no new request can be handed over,
+        # so the one pending now, if any, is the last one.
+        with self._lock:
+            request = self._request
+        if request is not None:
+            self._finish(request, error=ReaderError(
+                ReaderReason.READER_UNAVAILABLE, "the card reader was stopped before the test read finished"))
         reader = self._reader
         cancel = getattr(reader, "cancel", None)
         if cancel is not None:
@@ -163,23 +187,45 @@ class ReaderService:
         connection, for the technician's test read: the port has one owner, so nothing else opens
         it. Any thread except the service's; blocks up to ``timeout_s`` seconds.
 
-        The read is not reported as an event. Raises :class:`ReaderError`: the read's own error,
-        ``no_card`` when no card came within ``timeout_s``, ``reader_unavailable`` when the reader is
-        not connected, ``RuntimeError`` when another test read is under way.
+        The read is not reported as an event. Raises :class:`ReaderError`: the read's own error
+        (also when the read of a card laid while waiting fails), ``no_card`` when no card came within
+        ``timeout_s``, ``reader_unavailable`` when the reader is not connected or the service is not
+        running (before ``start``, after ``stop``, or ``stop`` while waiting: at once, not after
+        ``timeout_s``), ``reader_timeout`` when a read under way hangs; ``RuntimeError`` when another
+        test read is under way.
+
+        Hand-over: the request is handed to the service thread under the lock; the service marks it
+        taken (under the lock) when it starts a read for it. When ``timeout_s`` runs out, an untaken
+        request is withdrawn (and can never be served afterwards), while a taken one is waited for,
+        at most ``TAKEN_READ_TIMEOUTS`` command timeouts more, so a card being read is not lost.
         """
         request = _ReadRequest()
         with self._lock:
+            # Checked under the lock that stop() takes after setting _stop: either stop() sees this
+            # request and finishes it, or this call sees _stop; it never waits for a dead thread.
+            if self._thread is None or self._stop.is_set():
+                raise ReaderError(ReaderReason.READER_UNAVAILABLE, "the card reader service is not running")
             if self._request is not None:
                 raise RuntimeError("a test read is already under way")
             self._request = request
         try:
             if not request.done.wait(timeout_s):
-                if self._reader is None:
-                    raise ReaderError(ReaderReason.READER_UNAVAILABLE, "the reader is not connected")
-                raise ReaderError(ReaderReason.NO_CARD, f"no card on the reader within {timeout_s:.0f} s")
+                with self._lock:
+                    taken = request.taken or request.done.is_set()
+                    if not taken:
+                        self._request = None  # withdrawn: the service thread can no longer take it
+                if not taken:
+                    if self._reader is None:
+                        raise ReaderError(ReaderReason.READER_UNAVAILABLE, "the reader is not connected")
+                    raise ReaderError(ReaderReason.NO_CARD, f"no card on the reader within {timeout_s:.0f} s")
+                limit_s = self.settings.command_timeout_s * TAKEN_READ_TIMEOUTS
+                if not request.done.wait(limit_s):
+                    raise ReaderError(ReaderReason.READER_TIMEOUT,
+                                      f"the reader did not finish reading the card within {limit_s:.1f} s more")
         finally:
             with self._lock:
-                self._request = None
+                if self._request is request:
+                    self._request = None
         if request.error is not None:
             raise request.error
         assert request.card is not None
@@ -187,23 +233,49 @@ class ReaderService:
 
     # -- the thread ----------------------------------------------------------------------------
     def _pending_request(self) -> _ReadRequest | None:
+        """The handed-over request not finished yet (taken or not), or None; any thread."""
         with self._lock:
             request = self._request
-        return request if request is not None and not request.done.is_set() else None
+            return request if request is not None and not request.done.is_set() else None
+
+    def _take_request(self) -> _ReadRequest | None:
+        """Service thread, just before a read: the pending request, now marked taken, or None.
+
+        Taking and withdrawing (in :meth:`read_now`) both happen under the lock, so a request is
+        either read for or withdrawn, never both."""
+        with self._lock:
+            request = self._request
+            if request is None or request.taken or request.done.is_set():
+                return None
+            request.taken = True
+            return request
+
+    def _finish(self, request: _ReadRequest, *, card: IdCard | None = None,
+                error: ReaderError | None = None) -> None:
+        """Gives ``request`` its outcome unless it already has one (stop() may have answered first)."""
+        with self._lock:
+            if request.done.is_set():
+                return
+            request.card, request.error = card, error
+            request.done.set()
 
     def _serve_request(self, reader: CardReader) -> str | None:
         """Answers a pending :meth:`read_now` by reading the card lying on the reader; returns a
         reason code when the reader itself failed."""
-        request = self._pending_request()
+        request = self._take_request()
         if request is None:
             return None
         try:
-            request.card = reader.read_card(find=False)
+            card = reader.read_card(find=False)
         except ReaderError as exc:
-            request.error = exc
+            self._finish(request, error=exc)
             return exc.code if is_device_fault(exc) else None
-        finally:
-            request.done.set()
+        except BaseException:
+            # A bug in a backend ends the thread; the technician's read must not hang on it.
+            self._finish(request, error=ReaderError(ReaderReason.READER_UNAVAILABLE,
+                                                    "the test read stopped unexpectedly"))
+            raise
+        self._finish(request, card=card)
         return None
 
     def _emit(self, event: ReaderEvent) -> None:
@@ -285,18 +357,28 @@ class ReaderService:
         return None
 
     def _read_once(self, reader: CardReader) -> str | None:
-        """Reads the card just found; returns a reason code when the reader itself failed."""
-        waiting = self._pending_request()  # a test read asked for before this read began gets it
+        """Reads the card just found; returns a reason code when the reader itself failed.
+
+        A test read asked for before this read began is taken and gets this read's outcome, the
+        card or the error (a failed read is not repeated for it: the technician sees why it failed).
+        """
+        waiting = self._take_request()
         try:
             card = reader.read_card(find=False)
         except ReaderError as exc:
             log.info("card read failed (%s)", exc.code)
             self._emit(CardReadFailed(exc.code))
+            if waiting is not None:
+                self._finish(waiting, error=exc)
             return exc.code if is_device_fault(exc) else None
+        except BaseException:
+            if waiting is not None:  # as in _serve_request: never leave the technician hanging
+                self._finish(waiting, error=ReaderError(ReaderReason.READER_UNAVAILABLE,
+                                                        "the test read stopped unexpectedly"))
+            raise
         self._emit(CardRead(card))
         if waiting is not None:
-            waiting.card = card
-            waiting.done.set()
+            self._finish(waiting, card=card)
         return None
 
     def _close_reader(self) -> None:

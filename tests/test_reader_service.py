@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import reader.service as service_module
 from reader.card import IdCard
 from reader.client import CardReader
 from reader.errors import ReaderError, ReaderReason, ReaderTimeout, ReaderUnavailable, StatusError
@@ -305,5 +306,206 @@ def test_a_test_read_without_a_reader_is_reader_unavailable() -> None:
         with pytest.raises(ReaderError) as error:
             service.read_now(0.5)
         assert error.value.code == ReaderReason.READER_UNAVAILABLE
+    finally:
+        service.stop()
+
+
+# -- test reads at the edges: the timeout boundary, stop, a failed placement read -------------------
+
+def _a_card() -> IdCard:
+    """A valid card for the fakes below, read once from a simulator of its own."""
+    client = open_reader("sim://?seed=7", baudrate=SETTINGS.baudrate, timeout_s=SETTINGS.command_timeout_s)
+    try:
+        return client.read_card()
+    finally:
+        client.close()
+
+
+class GatedReader:
+    """A card lies on the reader for good. The placement read answers at once; every later read
+    sets ``reading`` and then lasts until the test sets ``release`` (a slow read, timed by the test)."""
+
+    def __init__(self, card: IdCard) -> None:
+        self.card = card
+        self.reads = 0
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def sam_status(self) -> None:
+        pass
+
+    def find_card(self) -> bool:
+        return True
+
+    def read_card(self, *, find: bool = True) -> IdCard:
+        self.reads += 1
+        if self.reads > 1:
+            self.reading.set()
+            self.release.wait(WAIT_S)
+        return self.card
+
+    def close(self) -> None:
+        pass
+
+
+class BackgroundRead:
+    """``service.read_now(timeout_s)`` on a thread of its own (the technician's), its outcome kept."""
+
+    def __init__(self, service: ReaderService, timeout_s: float) -> None:
+        self.card: IdCard | None = None
+        self.error: ReaderError | None = None
+        self.finished = threading.Event()
+        threading.Thread(target=self._run, args=(service, timeout_s), name="technician-read", daemon=True).start()
+
+    def _run(self, service: ReaderService, timeout_s: float) -> None:
+        try:
+            self.card = service.read_now(timeout_s)
+        except ReaderError as exc:
+            self.error = exc
+        finally:
+            self.finished.set()
+
+
+def _wait_until_asked(service: ReaderService) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while service._pending_request() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert service._pending_request() is not None
+
+
+class _WaitAfter(threading.Event):
+    """A request's ``done`` whose waits begin only once ``first`` is set (so a short ``read_now``
+    timeout runs out while the read is under way, whatever the machine's load) and which sets
+    ``timed_out`` when a wait runs out."""
+
+    def __init__(self, first: threading.Event, timed_out: threading.Event) -> None:
+        super().__init__()
+        self.first = first
+        self.timed_out = timed_out
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.first.wait(WAIT_S)
+        got = super().wait(timeout)
+        if not got:
+            self.timed_out.set()
+        return got
+
+
+def test_a_test_read_whose_wait_runs_out_during_its_read_gets_the_card(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service had taken the request and was reading: the card is not lost to ``no_card``."""
+    fake = GatedReader(_a_card())
+    timed_out = threading.Event()
+
+    class Request(service_module._ReadRequest):
+        def __init__(self) -> None:
+            super().__init__()
+            self.done = _WaitAfter(fake.reading, timed_out)
+
+    monkeypatch.setattr(service_module, "_ReadRequest", Request)
+    recorder = Recorder()
+    service = _service("fake://", recorder, opener=lambda url: fake)
+    try:
+        recorder.expect(ReaderReady, CardPlaced, CardRead)
+        test_read = BackgroundRead(service, 0.2)
+        assert timed_out.wait(WAIT_S)  # read_now's own wait ran out, the read still under way
+        fake.release.set()
+        assert test_read.finished.wait(WAIT_S)
+        assert test_read.error is None
+        assert test_read.card is fake.card
+        assert fake.reads == 2
+        assert service._pending_request() is None
+    finally:
+        service.stop()
+
+
+def test_a_withdrawn_test_read_is_never_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list = []
+
+    class Request(service_module._ReadRequest):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+    monkeypatch.setattr(service_module, "_ReadRequest", Request)
+    recorder = Recorder()
+    service = _service("sim://?present=0", recorder)
+    try:
+        recorder.expect(ReaderReady)
+        with pytest.raises(ReaderError) as error:
+            service.read_now(0.3)
+        assert error.value.code == ReaderReason.NO_CARD
+        simulator_for("sim://?present=0").place_card()
+        recorder.expect(CardPlaced, CardRead)
+        assert made[0].card is None and made[0].error is None and not made[0].done.is_set()
+        assert service.read_now(WAIT_S).card_type.value == "resident"  # a new test read is served
+    finally:
+        service.stop()
+
+
+def test_stop_ends_a_waiting_test_read_at_once() -> None:
+    recorder = Recorder()
+    fake = FakeReader([])  # never a card
+    service = _service("fake://", recorder, opener=lambda url: fake)
+    try:
+        recorder.expect(ReaderReady)
+        test_read = BackgroundRead(service, 600.0)
+        _wait_until_asked(service)
+    finally:
+        service.stop()
+    assert test_read.finished.wait(WAIT_S)  # not after its 600 s
+    assert test_read.error is not None and test_read.error.code == ReaderReason.READER_UNAVAILABLE
+    assert "stopped" in test_read.error.detail
+
+
+def test_stop_ends_a_test_read_whose_read_is_under_way() -> None:
+    """Even when the backend cannot be woken (no ``cancel``), the technician is answered at once."""
+    recorder = Recorder()
+    fake = GatedReader(_a_card())
+    service = _service("fake://", recorder, opener=lambda url: fake)
+    recorder.expect(ReaderReady, CardPlaced, CardRead)
+    test_read = BackgroundRead(service, 600.0)
+    assert fake.reading.wait(WAIT_S)
+    stopper = threading.Thread(target=service.stop, name="stopper")
+    stopper.start()
+    try:
+        assert test_read.finished.wait(WAIT_S)  # while the read still hangs
+        assert test_read.error is not None and test_read.error.code == ReaderReason.READER_UNAVAILABLE
+    finally:
+        fake.release.set()
+        stopper.join(WAIT_S)
+    assert test_read.card is None  # the read that finished afterwards changed nothing
+    assert not service.running
+
+
+def test_a_test_read_before_start_or_after_stop_fails_at_once() -> None:
+    recorder = Recorder()
+    service = ReaderService("sim://", SETTINGS, recorder)
+    before = BackgroundRead(service, 600.0)
+    assert before.finished.wait(WAIT_S)
+    assert before.error is not None and before.error.code == ReaderReason.READER_UNAVAILABLE
+    service.start()
+    recorder.expect(ReaderReady, CardPlaced, CardRead)
+    service.stop()
+    after = BackgroundRead(service, 600.0)
+    assert after.finished.wait(WAIT_S)
+    assert after.error is not None and after.error.code == ReaderReason.READER_UNAVAILABLE
+
+
+def test_a_waiting_test_read_gets_the_error_of_a_failed_placement_read() -> None:
+    url = "sim://?present=0&fail_reads=1"
+    recorder = Recorder()
+    service = _service(url, recorder)
+    try:
+        recorder.expect(ReaderReady)
+        simulator = simulator_for(url)
+        reads_before = simulator.count("read")
+        test_read = BackgroundRead(service, WAIT_S)
+        _wait_until_asked(service)
+        simulator.place_card()
+        _, failed = recorder.expect(CardPlaced, CardReadFailed)
+        assert test_read.finished.wait(WAIT_S)
+        assert test_read.error is not None and test_read.error.code == failed.code == ReaderReason.CARD_READ_FAILED
+        assert test_read.card is None
+        assert simulator.count("read") == reads_before + 1  # the failed read was not repeated for the test read
     finally:
         service.stop()
