@@ -203,7 +203,8 @@ class ReaderService:
         with self._lock:
             # Checked under the lock that stop() takes after setting _stop: either stop() sees this
             # request and finishes it, or this call sees _stop; it never waits for a dead thread.
-            if self._thread is None or self._stop.is_set():
+            # running, not merely started: a thread that died of a backend bug answers nobody.
+            if self._thread is None or not self._thread.is_alive() or self._stop.is_set():
                 raise ReaderError(ReaderReason.READER_UNAVAILABLE, "the card reader service is not running")
             if self._request is not None:
                 raise RuntimeError("a test read is already under way")
@@ -217,7 +218,7 @@ class ReaderService:
                 if not taken:
                     if self._reader is None:
                         raise ReaderError(ReaderReason.READER_UNAVAILABLE, "the reader is not connected")
-                    raise ReaderError(ReaderReason.NO_CARD, f"no card on the reader within {timeout_s:.0f} s")
+                    raise ReaderError(ReaderReason.NO_CARD, f"no card on the reader within {timeout_s:g} s")
                 limit_s = self.settings.command_timeout_s * TAKEN_READ_TIMEOUTS
                 if not request.done.wait(limit_s):
                     raise ReaderError(ReaderReason.READER_TIMEOUT,
@@ -292,8 +293,15 @@ class ReaderService:
         try:
             while not self._stop.is_set():
                 try:
-                    self._reader = self._opener(self.url)
-                    self._reader.sam_status()
+                    try:
+                        self._reader = self._opener(self.url)
+                        self._reader.sam_status()
+                    except ReaderError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - a backend bug must not end the service
+                        log.exception("reader backend failed while opening %s", redact_url(self.url))
+                        raise ReaderError(ReaderReason.READER_UNAVAILABLE,
+                                          f"the reader backend failed: {type(exc).__name__}") from exc
                 except ReaderError as exc:
                     self._close_reader()
                     if not lost_reported:
@@ -306,7 +314,11 @@ class ReaderService:
                 log.info("reader %s ready", redact_url(self.url))
                 backoff, lost_reported = FIRST_BACKOFF_S, False
                 self._emit(ReaderReady())
-                code = self._watch(self._reader)
+                try:
+                    code = self._watch(self._reader)
+                except Exception:  # noqa: BLE001 - as above: log it, reconnect, keep serving the kiosk
+                    log.exception("reader backend failed while watching %s", redact_url(self.url))
+                    code = ReaderReason.READER_UNAVAILABLE.value
                 self._close_reader()
                 if code is not None:
                     self._emit(ReaderLost(code))
@@ -367,18 +379,20 @@ class ReaderService:
             card = reader.read_card(find=False)
         except ReaderError as exc:
             log.info("card read failed (%s)", exc.code)
-            self._emit(CardReadFailed(exc.code))
+            # The technician first, then the event: a slow event callback must not make a test
+            # read that already has its answer run into its own time limit.
             if waiting is not None:
                 self._finish(waiting, error=exc)
+            self._emit(CardReadFailed(exc.code))
             return exc.code if is_device_fault(exc) else None
         except BaseException:
             if waiting is not None:  # as in _serve_request: never leave the technician hanging
                 self._finish(waiting, error=ReaderError(ReaderReason.READER_UNAVAILABLE,
                                                         "the test read stopped unexpectedly"))
             raise
-        self._emit(CardRead(card))
         if waiting is not None:
             self._finish(waiting, card=card)
+        self._emit(CardRead(card))
         return None
 
     def _close_reader(self) -> None:

@@ -418,7 +418,7 @@ def test_a_test_read_whose_wait_runs_out_during_its_read_gets_the_card(monkeypat
         service.stop()
 
 
-def test_a_withdrawn_test_read_is_never_served(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_test_read_that_ran_out_is_not_answered_by_a_card_laid_later(monkeypatch: pytest.MonkeyPatch) -> None:
     made: list = []
 
     class Request(service_module._ReadRequest):
@@ -509,3 +509,71 @@ def test_a_waiting_test_read_gets_the_error_of_a_failed_placement_read() -> None
         assert simulator.count("read") == reads_before + 1  # the failed read was not repeated for the test read
     finally:
         service.stop()
+
+
+def test_a_waiting_test_read_is_answered_before_the_event_callback_runs() -> None:
+    """A slow event callback (the kiosk's queue, a busy GUI) must not hold the technician's card back."""
+    release = threading.Event()
+    recorder = Recorder()
+
+    def slow_callback(event: ReaderEvent) -> None:
+        recorder(event)
+        if isinstance(event, CardRead):
+            release.wait(WAIT_S)  # held until the test has seen the test read's answer
+
+    url = "sim://?present=0"
+    service = ReaderService(url, SETTINGS, slow_callback)
+    service.start()
+    try:
+        recorder.expect(ReaderReady)
+        test_read = BackgroundRead(service, WAIT_S)
+        _wait_until_asked(service)
+        simulator_for(url).place_card()
+        assert test_read.finished.wait(WAIT_S), "the test read waited for the event callback"
+        assert test_read.card is not None and test_read.card.card_type.value == "resident"
+    finally:
+        release.set()
+        service.stop()
+
+
+def test_a_backend_bug_is_reported_as_a_lost_reader_and_retried() -> None:
+    """A vendor backend raising something other than ReaderError (a bug) must not end the service:
+    the kiosk hears reader_unavailable, and the service opens the reader again."""
+    attempts: list[int] = []
+    fake = FakeReader([False] * 1000)
+
+    def flaky_opener(url: str) -> CardReader:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ZeroDivisionError("backend bug")
+        return fake
+
+    recorder = Recorder()
+    service = _service("fake://", recorder, opener=flaky_opener)
+    try:
+        lost, _ = recorder.expect(ReaderLost, ReaderReady)
+        assert lost.code == ReaderReason.READER_UNAVAILABLE and len(attempts) == 2 and service.running
+    finally:
+        service.stop()
+
+
+class _Fatal(BaseException):
+    """Something no handler should swallow (like SystemExit): it ends the service thread."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_test_read_fails_at_once_when_the_service_thread_has_died() -> None:
+    def fatal_opener(url: str) -> CardReader:
+        raise _Fatal()
+
+    service = ReaderService("fake://", SETTINGS, Recorder(), opener=fatal_opener)
+    service.start()
+    deadline = time.monotonic() + WAIT_S
+    while service.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not service.running
+    started = time.monotonic()
+    with pytest.raises(ReaderError) as error:
+        service.read_now(5.0)
+    assert error.value.code == ReaderReason.READER_UNAVAILABLE and time.monotonic() - started < 1.0
+    service.stop()
