@@ -238,12 +238,19 @@ class LandmarkDetector:
                                        counter_ran=counted and self._count_every > 1)
 
     def close(self) -> None:
-        """Frees the mediapipe graphs (idempotent)."""
+        """Frees the mediapipe graphs (idempotent); both are closed even when the first one raises,
+        and then its error is raised."""
+        failure: BaseException | None = None
         for name in ("_mesh", "_counter"):
             graph = getattr(self, name, None)
             setattr(self, name, None)
             if graph is not None:
-                graph.close()
+                try:
+                    graph.close()
+                except Exception as exc:  # noqa: BLE001 - raised once the other graph is closed too
+                    failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> LandmarkDetector:
         return self

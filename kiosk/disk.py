@@ -1,8 +1,9 @@
 """Free disk space, in the one unit the configuration speaks: decimal megabytes.
 
 ``terminal.min_free_disk_mb`` is checked in two places, by the session before it starts (no session
-without room for its record) and by ``kiosk doctor``; both read the space here, so that they can
-never disagree about the same disk.
+without room for its record) and by ``kiosk doctor``; both read the space here, in the same unit,
+so they agree on how much room a disk has. (The doctor also answers before the data folder exists,
+by measuring its nearest existing parent; the session then reports ``storage_error`` instead.)
 """
 
 from __future__ import annotations

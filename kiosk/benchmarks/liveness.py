@@ -281,11 +281,11 @@ def run(media_dir: Path | None) -> list[Measurement]:
     file_timings, _, _ = per_frame_cost(media_dir / CLIP, config, source="file", landmarks_alone=False)
     spread = f"passes: {' / '.join(f'{v:.2f}' for v in p95s)}"
     out = [
-        Measurement("per-frame cost 640x480, one core, median", float(np.median(quietest)), "ms", "",
-                    f"{frames} YUYV camera frames x {PASSES} passes: decode+landmarks+gates+challenge+passive"),
+        Measurement("per-frame cost 640x480, one core, median (quietest pass)", float(np.median(quietest)), "ms", "",
+                    f"{frames} YUYV camera frames in each of {PASSES} passes: decode+landmarks+gates+challenge+passive"),
         Measurement("per-frame cost 640x480, one core, p95 (quietest pass)", min(p95s), "ms", "<= 8 ms", spread),
         Measurement("per-frame cost 640x480, one core, p95 (median pass)", float(np.median(p95s)), "ms", "",
-                    "what a busy shared machine adds"),
+                    "the same loop; the passes differ only in when they ran"),
         Measurement("  of which decode + FaceMesh alone, median (quietest pass)", float(np.median(mesh_alone)), "ms"),
         Measurement("  of which decode + FaceMesh alone, p95 (quietest pass)", float(np.percentile(mesh_alone, 95)), "ms"),
         Measurement("  same loop, H.264 file frames decoded + resized, median", float(np.median(file_timings)), "ms",
