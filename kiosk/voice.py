@@ -223,11 +223,9 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
         code = prompt.removeprefix("hint_")
         if catalogue.has("hint", code):
             return [Clip(f"hint-{code}", catalogue.raw("hint", code))]
-        code = catalogue.reason_key(code)
-        return [Clip(f"reason-{code}", catalogue.reason(code))]
+        return [_reason_clip(catalogue, code)]
     if prompt.startswith("result_"):
-        code = catalogue.reason_key(prompt.removeprefix("result_"))
-        clips = [Clip(f"reason-{code}", catalogue.reason(code))]
+        clips = [_reason_clip(catalogue, prompt.removeprefix("result_"))]
         step = values.get("next_step")
         if step is not None:
             clips.append(Clip(f"next-{step}", catalogue.next_step(str(step))))
@@ -235,6 +233,12 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
                 clips += _template_clips(catalogue, "attempts_left", values)
         return clips
     raise CatalogueError(f"prompt catalogue has no spoken text for prompt {prompt!r}")
+
+
+def _reason_clip(catalogue: Catalogue, code: str) -> Clip:
+    """The reason clip for ``code``, or the generic one when the catalogue lacks it (logged)."""
+    code = catalogue.reason_key(code)
+    return Clip(f"reason-{code}", catalogue.reason(code))
 
 
 def _prompt_parts(catalogue: Catalogue, prompt: str) -> list[Clip | str]:
