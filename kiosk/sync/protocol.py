@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import numpy as np
 
+# Reason codes and check names on the wire have the shape of every reason code (kiosk.reasons).
 from kiosk.reasons import CODE_PATTERN  # noqa: F401 - part of the protocol's vocabulary
 
 API_PREFIX = "/v1"
@@ -35,7 +36,6 @@ MAX_FACE_IMAGE_BYTES = 512 * 1024
 # below any match threshold) keeps a 100,000-pensioner delta near 70 MB instead of 140 MB.
 TEMPLATE_DIMENSIONS = 128
 TEMPLATE_DTYPE = "<f4"
-# Reason codes and check names on the wire have the shape of every reason code (kiosk.reasons).
 # What a terminal's device id may be (the centre assigns it, the terminal is enrolled with it).
 DEVICE_ID_RULE = "1-64 letters, digits, '-', '_' or '.'"
 
