@@ -145,14 +145,25 @@ def test_low_disk_refuses_a_session_then_recovers(terminal, monkeypatch: pytest.
     controller, wait_for, clock, config = terminal
     need = config.terminal.min_free_disk_mb * 1_000_000
     free = [need - 1]
-    monkeypatch.setattr(kiosk.disk.shutil, "disk_usage", lambda _path: Usage(100 * need, 99 * need, free[0]))
+    looked = [0]  # how often the controller measured the disk
+
+    def disk_usage(_path):
+        looked[0] += 1
+        return Usage(100 * need, 99 * need, free[0])
+
+    monkeypatch.setattr(kiosk.disk.shutil, "disk_usage", disk_usage)
 
     controller.post(CardPlaced())
     view = wait_for(State.MAINTENANCE, "storage_full")
     assert view.session_id is None
     # Still full a while later: the worker looks again (it ticks every 0.1 s) and stays.
+    looks = looked[0]
     clock.advance(kiosk.session.DISK_RECHECK_S + 1)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 5
+    while looked[0] == looks and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert looked[0] > looks  # it did look again (else staying proves nothing)
+    time.sleep(0.3)
     assert controller.view.state is State.MAINTENANCE
     # Staff freed space: the controller looks again by itself and returns to idle.
     free[0] = need  # exactly the minimum is enough, as the doctor counts it (kiosk.disk)
