@@ -260,6 +260,27 @@ class ReaderService:
             request.card, request.error = card, error
             request.done.set()
 
+    def _read_for(self, reader: CardReader, request: _ReadRequest | None) -> IdCard:
+        """``reader.read_card(find=False)``, its outcome (the card or the error) given to ``request``, if
+        any, before it returns or raises; service thread.
+
+        Anything else the backend raises (a bug) is re-raised after the request gets
+        ``reader_unavailable``: the technician's read must not hang on it."""
+        try:
+            card = reader.read_card(find=False)
+        except ReaderError as exc:
+            if request is not None:
+                self._finish(request, error=exc)
+            raise
+        except BaseException:
+            if request is not None:
+                self._finish(request, error=ReaderError(ReaderReason.READER_UNAVAILABLE,
+                                                        "the test read stopped unexpectedly"))
+            raise
+        if request is not None:
+            self._finish(request, card=card)
+        return card
+
     def _serve_request(self, reader: CardReader) -> str | None:
         """Answers a pending :meth:`read_now` by reading the card lying on the reader; returns a
         reason code when the reader itself failed."""
@@ -267,16 +288,9 @@ class ReaderService:
         if request is None:
             return None
         try:
-            card = reader.read_card(find=False)
+            self._read_for(reader, request)
         except ReaderError as exc:
-            self._finish(request, error=exc)
             return exc.code if is_device_fault(exc) else None
-        except BaseException:
-            # A bug in a backend ends the thread; the technician's read must not hang on it.
-            self._finish(request, error=ReaderError(ReaderReason.READER_UNAVAILABLE,
-                                                    "the test read stopped unexpectedly"))
-            raise
-        self._finish(request, card=card)
         return None
 
     def _emit(self, event: ReaderEvent) -> None:
@@ -374,24 +388,14 @@ class ReaderService:
         A test read asked for before this read began is taken and gets this read's outcome, the
         card or the error (a failed read is not repeated for it: the technician sees why it failed).
         """
-        waiting = self._take_request()
         try:
-            card = reader.read_card(find=False)
+            # The test read gets its answer inside _read_for, before the event: a slow event
+            # callback must not make a test read that already has its answer run into its time limit.
+            card = self._read_for(reader, self._take_request())
         except ReaderError as exc:
             log.info("card read failed (%s)", exc.code)
-            # The technician first, then the event: a slow event callback must not make a test
-            # read that already has its answer run into its own time limit.
-            if waiting is not None:
-                self._finish(waiting, error=exc)
             self._emit(CardReadFailed(exc.code))
             return exc.code if is_device_fault(exc) else None
-        except BaseException:
-            if waiting is not None:  # as in _serve_request: never leave the technician hanging
-                self._finish(waiting, error=ReaderError(ReaderReason.READER_UNAVAILABLE,
-                                                        "the test read stopped unexpectedly"))
-            raise
-        if waiting is not None:
-            self._finish(waiting, card=card)
         self._emit(CardRead(card))
         return None
 
