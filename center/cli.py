@@ -134,7 +134,8 @@ def roster() -> None:
 @click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--photos", "photos", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="Folder the photo column is relative to (default: the CSV's folder).")
-@click.option("--region", default=None, help="Region code for rows without one (default: from the ID number; foreign card numbers need it).")
+@click.option("--region", default=None,
+              help="Region code for rows without one (default: from the ID number; foreign card numbers need it).")
 @click.option("--remove-missing", is_flag=True, help="The file is the whole roster: remove pensioners not in it.")
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
