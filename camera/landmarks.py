@@ -185,9 +185,9 @@ class LandmarkDetector:
     FaceMesh tracks one face (asking it for two makes it re-run its face detector on every frame
     that shows only one: 9 ms instead of 4 ms per 640x480 frame on one core). Other faces are counted
     by mediapipe's short-range face detector every ``count_every_n`` frames (30: a second face is
-    noticed within a second at 30 fps, and fewer than 5 % of frames pay the 3.5 ms, so the p95 frame
-    time does not) (and on every frame in
-    ``static_images`` mode); ``face_count`` carries the latest count. Raises :class:`CameraError`
+    noticed within a second at 30 fps, and fewer than 5 % of frames pay its 1.6 ms, so the p95 frame
+    time does not; see ``FaceObservation.counter_ran``) (and on every frame in ``static_images``
+    mode); ``face_count`` carries the latest count. Raises :class:`CameraError`
     ``landmark_model_unavailable`` when a model cannot be loaded. Call :meth:`close` (or use
     ``with``) to free the graphs.
     """
