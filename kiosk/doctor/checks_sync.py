@@ -110,7 +110,7 @@ def _set_aside(config: KioskConfig) -> CheckResult:
     detail = ", ".join(f"{code} x{count}" for code, count in by_code.most_common())
     return CheckResult(Status.WARNING, f"{len(rows)} set aside: {detail}",
                        "kept on the terminal, never resent: tell the centre these reason codes (the record ids "
-                       "are the outbox rows with state 'rejected' in kiosk.db)")
+                       f"are the outbox rows with state 'rejected' in {DB_FILE_NAME})")
 
 
 def _skew(config: KioskConfig) -> CheckResult:
