@@ -279,15 +279,11 @@ def test_a_test_read_waits_for_a_card_and_says_when_none_came() -> None:
         assert error.value.code == ReaderReason.NO_CARD
         simulator = simulator_for("sim://?present=0")
         reads_before = simulator.count("read")
-        result: dict = {}
-        waiting = threading.Thread(target=lambda: result.setdefault("card", service.read_now(WAIT_S)))
-        waiting.start()
-        deadline = time.monotonic() + WAIT_S
-        while service._pending_request() is None and time.monotonic() < deadline:  # asked before the card comes
-            time.sleep(0.01)
+        test_read = BackgroundRead(service, WAIT_S)
+        _wait_until_asked(service)  # asked before the card comes
         simulator.place_card("hk_mo_tw_permit")
-        waiting.join(WAIT_S)
-        assert result["card"].card_type.value == "hk_mo_tw_permit"  # the card laid while waiting
+        assert test_read.finished.wait(WAIT_S)
+        assert test_read.card is not None and test_read.card.card_type.value == "hk_mo_tw_permit"  # the card laid while waiting
         recorder.expect(CardPlaced, CardRead)  # and the placement is still reported as usual
         assert simulator.count("read") == reads_before + 1  # one read serves both
     finally:
