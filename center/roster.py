@@ -69,13 +69,6 @@ def default_template_maker() -> TemplateMaker:
     return template_from_image_file
 
 
-def _region_of(id_number: str) -> str | None:
-    """The GB/T 2260 region a resident ID number or residence permit starts with; None for the
-    foreign permanent resident cards (letters first, or a leading 9), which carry none."""
-    head = id_number[:6]
-    return head if head.isdigit() and not head.startswith("9") else None
-
-
 def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, region: str | None = None,
                remove_missing: bool = False, template_maker: TemplateMaker | None = None) -> ImportReport:
     """Applies a roster CSV in one transaction and returns the report (commits on success).
@@ -93,7 +86,9 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
     for row in rows:
         person = row.pensioner
         seen.add(person.id_number)
-        row_region = region or _region_of(person.id_number)
+        # A resident ID number or residence permit starts with its GB/T 2260 region; a foreign
+        # permanent resident card number carries none.
+        row_region = region or (person.id_number[:6] if row.card_kind == "resident" else None)
         if row_region is None:
             report.errors.append((row.line, "roster_region_unknown",
                                   "a foreign permanent resident card number names no region: import with --region"))

@@ -71,11 +71,13 @@ class ImportSummary:
 
 @dataclass(frozen=True)
 class RosterRow:
-    """A row that passed validation."""
+    """A row that passed validation. ``card_kind`` is the number's
+    :attr:`reader.idnumber.CardNumber.kind` (only a ``resident`` number starts with a region code)."""
 
     line: int
     pensioner: Pensioner
     photo: Path | None
+    card_kind: str
 
 
 def decode_roster(raw: bytes) -> str:
@@ -185,7 +187,7 @@ def _validate(line: int, values: dict[str, str], region_code: str, today: date, 
             return None
     photo = (photo_root / values["photo"]).resolve() if values.get("photo") else None
     pensioner = Pensioner(number.value, name, region_code, last, str(photo) if photo else None)
-    return RosterRow(line, pensioner, photo)
+    return RosterRow(line, pensioner, photo, number.kind)
 
 
 def import_roster(
