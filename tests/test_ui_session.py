@@ -273,3 +273,28 @@ def test_a_touch_on_the_idle_screen_says_how_to_start(qapp, kiosk) -> None:
     assert posted == [IdleTouched(), IdleTouched()]  # the flow decides, with the presence invitation
     assert [prompt for prompt, _state in voice.asked].count("idle_welcome") == 1
     assert played.count("idle_welcome") == 1  # not again at once: at most every TOUCH_INVITATION_REPEAT_S
+
+
+def test_previews_waiting_for_the_gui_thread_are_coalesced_and_dropped(qapp) -> None:
+    """Only the newest waiting frame is painted (no backlog behind a slow paint), and a dropped one never is."""
+    import threading
+
+    from ui.camera_view import PreviewMailbox
+
+    delivered: list = []
+    mailbox = PreviewMailbox(delivered.append)
+    first, second, third = sample_preview(), sample_preview(), sample_preview()
+    camera = threading.Thread(target=lambda: (mailbox.put(first), mailbox.put(second)))
+    camera.start()
+    camera.join()
+    assert delivered == [] and mailbox.waiting is second  # handed over by the GUI thread's loop only
+    wait_until(qapp, lambda: delivered)
+    for _ in range(5):
+        qapp.processEvents()
+    assert delivered == [second] and mailbox.waiting is None
+    mailbox.put(third)
+    mailbox.drop()  # a session ended before the frame was painted
+    for _ in range(5):
+        qapp.processEvents()
+    assert delivered == [second]
+    mailbox.deleteLater()
