@@ -64,7 +64,7 @@ def run(media_dir: Path | None) -> list[Measurement]:  # noqa: ARG001 - no media
             sample = random.Random(1).sample(numbers, 1000)
             lookups = iter(sample)
             out += median_p95(f"get_pensioner among {ROSTER_ROWS} rows",
-                               _timed(lambda: store.get_pensioner(next(lookups)), len(sample)))
+                              _timed(lambda: store.get_pensioner(next(lookups)), len(sample)))
             person = numbers[0]
             store.add_reference(person, np.random.default_rng(1).random(128), "roster_photo")
             out += median_p95("references(): decrypt one 128-d template", _timed(lambda: store.references(person), 500))
@@ -74,7 +74,7 @@ def run(media_dir: Path | None) -> list[Measurement]:  # noqa: ARG001 - no media
                         session_id="bench", occurred_at=clock.now(), device_id="BENCH", region_code="110101",
                         id_number=person, outcome="mismatch", match_distance=0.5, evidence_jpeg=evidence))
                 out += median_p95(f"record_attempt + outbox, fsynced ({label})", _timed(write, WRITES),
-                                   note="the time until the result may be announced")
+                                  note="the time until the result may be announced")
             out += median_p95("pending_outbox(100)", _timed(lambda: store.pending_outbox(100, clock.now()), 50))
         finally:
             store.close()
