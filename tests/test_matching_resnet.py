@@ -59,6 +59,8 @@ def test_descriptor_equals_dlibs_on_synthetic_chips(dlib_models) -> None:
 def test_descriptor_equals_dlibs_on_real_faces(media_dir: Path, dlib_models) -> None:
     import dlib
 
+    from camera.matching.encoding import CHIP_PADDING, CHIP_SIZE_PX
+
     compared = 0
     for path in sorted((media_dir / "faces" / "casia").glob("*/*_0.png"))[:12]:
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
@@ -67,7 +69,7 @@ def test_descriptor_equals_dlibs_on_real_faces(media_dir: Path, dlib_models) -> 
         if not faces:
             continue
         shape = dlib_models.shape_predictor(rgb, faces[0])
-        chip = dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
+        chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE_PX, padding=CHIP_PADDING)  # as Encoder.encode
         expected = np.asarray(dlib_models.resnet.compute_face_descriptor(chip, 0), dtype=np.float32)
         assert np.abs(dlib_models.fast_resnet.descriptor(chip) - expected).max() < TOLERANCE
         compared += 1
