@@ -174,8 +174,18 @@ def test_jittered_descriptors_stay_with_dlib(dlib_models) -> None:
     assert np.abs(jittered - plain).max() > TOLERANCE
 
 
-def test_loading_limits_blas_to_one_thread(dlib_models) -> None:
-    from threadpoolctl import threadpool_info
+def test_loading_limits_blas_to_one_thread(tmp_path: Path, dlib_models) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
-    assert blas and all(pool["num_threads"] == 1 for pool in blas)
+    # Start from two BLAS threads and load from a folder not yet cached, so the limit is set by
+    # this load: with BLAS already at one thread (an earlier load, a 1-core machine) the check
+    # below would pass without it.
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in (SHAPE_PREDICTOR_FILE, RESNET_FILE):
+        (folder / name).symlink_to(dlib_models.folder / name)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert any(pool["num_threads"] == 2 for pool in threadpool_info() if pool["user_api"] == "blas")
+        load_models(str(folder))
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and all(pool["num_threads"] == 1 for pool in blas)
