@@ -164,7 +164,7 @@ def test_low_disk_refuses_a_session_then_recovers(terminal, monkeypatch: pytest.
         time.sleep(0.05)
     assert looked[0] > looks  # it did look again (else staying proves nothing)
     time.sleep(0.3)
-    assert controller.view.state is State.MAINTENANCE
+    assert controller.view.state is State.MAINTENANCE and controller.view.maintenance_code == "storage_full"
     # Staff freed space: the controller looks again by itself and returns to idle.
     free[0] = need  # exactly the minimum is enough, as the doctor counts it (kiosk.disk)
     clock.advance(kiosk.session.DISK_RECHECK_S + 1)
