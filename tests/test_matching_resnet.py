@@ -47,6 +47,16 @@ def _chips() -> list[np.ndarray]:
     ]
 
 
+def _uncached_model_folder(tmp_path: Path, source: Path) -> Path:
+    """A new folder linking the model files of ``source``: load_models caches per folder, so
+    loading from it runs the whole load again."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in (SHAPE_PREDICTOR_FILE, RESNET_FILE):
+        (folder / name).symlink_to(source / name)
+    return folder
+
+
 def test_descriptor_equals_dlibs_on_synthetic_chips(dlib_models) -> None:
     assert dlib_models.fast_resnet is not None
     for chip in _chips():
@@ -120,10 +130,7 @@ def test_encoder_falls_back_to_dlib_when_the_copy_cannot_be_read(tmp_path: Path,
     from camera.matching.encoding import Encoder
     from kiosk.config import load_config
 
-    folder = tmp_path / "models"
-    folder.mkdir()
-    for name in (SHAPE_PREDICTOR_FILE, RESNET_FILE):
-        (folder / name).symlink_to(dlib_models.folder / name)
+    folder = _uncached_model_folder(tmp_path, dlib_models.folder)
 
     def unreadable(path: Path):
         raise ModelFormatError("not this network")
@@ -180,10 +187,7 @@ def test_loading_limits_blas_to_one_thread(tmp_path: Path, dlib_models) -> None:
     # Start from two BLAS threads and load from a folder not yet cached, so the limit is set by
     # this load: with BLAS already at one thread (an earlier load, a 1-core machine) the check
     # below would pass without it.
-    folder = tmp_path / "models"
-    folder.mkdir()
-    for name in (SHAPE_PREDICTOR_FILE, RESNET_FILE):
-        (folder / name).symlink_to(dlib_models.folder / name)
+    folder = _uncached_model_folder(tmp_path, dlib_models.folder)
     with threadpool_limits(limits=2, user_api="blas"):
         assert any(pool["num_threads"] == 2 for pool in threadpool_info() if pool["user_api"] == "blas")
         load_models(str(folder))
