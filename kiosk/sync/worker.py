@@ -113,7 +113,7 @@ class SyncWorker:
             self._network_online = online
             if online:
                 self._failures = 0
-            if not online:
+            else:
                 self._status = replace(self._status, online=False)
         if online:
             self._wake.set()
