@@ -553,6 +553,42 @@ def test_a_backend_bug_is_reported_as_a_lost_reader_and_retried() -> None:
         service.stop()
 
 
+def test_a_backend_bug_while_polling_is_reported_as_a_lost_reader_and_retried() -> None:
+    """The same for a bug raised once the reader is up (by find_card): the watch ends, the service goes on."""
+    fake = FakeReader([False, ZeroDivisionError("backend bug")] + [False] * 1000)
+    recorder = Recorder()
+    service = _service("fake://", recorder, opener=lambda url: fake)
+    try:
+        _, lost, _ = recorder.expect(ReaderReady, ReaderLost, ReaderReady)
+        assert lost.code == ReaderReason.READER_UNAVAILABLE and fake.closed >= 1 and service.running
+    finally:
+        service.stop()
+
+
+def test_a_backend_bug_during_a_test_read_answers_it_and_the_service_goes_on() -> None:
+    class BuggyGatedReader(GatedReader):
+        def read_card(self, *, find: bool = True) -> IdCard:
+            self.reads += 1
+            if self.reads == 2:  # the test read
+                raise ZeroDivisionError("backend bug")
+            return self.card
+
+    fake = BuggyGatedReader(_a_card())
+    recorder = Recorder()
+    service = _service("fake://", recorder, opener=lambda url: fake)
+    try:
+        recorder.expect(ReaderReady, CardPlaced, CardRead)
+        with pytest.raises(ReaderError) as error:
+            service.read_now(WAIT_S)  # answered, not left to run into its time limit
+        assert error.value.code == ReaderReason.READER_UNAVAILABLE and "unexpectedly" in error.value.detail
+        deadline = time.monotonic() + WAIT_S
+        while fake.reads < 3 and time.monotonic() < deadline:  # reopened: the card is read again
+            time.sleep(0.01)
+        assert fake.reads >= 3 and service.running
+    finally:
+        service.stop()
+
+
 class _Fatal(BaseException):
     """Something no handler should swallow (like SystemExit): it ends the service thread."""
 
