@@ -30,6 +30,7 @@ REFERENCE_SOURCES = frozenset({"roster_photo", "chip_photo", "staff_enrolment", 
 
 MAX_EVIDENCE_BYTES = 2_000_000  # a 640x480 JPEG is ~50 kB; anything far larger is a caller's mistake
 
+
 def new_record_id() -> RecordId:
     """A fresh random record UUID (version 4)."""
     return RecordId(str(uuid.uuid4()))
