@@ -145,6 +145,10 @@ class ReaderService:
         self._reader: CardReader | None = None
         self._lock = threading.Lock()
         self._request: _ReadRequest | None = None
+        # Whether _watch believes a card lies on the reader; the service thread's alone. Kept here,
+        # not in _watch, so that _run can still report the card's removal when a backend bug ends
+        # the watch with a card on the reader.
+        self._card_on = False
 
     @property
     def running(self) -> bool:
@@ -332,6 +336,8 @@ class ReaderService:
                     code = self._watch(self._reader)
                 except Exception:  # noqa: BLE001 - as above: log it, reconnect, keep serving the kiosk
                     log.exception("reader backend failed while watching %s", redact_url(self.url))
+                    if self._card_on:  # as for any reader that dies with a card on it
+                        self._emit(CardRemoved())
                     code = ReaderReason.READER_UNAVAILABLE.value
                 self._close_reader()
                 if code is not None:
@@ -343,7 +349,7 @@ class ReaderService:
 
     def _watch(self, reader: CardReader) -> str | None:
         """Polls until stop (returns None) or until the reader fails (returns the reason code)."""
-        card_on = False
+        self._card_on = False
         misses = 0
         find_errors = 0
         while not self._stop.is_set():
@@ -357,23 +363,23 @@ class ReaderService:
                 find_errors += 1
                 if is_device_fault(exc) or find_errors >= FIND_ERRORS_BEFORE_LOST:
                     log.warning("reader lost during find (%s)", exc.code)
-                    if card_on:
+                    if self._card_on:
                         self._emit(CardRemoved())
                     return exc.code
                 log.info("find card answer unusable (%s); polling again", exc.code)
-                present = card_on  # unknown: keep the current belief for this poll
+                present = self._card_on  # unknown: keep the current belief for this poll
             failure = None
-            if present and not card_on:
-                card_on, misses = True, 0
+            if present and not self._card_on:
+                self._card_on, misses = True, 0
                 self._emit(CardPlaced())
                 failure = self._read_once(reader)
             elif present:
                 misses = 0
                 failure = self._serve_request(reader)  # a test read of the card lying there
-            elif card_on:
+            elif self._card_on:
                 misses += 1
                 if misses >= REMOVAL_MISSES:
-                    card_on, misses = False, 0
+                    self._card_on, misses = False, 0
                     self._emit(CardRemoved())
             if failure is not None:  # the reader died during a read, with the card on it
                 self._emit(CardRemoved())

@@ -565,6 +565,19 @@ def test_a_backend_bug_while_polling_is_reported_as_a_lost_reader_and_retried() 
         service.stop()
 
 
+def test_a_backend_bug_with_a_card_on_the_reader_reports_the_removal_first() -> None:
+    """As for any reader that dies with a card on it (docs/reader.md): CardRemoved, then ReaderLost,
+    so the kiosk does not go on believing a card lies there."""
+    fake = FakeReader([True, ZeroDivisionError("backend bug")] + [False] * 1000)  # its read fails: still laid
+    recorder = Recorder()
+    service = _service("fake://", recorder, opener=lambda url: fake)
+    try:
+        *_, lost, _ = recorder.expect(ReaderReady, CardPlaced, CardReadFailed, CardRemoved, ReaderLost, ReaderReady)
+        assert lost.code == ReaderReason.READER_UNAVAILABLE
+    finally:
+        service.stop()
+
+
 def test_a_backend_bug_during_a_test_read_answers_it_and_the_service_goes_on() -> None:
     class BuggyGatedReader(GatedReader):
         def read_card(self, *, find: bool = True) -> IdCard:
