@@ -6,7 +6,10 @@ Benchmarks print numbers; tests never assert on timing.
 
 from __future__ import annotations
 
+import os
 import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -37,3 +40,17 @@ def median_p95(name: str, samples: list[float], target: str = "", note: str = ""
     """Two measurements, ``NAME, median`` and ``NAME, p95``, of the same samples."""
     return [Measurement(f"{name}, median", statistics.median(samples), unit, target, note),
             Measurement(f"{name}, p95", p95(samples), unit, target, note)]
+
+
+@contextmanager
+def one_core() -> Iterator[None]:
+    """Pins this process (all its threads, native ones too) to its lowest allowed core while the
+    block runs, as the per-core targets say; a no-op where the system cannot pin."""
+    previous = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if previous:
+        os.sched_setaffinity(0, {min(previous)})
+    try:
+        yield
+    finally:
+        if previous:
+            os.sched_setaffinity(0, previous)

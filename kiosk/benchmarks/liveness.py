@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -29,7 +28,7 @@ import cv2
 import numpy as np
 
 from camera.matching.errors import MatchError
-from kiosk.benchmarks import Measurement
+from kiosk.benchmarks import Measurement, one_core
 from kiosk.config import load_config
 
 NAME = "liveness"
@@ -60,13 +59,9 @@ def _session(config: Any, detector: Any = None):
 @contextmanager
 def _one_core() -> Iterator[None]:
     """Pins the process (mediapipe's threads too) and OpenCV to one core, as the target says."""
-    previous = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(previous)})
     cv2.setNumThreads(1)
-    try:
+    with one_core():
         yield
-    finally:
-        os.sched_setaffinity(0, previous)
 
 
 # BT.601 studio range (Y 16-235, U/V 16-240), what UVC cameras send and what OpenCV's YUYV decoder

@@ -8,7 +8,6 @@ encoding with ``match.reference_jitters``.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kiosk.benchmarks import Measurement, median_p95
+from kiosk.benchmarks import Measurement, median_p95, one_core
 from kiosk.config import load_config
 
 NAME = "matching"
@@ -55,10 +54,7 @@ def run(media_dir: Path | None) -> list[Measurement]:
     if media_dir is None:
         return [Measurement("matching: skipped (no shared media folder)", 0.0, "-", note="needs ../shared/media")]
     settings = load_config().match
-    previous = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    if previous:
-        os.sched_setaffinity(0, {min(previous)})  # one core, as the target says
-    try:
+    with one_core():  # one core, as the target says
         start = time.perf_counter()
         load_models(settings.model_dir)
         load_ms = (time.perf_counter() - start) * 1000
@@ -81,9 +77,6 @@ def run(media_dir: Path | None) -> list[Measurement]:
             start = time.perf_counter()
             matcher.verify([frame] * 5, [reference])
             fused.append((time.perf_counter() - start) * 1000)
-    finally:
-        if previous:
-            os.sched_setaffinity(0, previous)
     return [
         *median_p95("1:1 from a 640x480 frame, one core", times, "<= 80 ms"),
         # CPU time of the calling thread: what the 1:1 costs when the machine is shared (wall time
