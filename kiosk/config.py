@@ -13,7 +13,9 @@ is allowed. Sections owned by a device package are defined there (``reader.setti
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +28,8 @@ from camera.settings import AntispoofSettings, CameraSettings, LivenessSettings,
 from kiosk.errors import ConfigError
 from kiosk.paths import SITE_CONFIG_FILE, default_config_file
 from reader.settings import ReaderSettings
+
+log = logging.getLogger(__name__)
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -155,14 +159,20 @@ def load_config(site_file: Path | None = None, env: Mapping[str, str] | None = N
     Raises :class:`ConfigError` for an unreadable file, a TOML syntax error or an invalid value.
     """
     env = os.environ if env is None else env
-    merged: dict[str, Any] = {}
-    origin: dict[str, str] = {}
     defaults = default_config_file()
-    _merge(merged, _read_toml(defaults), origin, str(defaults))
     if site_file is None and SITE_CONFIG_FILE.is_file():
         site_file = SITE_CONFIG_FILE
-    if site_file is not None:
-        _merge(merged, _read_toml(site_file), origin, str(site_file))
+    site = _read_toml(site_file) if site_file is not None else None
+    return _validate_layers(defaults, site, site_file, env)
+
+
+def _validate_layers(defaults: Path, site: Mapping[str, Any] | None, site_file: Path | None,
+                     env: Mapping[str, str]) -> KioskConfig:
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    _merge(merged, _read_toml(defaults), origin, str(defaults))
+    if site is not None:
+        _merge(merged, site, origin, str(site_file))
     _merge(merged, _env_overrides(env), origin, "environment")
     try:
         return KioskConfig.model_validate(merged)
@@ -179,22 +189,71 @@ def write_site_values(path: Path, changes: Mapping[str, Any]) -> KioskConfig:
     """Sets dotted keys (``"liveness.action_timeout_s"``) in the site file, after validating them.
 
     The whole configuration with the changes applied is validated first; on error nothing is
-    written and :class:`ConfigError` is raised. The file is replaced atomically.
+    written and :class:`ConfigError` is raised. The file is replaced atomically (a temporary file
+    in the same folder, flushed to disk, then renamed over it), so a power cut leaves the old file
+    or the new one, never half of one.
+
+    Privacy: the site file holds ``technician.pin_hash``, which can be guessed offline when others
+    can read it, so it is always written with mode 0600 (a new file and its new folder too: the
+    folder 0700), keeping the owner and group of the file it replaces (``set-pin`` run by root on
+    a file owned by the kiosk user must leave it readable by the kiosk).
     """
     site = read_site_file(path)
     for dotted, value in changes.items():
         section, _, key = dotted.partition(".")
-        site.setdefault(section, {})[key] = value
-    tmp = path.with_suffix(".toml.new")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(tomli_w.dumps(site), encoding="utf-8")
+        table = site.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {section!r} is not a table; cannot set {dotted!r}")
+        table[key] = value
+    text = tomli_w.dumps(site)
+    # What is validated is what is written: the text read back, not the dictionary it came from.
+    config = _validate_layers(default_config_file(), tomllib.loads(text), path, os.environ)
+    _replace_privately(path, text.encode("utf-8"))
+    return config
+
+
+def _replace_privately(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        config = load_config(tmp)
-    except ConfigError:
+        owner = path.stat()
+    except FileNotFoundError:
+        owner = None
+    # mkstemp creates the file 0600 with a name nobody can have planted beforehand.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            os.fchmod(fd, 0o600)
+            if owner is not None and (owner.st_uid, owner.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(fd, owner.st_uid, owner.st_gid)
+                except PermissionError:
+                    log.warning("cannot keep the owner of %s (not allowed); it is now owned by this user", path)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
-    return config
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # The rename is durable only once the folder itself is on disk (ext4 without auto_da_alloc).
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def documented_keys() -> dict[str, str]:

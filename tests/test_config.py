@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,32 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path: Path, capsys: pytest.Cap
     assert run_cli(["--config", str(site), "policy", "--last-certified", "2025-01-01"]) == 2
     err = capsys.readouterr().err
     assert "rules.cycle_days" in err and "Traceback" not in err
+
+
+def test_write_site_values_keeps_the_site_file_private(tmp_path: Path) -> None:
+    site = tmp_path / "kiosk.toml"
+    site.write_text("[liveness]\naction_timeout_s = 20.0\n")
+    site.chmod(0o600)
+    old_umask = os.umask(0o022)
+    try:
+        write_site_values(site, {"ui.volume": 0.5})
+        fresh = tmp_path / "new" / "kiosk.toml"
+        write_site_values(fresh, {"ui.volume": 0.5})
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(site.stat().st_mode) == 0o600
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["kiosk.toml", "new"]
+    assert load_config(site).liveness.action_timeout_s == 20.0 and load_config(site).ui.volume == 0.5
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_write_site_values_as_root_keeps_the_owner_of_the_site_file(tmp_path: Path) -> None:
+    # `kiosk technician set-pin` run by root must leave the file readable by the kiosk user.
+    site = tmp_path / "kiosk.toml"
+    site.write_text("[ui]\nvolume = 0.5\n")
+    site.chmod(0o600)
+    os.chown(site, 54321, 54322)
+    write_site_values(site, {"ui.volume": 0.7})
+    assert (site.stat().st_uid, site.stat().st_gid) == (54321, 54322)
+    assert stat.S_IMODE(site.stat().st_mode) == 0o600

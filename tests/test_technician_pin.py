@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import tomllib
 from pathlib import Path
 
@@ -101,3 +103,23 @@ def test_set_pin_command_writes_only_a_hash(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr("sys.stdin", io.StringIO("1111\n"))
     assert run_cli(["--config", str(site), "technician", "set-pin", "--pin-stdin"]) == 2
     assert tomllib.loads(site.read_text())["technician"]["pin_hash"] == stored  # bad input lost nothing
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_set_pin_leaves_the_site_file_readable_by_its_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 existing: bool) -> None:
+    # The file holds the PIN hash: readable by others, it can be guessed offline at leisure.
+    site = tmp_path / "site.toml"
+    if existing:
+        site.write_text("[rules]\ngrace_days = 20\n")
+        site.chmod(0o600)
+    old_umask = os.umask(0o022)
+    try:
+        monkeypatch.setattr("sys.stdin", io.StringIO("2580\n"))
+        assert run_cli(["--config", str(site), "technician", "set-pin", "--pin-stdin"]) == 0
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(site.stat().st_mode) == 0o600
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["site.toml"]  # no temporary file left behind
+    if existing:
+        assert tomllib.loads(site.read_text())["rules"]["grace_days"] == 20
