@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import defaultdict, deque
+from collections.abc import Hashable, Iterable, Mapping
 from datetime import date
+from typing import TypeVar
 
 import pytest
 
@@ -10,11 +13,11 @@ from kiosk.clock import FakeClock
 from kiosk.config import KioskConfig
 from kiosk.flow import (
     SESSION_STATES, ActionCompleted, ActionPrompted, Audit, CardPlaced, CardRead, CardRejected, CardRemoved,
-    ConsentGiven, ConsentRefused, DeviceFailed, DevicesReady, FacePositioned, Finished, Flow, HelpRequested,
-    LivenessFailed, LivenessPassed, LookUpPensioner, MaintenanceRequired, ManualReviewRequested, Matched,
-    Mismatched, PensionerFound, PensionerNotFound, QualityHinted, ReferenceMissing, RepeatRequested,
-    RetryRequested, RunMatch, Speak, StartLiveness, StartRequested, State, StopCamera, StoreRecord,
-    TechnicianEntered, TechnicianLeft, UserActive, Wipe, transition_table,
+    ConsentGiven, ConsentRefused, DeviceFailed, DevicesReady, Event, FacePositioned, Finished, Flow, HelpRequested,
+    IdleTouched, LivenessFailed, LivenessPassed, LookUpPensioner, MaintenanceRequired, ManualReviewRequested,
+    Matched, Mismatched, PensionerFound, PensionerNotFound, PersonApproached, QualityHinted, RecordFailed,
+    ReferenceMissing, RepeatRequested, RetryRequested, RunMatch, Speak, StartLiveness, StartRequested, State,
+    StopCamera, StoreRecord, TechnicianEntered, TechnicianLeft, TimedOut, UserActive, Wipe, transition_table,
 )
 from kiosk.reasons import NextStep, Outcome
 
@@ -202,10 +205,122 @@ def test_maintenance_and_technician(flow: Flow) -> None:
     assert flow.state is State.IDLE
 
 
-def test_every_state_is_reachable_from_the_table() -> None:
-    table = transition_table()
-    sources = {state for state, _event in table}
-    assert sources == set(State)
+# --- reachability, computed from what the flow does ----------------------------------------------
+
+S = TypeVar("S", bound=Hashable)
+
+
+def _bfs(start: S, successors: Mapping[S, set[S]]) -> set[S]:
+    seen = {start}
+    queue = deque([start])
+    while queue:
+        for target in successors.get(queue.popleft(), ()):
+            if target not in seen:
+                seen.add(target)
+                queue.append(target)
+    return seen
+
+
+def reachable(start: S, table: Mapping[tuple[S, object], Iterable[S]]) -> set[S]:
+    """Every state some sequence of events leads to from ``start`` (itself included), over a table
+    from (state, event) to the states that event can lead to (a handler may have more than one)."""
+    successors: dict[S, set[S]] = defaultdict(set)
+    for (state, _event), targets in table.items():
+        successors[state].update(targets)
+    return _bfs(start, successors)
+
+
+def reaching(goal: S, table: Mapping[tuple[S, object], Iterable[S]]) -> set[S]:
+    """Every state from which some sequence of events leads to ``goal`` (itself included)."""
+    predecessors: dict[S, set[S]] = defaultdict(set)
+    for (state, _event), targets in table.items():
+        for target in targets:
+            predecessors[target].add(state)
+    return _bfs(goal, predecessors)
+
+
+# One event of each kind the flow knows; explore_flow() tries each of them in every situation reached.
+SAMPLE_EVENTS: tuple[Event, ...] = (
+    CardPlaced(), CardRead("110101199003070011", "张*"), CardRejected("card_read_failed"), CardRemoved(),
+    PensionerFound(date(2025, 6, 1)), ReferenceMissing(None), PensionerNotFound(), PersonApproached(),
+    IdleTouched(), StartRequested(), ConsentGiven(), ConsentRefused(), QualityHinted("too_dark"),
+    FacePositioned(), ActionPrompted("blink"), ActionCompleted("blink"), LivenessPassed(),
+    LivenessFailed("spoof_detected"), Matched(), Mismatched(), RetryRequested(), ManualReviewRequested(),
+    Finished(), UserActive(), RepeatRequested(), HelpRequested(), DeviceFailed("camera_unavailable"),
+    RecordFailed("storage_full"), MaintenanceRequired("camera_unavailable"), DevicesReady(), TechnicianEntered(),
+    TechnicianLeft(), TimedOut(),
+)
+
+
+def _situation(flow: Flow) -> tuple:
+    """What decides where the flow can go next: the state, and whether a retry or a review is open."""
+    view = flow.view
+    return view.state, view.attempt, view.can_retry, view.manual_review_offered
+
+
+def _apply(flow: Flow, clock: FakeClock, event: Event) -> None:
+    if isinstance(event, TimedOut):
+        # Time passes instead: a timeout happens only where the state has a deadline.
+        left = flow.seconds_left()
+        if left is not None:
+            clock.advance(left + 0.1)
+            flow.tick()
+    else:
+        flow.handle(event)
+
+
+def explore_flow(config: KioskConfig) -> tuple[dict[tuple[State, str], set[State]], set[tuple[State, str]]]:
+    """Drives real :class:`Flow` objects (fake clock) from idle with every sample event in every
+    situation reached, breadth first: returns (state, event name) -> the states it led to, and the
+    (state, event name) pairs tried. Each situation is rebuilt by replaying the events that led to
+    it, so nothing is assumed about how the flow keeps its state."""
+
+    def replay(path: tuple[Event, ...]) -> tuple[Flow, FakeClock]:
+        clock = FakeClock()
+        flow = Flow(config.rules, config.session, clock)
+        for event in path:
+            _apply(flow, clock, event)
+        return flow, clock
+
+    observed: dict[tuple[State, str], set[State]] = defaultdict(set)
+    tried: set[tuple[State, str]] = set()
+    start, _ = replay(())
+    paths = {_situation(start): ()}
+    queue = deque([()])
+    while queue:
+        path = queue.popleft()
+        for event in SAMPLE_EVENTS:
+            flow, clock = replay(path)
+            before = flow.state
+            _apply(flow, clock, event)
+            tried.add((before, event.name))
+            observed[(before, event.name)].add(flow.state)
+            situation = _situation(flow)
+            if situation not in paths:
+                paths[situation] = path + (event,)
+                queue.append(path + (event,))
+    return dict(observed), tried
+
+
+def test_reachability_finds_states_cut_off_in_either_direction() -> None:
+    """The helpers below must catch what the flow test relies on them to catch."""
+    table = {("a", "go"): {"b"}, ("b", "back"): {"a", "b"}, ("c", "leave"): {"a"}}
+    assert reachable("a", table) == {"a", "b"}  # c has a way out but no way in
+    assert reaching("a", table) == {"a", "b", "c"}
+    trapped = {**table, ("b", "fall"): {"d"}}
+    assert "d" in reachable("a", trapped) and "d" not in reaching("a", trapped)  # d has no way back
+    assert set("abcd") - reachable("a", trapped) == {"c"}
+    assert set("abcd") - reaching("a", trapped) == {"d"}
+
+
+def test_every_state_is_reachable_from_idle_and_leads_back_to_it(config: KioskConfig) -> None:
+    """Computed from behaviour: the targets are what the real handlers did, not what the table says."""
+    observed, tried = explore_flow(config)
+    untried = {event for _state, event in transition_table()} - {event.name for event in SAMPLE_EVENTS}
+    assert not untried, f"add a sample event for {sorted(untried)} to SAMPLE_EVENTS"
+    assert set(State) - reachable(State.IDLE, observed) == set(), "states no journey from idle reaches"
+    assert set(State) - reaching(State.IDLE, observed) == set(), "states with no way back to idle"
+    assert set(transition_table()) <= tried  # every row of the table was exercised
 
 
 def test_a_flickering_hint_is_not_repeated_at_once(flow: Flow, clock: FakeClock) -> None:
