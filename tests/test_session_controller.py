@@ -190,22 +190,37 @@ def test_a_record_that_cannot_be_stored_is_not_announced(harness) -> None:
     assert h.voice.prompts[-1] == "result_storage_full"
 
 
-def test_a_match_finishing_after_the_card_was_pulled_is_dropped(harness) -> None:
+def test_a_match_finishing_after_the_card_was_pulled_is_dropped(harness, config: KioskConfig) -> None:
+    """The card is pulled while matching and laid again: the old session's late "matched" must not
+    decide the new session, which is also matching and would take it (the flow alone cannot tell)."""
     matcher = FakeMatcher(hold=True)
     h = harness(matcher=matcher)
-    h.reader.post(CardPlaced())
-    h.reader.post(CardRead(ID, "张*"))
-    h.wait_for(lambda v: v.state is State.STATUS)
-    h.controller.post(StartRequested())
-    h.controller.post(ConsentGiven())
-    h.wait_for(lambda v: v.state is State.MATCHING)
+
+    def to_matching() -> FlowView:
+        h.reader.post(CardPlaced())
+        h.reader.post(CardRead(ID, "张*"))
+        h.wait_for(lambda v: v.state is State.STATUS)
+        h.controller.post(StartRequested())
+        h.controller.post(ConsentGiven())
+        return h.wait_for(lambda v: v.state is State.MATCHING)
+
+    first = to_matching()
     h.reader.post(CardRemoved())
-    h.wait_for(lambda v: v.state is State.RESULT)
-    matcher.futures[0].set_result(MatchOutcome(True, 0.1))
-    h.controller.post(Finished())
-    view = h.wait_for(lambda v: v.state is State.IDLE)
-    assert view.outcome is None
-    assert "result_certified" not in h.voice.prompts
+    assert h.wait_for(lambda v: v.state is State.RESULT).outcome == "card_removed"
+    second = to_matching()
+    assert second.session_id != first.session_id and len(matcher.futures) == 2
+    matcher.futures[0].set_result(MatchOutcome(True, 0.1))  # the first session's match, too late
+    matcher.futures[1].set_result(MatchOutcome(False, 0.6, "mismatch"))
+    view = h.wait_for(lambda v: v.state is State.RESULT)
+    assert view.session_id == second.session_id
+    assert view.outcome == "mismatch" and view.attempt == 1 and view.can_retry
+    assert "result_certified" not in h.voice.prompts and h.voice.prompts[-1] == "result_mismatch"
+    h.controller.stop()
+    with Store.from_config(config, h.clock) as store:
+        assert store.counts_for_day(date(2026, 5, 20)) == {"mismatch": 1}
+        assert store.get_pensioner(ID).last_certified == date(2025, 6, 1)
+        record = store.get_record(store.pending_outbox(10, h.clock.now())[0].record_id)
+    assert record.session_id == second.session_id and record.match_distance == pytest.approx(0.6)
 
 
 def test_mismatch_counts_an_attempt_and_allows_retry(harness) -> None:
