@@ -24,6 +24,7 @@ from kiosk.logsetup import ID_NUMBER_SHAPES
 from kiosk.store import schema
 from kiosk.store.base import utc_text
 from kiosk.store.crypto import DeviceKey, load_or_create_key
+from kiosk.store.opening import opening_lock
 from kiosk.reasons import is_code
 from kiosk.store.records import RecordsMixin
 from kiosk.store.roster import RosterMixin
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DB_FILE_NAME = "kiosk.db"
+OPEN_LOCK_FILE_NAME = f"{DB_FILE_NAME}.lock"
+OPEN_LOCK_TIMEOUT_S = 30.0  # opening holds the lock for milliseconds; a migration of a big file for seconds
 BUSY_TIMEOUT_MS = 5000  # the sync client and the app may write at once; WAL serialises writers
 _PERSONAL_KEYS = frozenset({"id_number", "name", "address", "photo", "image", "template", "embedding", "descriptor"})
 # Any ID-number-shaped run, unbounded unlike the log filter's: a run inside a longer number is
@@ -86,16 +89,22 @@ class Store(RosterMixin, RecordsMixin):
     ) -> Store:
         """Opens (creating when needed) ``data_dir/kiosk.db`` and the device key at ``key_file``.
 
-        The folder is created with mode 0700. A missing key file is created (0600); a key that
-        cannot be read leaves the store usable without biometric data (logged, and the doctor
-        reports it). Expired evidence and audit entries are purged. Raises StorageError when the
-        folder or the database cannot be opened.
+        A missing folder is created with mode 0700; an existing one keeps the mode its owner gave
+        it (the doctor warns when it is open to others). The database file is created 0600 (SQLite
+        gives its WAL and shared-memory files the same mode). A missing key file is created (0600);
+        a key that cannot be read leaves the store usable without biometric data (logged, and the
+        doctor reports it). Expired evidence and audit entries are purged.
+
+        Safe against concurrent openers (the kiosk service and a technician's ``kiosk sync`` or
+        ``kiosk roster import`` starting together, or several threads): creating the file, switching
+        it to WAL and migrating happen under an exclusive ``flock`` on ``kiosk.db.lock`` beside it,
+        because SQLite takes the lock for a journal-mode change without calling the busy handler,
+        so a second opener would otherwise fail at once with "database is locked". The lock is held
+        for milliseconds and released by the kernel if the process dies. Blocks up to
+        ``OPEN_LOCK_TIMEOUT_S`` for it. Raises StorageError when the folder, the lock or the database
+        cannot be opened.
         """
-        try:
-            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(data_dir, 0o700)  # also tighten a folder someone created by hand
-        except OSError as exc:
-            raise StorageError(f"data folder {data_dir} cannot be created: {exc.strerror}") from None
+        _ensure_private_folder(data_dir)
         key: DeviceKey | None
         try:
             key = load_or_create_key(key_file)
@@ -103,15 +112,21 @@ class Store(RosterMixin, RecordsMixin):
             log.warning("device key unavailable (%s); biometric data disabled until it is restored", exc.code)
             key = None
         path = data_dir / DB_FILE_NAME
-        try:
-            db = Database(path)
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # before WAL: another process may be opening too
-            db.enable_wal()
-            db.execute("PRAGMA synchronous = FULL")  # per connection: a commit reaches the disk before it returns
-        except Exception as exc:  # sqlite3.Error, sqlite_utils' TransactionError
-            raise StorageError(f"database {path} cannot be opened: {exc}") from None
-        store = cls(db, clock=clock, key=key, evidence_retention_days=evidence_retention_days,
-                    audit_retention_days=audit_retention_days, send_face_images=send_face_images)
+        with opening_lock(data_dir / OPEN_LOCK_FILE_NAME, OPEN_LOCK_TIMEOUT_S):
+            try:
+                _create_private_file(path)
+                db = Database(path)
+                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                db.enable_wal()  # a no-op once the file is in WAL mode (the mode is kept in the file)
+                db.execute("PRAGMA synchronous = FULL")  # per connection: a commit reaches the disk before it returns
+            except Exception as exc:  # sqlite3.Error, OSError, sqlite_utils' TransactionError
+                raise StorageError(f"database {path} cannot be opened: {exc}") from None
+            try:
+                store = cls(db, clock=clock, key=key, evidence_retention_days=evidence_retention_days,
+                            audit_retention_days=audit_retention_days, send_face_images=send_face_images)
+            except BaseException:
+                db.close()
+                raise
         try:
             store.purge_expired()  # retention holds even if nobody schedules the daily purge
         except StorageError as exc:
@@ -243,3 +258,26 @@ class Store(RosterMixin, RecordsMixin):
         if evidence or audit:
             log.info("purged %d evidence images and %d audit entries", evidence, audit)
         return {"evidence": evidence, "audit_log": audit}
+
+
+def _ensure_private_folder(data_dir: Path) -> None:
+    """Creates a missing data folder 0700 (parents too); leaves an existing folder's mode alone.
+
+    Changing the mode of a folder the kiosk did not create could lock its owner out, or break a
+    service sharing it; a too-open folder is the doctor's to report, not ours to change.
+    """
+    if data_dir.is_dir():
+        return
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the umask can only narrow 0700
+    except OSError as exc:
+        raise StorageError(f"data folder {data_dir} cannot be created: {exc.strerror}") from None
+
+
+def _create_private_file(path: Path) -> None:
+    """Creates an empty ``path`` with mode 0600 unless it exists (whatever the umask)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
