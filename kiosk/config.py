@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from camera.settings import AntispoofSettings, CameraSettings, LivenessSettings, MatchSettings, QualitySettings
 from kiosk.errors import ConfigError
@@ -44,6 +44,15 @@ class TerminalSettings(BaseModel):
     data_dir: Path
     key_file: Path
     min_free_disk_mb: int = Field(ge=10, le=1_000_000)
+
+    @field_validator("data_dir", "key_file", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # Path("") is Path("."): an empty value would put the kiosk's data in whatever folder
+        # the process was started from.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must name a folder or file, not be empty")
+        return value
 
     def resolved_data_dir(self) -> Path:
         """The data folder with ``~`` expanded (absolute)."""
@@ -303,7 +312,7 @@ def _merge(into: dict[str, Any], layer: Mapping[str, Any], origin: dict[str, str
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
-    if env.get("KIOSK_DATA_DIR"):
+    if "KIOSK_DATA_DIR" in env:  # set but empty is refused by validation, not ignored
         overrides.setdefault("terminal", {})["data_dir"] = env["KIOSK_DATA_DIR"]
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX):

@@ -122,3 +122,15 @@ def test_write_site_values_as_root_keeps_the_owner_of_the_site_file(tmp_path: Pa
     write_site_values(site, {"ui.volume": 0.7})
     assert (site.stat().st_uid, site.stat().st_gid) == (54321, 54322)
     assert stat.S_IMODE(site.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("key", ["data_dir", "key_file"])
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_data_folder_or_key_file_is_refused(tmp_path: Path, key: str, value: str) -> None:
+    """An empty path would be the current folder: the data would land wherever the kiosk was started."""
+    site = tmp_path / "site.toml"
+    site.write_text(f'[terminal]\n{key} = "{value}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"terminal.{key}"):
+        load_config(site, env={})
+    with pytest.raises(ConfigError, match="terminal.data_dir"):
+        load_config(None, env={"KIOSK_DATA_DIR": value})
