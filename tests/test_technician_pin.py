@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.clock import FakeClock
-from kiosk.technician import (CornerTaps, PinCheck, PinError, PinGuard, check_pin_format, hash_pin, lockout_state_file,
-                              verify_pin)
+from kiosk.technician import (MAX_LOCKOUT_S, CornerTaps, PinCheck, PinError, PinGuard, check_pin_format, hash_pin,
+                              lockout_state_file, technician_pin_guard, verify_pin)
 from tests.conftest import run_cli
 
 FAST_N = 2**10  # tests use a cheap scrypt cost; the format and the check are the same
@@ -123,3 +123,55 @@ def test_set_pin_leaves_the_site_file_readable_by_its_owner_only(tmp_path: Path,
     assert sorted(path.name for path in tmp_path.iterdir()) == ["site.toml"]  # no temporary file left behind
     if existing:
         assert tomllib.loads(site.read_text())["rules"]["grace_days"] == 20
+
+
+def test_lockouts_double_up_to_the_cap_until_a_correct_pin_and_survive_a_restart(tmp_path: Path) -> None:
+    # Without escalation a 900 s lock after 5 wrong PINs lets a patient guesser try ~480 PINs a day.
+    clock = FakeClock()
+    state = tmp_path / "lock.json"
+    alarms: list[tuple[int, float]] = []
+    pin_hash = hash_pin("2580", n=FAST_N)
+
+    def guard() -> PinGuard:  # a new guard is a restart of the kiosk
+        return PinGuard(pin_hash, max_wrong=2, lockout_s=600, clock=clock, state_file=state,
+                        on_lockout=lambda count, seconds: alarms.append((count, seconds)))
+
+    def lock_out(g: PinGuard) -> float:
+        assert g.try_pin("0000").result is PinCheck.WRONG
+        answer = g.try_pin("0000")
+        assert answer.result is PinCheck.LOCKED
+        clock.advance(answer.locked_s + 1)
+        return answer.locked_s
+
+    lengths = [lock_out(guard()) for _ in range(8)]
+    assert lengths == [600, 1200, 2400, 4800, 9600, MAX_LOCKOUT_S, MAX_LOCKOUT_S, MAX_LOCKOUT_S]
+    assert alarms == [(n, length) for n, length in enumerate(lengths, start=1)]
+    assert guard().try_pin("2580").result is PinCheck.ACCEPTED  # only the right PIN ends the escalation
+    assert lock_out(guard()) == 600
+
+
+def test_a_lockout_is_an_alarm_in_the_audit_log(config, data_dir: Path) -> None:
+    from kiosk.store import Store
+
+    clock = FakeClock()
+    technician = config.technician.model_copy(update={"pin_hash": hash_pin("2580", n=FAST_N), "max_wrong_pins": 2,
+                                                      "lockout_s": 900.0})
+    guard = technician_pin_guard(config.model_copy(update={"technician": technician}), clock)
+    guard.try_pin("1357")
+    guard.try_pin("1357")
+    with Store.from_config(config, clock) as store:
+        entries = [e for e in store.audit_entries() if e["code"] == "technician_pin_lockout"]
+    assert len(entries) == 1
+    assert entries[0]["step"] == "technician" and entries[0]["detail"] == {"lockouts": 1, "lockout_s": 900}
+    assert "1357" not in str(entries)  # the PIN tried is never written anywhere
+    assert lockout_state_file(data_dir).is_file()
+
+
+def test_a_failing_alarm_does_not_lift_the_lock(tmp_path: Path) -> None:
+    def broken_alarm(_count: int, _seconds: float) -> None:
+        raise OSError("disk full")
+
+    guard = PinGuard(hash_pin("2580", n=FAST_N), max_wrong=1, lockout_s=600, clock=FakeClock(),
+                     state_file=tmp_path / "lock.json", on_lockout=broken_alarm)
+    assert guard.try_pin("0000").result is PinCheck.LOCKED
+    assert guard.try_pin("2580").result is PinCheck.LOCKED

@@ -132,6 +132,7 @@ def test_gesture_and_pin_enter_and_wrong_pins_lock(qapp, setup) -> None:
         pad.press(key)
     assert isinstance(posted[-1], TechnicianEntered)
     wait_until(qapp, lambda: {"pin_wrong", "pin_locked", "pin_accepted"} <= set(audit_codes(config, clock)))
+    assert "technician_pin_lockout" in audit_codes(config, clock)  # the core's alarm, written when the lock started
 
 
 def test_pages_work_are_audited_and_leave_nothing_behind(qapp, setup) -> None:

@@ -27,7 +27,7 @@ from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.flow import Event, FlowView, IdleTouched, RepeatRequested, Speak, State, TechnicianEntered, TechnicianLeft, UserActive
 from kiosk.ports import Preview
-from kiosk.technician import CornerTaps, PinGuard, lockout_state_file
+from kiosk.technician import CornerTaps, PinGuard, technician_pin_guard
 from kiosk.voice import Catalogue
 from ui import theme
 from ui.camera_view import PreviewMailbox
@@ -84,9 +84,8 @@ class MainWindow(QWidget):
         self._previews = PreviewMailbox(self._draw_preview, self)
         self._last_active = -1e9
         self._taps = CornerTaps(self._clock)
-        self.pin_guard = PinGuard(config.technician.pin_hash, config.technician.max_wrong_pins,
-                                  config.technician.lockout_s, self._clock,
-                                  lockout_state_file(config.terminal.resolved_data_dir()))
+        # Built by the core: the lockout state file and the lockout alarm in the audit log.
+        self.pin_guard: PinGuard = technician_pin_guard(config, self._clock)
         self._pin_pad: QWidget | None = None
         self.view_arrived.connect(self.show_view, Qt.ConnectionType.QueuedConnection)
         self.set_orientation(self.portrait)
