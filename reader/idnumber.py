@@ -2,6 +2,13 @@
 
 Shared by the card parser and the roster import. Bytes and text in, typed values or a reason out;
 never logs the number.
+
+One rule for the characters of a number, applied by :func:`normalise_number_text` before any parse:
+full-width digits and ``Ｘ``/``ｘ`` (U+FF10-FF19, U+FF38, U+FF58: what a Chinese input method types)
+become their ASCII forms, and any other character outside ASCII is ``id_number_format``. Digits are
+then ASCII ``0``-``9`` only: ``str.isdigit()`` and ``int()`` also take ``²``, ``①``, ``٣`` and the
+digits of other scripts, which made such a number crash the check-digit sum or be accepted as a
+second, different string for the same person.
 """
 
 from __future__ import annotations
@@ -24,6 +31,12 @@ PROVINCE_PREFIXES = frozenset(
      "71", "81", "82", "83"}
 )
 PERMIT_PREFIXES = frozenset({"81", "82", "83"})
+
+
+ASCII_DIGITS = frozenset("0123456789")
+# Full-width forms of the digits and X, folded to ASCII (the rule of #13). Nothing else is folded:
+# full-width letters, e.g. in the nationality of a 2017 foreign number, are refused as FORMAT.
+_FULL_WIDTH = str.maketrans({chr(0xFF10 + n): str(n) for n in range(10)} | {"\uff38": "X", "\uff58": "x"})
 
 
 class IdNumberProblem(StrEnum):
@@ -62,19 +75,41 @@ class InvalidIdNumber(ValueError):
         self.problem = problem
 
 
+def normalise_number_text(text: str) -> str:
+    """The text of a card number as the parsers compare it: surrounding white space removed, full-width
+    digits and X/x folded to ASCII, upper-cased. Raises :class:`InvalidIdNumber` (FORMAT) when any
+    other non-ASCII character is left.
+
+    The ASCII check comes before ``upper()``: ``"ı".upper()`` is ``"I"``, so upper-casing first
+    would let a non-ASCII letter through as an ASCII one.
+    """
+    value = text.strip().translate(_FULL_WIDTH)
+    if not value.isascii():
+        raise InvalidIdNumber(IdNumberProblem.FORMAT)
+    return value.upper()
+
+
+def is_ascii_digits(text: str) -> bool:
+    """True when ``text`` is non-empty and only ASCII ``0``-``9`` (unlike ``str.isdigit``)."""
+    return bool(text) and set(text) <= ASCII_DIGITS
+
+
 def check_character(first17: str) -> str:
-    """The check character for 17 digits."""
+    """The check character for 17 ASCII digits (ValueError for anything else)."""
+    if len(first17) != 17 or not is_ascii_digits(first17):
+        raise ValueError("the check character needs 17 ASCII digits")
     total = sum(int(digit) * weight for digit, weight in zip(first17, WEIGHTS, strict=True))
     return CHECK_CHARACTERS[total % 11]
 
 
 def parse_id_number(text: str, *, permit: bool | None = None) -> IdNumber:
-    """Validates an 18-character ID number and returns it normalised (lower-case ``x`` → ``X``).
+    """Validates an 18-character ID number and returns it normalised (lower-case ``x`` → ``X``,
+    full-width digits and X → ASCII, see :func:`normalise_number_text`).
 
     ``permit``: True requires a residence-permit prefix (81/82/83), False forbids it, None accepts
     either. Raises :class:`InvalidIdNumber` naming the first problem found.
     """
-    value = text.strip().upper()
+    value = normalise_number_text(text)
     _require_18_characters(value)
     prefix = value[:2]
     if prefix not in PROVINCE_PREFIXES or (permit is True and prefix not in PERMIT_PREFIXES) or (
@@ -85,8 +120,8 @@ def parse_id_number(text: str, *, permit: bool | None = None) -> IdNumber:
 
 
 def _require_18_characters(value: str) -> None:
-    """17 digits and a check character (digit or upper-case ``X``), else FORMAT."""
-    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+    """17 ASCII digits and a check character (ASCII digit or upper-case ``X``), else FORMAT."""
+    if len(value) != 18 or not is_ascii_digits(value[:17]) or not (value[17] in ASCII_DIGITS or value[17] == "X"):
         raise InvalidIdNumber(IdNumberProblem.FORMAT)
 
 
@@ -113,10 +148,10 @@ _FOREIGN_2017_WEIGHTS = (7, 3, 1)
 
 
 def check_digit_731(chars: str) -> str:
-    """The 7-3-1 check digit of ``chars`` (digits, upper-case letters and '<'), as one digit."""
+    """The 7-3-1 check digit of ``chars`` (ASCII digits, upper-case letters and '<'), as one digit."""
     total = 0
     for index, char in enumerate(chars):
-        if char.isdigit():
+        if char in ASCII_DIGITS:
             value = int(char)
         elif "A" <= char <= "Z":
             value = ord(char) - ord("A") + 10
@@ -129,12 +164,13 @@ def check_digit_731(chars: str) -> str:
 
 
 def parse_foreign_2017_number(text: str) -> str:
-    """Validates a 15-character 2017 foreign permanent resident number; returns it upper-cased.
+    """Validates a 15-character 2017 foreign permanent resident number; returns it upper-cased (and
+    its full-width digits as ASCII, see :func:`normalise_number_text`).
 
     Raises :class:`InvalidIdNumber` (FORMAT or CHECK_DIGIT).
     """
-    value = text.strip().upper()
-    if len(value) != 15 or not value[:3].isascii() or not value[:3].isalpha() or not value[3:].isdigit():
+    value = normalise_number_text(text)
+    if len(value) != 15 or not value[:3].isalpha() or not is_ascii_digits(value[3:]):
         raise InvalidIdNumber(IdNumberProblem.FORMAT)
     if check_digit_731(value[:14]) != value[14]:
         raise InvalidIdNumber(IdNumberProblem.CHECK_DIGIT)
@@ -147,7 +183,7 @@ def parse_foreign_2023_number(text: str) -> IdNumber:
     Raises :class:`InvalidIdNumber` (FORMAT, REGION when it does not start with 9, BIRTH_DATE,
     CHECK_DIGIT).
     """
-    value = text.strip().upper()
+    value = normalise_number_text(text)
     _require_18_characters(value)
     if value[0] != "9":
         raise InvalidIdNumber(IdNumberProblem.REGION)
@@ -177,9 +213,10 @@ def parse_card_number(text: str) -> CardNumber:
     card (2023: 18 characters with a leading 9; 2017: 3 letters and 12 digits), as rosters list them.
 
     Raises :class:`InvalidIdNumber` with the resident rule's problem unless the text has the shape
-    of a foreign card number, then with that card's problem.
+    of a foreign card number, then with that card's problem; FORMAT for a character outside the
+    one rule of :func:`normalise_number_text`.
     """
-    value = text.strip().upper()
+    value = normalise_number_text(text)
     try:
         number = parse_id_number(value)
         return CardNumber(number.value, "resident", number.birth_date)
