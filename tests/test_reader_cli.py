@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,28 @@ def test_watch_reports_a_lost_reader(capsys: pytest.CaptureFixture[str]) -> None
 def test_simulate_refuses_an_unknown_sample(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["reader", "simulate", "--card", "no_such_sample"]) != 0
     assert "no sample card" in capsys.readouterr().err
+
+
+def _card_file(tmp_path: Path, id_number: str) -> Path:
+    card = json.loads(sample_card_path("resident_long_term").read_text(encoding="utf-8"))
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(dict(card, id_number=id_number), ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("id_number", ["310101194805120²2X", "3101011948051200①X", "3101011948051200٢X"])
+def test_read_a_card_whose_number_has_a_non_ascii_digit(id_number: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """#13: an error with its reason and the reader's exit status, not an internal error (70)."""
+    assert run_cli(["reader", "read", "--url", f"sim://{_card_file(tmp_path, id_number)}"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "[id_number_format]" in lines[0] and "internal error" not in captured.err
+    assert captured.out == "" and "3101" not in captured.err
+
+
+def test_read_a_card_whose_number_is_in_full_width_digits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    full_width = "".join(chr(ord(char) + 0xFEE0) for char in "31010119480512002X")
+    url = f"sim://{_card_file(tmp_path, full_width)}"
+    assert run_cli(["reader", "read", "--url", url, "--json", "--show-personal"]) == 0
+    assert json.loads(capsys.readouterr().out)["id_number"] == "31010119480512002X"

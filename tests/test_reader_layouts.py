@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from reader.card import LONG_TERM, CardType, IdCard, mask_address
 from reader.codes import GENDERS, NATIONS
@@ -118,6 +119,10 @@ def test_gender_codes_0_and_9_are_not_female() -> None:
         ({"id_number": "310101194805120020"}, ReaderReason.ID_NUMBER_CHECK_DIGIT),
         ({"id_number": "31010119480512002"}, ReaderReason.ID_NUMBER_FORMAT),
         ({"id_number": "990101194805120025"}, ReaderReason.ID_NUMBER_REGION),
+        # Characters Python takes for digits are not digits of an ID number (#13).
+        ({"id_number": "310101194805120²2X"}, ReaderReason.ID_NUMBER_FORMAT),
+        ({"id_number": "3101011948051200①X"}, ReaderReason.ID_NUMBER_FORMAT),
+        ({"id_number": "3101011948051200٢X"}, ReaderReason.ID_NUMBER_FORMAT),
         ({"id_number": "810000194805120026"}, ReaderReason.ID_NUMBER_REGION),  # a permit number on a resident card
         ({"birth_date": "1948-05-13"}, ReaderReason.CARD_FIELDS_INCONSISTENT),
         ({"gender_code": "1"}, ReaderReason.CARD_FIELDS_INCONSISTENT),
@@ -132,6 +137,33 @@ def test_invalid_cards_are_rejected_with_a_reason(change: dict, code: ReaderReas
         _card(dict(_sample("resident_long_term"), **change))
     assert info.value.code == code
     assert "3101" not in str(info.value)  # no ID number in the message
+
+
+def test_a_full_width_number_on_a_card_is_read_as_the_ascii_number() -> None:
+    full_width = "".join(chr(ord(char) + 0xFEE0) for char in "31010119480512002X")
+    assert _card(dict(_sample("resident_long_term"), id_number=full_width)).id_number == "31010119480512002X"
+    foreign = _sample("foreign_permanent_2017")
+    number = foreign["id_number"][:3] + "".join(chr(ord(char) + 0xFEE0) for char in foreign["id_number"][3:])
+    assert _card(dict(foreign, id_number=number)).id_number == foreign["id_number"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["resident_long_term", "hk_mo_tw_permit", "foreign_permanent_2017", "foreign_permanent_2023"]),
+       st.data())
+def test_any_character_in_the_number_gives_a_card_with_an_ascii_number_or_a_card_data_error(
+        sample: str, data: st.DataObject) -> None:
+    """The parser raises nothing but CardDataError, whatever character the number holds: anything else
+    would reach the reader service as a backend bug (a lost reader, reconnected, the card read again)."""
+    fields = _sample(sample)
+    number = fields["id_number"]
+    position = data.draw(st.integers(min_value=0, max_value=len(number) - 1))
+    char = data.draw(st.one_of(st.sampled_from("0123456789X２Ｘ²①٣"),
+                               st.characters(categories=("Nd", "No", "Nl", "L"), max_codepoint=0xFFFF)))
+    try:
+        card = _card(dict(fields, id_number=number[:position] + char + number[position + 1:]))
+    except CardDataError:
+        return
+    assert card.id_number.isascii() and len(card.id_number) == len(number)
 
 
 def test_foreign_numbers_are_checked() -> None:

@@ -116,6 +116,31 @@ def test_invalid_card_reports_the_id_number_reason() -> None:
         service.stop()
 
 
+@pytest.mark.parametrize("id_number", ["310101194805120²2X", "3101011948051200①X"])
+def test_a_card_whose_number_has_a_non_ascii_digit_is_one_failed_read_not_a_lost_reader(id_number: str) -> None:
+    """#13: a card-level failure with its reason, once for the placement; the reader is not "lost"
+    and the card lying there is not read again and again."""
+    url = "sim://?present=0"
+    recorder = Recorder()
+    service = _service(url, recorder)
+    try:
+        recorder.expect(ReaderReady)
+        simulator = simulator_for(url)
+        fields = {"card_type": "resident", "name": "测试", "gender_code": "2", "nation_code": "01",
+                  "birth_date": "1948-05-12", "address": "上海市黄浦区", "id_number": id_number,
+                  "issuing_authority": "x", "valid_from": "2010-06-01", "valid_until": "长期"}
+        simulator.place_card(fields)
+        _, failed = recorder.expect(CardPlaced, CardReadFailed)
+        assert failed.code == ReaderReason.ID_NUMBER_FORMAT
+        reads = simulator.count("read")
+        time.sleep(1.0)  # several polls with the card lying there
+        assert recorder.events.empty() and simulator.count("read") == reads
+        simulator.remove_card()
+        recorder.expect(CardRemoved)
+    finally:
+        service.stop()
+
+
 def test_unplugged_reader_is_lost_then_recovers() -> None:
     recorder = Recorder()
     service = _service("sim://", recorder)
