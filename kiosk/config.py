@@ -13,6 +13,7 @@ is allowed. Sections owned by a device package are defined there (``reader.setti
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import tempfile
@@ -285,16 +286,67 @@ def documented_keys() -> dict[str, str]:
     return docs
 
 
+MAX_CONFIG_FILE_BYTES = 1024 * 1024
+"""A configuration file is a few kB; anything over 1 MiB (or ``/dev/zero``) is refused unread."""
+
+MAX_ECHO_CHARS = 80
+"""Error messages quote at most this many characters of a value or key, then say how long it was."""
+
+MAX_EXPLAINED_ERRORS = 20
+"""Error messages list at most this many invalid keys, then say how many more there are."""
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; :class:`ConfigError` naming the file and the problem otherwise."""
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            raw = handle.read(MAX_CONFIG_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"configuration file {path} does not exist") from None
     except PermissionError:
         raise ConfigError(f"configuration file {path} is not readable (permissions)") from None
+    except OSError as exc:  # a folder, a device that fails, an I/O error
+        raise ConfigError(f"configuration file {path} cannot be read: {exc.strerror or type(exc).__name__}") from None
+    if len(raw) > MAX_CONFIG_FILE_BYTES:
+        raise ConfigError(f"configuration file {path} is larger than {MAX_CONFIG_FILE_BYTES // 1024} KiB: "
+                          "not a configuration (the shipped one is a few kB)")
+    return _parse_toml(raw, path)
+
+
+def _parse_toml(raw: bytes, path: Path) -> dict[str, Any]:
+    # TOML is UTF-8 only. Windows editors save GB18030/GBK ("ANSI") or UTF-16 ("Unicode"), which
+    # tomllib would meet as a UnicodeDecodeError or as NUL characters: name the encoding problem.
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]  # Notepad's UTF-8 mark: the text itself is fine
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw:
+        raise ConfigError(f"configuration file {path} is not UTF-8 text (it holds NUL bytes: UTF-16 or a binary "
+                          "file); save it as UTF-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"configuration file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02X} at line {line}, "
+                          f"column {column}: GB18030/GBK or a binary file?); save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"configuration file {path} is not valid TOML: {_shorten(str(exc), 4 * MAX_ECHO_CHARS)}") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively: "a = [[[[..." exhausts the stack.
+        raise ConfigError(f"configuration file {path} is not valid TOML: arrays or tables nested too deeply") from None
+
+
+def _shorten(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was when cut."""
+    return text if len(text) <= limit else f"{text[:limit]}…({len(text)} characters)"
+
+
+def _echo(value: Any) -> str:
+    """A value as quoted in an error message: its repr, cut after :data:`MAX_ECHO_CHARS` characters."""
+    if isinstance(value, str) and len(value) > MAX_ECHO_CHARS:
+        return f"{value[:MAX_ECHO_CHARS]!r}…({len(value)} characters)"
+    return _shorten(repr(value))
 
 
 def _merge(into: dict[str, Any], layer: Mapping[str, Any], origin: dict[str, str], source: str, prefix: str = "") -> None:
@@ -319,26 +371,30 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
             continue
         parts = name[len(ENV_PREFIX):].lower().split("__")
         if len(parts) != 2 or not all(parts):
-            raise ConfigError(f"environment variable {name}: expected {ENV_PREFIX}SECTION__KEY")
+            raise ConfigError(f"environment variable {_shorten(name)}: expected {ENV_PREFIX}SECTION__KEY")
         try:
             value: Any = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, RecursionError):  # not TOML (or nested too deeply): a string
             value = raw
         overrides.setdefault(parts[0], {})[parts[1]] = value
     return overrides
 
 
 def _explain(exc: ValidationError, merged: Mapping[str, Any], origin: Mapping[str, str]) -> ConfigError:
+    # Values and keys are quoted shortened: a site file or a variable may hold megabytes.
     lines = []
-    for error in exc.errors():
+    errors = exc.errors()
+    for error in errors[:MAX_EXPLAINED_ERRORS]:
         dotted = ".".join(str(part) for part in error["loc"])
         source = origin.get(dotted) or origin.get(dotted.rsplit(".", 1)[0], str(default_config_file()))
         if error["type"] == "missing":
-            lines.append(f"{source}: key {dotted} is missing")
+            lines.append(f"{source}: key {_shorten(dotted)} is missing")
             continue
         value = error.get("input")
-        allowed = error["msg"]
+        allowed = _shorten(error["msg"], 4 * MAX_ECHO_CHARS)  # the rule is worth more room than the value
         if error["type"] == "extra_forbidden":
             allowed = "unknown key (misspelt? see config/kiosk.toml for every key)"
-        lines.append(f"{source}: key {dotted} = {value!r} is not allowed: {allowed}")
+        lines.append(f"{source}: key {_shorten(dotted)} = {_echo(value)} is not allowed: {allowed}")
+    if len(errors) > MAX_EXPLAINED_ERRORS:
+        lines.append(f"… and {len(errors) - MAX_EXPLAINED_ERRORS} more")
     return ConfigError("invalid configuration:\n  " + "\n  ".join(lines))

@@ -124,6 +124,94 @@ def test_write_site_values_as_root_keeps_the_owner_of_the_site_file(tmp_path: Pa
     assert stat.S_IMODE(site.stat().st_mode) == 0o600
 
 
+SITE_TEXT = '[terminal]\nhall_name = "朝阳区社保大厅"\n'
+
+
+@pytest.mark.parametrize(("name", "raw"), [
+    ("gb18030", SITE_TEXT.encode("gb18030")),
+    ("utf-16 with BOM", SITE_TEXT.encode("utf-16")),
+    ("utf-16-le without BOM", SITE_TEXT.encode("utf-16-le")),
+    ("utf-16-be without BOM", SITE_TEXT.encode("utf-16-be")),
+    ("binary", bytes(range(256)) * 4),
+], ids=lambda value: value if isinstance(value, str) else "")
+def test_a_site_file_that_is_not_utf8_text_is_named_as_such(tmp_path: Path, name: str, raw: bytes) -> None:
+    site = tmp_path / "site.toml"
+    site.write_bytes(raw)
+    with pytest.raises(ConfigError) as info:
+        load_config(site)
+    assert info.value.code == "config_invalid"
+    assert str(site) in info.value.message and "not UTF-8 text" in info.value.message
+
+
+def test_a_utf8_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_bytes(b"\xef\xbb\xbf" + SITE_TEXT.encode("utf-8"))  # what Windows editors write
+    assert load_config(site).terminal.hall_name == "朝阳区社保大厅"
+
+
+@pytest.mark.parametrize("text", ["a = " + "[" * 100_000, "a = " + "{b = " * 100_000], ids=["arrays", "inline tables"])
+def test_deeply_nested_toml_is_a_config_error(tmp_path: Path, text: str) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(site)
+    assert str(site) in info.value.message and "nested too deeply" in info.value.message
+
+
+def test_deeply_nested_environment_value_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIOSK__UI__VOLUME", "[" * 100_000)
+    with pytest.raises(ConfigError, match="environment: key ui.volume"):
+        load_config()
+
+
+def test_a_huge_value_is_not_echoed_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(f'[terminal]\nhall_name = "{"x" * 500_000}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(site)
+    assert "terminal.hall_name" in info.value.message and "…(500000 characters)" in info.value.message
+    assert len(info.value.message) < 1000
+    monkeypatch.setenv("KIOSK__UI__ORIENTATION", "y" * 100_000)
+    with pytest.raises(ConfigError) as info:
+        load_config()
+    assert "ui.orientation" in info.value.message and len(info.value.message) < 1000
+
+
+def test_a_huge_key_or_many_bad_keys_are_not_echoed_whole(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text("[rules]\n" + f"{'k' * 100_000} = 1\n" + "".join(f"key{n} = 1\n" for n in range(10_000)))
+    with pytest.raises(ConfigError) as info:
+        load_config(site)
+    assert "unknown key" in info.value.message and "more" in info.value.message
+    assert len(info.value.message) < 5000
+
+
+def test_a_site_file_too_large_to_be_a_configuration_is_refused(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text("# padding\n" * 200_000)
+    with pytest.raises(ConfigError, match="larger than"):
+        load_config(site)
+
+
+@pytest.mark.parametrize(("raw", "fragment"), [
+    (SITE_TEXT.encode("gb18030"), "not UTF-8 text"),
+    (SITE_TEXT.encode("utf-16"), "not UTF-8 text"),
+    (SITE_TEXT.encode("utf-16-le"), "not UTF-8 text"),
+    (bytes(range(256)) * 4, "not UTF-8 text"),
+    (b"a = " + b"[" * 100_000, "nested too deeply"),
+    (f'[terminal]\nhall_name = "{"x" * 500_000}"\n'.encode(), "…(500000 characters)"),
+], ids=["gb18030", "utf-16", "utf-16-le", "binary", "nested", "huge value"])
+def test_cli_names_an_unreadable_site_file_instead_of_an_internal_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], raw: bytes, fragment: str) -> None:
+    site = tmp_path / "site.toml"
+    site.write_bytes(raw)
+    status = run_cli(["--config", str(site), "policy", "--last-certified", "2025-01-01"])
+    err = capsys.readouterr().err
+    assert status == 2 and status != 70, err
+    assert "[config_invalid]" in err and str(site) in err and fragment in err
+    assert len(err) < 1000
+
+
 @pytest.mark.parametrize("key", ["data_dir", "key_file"])
 @pytest.mark.parametrize("value", ["", "   "])
 def test_an_empty_data_folder_or_key_file_is_refused(tmp_path: Path, key: str, value: str) -> None:
