@@ -244,3 +244,49 @@ def test_foreign_permanent_resident_card_numbers_are_imported(store: Store, tmp_
         (4, "id_number_check_digit"), (5, "id_number_check_digit"), (6, "roster_bad_date")]
     assert store.get_pensioner(foreign_2023).last_certified == date(2025, 1, 10)
     assert store.get_pensioner(foreign_2017).name == "ANNA LEE"
+
+
+# --- Hostile ID numbers (#13) ------------------------------------------------------------------------
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(char) + 0xFEE0) if char in "0123456789Xx" else char for char in text)
+
+
+def test_a_non_ascii_digit_in_an_id_number_is_a_line_problem_the_other_rows_imported(store: Store,
+                                                                                    tmp_path: Path) -> None:
+    text = HEADER + "\n".join([
+        f"{A},张三,,",                     # 2 ok
+        "1101051949123100²X,李四,,",        # 3 superscript two: int() refuses it
+        f"{B},李四,,",                      # 4 ok
+        "110101194503151①37,王五,,",        # 5 circled digit
+        "1101011945031512٣7,赵六,,",        # 6 Arabic-Indic three: int() takes it for 3
+        f"{C},王五,,",                      # 7 ok
+    ]) + "\n"
+    summary = run(store, write(tmp_path, text))
+    assert [(p.line, p.code) for p in summary.problems] == [(3, "id_number_format"), (5, "id_number_format"),
+                                                            (6, "id_number_format")]
+    assert (summary.inserted, summary.skipped) == (3, 3) and store.pensioner_count() == 3
+
+
+def test_a_full_width_id_number_is_the_same_pensioner_as_the_ascii_one(store: Store, tmp_path: Path) -> None:
+    mixed = A[:6] + _full_width(A[6:17]) + A[17]  # what an IME switched mid-entry gives
+    text = HEADER + f"{A},张三,,\n{mixed},张三,,\n{_full_width(A.lower())},张三,,\n{_full_width(B)},李四,,\n"
+    summary = run(store, write(tmp_path, text))
+    assert [(p.line, p.code) for p in summary.problems] == [(3, "roster_duplicate_row"), (4, "roster_duplicate_row")]
+    assert summary.inserted == 2 and store.get_pensioner(B) is not None
+    summary = run(store, write(tmp_path, HEADER + f"{_full_width(A)},张三,2025-01-10,\n{mixed},张三,2025-01-10,\n"))
+    assert [(p.line, p.code) for p in summary.problems] == [(3, "roster_duplicate_row")]
+    assert (summary.inserted, summary.updated) == (0, 1) and store.pensioner_count() == 2
+    assert store.get_pensioner(A).last_certified == date(2025, 1, 10)
+
+
+def test_cli_show_takes_a_full_width_number_and_refuses_a_non_ascii_digit(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["roster", "import", str(write(tmp_path, HEADER + f"{A},张三,,\n"))]) == 0
+    capsys.readouterr()
+    assert run_cli(["roster", "show", _full_width(A)]) == 0
+    assert "110105**********2X" in capsys.readouterr().out
+    for hostile in ("1101051949123100²X", "1101051949123100٢X"):
+        assert run_cli(["roster", "show", hostile]) == 2
+        err = capsys.readouterr().err
+        assert "id_number_format" in err and "internal error" not in err and hostile not in err
