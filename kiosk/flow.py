@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
+from camera.errors import CameraReason
 from kiosk.clock import Clock, today
 from kiosk.config import RulesSettings, SessionSettings
 from kiosk.flow_events import (  # noqa: F401 - re-exported: the events and effects are the flow's API
@@ -32,6 +33,7 @@ from kiosk.flow_events import (  # noqa: F401 - re-exported: the events and effe
 )
 from kiosk.policy import CycleStatus, cycle_status
 from kiosk.reasons import NextStep, Outcome
+from reader.errors import ReaderReason
 
 
 class State(StrEnum):
@@ -448,11 +450,11 @@ def _maintenance_changed(flow: Flow, event: Event) -> None:
 def _timeout(flow: Flow, _event: Event) -> State:
     state = flow.state
     if state in (State.READING, State.LOOKING_UP):
-        return flow._finish("card_read_failed" if state is State.READING else Outcome.DEVICE_ERROR)
+        return flow._finish(ReaderReason.CARD_READ_FAILED if state is State.READING else Outcome.DEVICE_ERROR)
     if state is State.POSITIONING:
         return flow._finish(flow.view.hint or Outcome.POSITIONING_TIMEOUT, counts_as_attempt=True, record=True)
     if state is State.ACTIONS:
-        return flow._finish("action_timeout", counts_as_attempt=True, record=True)
+        return flow._finish(CameraReason.ACTION_TIMEOUT, counts_as_attempt=True, record=True)
     if state is State.MATCHING:
         return flow._finish(Outcome.MATCHER_TIMEOUT)
     if state in (State.STATUS, State.CONSENT):

@@ -6,7 +6,6 @@ Codes are stable strings (they go into records, the outbox and the message catal
 
 from __future__ import annotations
 
-import importlib
 import re
 from enum import StrEnum
 
@@ -53,23 +52,30 @@ class NextStep(StrEnum):
     ASK_STAFF = "ask_staff"  # a device problem: staff must look at the terminal
 
 
-def all_reason_codes() -> dict[str, set[str]]:
-    """Every reason code the project can produce, by registry name (for catalogue completeness).
+def kiosk_error_codes() -> set[str]:
+    """The ``code`` of every error class in :mod:`kiosk.errors` (they reach the result screen through
+    DeviceFailed and RecordFailed). Errors of technician tools defined elsewhere (the voice render,
+    the catalogue) are shown to technicians, not to the person, so they are not listed here."""
+    import kiosk.errors
 
-    Device registries are included when their package provides one.
+    return {value.code for value in vars(kiosk.errors).values()
+            if isinstance(value, type) and issubclass(value, kiosk.errors.KioskError)}
+
+
+def all_reason_codes() -> dict[str, set[str]]:
+    """Every reason code a person can be shown, by registry name (for catalogue completeness).
+
+    Plain imports of the enums that define the codes: a registry that moves or disappears is an
+    ImportError here, never a silently smaller set. Imported when called, since the device
+    packages load OpenCV and numpy, which the store and the CLI's quick commands do not need.
     """
-    registries: dict[str, set[str]] = {"outcome": {str(code) for code in Outcome}}
-    for module_name, enum_name in (
-        ("reader.errors", "ReaderReason"),
-        ("reader.idnumber", "IdNumberProblem"),
-        ("camera.reasons", "CameraReason"),
-        ("camera.matching", "MatchReason"),
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        enum = getattr(module, enum_name, None)
-        if enum is not None:
-            registries[enum_name] = {str(code) for code in enum}
+    from camera.errors import CameraReason
+    from camera.matching.errors import MatchReason
+    from reader.errors import ReaderReason
+    from reader.idnumber import IdNumberProblem
+
+    registries: dict[str, set[str]] = {"Outcome": {str(code) for code in Outcome}}
+    for enum in (ReaderReason, IdNumberProblem, CameraReason, MatchReason):
+        registries[enum.__name__] = {str(code) for code in enum}
+    registries["KioskError"] = kiosk_error_codes()
     return registries

@@ -6,7 +6,6 @@ its message is written.
 
 from __future__ import annotations
 
-import importlib
 import re
 from datetime import date
 
@@ -19,28 +18,7 @@ from kiosk.voice import Catalogue, CatalogueError, speech_clips
 CATALOGUE = Catalogue.load()
 
 
-def _reason_codes() -> set[str]:
-    codes: set[str] = set().union(*all_reason_codes().values())
-    # The camera package keeps its registry in camera.errors (all_reason_codes looks in camera.reasons).
-    for module_name, enum_name in (("camera.errors", "CameraReason"), ("camera.reasons", "CameraReason")):
-        try:
-            enum = getattr(importlib.import_module(module_name), enum_name, None)
-        except ImportError:
-            continue
-        if enum is not None:
-            codes |= {str(code) for code in enum}
-    # The kiosk's own error codes reach the result screen through DeviceFailed / RecordFailed.
-    import inspect
-
-    import kiosk.errors
-
-    codes |= {cls.code for _name, cls in inspect.getmembers(kiosk.errors, inspect.isclass)
-              if issubclass(cls, kiosk.errors.KioskError)}
-    # Outcomes the flow composes itself when a read or an action times out.
-    return codes | {"card_read_failed", "action_timeout"}
-
-
-REASON_CODES = sorted(_reason_codes())
+REASON_CODES = sorted(set().union(*all_reason_codes().values()))
 QUALITY_CODES = sorted(code for code in REASON_CODES if CATALOGUE.has("hint", code))
 SAMPLE_PARAMS = {"due_date": date(2027, 5, 20), "grace_until": date(2027, 6, 4), "suspended_from": date(2026, 7, 1),
                  "back_pay_months": 4, "valid_until": date(2027, 5, 20), "next_step": "retry", "attempts_left": 2}
@@ -92,6 +70,21 @@ def test_unknown_prompt_and_missing_value_are_clear_errors() -> None:
 
 def test_outcomes_are_covered() -> None:
     assert {str(o) for o in Outcome} <= set(REASON_CODES)
+
+
+def test_the_registry_holds_every_device_package_and_the_codes_the_flow_composes() -> None:
+    registries = all_reason_codes()
+    assert {"Outcome", "ReaderReason", "IdNumberProblem", "CameraReason", "MatchReason", "KioskError"} <= set(registries)
+    # The flow finishes a session with these when a read or an action times out.
+    assert {"card_read_failed", "action_timeout", "no_face", "no_usable_face", "storage_full"} <= set(REASON_CODES)
+
+
+def test_a_registry_that_moved_is_an_error_not_a_smaller_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "camera.errors", None)  # as if the module were gone
+    with pytest.raises(ImportError):
+        all_reason_codes()
 
 
 @pytest.mark.parametrize(("content", "message"), [("[prompt\nx = 1", "not valid TOML"), ('[prompt]\nmatching = ""', "non-empty"),
