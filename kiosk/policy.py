@@ -10,6 +10,16 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
+from kiosk.errors import KioskError
+
+
+class PolicyDateError(KioskError, ValueError):
+    """A date the rules give (due date, end of grace, start of suspension) would fall after
+    9999-12-31, the last day ``datetime.date`` can hold: a typing or data error, never a state to
+    show a person. A ``ValueError`` too, for callers that already catch bad dates."""
+
+    code = "policy_date_out_of_range"
+
 
 class CycleState(StrEnum):
     """Where a pensioner stands on a given day."""
@@ -51,21 +61,30 @@ def cycle_status(last_certified: date, day: date, *, cycle_days: int = 365, grac
     """Applies the region's cycle rules (``cycle_days``, ``grace_days``, both in days) to ``day``.
 
     Raises ValueError when ``day`` is before ``last_certified`` (a clock or data error, never a
-    state to show a person) or when a day count is negative.
+    state to show a person) or when a day count is negative, and :class:`PolicyDateError` (also a
+    ValueError) when a date the rules give would fall after 9999-12-31.
     """
     if cycle_days <= 0 or grace_days < 0:
         raise ValueError("cycle_days must be positive and grace_days not negative")
     if day < last_certified:
         raise ValueError("the day is before the last certification")
-    due_date = last_certified + timedelta(days=cycle_days)
-    grace_until = due_date + timedelta(days=grace_days)
+    try:
+        due_date = last_certified + timedelta(days=cycle_days)
+        grace_until = due_date + timedelta(days=grace_days)
+    except OverflowError:
+        raise PolicyDateError(f"last certified {last_certified} + {cycle_days} days cycle + {grace_days} days grace "
+                              f"ends after {date.max}, the last date the rules can compute") from None
     if day <= due_date:
         state = CycleState.VALID
     elif day <= grace_until:
         state = CycleState.GRACE
     else:
         state = CycleState.OVERDUE
-    suspended_from = first_of_next_month(grace_until)
+    try:
+        suspended_from = first_of_next_month(grace_until)
+    except PolicyDateError:
+        raise PolicyDateError(f"last certified {last_certified}: grace ends {grace_until}, so payment would be "
+                              f"suspended from a month after {date.max}, the last date the rules can compute") from None
     payment_suspended = day >= suspended_from
     back_pay = months_between(suspended_from, day) if payment_suspended else 0
     return CycleStatus(
@@ -81,8 +100,12 @@ def cycle_status(last_certified: date, day: date, *, cycle_days: int = 365, grac
 
 
 def first_of_next_month(day: date) -> date:
-    """The first day of the month after ``day``'s month."""
-    return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+    """The first day of the month after ``day``'s month; :class:`PolicyDateError` in December 9999."""
+    if day.month != 12:
+        return date(day.year, day.month + 1, 1)
+    if day.year == date.max.year:
+        raise PolicyDateError(f"the month after {day:%Y-%m} is after {date.max}, the last date the rules can compute")
+    return date(day.year + 1, 1, 1)
 
 
 def months_between(start: date, end: date) -> int:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from conftest import run_cli
-from kiosk.policy import CycleState, cycle_status, first_of_next_month, months_between
+from kiosk.errors import KioskError
+from kiosk.policy import CycleState, PolicyDateError, cycle_status, first_of_next_month, months_between
 
 
 def test_worked_example_from_the_issue() -> None:
@@ -96,3 +97,37 @@ def test_cli_prints_the_keys(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_rejects_a_bad_date(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["policy", "--last-certified", "2025-13-40"]) != 0
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("last", "day"), [
+    (date(9999, 12, 31), date(9999, 12, 31)),  # the due date would be in the year 10000
+    (date(9999, 1, 31), date(9999, 12, 31)),
+    (date(9998, 12, 20), date(9999, 12, 31)),  # due 9999-12-20, but grace runs into the year 10000
+    (date(9998, 12, 1), date(9999, 12, 31)),  # grace ends 9999-12-16: suspension would start 10000-01-01
+])
+def test_dates_past_the_last_representable_day_are_a_clear_error(last: date, day: date) -> None:
+    with pytest.raises(PolicyDateError) as info:
+        cycle_status(last, day)
+    assert isinstance(info.value, KioskError) and isinstance(info.value, ValueError)
+    assert info.value.code == "policy_date_out_of_range"
+    assert "9999-12-31" in info.value.message and str(last) in info.value.message
+
+
+def test_the_last_representable_dates_still_give_an_answer() -> None:
+    status = cycle_status(date(9998, 11, 1), date(9999, 12, 31))
+    assert status.due_date == date(9999, 11, 1) and status.suspended_from == date(9999, 12, 1)
+    assert status.back_pay_months == 0 and status.payment_suspended
+
+
+def test_first_of_next_month_after_the_last_month_is_a_clear_error() -> None:
+    with pytest.raises(PolicyDateError):
+        first_of_next_month(date(9999, 12, 5))
+
+
+@pytest.mark.parametrize(("last", "on"), [("9999-12-31", "9999-12-31"), ("9999-01-31", "9999-12-31")])
+def test_cli_says_a_date_is_out_of_range_instead_of_an_internal_error(
+        capsys: pytest.CaptureFixture[str], last: str, on: str) -> None:
+    status = run_cli(["policy", "--last-certified", last, "--on", on])
+    err = capsys.readouterr().err
+    assert status == 2 and status != 70, err
+    assert "[policy_date_out_of_range]" in err and "9999-12-31" in err and "Traceback" not in err

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import click
 
 from kiosk.cli import CliState, pass_state
-from kiosk.policy import cycle_status
+from kiosk.policy import PolicyDateError, cycle_status
 
 
 def _iso_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -31,6 +31,8 @@ def policy_command(state: CliState, last_certified: date, on_day: date | None, a
     day = on_day or date.today()
     try:
         status = cycle_status(last_certified, day, cycle_days=rules.cycle_days, grace_days=rules.grace_days)
+    except PolicyDateError:
+        raise  # a KioskError: main() prints it with its code, exit status 2
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--on") from None
     if as_json:
