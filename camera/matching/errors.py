@@ -19,8 +19,13 @@ class MatchReason(StrEnum):
     NO_USABLE_FACE = "no_usable_face"
     #: Several faces of similar size and no seed box to say which one is meant.
     MULTIPLE_FACES_FOUND = "multiple_faces_found"
-    #: The bytes are not a decodable image, or the array is not an 8-bit grey/BGR image.
+    #: The bytes are not a decodable image (or not JPEG, PNG, BMP, WebP or PBM/PGM/PPM), or the
+    #: array is not an 8-bit grey/BGR image.
     IMAGE_UNREADABLE = "image_unreadable"
+    #: The photo file, or the width x height its header claims, is past the limits of
+    #: ``camera.matching.templates`` (a decompression bomb, or a photo far larger than any camera's):
+    #: refused before it is decoded.
+    IMAGE_TOO_LARGE = "image_too_large"
     #: A dlib model file is missing or cannot be loaded (see ``match.model_dir``).
     MODEL_MISSING = "model_missing"
     #: Faces on both sides were usable and the score is past the operating point.
