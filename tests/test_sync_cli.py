@@ -13,8 +13,10 @@ from conftest import run_cli
 
 from center.db import Device, make_engine, session_factory
 from center.testing import CenterProcess, free_port
+from kiosk.cli.sync_cmd import checked_center_url
 from kiosk.clock import SystemClock
 from kiosk.config import load_config
+from kiosk.errors import SyncError
 from kiosk.store import CertificationRecord, Store
 from kiosk.sync import signing
 from kiosk.sync.credentials import credentials_path, load_credentials
@@ -99,11 +101,54 @@ def test_enrolment_with_a_wrong_secret_stores_nothing(centre: CenterProcess, dev
     (["--center", "http://10.0.0.1", "--device-id", "T1", "--secret", "ab" * 32], "https"),
     (["--center", "https://c.example", "--device-id", "bad id!", "--secret", "ab" * 32], "sync_device_id_invalid"),
     (["--center", "https://c.example", "--device-id", "T1", "--secret", "short"], "sync_secret_invalid"),
+    (["--center", "http://[::1", "--device-id", "T1", "--secret", "ab" * 32], "sync_url_invalid"),
+    (["--center", "https://c.example:99999", "--device-id", "T1", "--secret", "ab" * 32], "sync_url_invalid"),
+    (["--center", "https://c.example:abc", "--device-id", "T1", "--secret", "ab" * 32], "sync_url_invalid"),
+    (["--center", "https://c.example/\x01", "--device-id", "T1", "--secret", "ab" * 32], "sync_url_invalid"),
 ])
 def test_bad_enrolment_input_is_refused_with_a_reason(argv: list[str], fragment: str, data_dir: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["enroll-device", *argv]) == 2
     assert fragment in capsys.readouterr().err
+    assert load_credentials(data_dir) is None
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("http://[::1", "Invalid IPv6 URL"),
+    ("https://[fe80::1/x", "Invalid IPv6 URL"),
+    ("https://c.example:99999", "out of range"),
+    ("https://c.example:abc", "Port"),
+    ("https://exa mple.example", "space"),
+    ("https://c.example/" + "a" * 5000, "characters"),
+])
+def test_an_unparsable_centre_url_is_a_reason_not_an_internal_error(url: str, problem: str) -> None:
+    with pytest.raises(SyncError) as info:
+        checked_center_url(url, "--center")
+    assert info.value.code == "sync_url_invalid"
+    assert "--center" in info.value.message and problem in info.value.message
+    assert len(info.value.message) < 400  # a long URL is not echoed whole
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("https://c.example/", "https://c.example"),
+    ("https://c.example:8443/kiosk", "https://c.example:8443/kiosk"),
+    ("http://[::1]:8080", "http://[::1]:8080"),
+    ("http://127.0.0.1:9", "http://127.0.0.1:9"),
+])
+def test_a_usable_centre_url_passes(url: str, expected: str) -> None:
+    assert checked_center_url(url, "--center") == expected
+
+
+def test_cli_names_an_invalid_centre_url_instead_of_an_internal_error(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    status = run_cli(["enroll-device", "--center", "http://[::1", "--device-id", "T1", "--secret", "ab" * 32])
+    err = capsys.readouterr().err
+    assert status == 2 and status != 70, err
+    assert "[sync_url_invalid]" in err and "--center" in err and "http://[::1" in err and "IPv6" in err
+    monkeypatch.setenv("KIOSK__SYNC__CENTER_URL", "'https://c.example:abc'")
+    status = run_cli(["enroll-device", "--device-id", "T1", "--secret", "ab" * 32])
+    err = capsys.readouterr().err
+    assert status == 2 and "[sync_url_invalid]" in err and "sync.center_url" in err
     assert load_credentials(data_dir) is None
 
 

@@ -5,12 +5,49 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from urllib.parse import urlsplit
 
 import click
 
 from kiosk.cli import CliState, pass_state
 from kiosk.clock import SystemClock
 from kiosk.errors import SyncError
+
+MAX_URL_CHARS = 2000
+"""A centre URL longer than this is refused (and never echoed whole in the message)."""
+_SHOWN_URL_CHARS = 80
+
+
+def checked_center_url(url: str, source: str) -> str:
+    """The centre's base URL without a trailing slash, checked before anything is stored or sent.
+
+    ``source`` names where the URL came from (``--center``, ``sync.center_url``) for the message.
+    Raises :class:`SyncError` ``sync_url_invalid`` when the URL is too long, holds whitespace or
+    control characters, does not parse (``http://[::1``: an unclosed IPv6 bracket), has a port that
+    is not a number from 0 to 65535, or breaks the centre rules of
+    :func:`kiosk.sync.credentials.validate_center_url` (http(s), https unless loopback, no query);
+    so that a typing mistake is a reason code, never an internal error from deep inside httpx.
+    """
+    import httpx  # noqa: PLC0415 - keep `kiosk --help` light
+    from kiosk.sync.credentials import validate_center_url  # noqa: PLC0415
+
+    shown = url if len(url) <= _SHOWN_URL_CHARS else f"{url[:_SHOWN_URL_CHARS]}…({len(url)} characters)"
+    if len(url) > MAX_URL_CHARS:
+        raise SyncError(f"{source} {shown!r} is not a centre URL: longer than {MAX_URL_CHARS} characters",
+                        code="sync_url_invalid")
+    if any(ch.isspace() or not ch.isprintable() for ch in url.strip()):
+        raise SyncError(f"{source} {shown!r} is not a valid URL: it holds a space or a control character",
+                        code="sync_url_invalid")
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - parsing the port is the check (ValueError when not 0-65535)
+        httpx.URL(url.strip())
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise SyncError(f"{source} {shown!r} is not a valid URL: {str(exc)[:200]}", code="sync_url_invalid") from None
+    try:
+        return validate_center_url(url)
+    except SyncError as exc:
+        raise SyncError(f"{source}: {exc.message}", code=exc.code) from None
 
 
 @click.command()
@@ -29,6 +66,7 @@ def enroll_device_command(state: CliState, center_url: str | None, device_id: st
     url = center_url or config.sync.center_url
     if not url:
         raise click.UsageError("give --center URL (sync.center_url is empty)")
+    url = checked_center_url(url, "--center" if center_url else "sync.center_url")
     credentials = new_credentials(url, device_id, secret)
     data_dir = config.terminal.resolved_data_dir()
     path = save_credentials(data_dir, credentials)
