@@ -271,3 +271,65 @@ def test_camera_preview_on_a_real_clip_gives_landmarks_and_ratios(qapp, media_di
     count = len(frames)
     time.sleep(0.3)
     assert len(frames) == count  # stopped means stopped
+
+
+def test_enrolment_saves_a_full_width_number_as_the_ascii_one_and_refuses_other_digits(qapp, setup) -> None:
+    """#13, one rule: what a Chinese input method types (full-width digits, ``ｘ``) is the same
+    person; a digit of another script is a bad number, not a second person or a store error."""
+    window, posted, services, devices, config, clock, site, exits = setup
+    enter(qapp, window, posted)
+    panel = window.technician_panel
+    panel.show_page(6)
+    enrol = panel.current
+    wait_until(qapp, lambda: enrol.latest is not None)
+    enrol.take_photo()
+    for hostile in (ID[:-1] + "³", ID[:8] + "٠" + ID[9:]):
+        enrol.id_number.setText(hostile)
+        enrol.enrol()
+        assert enrol.status.text() == window.catalogue.text("technician", "enrol_bad_id"), hostile
+    full_width = "".join(chr(ord(char) + 0xFEE0) for char in ID)
+    enrol.id_number.setText(full_width)
+    assert enrol.id_number.text() == full_width  # all 18 characters fit the field
+    enrol.enrol()
+    wait_until(qapp, lambda: enrol.save.isEnabled() and enrol.status.text() != "", timeout_s=5)
+    assert enrol.status.text() == window.catalogue.text("technician", "enrol_saved")
+    with Store.from_config(config, clock) as store:
+        assert len(store.references(ID)) == 1
+    wait_until(qapp, lambda: "reference_enrolled" in audit_codes(config, clock))
+
+
+def test_a_failed_enrolment_or_test_read_shows_its_code_and_is_audited(qapp, setup) -> None:
+    window, posted, services, devices, config, clock, site, exits = setup
+
+    class ReaderTimeout(Exception):
+        code = "reader_timeout"
+
+    def failing_read() -> None:
+        raise ReaderTimeout
+
+    services.read_card = failing_read
+    enter(qapp, window, posted)
+    panel = window.technician_panel
+    panel.show_page(2)
+    reader_page = panel.current
+    reader_page.read.click()
+    wait_until(qapp, lambda: reader_page.read.isEnabled() and reader_page.status.text() != "")
+    assert reader_page.status.text() == window.catalogue.text("technician", "reader_failed", code="reader_timeout")
+
+    panel.show_page(6)
+    enrol = panel.current
+    wait_until(qapp, lambda: enrol.latest is not None)
+    enrol.take_photo()
+    enrol.id_number.setText("11010519491231002X")  # a valid number that is not in the roster
+    enrol.enrol()
+    wait_until(qapp, lambda: enrol.save.isEnabled() and enrol.status.text() != "", timeout_s=5)
+    assert enrol.status.text() == window.catalogue.text("technician", "enrol_failed", code="not_in_roster")
+
+    def failures() -> list[dict]:
+        with Store.from_config(config, clock) as store:
+            return [entry["detail"] for entry in store.audit_entries()
+                    if entry["code"] in {"reader_test", "reference_enrol_failed"}]
+
+    wait_until(qapp, lambda: len(failures()) == 2)
+    assert sorted(failures(), key=str) == sorted([{"ok": False, "reason": "reader_timeout"},
+                                                 {"reason": "not_in_roster"}], key=str)

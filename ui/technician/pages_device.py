@@ -20,6 +20,7 @@ from kiosk.doctor import Status
 from kiosk.ports import Preview
 from kiosk.voice import Catalogue
 from reader.card import mask_number
+from reader.idnumber import InvalidIdNumber, parse_card_number
 from ui import theme
 from ui.camera_view import CameraView
 from ui.technician.services import TechnicianServices, run_in_background
@@ -213,7 +214,8 @@ class ReaderPage(Page):
     def _failed(self, code: str) -> None:
         self.read.setEnabled(True)
         self.status.setText(self.t("reader_failed", code=code))
-        self.services.audit("reader_test", ok=False, code=code)
+        # ``code`` is audit()'s own first parameter: the reason goes in the detail as ``reason``.
+        self.services.audit("reader_test", ok=False, reason=code)
 
     def clear(self) -> None:
         self.status.setText("")
@@ -278,10 +280,11 @@ class EnrolPage(PreviewPage):
         self.status.setText("")
 
     def enrol(self) -> None:
-        from reader.idnumber import is_valid_card_number
-
-        id_number = self.id_number.text().strip().upper()
-        if not is_valid_card_number(id_number):
+        # The one rule of reader.idnumber (#13): what is stored is the parsed number, so full-width
+        # digits typed through an input method find the person the roster holds in ASCII.
+        try:
+            id_number = parse_card_number(self.id_number.text()).value
+        except InvalidIdNumber:
             self.status.setText(self.t("enrol_bad_id"))
             return
         if self.frame is None:
@@ -308,7 +311,7 @@ class EnrolPage(PreviewPage):
 
     def _failed(self, code: str) -> None:
         self.save.setEnabled(True)
-        self.services.audit("reference_enrol_failed", code=code)
+        self.services.audit("reference_enrol_failed", reason=code)
         self.status.setText(self.t("enrol_failed", code=code))
 
     def clear(self) -> None:
