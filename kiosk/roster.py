@@ -12,13 +12,14 @@ Encodings: UTF-8 with or without BOM, and GB18030 (what Excel on Chinese Windows
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,6 +37,11 @@ _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*�
 _EXCEL_NUMBER = re.compile(r"^\d(\.\d+)?[eE]\+\d+$")  # 1.10105E+17: Excel turned the ID into a number
 
 TemplateBuilder = Callable[[Path], np.ndarray | None]
+_PHOTO_HINTS = {
+    "image_too_large": "the photo file or image is too large to read safely (see docs/matching.md)",
+    "image_unreadable": "the photo file is not a readable JPEG, PNG, BMP or WebP image",
+    "roster_photo_unreadable": "the photo could not be read",
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,13 @@ class RosterRow:
     pensioner: Pensioner
     photo: Path | None
     card_kind: str
+
+
+class PhotoToBuild(NamedTuple):
+    """A row whose reference must be built from its photo, with the SHA-256 of the photo's bytes."""
+
+    row: RosterRow
+    sha256: str
 
 
 def decode_roster(raw: bytes) -> str:
@@ -185,10 +198,24 @@ def _validate(line: int, values: dict[str, str], region_code: str, today: date, 
         if last > today or (number.birth_date is not None and last < number.birth_date):
             problems.append(RowProblem(line, "roster_bad_date", "last_certified is in the future or before birth"))
             return None
-    photo = (photo_root / values["photo"]).resolve() if values.get("photo") else None
+    photo = None
+    if values.get("photo"):
+        photo = photo_inside(photo_root, values["photo"])
+        if photo is None:
+            problems.append(RowProblem(line, "roster_photo_outside_folder",
+                                       "the photo path leads out of the photos folder"))
+            return None
     pensioner = Pensioner(number.value, name, region_code, last, str(photo) if photo else None)
     return RosterRow(line, pensioner, photo, number.kind)
 
+
+
+def photo_inside(photo_root: Path, relative: str) -> Path | None:
+    """``relative`` resolved inside ``photo_root``, None when it leads out (``..``, an absolute path,
+    a symbolic link to elsewhere): a roster file must not make the terminal open other files."""
+    root = photo_root.resolve()
+    photo = (root / relative).resolve()
+    return photo if photo.is_relative_to(root) and photo != root else None
 
 def import_roster(
     store: Store,
@@ -224,31 +251,62 @@ def import_roster(
     if dry_run:
         summary.notes.append(f"dry run: {len(rows)} valid rows, nothing written")
         return summary
-    to_build: list[RosterRow] = []
+    to_build: list[PhotoToBuild] = []
     for start in range(0, len(rows), BATCH_ROWS):
         with store.transaction():
             for row in rows[start : start + BATCH_ROWS]:
-                before = store.get_pensioner(row.pensioner.id_number) if row.photo else None
-                result = store.upsert_pensioner(row.pensioner)
+                result = _import_row(store, row, to_build, summary)
                 setattr(summary, result, getattr(summary, result) + 1)
-                if row.photo and (before is None or before.photo_path != row.pensioner.photo_path
-                                  or not store.has_reference(row.pensioner.id_number)):
-                    to_build.append(row)
     _templates(store, to_build, summary, build_templates, template_builder, match_settings)
     summary.problems.sort(key=lambda problem: problem.line)
     log.info("roster import: %s", summary.line())
     return summary
 
 
-def _templates(store: Store, rows: list[RosterRow], summary: ImportSummary, build: bool,
+def _import_row(store: Store, row: RosterRow, to_build: list[PhotoToBuild], summary: ImportSummary) -> str:
+    """Upserts one row (inside the caller's transaction); queues its photo when the reference must be
+    (re)built; returns ``inserted``, ``updated`` or ``unchanged``.
+
+    The photo is judged by its content (SHA-256), not its path: roster photos are named after the ID
+    number, so a corrected photo keeps its name. A row whose photo changed loses every reference
+    derived from the old one here, before any template is built, so that neither a failed build nor
+    a deferred one (no ``--photos``) leaves the old face as the reference.
+    """
+    id_number = row.pensioner.id_number
+    before = store.get_pensioner(id_number) if row.photo else None
+    result = store.upsert_pensioner(row.pensioner)
+    if row.photo is None:
+        return result
+    digest = photo_sha256(row.photo)
+    if digest is None:
+        summary.problems.append(RowProblem(row.line, "roster_photo_missing", "the photo file does not exist"))
+    stored = store.roster_photo_sha256(id_number)
+    path_changed = before is not None and before.photo_path != row.pensioner.photo_path
+    content_changed = digest is not None and stored is not None and digest != stored
+    if path_changed or content_changed:
+        store.drop_roster_references(id_number)
+        if result == "unchanged":
+            result = "updated"  # the photo is part of the row
+    if digest is not None and (digest != stored or not store.has_reference(id_number)):
+        to_build.append(PhotoToBuild(row, digest))
+    return result
+
+
+def photo_sha256(path: Path) -> str | None:
+    """The SHA-256 (hex) of a photo file's bytes, None when it is missing or cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _templates(store: Store, photos: list[PhotoToBuild], summary: ImportSummary, build: bool,
                builder: TemplateBuilder | None, match_settings: Any) -> None:
-    present = []
-    for row in rows:
-        if row.photo is not None and row.photo.is_file():
-            present.append(row)
-        else:
-            summary.problems.append(RowProblem(row.line, "roster_photo_missing", "the photo file does not exist"))
-    if present and build and builder is None:
+    if photos and build and builder is None:
         try:
             from camera.matching import template_from_image_file  # lazy: dlib loads only when needed
 
@@ -257,22 +315,28 @@ def _templates(store: Store, rows: list[RosterRow], summary: ImportSummary, buil
         except ImportError:
             summary.notes.append("face matching is not installed yet: photo paths kept, templates will be built later")
     if not build or builder is None:
-        summary.photos_pending += len(present)
+        summary.photos_pending += len(photos)
         return
-    for done, row in enumerate(present):
+    for done, (row, digest) in enumerate(photos):
+        id_number = row.pensioner.id_number
         try:
             template = builder(row.photo)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - one bad photo must not stop the import
             code = str(getattr(exc, "code", "") or "roster_photo_unreadable")
-            summary.problems.append(RowProblem(row.line, code, "no usable face in the photo"))
-            continue
-        if template is None:
-            summary.problems.append(RowProblem(row.line, "roster_photo_no_face", "no usable face in the photo"))
-            continue
+            summary.problems.append(RowProblem(row.line, code, _PHOTO_HINTS.get(code, "no usable face in the photo")))
+            template = None
+        else:
+            if template is None:
+                summary.problems.append(RowProblem(row.line, "roster_photo_no_face", "no usable face in the photo"))
         try:
-            store.replace_references(row.pensioner.id_number, [template], "roster_photo")
+            if template is None:
+                # The photo the roster names gives no template: whatever roster reference remains
+                # was built from other content (or before hashes were kept), so it goes too.
+                store.drop_roster_references(id_number)
+                continue
+            store.set_roster_reference(id_number, template, digest)
         except KeyUnavailableError:
-            summary.photos_pending += len(present) - done
+            summary.photos_pending += len(photos) - done
             summary.notes.append("the device key is unavailable: templates not stored (run kiosk doctor)")
             return
         summary.templates_built += 1

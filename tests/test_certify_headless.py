@@ -88,3 +88,19 @@ def test_another_persons_reference_is_refused(terminal: dict, capsys: pytest.Cap
 def test_a_bad_prompt_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["certify", "--headless", "--prompt", "wink@2", "--json"]) != 0
     assert "ACTION@SECONDS" in capsys.readouterr().err
+
+
+def test_a_corrected_roster_photo_under_the_same_name_is_the_new_reference(
+        terminal: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    """The wrong-person case: ref.jpg showed this person, is replaced by another person's photo under
+    the same name, and the person on the clip must no longer be certified against it."""
+    photos = terminal["photos"]
+    shutil.copy(photos / "same.jpg", photos / "ref.jpg")
+    import_roster(terminal, "ref.jpg")
+    shutil.copy(photos / "other.png", photos / "ref.jpg")  # the roster now says: someone else
+    capsys.readouterr()
+    import_roster(terminal, "ref.jpg")
+    out = capsys.readouterr().out
+    assert "face templates built 1" in out and "updated 1" in out, out
+    status, result = certify(terminal, GENUINE, PROMPTS, capsys)
+    assert status == 3 and result["outcome"] == "mismatch", result

@@ -8,6 +8,7 @@ key, where the template came from, and the template encrypted with the device ke
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from datetime import date
 
@@ -22,6 +23,11 @@ log = logging.getLogger(__name__)
 
 MAX_TEMPLATE_DIMS = 4096  # dlib descriptors have 128; anything far larger is a caller's mistake
 MAX_REFERENCES_PER_PERSON = 16  # bounds the 1:1 comparison time per session
+ROSTER_DERIVED_SOURCES = frozenset({"roster_photo", "centre", "live_refresh"})
+"""References that stand or fall with the roster photo: the template built from it here, the one the
+centre built from its copy, and live captures of people certified against it. When the photo is
+corrected (it may have shown somebody else) they all go; a chip photo or a staff enrolment stays."""
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _template_bytes(template: np.ndarray) -> tuple[bytes, int]:
@@ -215,6 +221,47 @@ class RosterMixin(StoreBase):
                 return self._db.execute("DELETE FROM face_references WHERE person_key = ?", (person_key,)).rowcount
             return self._db.execute("DELETE FROM face_references WHERE person_key = ? AND source = ?",
                                     (person_key, source)).rowcount
+
+    def roster_photo_sha256(self, id_number: str) -> str | None:
+        """The SHA-256 (hex) of the roster photo the person's roster reference was built from; None
+        when there is none, or it was built before hashes were kept (schema 0002)."""
+        row = self._one("SELECT roster_photo_sha256 FROM pensioners WHERE id_number = ?",
+                        (id_number.strip().upper(),))
+        return row[0] if row else None
+
+    def set_roster_reference(self, id_number: str, template: np.ndarray, photo_sha256: str) -> RefId:
+        """Makes ``template`` (built from the roster photo whose content hashes to ``photo_sha256``)
+        the person's roster reference, in one transaction.
+
+        Every reference derived from an earlier roster photo goes with it (see
+        :data:`ROSTER_DERIVED_SOURCES`); a chip photo or a staff enrolment stays. Raises as
+        :meth:`add_reference`, ValueError for a hash that is not 64 hex digits; on error nothing changes.
+        """
+        if not _SHA256_HEX.match(photo_sha256):
+            raise ValueError("photo_sha256 must be 64 lower-case hex digits")
+        with self.transaction():
+            self._drop_roster_derived(id_number)
+            ref_id = self.add_reference(id_number, template, "roster_photo")
+            self._db.execute("UPDATE pensioners SET roster_photo_sha256 = ? WHERE id_number = ?",
+                             (photo_sha256, id_number.strip().upper()))
+            return ref_id
+
+    def drop_roster_references(self, id_number: str) -> int:
+        """Deletes every reference derived from the person's roster photo and forgets its hash (the
+        photo changed, or can no longer give a template); returns how many references went."""
+        with self.transaction():
+            dropped = self._drop_roster_derived(id_number)
+            self._db.execute("UPDATE pensioners SET roster_photo_sha256 = NULL WHERE id_number = ?",
+                             (id_number.strip().upper(),))
+        if dropped:
+            log.info("%d references derived from an outdated roster photo removed", dropped)
+        return dropped
+
+    def _drop_roster_derived(self, id_number: str) -> int:
+        person_key = self._require_person_key(id_number)
+        marks = ", ".join("?" for _ in ROSTER_DERIVED_SOURCES)
+        return self._db.execute(f"DELETE FROM face_references WHERE person_key = ? AND source IN ({marks})",
+                                (person_key, *sorted(ROSTER_DERIVED_SOURCES))).rowcount
 
     def has_reference(self, id_number: str) -> bool:
         """True when the person has a reference this terminal can use, decided without decryption.

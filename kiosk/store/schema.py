@@ -4,7 +4,8 @@ Every schema change is a new migration appended at the end (never edit an applie
 in a service hall updates in place and must keep its records. Tables:
 
 ``pensioners``       roster: identity data, plus an opaque ``person_key`` (random, not derived from
-                     the ID number) that links to the face references.
+                     the ID number) that links to the face references, and the SHA-256 of the
+                     roster photo the roster reference was built from.
 ``face_references``  encrypted face templates keyed by ``person_key`` only (GB/T 35273: biometrics
                      apart from identity data; no ID number or name in this table).
 ``certifications``   one row per attempt (the decision record).
@@ -102,6 +103,14 @@ def _initial(db: Database) -> None:
         """
     )
 
+
+
+@migrations(name="0002_roster_photo_sha256")
+def _roster_photo_sha256(db: Database) -> None:
+    # The SHA-256 of the roster photo file the person's roster reference was built from. Photos are
+    # named after the ID number, so a corrected photo keeps its path: only its content tells that
+    # the reference is stale. NULL: no roster reference, or one built before this column existed.
+    db.execute("ALTER TABLE pensioners ADD COLUMN roster_photo_sha256 TEXT")
 
 def migration_names() -> list[str]:
     """Every migration this version of the kiosk knows, in order."""
