@@ -407,6 +407,37 @@ def test_a_malformed_roster_change_is_skipped_without_blocking_the_rest(rig: Rig
     assert len(rig.store.references(ID_NUMBER)) == 1
 
 
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(char) + 0xFEE0) if char in "0123456789Xx" else char for char in text)
+
+
+def test_roster_delta_numbers_follow_the_one_rule(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    """#13: a full-width number in the delta is the person the roster holds in ASCII (an update, a
+    removal); a number with another script's digit is skipped and logged by its reason code, never
+    stored as a second identity, and the rest of the page is applied."""
+    from kiosk.sync.records import apply_roster_page
+
+    other = "11010119450203002X"
+    change = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "甲", "region_code": "110101",
+              "last_certified": "2025-06-01"}
+    assert apply_roster_page(rig.store, [change, dict(change, seq=2, id_number=other)], 2) == (2, 0, 0)
+    hostile = [ID_NUMBER[:-1] + "²", ID_NUMBER[:6] + "١٩٤٠" + ID_NUMBER[10:], other[:8] + "۰" + other[9:]]
+    page = [dict(change, seq=3, id_number=_full_width(ID_NUMBER), last_certified="2026-01-05"),
+            dict(change, seq=4, id_number=hostile[0]),
+            dict(change, seq=5, id_number=hostile[1]),
+            {"seq": 6, "op": "remove", "id_number": hostile[2]},
+            {"seq": 7, "op": "remove", "id_number": _full_width(other.lower())}]
+    with caplog.at_level("WARNING", logger="kiosk.sync.records"):
+        assert apply_roster_page(rig.store, page, 7) == (1, 1, 3)
+    assert rig.store.pensioner_count() == 1 and rig.store.get_pensioner(other) is None
+    assert rig.store.get_pensioner(ID_NUMBER).last_certified.isoformat() == "2026-01-05"
+    assert all(rig.store.get_pensioner(number) is None for number in hostile)
+    assert rig.store.get_meta("sync.roster_cursor") == "7"
+    text = caplog.text
+    assert text.count("id_number_format") >= 3 and "3 of 5 changes skipped" in text
+    assert not any(number in text for number in [ID_NUMBER, other, *hostile, ID_NUMBER[:10], other[:10]])
+
+
 def test_after_the_network_went_down_a_round_starts_with_the_cheap_probe(rig: Rig) -> None:
     rig.add_records(3)
     rig.worker.notify_network_changed(False)

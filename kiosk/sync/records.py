@@ -12,6 +12,7 @@ the calling thread in one transaction.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.store import Pensioner, Store
 from kiosk.sync.protocol import decode_template
 from kiosk.sync.signing import sign_record
+from reader.idnumber import InvalidIdNumber, parse_card_number
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +69,17 @@ def apply_roster_page(store: Store, changes: list[dict[str, Any]], next_cursor: 
     """Applies one page of roster changes and moves the cursor, all in one transaction.
 
     A crash leaves either the whole page and the new cursor, or neither: the page is then fetched
-    again and applied again (upserts and removals are idempotent). A malformed change (a field
-    missing, an invalid number or template) is skipped whole (its own savepoint) and logged by its
-    position and sequence number, never its content: one bad row must not stop every later roster
-    update. Returns (upserted, removed, skipped). Raises StorageError / KeyUnavailableError from the
-    store; nothing of the page is kept then.
+    again and applied again (upserts and removals are idempotent). ID numbers follow the one rule
+    of :func:`reader.idnumber.parse_card_number` (full-width digits and X folded to ASCII, any other
+    non-ASCII character refused), as in the roster import. A malformed change (a field missing, an
+    invalid number or template) is skipped whole (its own savepoint) and logged by its position,
+    sequence number and reason (an ``id_number_*`` code or the exception's class), never its
+    content; the page's skips are logged once more, counted by reason. One bad row must not stop
+    every later roster update. Returns (upserted, removed, skipped). Raises StorageError /
+    KeyUnavailableError from the store; nothing of the page is kept then.
     """
-    upserted = removed = skipped = 0
+    upserted = removed = 0
+    skipped: Counter[str] = Counter()
     with store.transaction():
         for position, change in enumerate(changes):
             try:
@@ -83,17 +89,26 @@ def apply_roster_page(store: Store, changes: list[dict[str, Any]], next_cursor: 
                     else:
                         removed += 1
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                skipped += 1
+                reason = exc.code if isinstance(exc, InvalidIdNumber) else type(exc).__name__
+                skipped[reason] += 1
                 seq = change.get("seq") if isinstance(change, dict) else None
-                log.warning("roster change #%d (seq %s) skipped: %s", position, seq, type(exc).__name__)
+                # seq is the centre's integer; anything else could be any text, so it is not logged.
+                log.warning("roster change #%d (seq %s) skipped: %s", position,
+                            seq if type(seq) is int else "?", reason)
         store.set_meta(CURSOR_META_KEY, str(int(next_cursor)))
-    return upserted, removed, skipped
+    if skipped:
+        log.warning("roster page: %d of %d changes skipped (%s)", skipped.total(), len(changes),
+                    ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items())))
+    return upserted, removed, skipped.total()
 
 
 def _apply_change(store: Store, change: dict[str, Any]) -> bool:
-    """One change; True for an upsert, False for a removal. Raises KeyError/TypeError/ValueError."""
+    """One change; True for an upsert, False for a removal. Raises KeyError/TypeError/ValueError
+    (InvalidIdNumber for a number outside the one rule)."""
     op = change["op"]
-    id_number = str(change["id_number"])
+    if not isinstance(change["id_number"], str):
+        raise TypeError("id_number is not a string")
+    id_number = parse_card_number(change["id_number"]).value
     if op == "remove":
         store.remove_pensioner(id_number)
         return False
