@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String,
-                        create_engine, event, func, select, text)
+                        create_engine, event, func, inspect, select, text)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -71,6 +71,9 @@ class Pensioner(Base):
     last_certified: Mapped[date | None] = mapped_column(Date, nullable=True)
     templates: Mapped[list] = mapped_column(JSON, default=list)
     template_source: Mapped[str] = mapped_column(String(32), default="")
+    # SHA-256 (hex) of the roster photo the templates were built from: a photo is encoded again only
+    # when its content changes (a corrected photo keeps its file name). None: no photo template.
+    photo_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
     seq: Mapped[int] = mapped_column(Integer, index=True, unique=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -139,11 +142,27 @@ def make_engine(db: str) -> Engine:
                              "for PostgreSQL install psycopg (`pip install 'psycopg[binary]'`)") from None
     try:
         Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
     except OperationalError as exc:
         # The driver's own text (host, port, reason), never the URL: it may hold a password.
         raise ValueError(f"cannot open the database: {str(exc.orig).strip().splitlines()[0][:200]}") from None
     return engine
 
+
+
+# Columns added after the first release, created on databases made before them. A stop-gap until
+# the centre's schema has real migrations: each is nullable, so adding it changes no existing row.
+_ADDED_COLUMNS = {"pensioners": {"photo_sha256": "VARCHAR(64)"}}
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    present = inspect(engine)
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {column["name"] for column in present.get_columns(table)}
+        with engine.begin() as connection:
+            for name, sql_type in columns.items():
+                if name not in have:
+                    connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit (responses are built after committing)."""

@@ -5,7 +5,10 @@ GB18030, dates as typed in Excel), parsed by the kiosk's own parser so both side
 row. The region is ``--region`` or, when absent, the first six digits of each ID number (a foreign
 permanent resident card number has none: such a row needs ``--region``). ``photo`` is
 relative to the photos folder; a reference template is built from it with the project's matcher
-(``camera.matching.template_from_image_file``, imported only when a photo is present).
+(``camera.matching.template_from_image_file``, imported only when a photo is present), and only when
+the photo's content (SHA-256, kept with the row) differs from the one the row's templates came from:
+a corrected photo under the same name is encoded again, an unchanged one never is. A photo that gives
+no template leaves the row without templates rather than with the old photo's.
 
 An import runs in one transaction: either the whole file is applied or nothing. A row whose content
 did not change keeps its ``seq``, so re-importing the same file sends terminals nothing new. A bad row
@@ -32,7 +35,7 @@ from center.schemas import RosterChange, RosterPage
 from kiosk.sync.protocol import encode_template
 from kiosk.clock import CHINA_STANDARD_TIME
 from kiosk.errors import RosterImportError
-from kiosk.roster import RosterRow, decode_roster, parse_roster
+from kiosk.roster import RosterRow, decode_roster, parse_roster, photo_sha256
 from reader.idnumber import check_character
 
 log = logging.getLogger(__name__)
@@ -97,17 +100,26 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
         alive = current is not None and not current.removed
         templates = list(current.templates) if alive else []
         source = current.template_source if alive else ""
+        digest = current.photo_sha256 if alive else None
         if row.photo is not None:
-            maker = maker or _load_maker()
-            try:
-                templates, source = [encode_template(maker(row.photo))], "roster_photo"
-                report.templates += 1
-            except Exception as exc:  # noqa: BLE001 - one bad photo must not stop the import
-                code = str(getattr(exc, "code", "") or "roster_photo_unusable")
-                report.errors.append((row.line, code, "no template from the photo; the row is kept without a new one"))
+            content = photo_sha256(row.photo)
+            if content is None:
+                # An unreadable or not yet delivered file is no new content: the row keeps what it has.
+                report.errors.append((row.line, "roster_photo_missing", "the photo file does not exist"))
+            elif content != digest or not templates:
+                maker = maker or _load_maker()
+                try:
+                    templates, source, digest = [encode_template(maker(row.photo))], "roster_photo", content
+                    report.templates += 1
+                except Exception as exc:  # noqa: BLE001 - one bad photo must not stop the import
+                    # The roster names a photo that gives no template: whatever the row had was built
+                    # from other content (maybe somebody else's face), so it goes.
+                    templates, source, digest = [], "", None
+                    code = str(getattr(exc, "code", "") or "roster_photo_unusable")
+                    report.errors.append((row.line, code, "no template from the photo; the row has none now"))
         values = {"name": person.name, "region_code": row_region,
                   "last_certified": person.last_certified, "templates": templates, "template_source": source,
-                  "removed": False}
+                  "photo_sha256": digest, "removed": False}
         if current is None:
             session.add(Pensioner(id_number=person.id_number, seq=seq, updated_at=utcnow(), **values))
             report.added += 1
@@ -123,7 +135,8 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
     if remove_missing:
         for id_number, current in existing.items():
             if id_number not in seen and not current.removed:
-                current.removed, current.templates, current.seq, current.updated_at = True, [], seq, utcnow()
+                current.removed, current.templates, current.photo_sha256 = True, [], None
+                current.seq, current.updated_at = seq, utcnow()
                 seq += 1
                 report.removed += 1
     session.commit()

@@ -91,6 +91,9 @@ def test_photos_become_templates_and_a_bad_photo_is_a_row_error(tmp_path: Path) 
     csv_file = tmp_path / "roster.csv"
     csv_file.write_text(f"id_number,name,last_certified,photo\n{GOOD},张三,,zs.jpg\n{GOOD2},王五,,nobody.jpg\n",
                         encoding="utf-8")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "zs.jpg").write_bytes(b"a face")
+    (tmp_path / "photos" / "nobody.jpg").write_bytes(b"no face")
     with session_factory(make_engine(str(tmp_path / "c.db")))() as session:
         report = import_csv(session, csv_file, tmp_path / "photos", template_maker=maker)
         rows = {row.id_number: row for row in session.scalars(select(Pensioner))}
@@ -99,6 +102,54 @@ def test_photos_become_templates_and_a_bad_photo_is_a_row_error(tmp_path: Path) 
     assert np.allclose(decode_template(rows[GOOD].templates[0]), 0.05)
     assert rows[GOOD2].templates == []
 
+
+
+def test_a_photo_is_encoded_again_only_when_its_content_changes(tmp_path: Path) -> None:
+    """Photos are named after the ID number: a corrected photo keeps its name, an unchanged one is not
+    re-encoded on every import (a province re-imports millions of rows)."""
+    made: list[bytes] = []
+
+    def maker(path: Path) -> np.ndarray:
+        content = path.read_bytes()
+        made.append(content)
+        if content == b"no face":
+            raise type("MatchError", (Exception,), {"code": "no_usable_face"})("no face")
+        return np.full(128, 0.05 if content == b"wrong person" else 0.07)
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(f"id_number,name,last_certified,photo\n{GOOD},张三,,{GOOD}.jpg\n", encoding="utf-8")
+    factory = session_factory(make_engine(str(tmp_path / "c.db")))
+
+    def import_with(content: bytes) -> tuple[dict, object]:
+        (photos / f"{GOOD}.jpg").write_bytes(content)
+        with factory() as session:
+            report = import_csv(session, csv_file, photos, template_maker=maker)
+            return report.as_dict(), session.get(Pensioner, GOOD)
+
+    import_with(b"wrong person")
+    report, _row = import_with(b"wrong person")
+    assert made == [b"wrong person"] and (report["unchanged"], report["templates"]) == (1, 0)
+    report, row = import_with(b"right person")  # corrected under the same name
+    assert made[-1] == b"right person" and (report["changed"], report["templates"]) == (1, 1)
+    assert np.allclose(decode_template(row.templates[0]), 0.07)
+    report, row = import_with(b"no face")  # a corrected photo that gives no template
+    assert [error["code"] for error in report["errors"]] == ["no_usable_face"]
+    assert row.templates == [] and row.photo_sha256 is None and report["changed"] == 1
+
+
+def test_a_centre_database_from_before_photo_hashes_gets_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    make_engine(str(db)).dispose()
+    with sqlite3.connect(db) as connection:
+        connection.execute("ALTER TABLE pensioners DROP COLUMN photo_sha256")
+    make_engine(str(db)).dispose()
+    with sqlite3.connect(db) as connection:
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(pensioners)")}
+    assert "photo_sha256" in columns
 
 def test_real_photos_through_the_projects_matcher(tmp_path: Path, media_dir: Path) -> None:
     matching = pytest.importorskip("camera.matching")
@@ -137,6 +188,7 @@ def test_import_without_the_matcher_refuses_the_whole_file(tmp_path: Path, monke
     # The photo-less row comes first, so it is already in the session when the photo row fails.
     csv_file.write_text(f"id_number,name,last_certified,photo\n{GOOD2},李四,,\n{GOOD},张三,,a.jpg\n",
                         encoding="utf-8")
+    (tmp_path / "a.jpg").write_bytes(b"a photo")
     with session_factory(make_engine(str(tmp_path / "c.db")))() as session:
         with pytest.raises(RosterFileError, match="matcher"):
             import_csv(session, csv_file, tmp_path)
