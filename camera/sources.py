@@ -205,13 +205,18 @@ class ImageFolderSource(_OnDemandSource):
         self._files, self._next, self._index = files, 0, 0
 
     def latest(self) -> Frame | None:
-        """The next readable image; an unreadable file is skipped with a warning (by position only)."""
+        """The next readable image; an unreadable or oversized file (a decompression bomb is refused
+        from its header, before decoding) is skipped with a warning (by position only)."""
+        from camera.matching.errors import MatchError
+        from camera.matching.templates import read_image  # the one guarded image reader
+
         while self._next < len(self._files):
             position = self._next
             self._next += 1
-            image = cv2.imread(str(self._files[position]), cv2.IMREAD_COLOR)
-            if image is None:
-                log.warning("image %d of the source could not be decoded; skipped", position)
+            try:
+                image = read_image(self._files[position])
+            except MatchError as exc:
+                log.warning("image %d of the source skipped (%s)", position, exc.code)
                 continue
             frame = Frame(_readonly(image), self._index / self._fps, self._index)
             self._index += 1

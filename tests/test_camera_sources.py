@@ -107,6 +107,18 @@ def test_an_image_folder_plays_in_name_order_and_skips_broken_files(settings, tm
     assert source.ended
 
 
+
+def test_an_image_folder_skips_a_decompression_bomb_without_decoding_it(settings, tmp_path: Path) -> None:
+    """A 0.9 MB PNG of 30000x30000 px would take 2.7 GB decoded; it is refused from its header."""
+    from test_matching_image_limits import bomb_png
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((20, 30, 3), 100, dtype=np.uint8))
+    (tmp_path / "b.png").write_bytes(bomb_png(30000, 30000))
+    cv2.imwrite(str(tmp_path / "c.png"), np.full((20, 30, 3), 50, dtype=np.uint8))
+    source = open_source(f"images:{tmp_path}", settings)
+    source.start()
+    assert [int(f.image[0, 0, 0]) for f in drain(source)] == [100, 50]
+
 def test_an_empty_folder_is_camera_source_empty(settings, tmp_path: Path) -> None:
     with pytest.raises(CameraError) as error:
         open_source(f"images:{tmp_path}", settings).start()
