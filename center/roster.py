@@ -79,7 +79,7 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
     Raises :class:`RosterFileError` when the file cannot be read or lacks a required column, or
     when photos are listed but the matcher cannot be imported; nothing is changed then.
     """
-    if region is not None and not (len(region) == 6 and region.isdigit()):
+    if region is not None and not (len(region) == 6 and region.isascii() and region.isdigit()):  # #13
         raise RosterFileError(f"region {region!r} is not a 6-digit GB/T 2260 code")
     rows, report = _parse(csv_path, photos_dir or csv_path.parent)
     existing = {row.id_number: row for row in session.scalars(select(Pensioner))}

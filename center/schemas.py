@@ -68,7 +68,7 @@ class ResultRecord(BaseModel):
                                   description="ID card number; absent when the card could not be read")
     session_id: str = Field(default="", max_length=64)
     occurred_at: datetime
-    region_code: str = Field(pattern=r"^\d{6}$")
+    region_code: str = Field(pattern=r"^[0-9]{6}$")  # not \d: pydantic's Rust regex takes any script's digits
     hall_name: str = Field(default="", max_length=80)
     outcome: Code
     reason_code: Code | Literal[""] = ""

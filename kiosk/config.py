@@ -40,7 +40,8 @@ class TerminalSettings(BaseModel):
 
     model_config = _STRICT
     device_id: str = Field(min_length=1, max_length=64)
-    region_code: str = Field(pattern=r"^\d{6}$")
+    # [0-9], not \d: pydantic runs patterns on the Rust regex engine, where \d is any script's digit (#13).
+    region_code: str = Field(pattern=r"^[0-9]{6}$")
     hall_name: str = Field(max_length=80)
     data_dir: Path
     key_file: Path

@@ -139,6 +139,15 @@ def test_receipt_is_idempotent_per_record_and_judges_each_record(terminal: Termi
     assert [r["status"] for r in again] == ["duplicate", "duplicate"]
 
 
+@pytest.mark.parametrize("region", ["\u0661\u0661\u0660\u0661\u0660\u0661", "\uff11\uff11\uff10\uff11\uff10\uff11",
+                                    "11010\u0967"])
+def test_a_region_code_in_another_scripts_digits_is_an_invalid_record(terminal: Terminal, region: str) -> None:
+    """#13: pydantic patterns run on the Rust regex engine, where \\d is any script's digit."""
+    receipt = terminal.request("POST", "/v1/results", {"records": [terminal.record(region_code=region)]}).json()
+    assert [(r["status"], r["reason"]) for r in receipt["receipts"]] == [("rejected", "record_invalid")]
+    assert "region_code" in receipt["receipts"][0]["message"]
+
+
 def test_same_id_with_other_content_is_a_conflict(terminal: Terminal) -> None:
     first = terminal.record()
     assert terminal.request("POST", "/v1/results", {"records": [first]}).json()["receipts"][0]["status"] == "accepted"

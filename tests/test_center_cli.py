@@ -208,6 +208,18 @@ def test_the_region_comes_from_the_option_or_the_id_number(tmp_path: Path) -> No
     assert (row.region_code, str(row.last_certified), row.seq) == ("110105", "2025-06-01", 2)
 
 
+@pytest.mark.parametrize("region", ["\u0661\u0661\u0660\u0661\u0660\u0665", "\uff11\uff11\uff10\uff11\uff10\uff15",
+                                    "11010\u096b"])
+def test_a_region_in_another_scripts_digits_is_refused(tmp_path: Path, region: str) -> None:
+    """#13: ``str.isdigit`` takes any script's digits; the region is ASCII 0-9 only."""
+    db = str(tmp_path / "c.db")
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(f"id_number,name,last_certified\n{GOOD},ZHANG SAN,2025-06-01\n", encoding="utf-8")
+    assert _run("roster", "import", str(csv_file), "--db", db, "--region", region)[0] != 0
+    with session_factory(make_engine(db))() as session:
+        assert session.get(Pensioner, GOOD) is None
+
+
 def test_a_postgresql_url_is_accepted_and_a_missing_driver_is_one_clear_line() -> None:
     from center.db import database_url
 

@@ -222,3 +222,15 @@ def test_an_empty_data_folder_or_key_file_is_refused(tmp_path: Path, key: str, v
         load_config(site, env={})
     with pytest.raises(ConfigError, match="terminal.data_dir"):
         load_config(None, env={"KIOSK_DATA_DIR": value})
+
+
+@pytest.mark.parametrize("region", ["١١٠١٠١", "１１０１０１", "11010१", "11010𝟏"])
+def test_a_region_code_in_another_scripts_digits_is_refused(tmp_path: Path, region: str) -> None:
+    """#13: pydantic's patterns run on the Rust regex engine, where ``\\d`` is any script's digit;
+    the region code is the first six ASCII digits of an ID number, so only 0-9 are allowed."""
+    site = tmp_path / "site.toml"
+    site.write_text(f'[terminal]\nregion_code = "{region}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="terminal.region_code"):
+        load_config(site, env={})
+    with pytest.raises(ConfigError, match="terminal.region_code"):
+        load_config(None, env={"KIOSK__TERMINAL__REGION_CODE": region})

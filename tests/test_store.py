@@ -73,7 +73,10 @@ def test_last_certified_never_moves_back_on_upsert_but_can_be_set(store: Store) 
 
 
 @pytest.mark.parametrize("bad", [dict(id_number=""), dict(id_number=" 110101"), dict(name=" "),
-                                 dict(region_code="11010"), dict(last_certified=datetime(2025, 1, 1))])
+                                 dict(region_code="11010"), dict(last_certified=datetime(2025, 1, 1)),
+                                 # any script's digits match \d: the region is ASCII 0-9 only (#13)
+                                 dict(region_code="\u0661\u0661\u0660\u0661\u0660\u0661"),
+                                 dict(region_code="\uff11\uff11\uff10\uff11\uff10\uff11")])
 def test_pensioner_refuses_bad_values(bad: dict) -> None:
     fields = dict(id_number=ID_A, name="张三", region_code="110101", last_certified=None)
     fields.update(bad)

@@ -40,7 +40,7 @@ def import_command(state: CliState, csv_file: Path, photos_dir: Path | None, reg
     """
     config = state.config
     region = region_code or config.terminal.region_code
-    if not re.fullmatch(r"\d{6}", region):
+    if not re.fullmatch(r"[0-9]{6}", region):  # not \d: it takes any script's digits (#13)
         raise click.BadParameter("a region code is 6 digits", param_hint="--region")
     clock = SystemClock()
     with Store.from_config(config, clock) as store:

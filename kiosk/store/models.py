@@ -57,7 +57,7 @@ class Pensioner:
             raise ValueError("id_number must be 1-32 characters, stripped and upper-case")
         if not self.name.strip() or len(self.name) > 64:
             raise ValueError("name must be 1-64 characters")
-        if not re.fullmatch(r"\d{6}", self.region_code):
+        if not re.fullmatch(r"[0-9]{6}", self.region_code):  # not \d: it takes any script's digits (#13)
             raise ValueError("region_code must be 6 digits")
         if self.last_certified is not None and type(self.last_certified) is not date:
             raise ValueError("last_certified must be a date (not a datetime)")
