@@ -142,3 +142,16 @@ def test_render_without_espeak_is_one_clear_line(data_dir: Path, monkeypatch: py
     assert run_cli(["voice", "render"]) == 2
     err = capsys.readouterr().err
     assert "voice_render_failed" in err and "espeak-ng not found" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663"])
+def test_say_takes_only_ascii_digits_as_a_count(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """#13: ``str.isdigit`` is true for a superscript two (``int()`` then raised: an internal error)
+    and an Arabic-Indic three (spoken as 3); both are words, refused like any other non-count."""
+    from tests.conftest import run_cli
+
+    assert run_cli(["voice", "say", "attempts_left", "--param", "attempts_left=3"]) == 0
+    capsys.readouterr()
+    assert run_cli(["voice", "say", "attempts_left", "--param", f"attempts_left={value}"]) == 2
+    err = capsys.readouterr().err
+    assert "prompt_catalogue_invalid" in err and "internal error" not in err

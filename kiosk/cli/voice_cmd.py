@@ -68,7 +68,7 @@ def say_command(prompt: str, params: tuple[str, ...]) -> None:
 
 
 def _parse_value(raw: str) -> object:
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():  # isdigit() alone takes '²' (int() raises) and other scripts' digits
         return int(raw)
     try:
         return date.fromisoformat(raw)
