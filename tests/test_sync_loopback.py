@@ -418,7 +418,7 @@ def test_roster_delta_numbers_follow_the_one_rule(rig: Rig, caplog: pytest.LogCa
     from kiosk.sync.records import apply_roster_page
 
     other = "11010119450203002X"
-    change = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "甲", "region_code": "110101",
+    change = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "ZHANG SAN", "region_code": "110101",
               "last_certified": "2025-06-01"}
     assert apply_roster_page(rig.store, [change, dict(change, seq=2, id_number=other)], 2) == (2, 0, 0)
     hostile = [ID_NUMBER[:-1] + "²", ID_NUMBER[:6] + "١٩٤٠" + ID_NUMBER[10:], other[:8] + "۰" + other[9:]]
