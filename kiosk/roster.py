@@ -33,8 +33,10 @@ REQUIRED_COLUMNS = ("id_number", "name")
 OPTIONAL_COLUMNS = ("last_certified", "photo")
 MAX_FILE_BYTES = 200_000_000  # ~2 million rows; a larger file is a wrong file
 BATCH_ROWS = 500  # rows per transaction: one fsync per batch, not per row
-_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")  # 2025-01-10, 2025/1/10, 2025年1月10日
-_EXCEL_NUMBER = re.compile(r"^\d(\.\d+)?[eE]\+\d+$")  # 1.10105E+17: Excel turned the ID into a number
+# [0-9], not \d (which takes any script's digits, and int() reads them): ASCII digits only, as in ID
+# numbers (#13). \s stays Unicode: an ideographic space (U+3000) between the parts is still a date.
+_DATE = re.compile(r"^([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?$")  # 2025-01-10, 2025/1/10, 2025年1月10日
+_EXCEL_NUMBER = re.compile(r"^[0-9](\.[0-9]+)?[eE]\+[0-9]+$")  # 1.10105E+17: Excel turned the ID into a number
 
 TemplateBuilder = Callable[[Path], np.ndarray | None]
 _PHOTO_HINTS = {

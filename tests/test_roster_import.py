@@ -290,3 +290,30 @@ def test_cli_show_takes_a_full_width_number_and_refuses_a_non_ascii_digit(tmp_pa
         assert run_cli(["roster", "show", hostile]) == 2
         err = capsys.readouterr().err
         assert "id_number_format" in err and "internal error" not in err and hostile not in err
+
+
+# --- Digits of other scripts outside the ID number (#13): ASCII 0-9 only ----------------------------
+
+@pytest.mark.parametrize("day", ["٢٠٢٥-01-10", "2025-0١-10", "2025/1/१०", "２０２５/1/10", "2025.1.1𝟎"])
+def test_a_date_with_another_scripts_digits_is_a_line_problem(store: Store, tmp_path: Path, day: str) -> None:
+    """Python's ``\\d`` and ``int()`` take Arabic-Indic, Devanagari and full-width digits: such a
+    date was imported as 2025-01-10."""
+    with pytest.raises(ValueError):
+        parse_date(day)
+    summary = run(store, write(tmp_path, HEADER + f"{A},ZHANG SAN,{day},\n{B},LI SI,2025-01-10,\n"))
+    assert [(p.line, p.code) for p in summary.problems] == [(2, "roster_bad_date")]
+    assert summary.inserted == 1 and store.get_pensioner(A) is None
+
+
+def test_the_excel_hint_is_for_an_excel_number_only(store: Store, tmp_path: Path) -> None:
+    summary = run(store, write(tmp_path, HEADER + "1.10105E+17,ZHANG SAN,,\n١.١٠١٠٥E+١٧,LI SI,,\n"))
+    hints = [p.hint for p in summary.problems]
+    assert "Excel" in hints[0] and "Excel" not in hints[1]
+
+
+@pytest.mark.parametrize("region", ["١١٠١٠١", "１１０１０１", "11010१"])
+def test_cli_import_refuses_a_region_in_other_digits(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    region: str) -> None:
+    assert run_cli(["roster", "import", str(write(tmp_path, HEADER + f"{A},ZHANG SAN,,\n")), "--region", region]) == 2
+    assert "--region" in capsys.readouterr().err
+    assert run_cli(["roster", "show", A]) == 1  # nothing was imported
