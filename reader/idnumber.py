@@ -56,11 +56,6 @@ class IdNumber:
     birth_date: date
     male: bool
 
-    @property
-    def region_prefix(self) -> str:
-        """The first six digits (GB/T 2260 region code)."""
-        return self.value[:6]
-
     def masked(self) -> str:
         """First 6 and last 2 characters, the rest as ``*`` (for screens and technician output)."""
         return mask_number(self.value)
