@@ -31,12 +31,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from center.db import Pensioner, next_seq, utcnow
-from center.schemas import RosterChange, RosterPage
-from kiosk.sync.protocol import encode_template
 from kiosk.clock import CHINA_STANDARD_TIME
 from kiosk.errors import RosterImportError
 from kiosk.roster import RosterRow, decode_roster, parse_roster, photo_sha256
 from reader.idnumber import check_character
+from wire.schemas import RosterChange, RosterPage
+from wire.templates import encode_template
 
 log = logging.getLogger(__name__)
 

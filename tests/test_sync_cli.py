@@ -18,7 +18,7 @@ from kiosk.clock import SystemClock
 from kiosk.config import load_config
 from kiosk.errors import SyncError
 from kiosk.store import CertificationRecord, Store
-from kiosk.sync import signing
+from wire import signing
 from kiosk.sync.credentials import credentials_path, load_credentials
 from kiosk.sync.worker import backoff_delay
 

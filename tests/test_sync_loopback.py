@@ -28,7 +28,7 @@ from kiosk.config import KioskConfig, load_config
 from kiosk.doctor import Status
 from kiosk.doctor.checks_sync import CHECKS
 from kiosk.store import CertificationRecord, Store
-from kiosk.sync import signing
+from wire import signing
 from kiosk.sync.credentials import new_credentials, save_credentials
 from kiosk.sync.records import set_aside_records
 from kiosk.sync import worker as worker_module
@@ -393,7 +393,7 @@ def test_a_centre_that_lost_the_signing_key_gets_it_again_and_sets_nothing_aside
 
 
 def test_a_malformed_roster_change_is_skipped_without_blocking_the_rest(rig: Rig) -> None:
-    from kiosk.sync.protocol import encode_template
+    from wire.templates import encode_template
     from kiosk.sync.records import apply_roster_page
 
     good = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "甲", "region_code": "110101",
@@ -451,7 +451,7 @@ def test_after_the_network_went_down_a_round_starts_with_the_cheap_probe(rig: Ri
 
 
 def test_a_roster_change_replaces_the_centre_references_and_keeps_the_halls_own(rig: Rig) -> None:
-    from kiosk.sync.protocol import encode_template
+    from wire.templates import encode_template
     from kiosk.sync.records import apply_roster_page
 
     change = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "甲", "region_code": "110101",

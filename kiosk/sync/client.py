@@ -32,8 +32,9 @@ import httpx
 from kiosk.clock import Clock
 from kiosk.errors import SyncError
 from kiosk.sync.credentials import Credentials
-from kiosk.sync.protocol import PATH_ENROL, PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER, WireError
-from kiosk.sync.signing import sign_request
+from wire.api import PATH_ENROL, PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER
+from wire.codes import WireError
+from wire.signing import sign_request
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,10 @@ from kiosk.reasons import is_code
 from kiosk.store import OutboxItem, Store
 from kiosk.sync.client import CentreClient, RequestRefused
 from kiosk.sync.credentials import Credentials, mark_key_registered
-from kiosk.sync.protocol import DEFAULT_ROSTER_PAGE, RecordRejection, RecordVerdict
 from kiosk.sync.records import apply_roster_page, roster_cursor, wire_record
 from kiosk.sync.status import SyncReport
+from wire.api import DEFAULT_ROSTER_PAGE
+from wire.codes import RecordRejection, RecordVerdict
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.store import Pensioner, Store
-from kiosk.sync.protocol import decode_template
-from kiosk.sync.signing import sign_record
 from reader.idnumber import InvalidIdNumber, parse_card_number
+from wire.signing import sign_record
+from wire.templates import decode_template
 
 log = logging.getLogger(__name__)
 
