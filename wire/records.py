@@ -119,8 +119,12 @@ def signed_record(key: Ed25519PrivateKey, **fields: Any) -> ResultRecord:
     Not validated here: the centre is the one judge of a record, with one vocabulary of reasons
     (``record_invalid: region_code ...``), and the terminal sets aside what it refuses. A field
     given as None is left out. Raises ValueError / TypeError when a value cannot be written as JSON
-    (a NaN score).
+    (a NaN score), AttributeError for a name that is no field of :class:`ResultRecord` (a bug, not
+    a bad record: ``model_construct`` would drop it silently).
     """
+    unknown = sorted((fields.keys() - ResultRecord.model_fields.keys()) | (fields.keys() & {"signature"}))
+    if unknown:
+        raise AttributeError(f"not fields of an unsigned ResultRecord: {', '.join(unknown)}")
     unsigned = ResultRecord.model_construct(**{name: value for name, value in fields.items() if value is not None})
     signature = sign_record(key, unsigned.wire_dict())
     return unsigned.model_copy(update={"signature": signature})
