@@ -65,6 +65,12 @@ def test_every_package_is_guarded() -> None:
     assert found <= PROJECT, f"packages without architecture rules: {sorted(found - PROJECT)}"
 
 
+def test_the_centres_test_harness_is_not_in_the_production_package() -> None:
+    assert not (ROOT / "center" / "testing.py").exists()
+    assert (ROOT / "tests" / "centre_harness.py").exists()
+    assert "tests" not in imported_top_levels("center") and "centre_harness" not in imported_top_levels("center")
+
+
 def test_the_guard_sees_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The walker itself works: a planted Qt import is found."""
     (tmp_path / "fake").mkdir()

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from center.db import Certification, Device, DeviceKey, make_engine, session_factory
 from center.roster import generate_synthetic
-from center.testing import CenterProcess, FaultProxy, free_port
+from centre_harness import CenterProcess, FaultProxy, free_port
 from kiosk.clock import CHINA_STANDARD_TIME, FakeClock, SystemClock
 from kiosk.config import KioskConfig, load_config
 from kiosk.doctor import Status
