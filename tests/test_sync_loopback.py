@@ -223,6 +223,17 @@ def test_a_record_the_centre_refuses_is_set_aside_with_its_reason(rig: Rig) -> N
     assert set_aside_records(rig.store) == [(bad[0], reason)]
 
 
+def test_a_stored_row_that_is_no_valid_record_is_set_aside_and_the_rest_sent(rig: Rig) -> None:
+    good = rig.add_records(3)
+    bad = rig.add_records(1)
+    rig.store.db.execute("UPDATE certifications SET outcome = 'Not A Code' WHERE record_id = ?", bad)
+    report = rig.worker.run_once()
+    assert (report.error, report.pushed, report.rejected, report.pending) == (None, 3, 1, 0)
+    reason = rig.store.db.execute("SELECT rejected_reason FROM outbox WHERE record_id = ?", bad).fetchone()[0]
+    assert reason == "record_unsendable: the stored record is unreadable (ValueError)"
+    assert received(rig.centre.db, rig.device_id) == (3, 3) and len(good) == 3
+
+
 def test_a_batch_refused_as_a_whole_is_split_down_to_the_bad_record(rig: Rig) -> None:
     rig.add_records(9)
     refused_sizes = {}

@@ -30,7 +30,7 @@ from wire.api import MAX_FACE_IMAGE_BYTES, MAX_RECORDS_PER_BATCH
 from wire.canonical import canonical_json
 from wire.codes import RecordVerdict
 from wire.schemas import Code
-from wire.signing import canonical_record, sign_record
+from wire.signing import sign_record
 
 SCORE_NAMES = ("liveness_score", "attack_score", "match_distance")
 """The audit scores a terminal puts in ``scores`` (never shown to the person): liveness and attack

@@ -148,7 +148,7 @@ class SyncRound:
                 reason = receipt.reason or "record_rejected"
                 if receipt.status in (RecordVerdict.ACCEPTED, RecordVerdict.DUPLICATE):
                     sent.append(item.record_id)
-                elif reason == RecordRejection.KEY_UNKNOWN:
+                elif reason == RecordRejection.KEY_UNKNOWN:  # status is REJECTED: a verdict has three values
                     key_unknown.append(item)  # the centre's fault, not the record's: see below
                 else:
                     self._reject(item.record_id, reason, receipt.message)
