@@ -25,9 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from center.db import Device, Nonce
-from kiosk.sync.protocol import WireError
-from kiosk.sync.signing import (HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
-                                NONCE_HEX_DIGITS, SignedHeaders, verify_request)
+from wire.codes import WireError
+from wire.signing import HeadersInvalid, SignedHeaders, is_fresh, signed_headers_from, verify_request
 
 
 class ApiError(Exception):
@@ -58,17 +57,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 def signed_headers(request: Request) -> SignedHeaders:
     """The authentication headers; raises 401 ``auth_headers_missing`` when one is absent or malformed."""
     try:
-        device_id = request.headers[HEADER_DEVICE]
-        timestamp = int(request.headers[HEADER_TIMESTAMP])
-        nonce = request.headers[HEADER_NONCE]
-        signature = request.headers[HEADER_SIGNATURE]
-    except (KeyError, ValueError):
-        raise ApiError(401, WireError.HEADERS_MISSING,
-                       f"every request needs {HEADER_DEVICE}, {HEADER_TIMESTAMP} (Unix seconds), "
-                       f"{HEADER_NONCE} and {HEADER_SIGNATURE}") from None
-    if len(nonce) != NONCE_HEX_DIGITS or any(c not in "0123456789abcdef" for c in nonce):
-        raise ApiError(401, WireError.HEADERS_MISSING, f"{HEADER_NONCE} must be {NONCE_HEX_DIGITS} lower-case hex digits")
-    return SignedHeaders(device_id, timestamp, nonce, signature)
+        return signed_headers_from(request.headers)
+    except HeadersInvalid as exc:
+        raise ApiError(401, WireError.HEADERS_MISSING, str(exc)) from None
 
 
 def authenticate(session: Session, request: Request, body: bytes, window_s: int,
@@ -81,7 +72,7 @@ def authenticate(session: Session, request: Request, body: bytes, window_s: int,
     if device.disabled:
         raise ApiError(403, WireError.DEVICE_DISABLED, "this device has been disabled at the centre")
     current = now()
-    if abs(current - headers.timestamp) > window_s:
+    if not is_fresh(headers.timestamp, current, window_s):
         raise ApiError(401, WireError.REQUEST_STALE,
                        f"request timestamp is {headers.timestamp - current:+.0f} s from the centre's clock "
                        f"(window ±{window_s} s); correct the clock or retry with the Date header's time")

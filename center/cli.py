@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from center.db import Certification, Device, make_engine, session_factory
 from center.roster import RosterFileError, generate_synthetic, import_csv
-from kiosk.sync.protocol import DEVICE_ID_RULE, valid_device_id
-from kiosk.sync.signing import new_secret
+from wire.api import DEVICE_ID_RULE, valid_device_id
+from wire.signing import new_secret
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ Thread rules: called from a request worker thread with that request's session.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 from typing import Any
 
@@ -21,23 +20,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from center.db import Certification, Device, DeviceKey
-from center.schemas import RecordReceipt, ResultRecord, explain_errors
-from kiosk.sync.protocol import RecordRejection, RecordVerdict
-from kiosk.sync.signing import canonical_record, verify_record
+from wire.codes import RecordRejection, RecordVerdict
+from wire.records import RecordReceipt, ResultRecord, content_digest
+from wire.schemas import explain_errors
+from wire.signing import verify_record
 
 log = logging.getLogger(__name__)
-
-# Fields that may legitimately differ between two transmissions of the same decision: the key it was
-# signed with (re-enrolment rotates it), the signature itself and the optional image.
-_NOT_CONTENT = {"signature", "key_id", "face_image_jpeg"}
-
-
-def content_digest(record: dict[str, Any]) -> str:
-    """SHA-256 of the decision itself (see ``_NOT_CONTENT``), for telling a repeat from a conflict:
-    the signed canonical JSON without the fields that may differ between transmissions."""
-    content = {key: value for key, value in record.items() if key not in _NOT_CONTENT}
-    return hashlib.sha256(canonical_record(content)).hexdigest()
-
 
 def receive_batch(session: Session, device: Device, records: list[dict]) -> list[RecordReceipt]:
     """Judges and stores a batch; returns one receipt per record in order.

@@ -1,8 +1,8 @@
-"""The centre's roster: import from the kiosk's CSV, synthetic rosters for load tests, delta pages.
+"""The centre's roster: import from the roster CSV, synthetic rosters for load tests, delta pages.
 
-The CSV is exactly the kiosk's (``kiosk.roster``: ``id_number,name,last_certified,photo``, UTF-8 or
-GB18030, dates as typed in Excel), parsed by the kiosk's own parser so both sides agree on every
-row. The region is ``--region`` or, when absent, the first six digits of each ID number (a foreign
+The CSV is the one the terminals import (``id_number,name,last_certified,photo``, UTF-8 or GB18030,
+dates as typed in Excel), parsed by the same parser (:mod:`wire.roster_csv`, with the card reader's
+ID number rule :func:`reader.idnumber.parse_card_number`) so both sides agree on every row. The region is ``--region`` or, when absent, the first six digits of each ID number (a foreign
 permanent resident card number has none: such a row needs ``--region``). ``photo`` is
 relative to the photos folder; a reference template is built from it with the project's matcher
 (``camera.matching.template_from_image_file``, imported only when a photo is present), and only when
@@ -31,12 +31,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from center.db import Pensioner, next_seq, utcnow
-from center.schemas import RosterChange, RosterPage
-from kiosk.sync.protocol import encode_template
-from kiosk.clock import CHINA_STANDARD_TIME
-from kiosk.errors import RosterImportError
-from kiosk.roster import RosterRow, decode_roster, parse_roster, photo_sha256
-from reader.idnumber import check_character
+from reader.idnumber import check_character, parse_card_number
+from wire.roster_csv import (CHINA_STANDARD_TIME, RosterFormatError, RosterRow, decode_roster, parse_roster,
+                             photo_sha256)
+from wire.schemas import RosterChange, RosterPage
+from wire.templates import encode_template
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +86,15 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
     seen: set[str] = set()
     maker = template_maker
     for row in rows:
-        person = row.pensioner
-        seen.add(person.id_number)
+        seen.add(row.id_number)
         # A resident ID number or residence permit starts with its GB/T 2260 region; a foreign
         # permanent resident card number carries none.
-        row_region = region or (person.id_number[:6] if row.card_kind == "resident" else None)
+        row_region = region or (row.id_number[:6] if row.card_kind == "resident" else None)
         if row_region is None:
             report.errors.append((row.line, "roster_region_unknown",
                                   "a foreign permanent resident card number names no region: import with --region"))
             continue
-        current = existing.get(person.id_number)
+        current = existing.get(row.id_number)
         alive = current is not None and not current.removed
         templates = list(current.templates) if alive else []
         source = current.template_source if alive else ""
@@ -117,11 +115,11 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
                     templates, source, digest = [], "", None
                     code = str(getattr(exc, "code", "") or "roster_photo_unusable")
                     report.errors.append((row.line, code, "no template from the photo; the row has none now"))
-        values = {"name": person.name, "region_code": row_region,
-                  "last_certified": person.last_certified, "templates": templates, "template_source": source,
+        values = {"name": row.name, "region_code": row_region,
+                  "last_certified": row.last_certified, "templates": templates, "template_source": source,
                   "photo_sha256": digest, "removed": False}
         if current is None:
-            session.add(Pensioner(id_number=person.id_number, seq=seq, updated_at=utcnow(), **values))
+            session.add(Pensioner(id_number=row.id_number, seq=seq, updated_at=utcnow(), **values))
             report.added += 1
         elif any(getattr(current, key) != value for key, value in values.items()):
             for key, value in values.items():
@@ -153,11 +151,10 @@ def _parse(csv_path: Path, photo_root: Path) -> tuple[list[RosterRow], ImportRep
     except OSError as exc:
         raise RosterFileError(f"roster file {csv_path} cannot be read: {exc.strerror}") from None
     try:
-        # The placeholder region is replaced per row above; parse_roster needs one to build rows.
-        rows, problems, _notes = parse_roster(decode_roster(raw), region_code="000000",
-                                              today=datetime.now(CHINA_STANDARD_TIME).date(), photo_root=photo_root)
-    except RosterImportError as exc:
-        raise RosterFileError(f"roster file {csv_path}: {exc.message}") from None
+        rows, problems, _notes = parse_roster(decode_roster(raw), today=datetime.now(CHINA_STANDARD_TIME).date(),
+                                              photo_root=photo_root, card_number=parse_card_number)
+    except RosterFormatError as exc:
+        raise RosterFileError(f"roster file {csv_path}: {exc}") from None
     report = ImportReport(errors=[(problem.line, problem.code, problem.hint) for problem in problems])
     return rows, report
 

@@ -6,19 +6,11 @@ Codes are stable strings (they go into records, the outbox and the message catal
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 
-CODE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
-"""The shape of every reason code: flat snake_case, at most 64 characters (records, outbox, protocol)."""
-
-_CODE = re.compile(CODE_PATTERN)
-
-
-def is_code(value: str) -> bool:
-    """True when ``value`` has the shape of a reason code (:data:`CODE_PATTERN`)."""
-    return bool(_CODE.match(value))
-
+# The shape of every reason code (flat snake_case, at most 64 characters) and its test: codes travel
+# in records and heartbeats, so the wire contract defines them.
+from wire.codes import CODE_PATTERN, is_code  # noqa: F401 - re-exported: kiosk code imports them from here
 
 
 class Outcome(StrEnum):

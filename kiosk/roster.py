@@ -1,20 +1,16 @@
 """Roster import for hall staff: a CSV file of pensioners (from the centre or typed in Excel).
 
-Columns: ``id_number,name,last_certified,photo`` (``last_certified`` and ``photo`` optional). A row
-with a bad ID number (GB 11643), a bad date, a missing name or a value in an unknown column is
-reported by line number and skipped; the others are imported in one pass, and importing the same
-file again updates rows, never duplicates them. Problems are reported by line and reason code,
-never with the name or the number in them (the report may end up in a log or on a shared screen).
-
-Encodings: UTF-8 with or without BOM, and GB18030 (what Excel on Chinese Windows writes as "CSV").
+The file format and its row rules are the province's contract with its halls and its centre, so
+they live in :mod:`wire.roster_csv` (columns ``id_number,name,last_certified,photo``, UTF-8 or
+GB18030, dates as typed in Excel, problems by line number and reason code, never with the name or
+the number in them); the ID number rule is :func:`reader.idnumber.parse_card_number`. This module
+puts the parsed rows into the store: the good rows in one pass (importing the same file again
+updates rows, never duplicates them), and face templates from the photos.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,18 +21,17 @@ import numpy as np
 
 from kiosk.errors import KeyUnavailableError, RosterImportError
 from kiosk.store import Pensioner, Store
-from reader.idnumber import InvalidIdNumber, parse_card_number
+from reader.idnumber import parse_card_number
+from wire import roster_csv
+from wire.roster_csv import RowProblem, parse_date, photo_inside, photo_sha256
+
+__all__ = ["ImportSummary", "PhotoToBuild", "RosterRow", "RowProblem", "decode_roster", "import_roster", "parse_date",
+           "parse_roster", "photo_inside", "photo_sha256"]
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("id_number", "name")
-OPTIONAL_COLUMNS = ("last_certified", "photo")
 MAX_FILE_BYTES = 200_000_000  # ~2 million rows; a larger file is a wrong file
 BATCH_ROWS = 500  # rows per transaction: one fsync per batch, not per row
-# [0-9], not \d (which takes any script's digits, and int() reads them): ASCII digits only, as in ID
-# numbers (#13). \s stays Unicode: an ideographic space (U+3000) between the parts is still a date.
-_DATE = re.compile(r"^([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?$")  # 2025-01-10, 2025/1/10, 2025年1月10日
-_EXCEL_NUMBER = re.compile(r"^[0-9](\.[0-9]+)?[eE]\+[0-9]+$")  # 1.10105E+17: Excel turned the ID into a number
 
 TemplateBuilder = Callable[[Path], np.ndarray | None]
 _PHOTO_HINTS = {
@@ -44,18 +39,6 @@ _PHOTO_HINTS = {
     "image_unreadable": "the photo file is not a readable JPEG, PNG, BMP or WebP image",
     "roster_photo_unreadable": "the photo could not be read",
 }
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    """One reported problem: file line (1 = header), a reason code, and a hint without personal data."""
-
-    line: int
-    code: str
-    hint: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.code}: {self.hint}"
 
 
 @dataclass
@@ -96,128 +79,31 @@ class PhotoToBuild(NamedTuple):
 
 
 def decode_roster(raw: bytes) -> str:
-    """The text of a roster file: UTF-8 (BOM or not), else GB18030. Raises RosterImportError."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise RosterImportError("the file is neither UTF-8 nor GB18030 text (save it from Excel as CSV)")
-
-
-def parse_date(text: str) -> date:
-    """A date as typed in a roster (``2025-01-10``, ``2025/1/10``, ``2025.1.10``, ``2025年1月10日``).
-
-    Raises ValueError for anything else or an impossible date.
-    """
-    match = _DATE.match(text.strip())
-    if not match:
-        raise ValueError("not a date")
-    return date(int(match[1]), int(match[2]), int(match[3]))
+    """The text of a roster file (:func:`wire.roster_csv.decode_roster`). Raises RosterImportError."""
+    try:
+        return roster_csv.decode_roster(raw)
+    except roster_csv.RosterFormatError as exc:
+        raise RosterImportError(str(exc)) from None
 
 
 def parse_roster(
     text: str, *, region_code: str, today: date, photo_root: Path
 ) -> tuple[list[RosterRow], list[RowProblem], list[str]]:
-    """Validates a roster's rows; returns (good rows, problems of skipped rows, notes).
+    """Validates a roster's rows (:func:`wire.roster_csv.parse_roster`, with the card reader's ID
+    number rule) as pensioners of ``region_code``; returns (good rows, problems of skipped rows, notes).
 
-    Each physical line is one row: no value of these columns can contain a line break, so a stray
-    quote spoils only its own line instead of swallowing the rest of the file into one cell.
-    ``photo_root``: folder relative photo paths are taken from. Raises RosterImportError when the
-    file cannot be used at all (no header, a required column missing, a column named twice).
+    Raises RosterImportError when the file cannot be used at all (no header, a required column
+    missing, a column named twice).
     """
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
     try:
-        header = [name.strip().lower() for name in _cells(lines[0])]
-    except csv.Error as exc:
-        raise RosterImportError(f"line 1: the header is not valid CSV ({exc})") from None
-    if not any(header):
-        raise RosterImportError("the file is empty (no header line)")
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
-    if missing:
-        raise RosterImportError(f"line 1: required column(s) {', '.join(missing)} missing; "
-                                f"the columns are {','.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}")
-    if len(set(header)) != len(header):
-        raise RosterImportError("line 1: a column is named twice")
-    unknown = [name or f"(column {n + 1} without a name)" for n, name in enumerate(header)
-               if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    notes = [f"line 1: unknown column(s) {', '.join(unknown)}: rows with a value there are skipped"] if unknown else []
-    rows: list[RosterRow] = []
-    problems: list[RowProblem] = []
-    seen: dict[str, int] = {}
-    for line, raw in enumerate(lines[1:], start=2):
-        try:
-            cells = _cells(raw)
-        except csv.Error:
-            problems.append(RowProblem(line, "roster_bad_csv", "unbalanced quotes"))
-            continue
-        if not any(cell.strip() for cell in cells):
-            continue  # blank lines and Excel's trailing ",,," rows
-        if len(cells) > len(header):
-            problems.append(RowProblem(line, "roster_unknown_column", f"{len(cells)} values for {len(header)} columns"))
-            continue
-        values = dict(zip(header, (cell.strip() for cell in cells)))  # missing trailing cells: empty
-        if any(values.get(name) for name in unknown):
-            problems.append(RowProblem(line, "roster_unknown_column", "a value in an unknown column"))
-            continue
-        row = _validate(line, values, region_code, today, photo_root, problems)
-        if row is None:
-            continue
-        first = seen.setdefault(row.pensioner.id_number, line)
-        if first != line:
-            problems.append(RowProblem(line, "roster_duplicate_row", f"the same ID number as line {first}"))
-            continue
-        rows.append(row)
-    return rows, problems, notes
+        rows, problems, notes = roster_csv.parse_roster(text, today=today, photo_root=photo_root,
+                                                        card_number=parse_card_number)
+    except roster_csv.RosterFormatError as exc:
+        raise RosterImportError(str(exc)) from None
+    return [RosterRow(row.line, Pensioner(row.id_number, row.name, region_code, row.last_certified,
+                                          str(row.photo) if row.photo else None), row.photo, row.card_kind)
+            for row in rows], problems, notes
 
-
-def _cells(line: str) -> list[str]:
-    """The cells of one CSV line (strict quoting; raises csv.Error)."""
-    return next(csv.reader([line], strict=True), [])
-
-
-def _validate(line: int, values: dict[str, str], region_code: str, today: date, photo_root: Path,
-              problems: list[RowProblem]) -> RosterRow | None:
-    raw_id = values.get("id_number", "")
-    try:
-        number = parse_card_number(raw_id)
-    except InvalidIdNumber as exc:
-        hint = "Excel turned it into a number: format the column as text" if _EXCEL_NUMBER.match(raw_id) else \
-            "the ID number is not valid (GB 11643, or a foreign permanent resident card number)"
-        problems.append(RowProblem(line, exc.code, hint))
-        return None
-    name = values.get("name", "")
-    if not name or len(name) > 64 or not name.isprintable():
-        problems.append(RowProblem(line, "roster_bad_name", "the name is empty, too long or has line breaks"))
-        return None
-    last: date | None = None
-    if values.get("last_certified"):
-        try:
-            last = parse_date(values["last_certified"])
-        except ValueError:
-            problems.append(RowProblem(line, "roster_bad_date", "last_certified is not a date like 2025-01-10"))
-            return None
-        if last > today or (number.birth_date is not None and last < number.birth_date):
-            problems.append(RowProblem(line, "roster_bad_date", "last_certified is in the future or before birth"))
-            return None
-    photo = None
-    if values.get("photo"):
-        photo = photo_inside(photo_root, values["photo"])
-        if photo is None:
-            problems.append(RowProblem(line, "roster_photo_outside_folder",
-                                       "the photo path leads out of the photos folder"))
-            return None
-    pensioner = Pensioner(number.value, name, region_code, last, str(photo) if photo else None)
-    return RosterRow(line, pensioner, photo, number.kind)
-
-
-
-def photo_inside(photo_root: Path, relative: str) -> Path | None:
-    """``relative`` resolved inside ``photo_root``, None when it leads out (``..``, an absolute path,
-    a symbolic link to elsewhere): a roster file must not make the terminal open other files."""
-    root = photo_root.resolve()
-    photo = (root / relative).resolve()
-    return photo if photo.is_relative_to(root) and photo != root else None
 
 def import_roster(
     store: Store,
@@ -292,18 +178,6 @@ def _import_row(store: Store, row: RosterRow, to_build: list[PhotoToBuild], summ
     if digest is not None and (digest != stored or not store.has_reference(id_number)):
         to_build.append(PhotoToBuild(row, digest))
     return result
-
-
-def photo_sha256(path: Path) -> str | None:
-    """The SHA-256 (hex) of a photo file's bytes, None when it is missing or cannot be read."""
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as file:
-            for chunk in iter(lambda: file.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()
 
 
 def _templates(store: Store, photos: list[PhotoToBuild], summary: ImportSummary, build: bool,

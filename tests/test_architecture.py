@@ -1,4 +1,8 @@
-"""The shape of the code base: dependencies point one way, and only ui/ imports Qt."""
+"""The shape of the code base: dependencies point one way, and only ui/ imports Qt.
+
+``wire/`` is the contract between the terminal and the provincial centre: both ``kiosk/`` and
+``center/`` import it, it imports neither, and the two sides never import each other.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["kiosk", "camera", "reader", "ui", "center"]
+PACKAGES = ["kiosk", "camera", "reader", "ui", "center", "wire"]
+PROJECT = set(PACKAGES)
 
 
 def imported_top_levels(package: str) -> dict[str, set[str]]:
@@ -27,7 +32,7 @@ def imported_top_levels(package: str) -> dict[str, set[str]]:
     return found
 
 
-@pytest.mark.parametrize("package", ["kiosk", "camera", "reader", "center"])
+@pytest.mark.parametrize("package", ["kiosk", "camera", "reader", "center", "wire"])
 def test_no_qt_outside_ui(package: str) -> None:
     if not (ROOT / package).is_dir():
         pytest.skip(f"{package}/ does not exist yet")
@@ -38,12 +43,32 @@ def test_no_qt_outside_ui(package: str) -> None:
 
 @pytest.mark.parametrize(
     ("package", "forbidden"),
-    [("camera", {"kiosk", "ui", "reader", "center"}), ("reader", {"kiosk", "ui", "camera", "center"}), ("kiosk", {"ui", "center"})],
+    [
+        ("camera", {"kiosk", "ui", "reader", "center", "wire"}),
+        ("reader", {"kiosk", "ui", "camera", "center", "wire"}),
+        ("kiosk", {"ui", "center"}),
+        # The centre talks to terminals through the wire contract only; it may use the device-free
+        # parsers of reader/ (ID number rules) and camera/ (templates from roster photos).
+        ("center", {"kiosk", "ui"}),
+        ("wire", PROJECT - {"wire"}),
+    ],
 )
 def test_dependencies_point_one_way(package: str, forbidden: set[str]) -> None:
     imports = imported_top_levels(package)
     for name in forbidden:
         assert name not in imports, f"{package}/ must not import {name}/ (found in {sorted(imports[name])})"
+
+
+def test_every_package_is_guarded() -> None:
+    """A new top-level package must be added to PACKAGES (and given its rules above)."""
+    found = {path.parent.name for path in ROOT.glob("*/__init__.py")} - {"tests", "scripts", "build", "dist"}
+    assert found <= PROJECT, f"packages without architecture rules: {sorted(found - PROJECT)}"
+
+
+def test_the_centres_test_harness_is_not_in_the_production_package() -> None:
+    assert not (ROOT / "center" / "testing.py").exists()
+    assert (ROOT / "tests" / "centre_harness.py").exists()
+    assert "tests" not in imported_top_levels("center") and "centre_harness" not in imported_top_levels("center")
 
 
 def test_the_guard_sees_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

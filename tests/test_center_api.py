@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from center.app import create_app
 from center.db import Device, make_engine, session_factory
 from center.roster import generate_synthetic
-from kiosk.sync import signing
+from wire import signing
 
 SECRET = "5e" * 32
 
@@ -218,8 +218,8 @@ def test_ids_stored_by_a_concurrent_request_are_told_apart_one_by_one(tmp_path: 
 
     from center.db import Certification
     from center.results import _store_one_by_one
-    from center.schemas import RecordReceipt
-    from kiosk.sync.protocol import RecordVerdict
+    from wire.records import RecordReceipt
+    from wire.codes import RecordVerdict
 
     def row(record_id: str, digest: str) -> Certification:
         return Certification(record_id=record_id, device_id="T1", key_id="k", id_number=None,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from center.cli import cli
 from center.db import Pensioner, make_engine, session_factory
 from center.roster import RosterFileError, import_csv
-from kiosk.sync.protocol import decode_template
+from wire.templates import decode_template
 
 GOOD = "110101194001010012"
 GOOD2 = "11010119450203002X"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import stat
 from datetime import date, datetime, timedelta, timezone
@@ -237,9 +236,9 @@ def test_outbox_delivery_retry_and_rejection(store: Store, clock: FakeClock) -> 
         clock.advance(1)
     items = store.pending_outbox(2, clock.now())
     assert [i.record_id for i in items] == ids[:2]
-    payload = items[0].payload
-    assert payload["outcome"] == "liveness_failed" and payload["id_number"] == ID_A
-    assert payload["liveness_score"] == 0.93 and "face_image_jpeg_base64" not in payload
+    first = items[0].record
+    assert first == store.get_record(ids[0]) and first.outcome == "liveness_failed" and first.id_number == ID_A
+    assert first.liveness_score == 0.93 and first.evidence_jpeg is None and items[0].unreadable is None
     store.mark_retry(ids[0], "network_down", clock.now() + timedelta(minutes=5))
     assert [i.record_id for i in store.pending_outbox(10, clock.now())] == ids[1:]
     later = store.pending_outbox(10, clock.now() + timedelta(minutes=5))
@@ -288,7 +287,7 @@ def test_face_image_hook_sends_and_keeps_images_until_sent(clock: FakeClock) -> 
     sender = Store(Database(memory=True), clock=clock, key=DeviceKey.generate(), send_face_images=True)
     rec = sender.record_attempt(record(clock, id_number=None, outcome="mismatch", evidence_jpeg=jpeg))
     assert sender.purge_expired(clock.now() + timedelta(days=1))["evidence"] == 0  # still pending
-    assert base64.b64decode(sender.pending_outbox(1, clock.now())[0].payload["face_image_jpeg_base64"]) == jpeg
+    assert sender.pending_outbox(1, clock.now())[0].record.evidence_jpeg == jpeg
     sender.mark_sent([rec])
     assert sender.purge_expired(clock.now() + timedelta(days=1))["evidence"] == 1
 

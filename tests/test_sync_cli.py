@@ -12,13 +12,13 @@ import pytest
 from conftest import run_cli
 
 from center.db import Device, make_engine, session_factory
-from center.testing import CenterProcess, free_port
+from centre_harness import CenterProcess, free_port
 from kiosk.cli.sync_cmd import checked_center_url
 from kiosk.clock import SystemClock
 from kiosk.config import load_config
 from kiosk.errors import SyncError
 from kiosk.store import CertificationRecord, Store
-from kiosk.sync import signing
+from wire import signing
 from kiosk.sync.credentials import credentials_path, load_credentials
 from kiosk.sync.worker import backoff_delay
 
@@ -202,7 +202,7 @@ def test_a_kiosk_killed_mid_batch_resends_and_the_centre_keeps_one_copy(
     from sqlalchemy import func, select
 
     from center.db import Certification
-    from center.testing import REPO_ROOT, FaultProxy
+    from centre_harness import REPO_ROOT, FaultProxy
 
     device_id, secret = device
     proxy = FaultProxy(centre.port).start()
@@ -240,7 +240,7 @@ def test_a_kiosk_killed_mid_batch_resends_and_the_centre_keeps_one_copy(
 def test_https_with_the_regions_ca_and_refusal_without_it(tmp_path: Path, data_dir: Path,
                                                           monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from center.testing import self_signed_tls
+    from centre_harness import self_signed_tls
 
     certificate, key, ca = self_signed_tls(tmp_path)
     with CenterProcess(tmp_path / "tls.db", tls=(certificate, key, ca)) as centre:

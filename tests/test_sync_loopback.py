@@ -22,13 +22,13 @@ from sqlalchemy import func, select
 
 from center.db import Certification, Device, DeviceKey, make_engine, session_factory
 from center.roster import generate_synthetic
-from center.testing import CenterProcess, FaultProxy, free_port
+from centre_harness import CenterProcess, FaultProxy, free_port
 from kiosk.clock import CHINA_STANDARD_TIME, FakeClock, SystemClock
 from kiosk.config import KioskConfig, load_config
 from kiosk.doctor import Status
 from kiosk.doctor.checks_sync import CHECKS
 from kiosk.store import CertificationRecord, Store
-from kiosk.sync import signing
+from wire import signing
 from kiosk.sync.credentials import new_credentials, save_credentials
 from kiosk.sync.records import set_aside_records
 from kiosk.sync import worker as worker_module
@@ -223,6 +223,17 @@ def test_a_record_the_centre_refuses_is_set_aside_with_its_reason(rig: Rig) -> N
     assert set_aside_records(rig.store) == [(bad[0], reason)]
 
 
+def test_a_stored_row_that_is_no_valid_record_is_set_aside_and_the_rest_sent(rig: Rig) -> None:
+    good = rig.add_records(3)
+    bad = rig.add_records(1)
+    rig.store.db.execute("UPDATE certifications SET outcome = 'Not A Code' WHERE record_id = ?", bad)
+    report = rig.worker.run_once()
+    assert (report.error, report.pushed, report.rejected, report.pending) == (None, 3, 1, 0)
+    reason = rig.store.db.execute("SELECT rejected_reason FROM outbox WHERE record_id = ?", bad).fetchone()[0]
+    assert reason == "record_unsendable: the stored record is unreadable (ValueError)"
+    assert received(rig.centre.db, rig.device_id) == (3, 3) and len(good) == 3
+
+
 def test_a_batch_refused_as_a_whole_is_split_down_to_the_bad_record(rig: Rig) -> None:
     rig.add_records(9)
     refused_sizes = {}
@@ -393,7 +404,7 @@ def test_a_centre_that_lost_the_signing_key_gets_it_again_and_sets_nothing_aside
 
 
 def test_a_malformed_roster_change_is_skipped_without_blocking_the_rest(rig: Rig) -> None:
-    from kiosk.sync.protocol import encode_template
+    from wire.templates import encode_template
     from kiosk.sync.records import apply_roster_page
 
     good = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "甲", "region_code": "110101",
@@ -451,7 +462,7 @@ def test_after_the_network_went_down_a_round_starts_with_the_cheap_probe(rig: Ri
 
 
 def test_a_roster_change_replaces_the_centre_references_and_keeps_the_halls_own(rig: Rig) -> None:
-    from kiosk.sync.protocol import encode_template
+    from wire.templates import encode_template
     from kiosk.sync.records import apply_roster_page
 
     change = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "甲", "region_code": "110101",

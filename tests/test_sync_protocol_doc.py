@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from center.app import create_app
-from center.schemas import EnrolRequest, Heartbeat, ResultRecord, RosterChange
-from kiosk.sync.protocol import RecordRejection, RecordVerdict, WireError
-from kiosk.sync.signing import HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, SCHEME
+from wire.codes import RecordRejection, RecordVerdict, WireError
+from wire.records import RecordReceipt, ResultRecord
+from wire.schemas import EnrolRequest, EnrolResponse, Heartbeat, HeartbeatResponse, RosterChange, RosterPage
+from wire.signing import HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, SCHEME
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "sync-protocol.yaml").read_text(encoding="utf-8")
 
@@ -38,7 +39,9 @@ def test_every_reason_code_is_documented(code: str) -> None:
 
 
 @pytest.mark.parametrize(("model", "schema"), [(ResultRecord, "ResultRecord"), (Heartbeat, "Heartbeat"),
-                                               (EnrolRequest, "EnrolRequest"), (RosterChange, "RosterChange")])
+                                               (EnrolRequest, "EnrolRequest"), (RosterChange, "RosterChange"),
+                                               (EnrolResponse, "EnrolResponse"), (RecordReceipt, "RecordReceipt"),
+                                               (RosterPage, "RosterPage"), (HeartbeatResponse, "HeartbeatResponse")])
 def test_every_field_is_documented(model: type, schema: str) -> None:
     text = _section(schema)
     for field in model.model_fields:

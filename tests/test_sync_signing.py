@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.sync import signing
-from kiosk.sync.protocol import decode_template, encode_template
+from wire import signing
+from wire.templates import decode_template, encode_template
 
 SECRET = "ab" * 32
 

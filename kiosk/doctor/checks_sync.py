@@ -19,7 +19,7 @@ from kiosk.errors import SyncError
 from kiosk.store import DB_FILE_NAME
 from kiosk.sync.client import tls_verify
 from kiosk.sync.credentials import credentials_path, load_credentials
-from kiosk.sync.protocol import PATH_PING, SKEW_WINDOW_S
+from wire.api import PATH_PING, SKEW_WINDOW_S
 from kiosk.sync.status import load_state
 
 # A terminal that has not synced for a day is worth a technician's look; results still wait safely.

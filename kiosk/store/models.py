@@ -10,7 +10,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, NewType
+from typing import Literal, NewType
 
 from kiosk.reasons import is_code
 
@@ -124,9 +124,17 @@ class CertificationRecord:
 
 @dataclass(frozen=True)
 class OutboxItem:
-    """A record waiting to go to the centre. ``payload`` is the JSON-ready decision record."""
+    """A record waiting to go to the centre, as the typed record the store keeps.
+
+    ``record``: the stored decision; its ``evidence_jpeg`` is set only when the store sends face
+    images (``sync.send_face_images``) and evidence for the record is kept and readable. None when
+    the stored row no longer forms a valid :class:`CertificationRecord` (a damaged database, or a
+    rule made stricter since it was written): ``unreadable`` then names the exception class, and the
+    sync side sets the record aside instead of guessing what it said.
+    """
 
     record_id: RecordId
-    payload: dict[str, Any]
+    record: CertificationRecord | None
     attempts: int
     last_error: str | None
+    unreadable: str | None = None

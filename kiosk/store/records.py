@@ -7,8 +7,9 @@ Outbox rows are never deleted: a record the centre rejected is set aside for a t
 
 from __future__ import annotations
 
-import base64
 import logging
+from collections.abc import Callable, Sequence
+from dataclasses import fields, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -20,10 +21,33 @@ from kiosk.store.models import CertificationRecord, OutboxItem, RecordId
 log = logging.getLogger(__name__)
 
 OUTBOX_STATES = ("pending", "sent", "rejected")
-RECORD_FIELDS = ("record_id", "session_id", "occurred_at", "device_id", "region_code", "id_number", "outcome",
-                 "reason_code", "liveness_score", "attack_score", "match_distance", "attempt", "valid_until")
-"""The decision record's fields: the ``certifications`` columns and the keys of an outbox payload."""
+RECORD_FIELDS = tuple(item.name for item in fields(CertificationRecord) if item.name != "evidence_jpeg")
+"""The decision record's fields, each a ``certifications`` column of the same name: every field of
+:class:`CertificationRecord` but the evidence image, which is kept apart and encrypted
+(``tests/test_wire_contract.py`` checks the table against this)."""
 _RECORD_COLUMNS = ", ".join(RECORD_FIELDS)
+# Column values of the fields that are not stored as they are (instants as UTC text, days as ISO dates).
+_TO_COLUMN: dict[str, Callable[[Any], Any]] = {
+    "occurred_at": utc_text, "valid_until": lambda day: day.isoformat() if day is not None else None}
+_FROM_COLUMN: dict[str, Callable[[Any], Any]] = {"occurred_at": parse_utc, "valid_until": day_or_none}
+
+
+def _record_row(record: CertificationRecord) -> list[Any]:
+    """The ``certifications`` values of a record, in :data:`RECORD_FIELDS` order."""
+    return [_TO_COLUMN.get(name, _same)(getattr(record, name)) for name in RECORD_FIELDS]
+
+
+def _record_from_row(row: Sequence[Any]) -> CertificationRecord:
+    """The record of a ``certifications`` row selected as :data:`RECORD_FIELDS` (no evidence image).
+
+    Raises ValueError / TypeError when the row does not form a valid record.
+    """
+    return CertificationRecord(**{name: _FROM_COLUMN.get(name, _same)(value)
+                                  for name, value in zip(RECORD_FIELDS, row, strict=True)})
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _evidence_aad(record_id: str) -> bytes:
@@ -60,10 +84,7 @@ class RecordsMixin(StoreBase):
             self._db.execute(
                 f"INSERT INTO certifications ({_RECORD_COLUMNS}, local_day) "
                 f"VALUES ({', '.join('?' * (len(RECORD_FIELDS) + 1))})",
-                (record.record_id, record.session_id, utc_text(record.occurred_at), record.device_id,
-                 record.region_code, record.id_number, record.outcome, record.reason_code, record.liveness_score,
-                 record.attack_score, record.match_distance, record.attempt,
-                 record.valid_until.isoformat() if record.valid_until else None, day.isoformat()),
+                [*_record_row(record), day.isoformat()],
             )
             self._db.execute(
                 "INSERT INTO outbox (record_id, state, created_at, next_attempt_at) VALUES (?, 'pending', ?, ?)",
@@ -92,13 +113,7 @@ class RecordsMixin(StoreBase):
     def get_record(self, record_id: str) -> CertificationRecord | None:
         """A stored record (``occurred_at`` in UTC; no evidence image), None when unknown."""
         row = self._one(f"SELECT {_RECORD_COLUMNS} FROM certifications WHERE record_id = ?", (record_id,))
-        if row is None:
-            return None
-        return CertificationRecord(
-            record_id=RecordId(row[0]), session_id=row[1], occurred_at=parse_utc(row[2]), device_id=row[3],
-            region_code=row[4], id_number=row[5], outcome=row[6], reason_code=row[7], liveness_score=row[8],
-            attack_score=row[9], match_distance=row[10], attempt=row[11], valid_until=day_or_none(row[12]),
-        )
+        return None if row is None else _record_from_row(row)
 
     def evidence_jpeg(self, record_id: str) -> bytes | None:
         """The decrypted evidence image of a record, None when none is kept.
@@ -122,9 +137,10 @@ class RecordsMixin(StoreBase):
     def pending_outbox(self, limit: int, now: datetime) -> list[OutboxItem]:
         """Up to ``limit`` pending records whose next attempt is due at ``now``, oldest first.
 
-        The payload is the decision record (who, when, where, outcome, reason code, scores);
-        a face image is added (``face_image_jpeg_base64``) only when ``sync.send_face_images`` is on
-        and evidence for the record is kept and readable.
+        Each item carries the typed decision record (who, when, where, outcome, reason code,
+        scores); its face image (``evidence_jpeg``) is set only when ``sync.send_face_images`` is on
+        and evidence for the record is kept and readable. A row that no longer forms a valid record
+        comes without one (see :class:`OutboxItem`) rather than failing the whole batch.
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -135,23 +151,28 @@ class RecordsMixin(StoreBase):
             (utc_text(now), limit),
         )
         items = []
+        width = len(RECORD_FIELDS)
         for row in rows:
-            width = len(RECORD_FIELDS)
-            payload: dict[str, Any] = dict(zip(RECORD_FIELDS, row[:width], strict=True))
-            if self.send_face_images:
-                self._attach_face_image(payload)
-            items.append(OutboxItem(RecordId(row[0]), payload, int(row[width]), row[width + 1]))
+            record_id = RecordId(row[0])
+            try:
+                record: CertificationRecord | None = _record_from_row(row[:width])
+                unreadable = None
+                if self.send_face_images:
+                    record = self._with_face_image(record)
+            except (ValueError, TypeError) as exc:
+                record, unreadable = None, type(exc).__name__
+                log.warning("record %s in the outbox is not a valid record (%s)", record_id, unreadable)
+            items.append(OutboxItem(record_id, record, int(row[width]), row[width + 1], unreadable))
         return items
 
-    def _attach_face_image(self, payload: dict[str, Any]) -> None:
+    def _with_face_image(self, record: CertificationRecord) -> CertificationRecord:
         """The hook for regions that send face images (consent or a legal basis, see domain.md)."""
         try:
-            jpeg = self.evidence_jpeg(payload["record_id"])
+            jpeg = self.evidence_jpeg(record.record_id)
         except KeyUnavailableError:
-            log.warning("record %s: evidence does not open, sent without image", payload["record_id"])
-            return
-        if jpeg is not None:
-            payload["face_image_jpeg_base64"] = base64.b64encode(jpeg).decode("ascii")
+            log.warning("record %s: evidence does not open, sent without image", record.record_id)
+            return record
+        return record if jpeg is None else replace(record, evidence_jpeg=jpeg)
 
     def mark_sent(self, record_ids: list[str]) -> int:
         """Marks pending records as accepted by the centre; returns how many changed."""

@@ -3,8 +3,10 @@
 The application uses :class:`SyncWorker` (a background thread with its own database connection):
 ``SyncWorker(config, clock)``, ``start()``, ``stop()``, ``sync_now()``,
 ``notify_network_changed(online)`` and ``status() -> SyncStatus``. ``docs/sync.md`` describes the
-behaviour; ``docs/sync-protocol.yaml`` the protocol. The names below are imported lazily, so that
-``center/`` can use the pure protocol modules (``signing``, ``protocol``) without the store.
+behaviour; ``docs/sync-protocol.yaml`` the protocol, whose executable form (schemas, signing,
+canonical JSON, templates) is the ``wire`` package shared with the centre. The names below are
+imported lazily, so that importing a small submodule (``reasons``, ``status``) loads neither the
+worker, nor httpx, nor the store.
 """
 
 from __future__ import annotations

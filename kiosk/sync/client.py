@@ -28,12 +28,16 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from kiosk.clock import Clock
 from kiosk.errors import SyncError
 from kiosk.sync.credentials import Credentials
-from kiosk.sync.protocol import PATH_ENROL, PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER, WireError
-from kiosk.sync.signing import sign_request
+from wire.api import PATH_ENROL, PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER
+from wire.codes import WireError
+from wire.records import RecordReceipt, ResultBatchResponse, ResultRecord
+from wire.schemas import EnrolRequest, Heartbeat
+from wire.signing import sign_request
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +87,7 @@ class CentreClient:
 
     def enrol(self, public_key: str, software_version: str) -> dict[str, Any]:
         """Registers the record-signing public key; returns ``{device_id, key_id, server_time}``."""
-        return self._exchange("POST", PATH_ENROL, {"public_key": public_key, "software_version": software_version})
+        return self._exchange("POST", PATH_ENROL, EnrolRequest(public_key=public_key, software_version=software_version))
 
     def roster_page(self, cursor: int, limit: int) -> dict[str, Any]:
         """One page of roster changes after ``cursor``: ``{changes, next_cursor, has_more}``."""
@@ -92,24 +96,29 @@ class CentreClient:
             raise SyncError("the centre's roster page lacks changes/next_cursor", code="centre_error")
         return answer
 
-    def submit(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Submits signed records; returns one receipt per record, in order (checked)."""
-        answer = self._exchange("POST", PATH_RESULTS, {"records": records})
-        receipts = answer.get("receipts")
-        if not isinstance(receipts, list) or len(receipts) != len(records) or not all(
-                isinstance(receipt, dict) and receipt.get("record_id") in (record["record_id"], "")
-                for receipt, record in zip(receipts, records, strict=False)):
+    def submit(self, records: list[ResultRecord]) -> list[RecordReceipt]:
+        """Submits signed records; returns one receipt per record, in order (checked: a receipt
+        that is not the protocol's, or does not match its record, is ``centre_error``)."""
+        answer = self._exchange("POST", PATH_RESULTS, {"records": [record.wire_dict() for record in records]})
+        try:
+            receipts = ResultBatchResponse.model_validate(answer).receipts
+        except ValidationError:
+            receipts = []
+        if len(receipts) != len(records) or not all(
+                receipt.record_id in (record.record_id, "") for receipt, record in zip(receipts, records, strict=True)):
             raise SyncError("the centre's receipts do not match the records sent", code="centre_error")
         return receipts
 
-    def heartbeat(self, health: dict[str, Any]) -> dict[str, Any]:
+    def heartbeat(self, health: Heartbeat) -> dict[str, Any]:
         """Reports the terminal's health (no personal data)."""
         return self._exchange("POST", PATH_HEARTBEAT, health)
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _exchange(self, method: str, path: str, payload: dict[str, Any] | None, *, signed: bool = True,
+    def _exchange(self, method: str, path: str, payload: BaseModel | dict[str, Any] | None, *, signed: bool = True,
                   retried_stale: bool = False) -> dict[str, Any]:
+        if isinstance(payload, BaseModel):
+            payload = payload.model_dump(mode="json")
         body = b"" if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":"),
                                                       allow_nan=False).encode("utf-8")
         headers = {"Content-Type": "application/json"} if payload is not None else {}

@@ -29,9 +29,12 @@ from kiosk.reasons import is_code
 from kiosk.store import OutboxItem, Store
 from kiosk.sync.client import CentreClient, RequestRefused
 from kiosk.sync.credentials import Credentials, mark_key_registered
-from kiosk.sync.protocol import DEFAULT_ROSTER_PAGE, RecordRejection, RecordVerdict
 from kiosk.sync.records import apply_roster_page, roster_cursor, wire_record
 from kiosk.sync.status import SyncReport
+from wire.api import DEFAULT_ROSTER_PAGE
+from wire.codes import RecordRejection, RecordVerdict
+from wire.records import ResultRecord
+from wire.schemas import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +112,15 @@ class SyncRound:
             self._send(items)
 
     def _send(self, items: list[OutboxItem]) -> None:
-        records, sendable = [], []
+        records: list[ResultRecord] = []
+        sendable: list[OutboxItem] = []
         key = self._credentials.signing_key()
         for item in items:
+            if item.record is None:
+                self._reject(item.record_id, "record_unsendable", f"the stored record is unreadable ({item.unreadable})")
+                continue
             try:
-                records.append(wire_record(item.payload, device_id=self._credentials.device_id,
+                records.append(wire_record(item.record, device_id=self._credentials.device_id,
                                            key_id=self._credentials.key_id, hall_name=self._config.terminal.hall_name,
                                            send_face_images=self._config.sync.send_face_images, key=key))
                 sendable.append(item)
@@ -138,15 +145,13 @@ class SyncRound:
         key_unknown: list[OutboxItem] = []
         with self._store.transaction():
             for item, receipt in zip(sendable, receipts, strict=True):
-                status, reason = receipt.get("status"), str(receipt.get("reason") or "record_rejected")
-                if status in (RecordVerdict.ACCEPTED, RecordVerdict.DUPLICATE):
+                reason = receipt.reason or "record_rejected"
+                if receipt.status in (RecordVerdict.ACCEPTED, RecordVerdict.DUPLICATE):
                     sent.append(item.record_id)
-                elif status == RecordVerdict.REJECTED and reason == RecordRejection.KEY_UNKNOWN:
+                elif reason == RecordRejection.KEY_UNKNOWN:  # status is REJECTED: a verdict has three values
                     key_unknown.append(item)  # the centre's fault, not the record's: see below
-                elif status == RecordVerdict.REJECTED:
-                    self._reject(item.record_id, reason, str(receipt.get("message") or ""))
                 else:
-                    raise SyncError("the centre's receipt has an unknown status", code="centre_error")
+                    self._reject(item.record_id, reason, receipt.message)
             self._store.mark_sent(sent)
         self._tally.pushed += len(sent)
         if key_unknown:
@@ -198,10 +203,9 @@ class SyncRound:
 
     def _heartbeat(self) -> None:
         counts = self._safe_counts()
-        self._client.heartbeat({"software_version": software_version(), "pending": counts.get("pending", 0),
-                                "rejected": counts.get("rejected", 0),
-                                "last_success_at": self._clock.now().isoformat(),
-                                "clock_skew_s": self._client.clock_skew_s, "checks": self._checks()})
+        self._client.heartbeat(Heartbeat(software_version=software_version(), pending=counts.get("pending", 0),
+                                         rejected=counts.get("rejected", 0), last_success_at=self._clock.now(),
+                                         clock_skew_s=self._client.clock_skew_s, checks=self._checks()))
 
     def _checks(self) -> dict[str, str]:
         if self._health is None:

@@ -1,7 +1,7 @@
 """Every reason code the terminal's sync side can report (``SyncError.code``, ``SyncStatus.last_error_code``,
 ``SyncReport.error``), in one registry so that the technician page can give each one words.
 
-The centre's own codes (``WireError``, ``RecordRejection`` in :mod:`kiosk.sync.protocol`) reach the
+The centre's own codes (``WireError``, ``RecordRejection`` in :mod:`wire.codes`) reach the
 terminal inside these: a set-aside record keeps the centre's code as its reason.
 """
 

@@ -1,4 +1,4 @@
-"""Outbox payloads become signed wire records; roster pages become store changes.
+"""Stored records become signed wire records; roster pages become store changes.
 
 Only the decision record leaves the terminal by default: who (ID number), when, where (region,
 hall, device), outcome, reason code, scores. A face image is added only when the region's
@@ -11,58 +11,54 @@ the calling thread in one transaction.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections import Counter
-from datetime import date, datetime
+from datetime import timezone
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.store import Pensioner, Store
-from kiosk.sync.protocol import decode_template
-from kiosk.sync.signing import sign_record
+from kiosk.store import CertificationRecord, Pensioner, Store
 from reader.idnumber import InvalidIdNumber, parse_card_number
+from wire.records import SCORE_NAMES, ResultRecord, signed_record
+from wire.schemas import RosterChange
+from wire.templates import decode_template
 
 log = logging.getLogger(__name__)
 
-SCORE_FIELDS = ("liveness_score", "attack_score", "match_distance")
-IMAGE_FIELD = "face_image_jpeg_base64"  # as the store attaches it (kiosk/store/records.py)
 CURSOR_META_KEY = "sync.roster_cursor"
 
+WIRE_FIELD_OF = {
+    "record_id": "record_id", "session_id": "session_id", "occurred_at": "occurred_at", "region_code": "region_code",
+    "id_number": "id_number", "outcome": "outcome", "reason_code": "reason_code", "attempt": "attempt",
+    "valid_until": "certified_until", "evidence_jpeg": "face_image_jpeg",
+    **{name: "scores" for name in SCORE_NAMES},
+    "device_id": None,  # the record's is the configured id; the wire carries the enrolled one
+}
+"""Where each field of the stored record goes in the wire record (:func:`wire_record` fills them so;
+``tests/test_wire_contract.py`` checks that together with ``wire.records.ENVELOPE_FIELDS`` they
+account for every field on both sides)."""
 
-def wire_record(payload: dict[str, Any], *, device_id: str, key_id: str, hall_name: str,
-                send_face_images: bool, key: Ed25519PrivateKey) -> dict[str, Any]:
-    """The signed record for one outbox payload (see ``ResultRecord`` in docs/sync-protocol.yaml).
 
-    ``device_id`` is the enrolled id (the centre checks it against the request's device). Raises
-    KeyError / ValueError when the payload lacks a required field (the caller sets it aside).
+def wire_record(record: CertificationRecord, *, device_id: str, key_id: str, hall_name: str,
+                send_face_images: bool, key: Ed25519PrivateKey) -> ResultRecord:
+    """The signed wire record of one stored decision (``ResultRecord`` in docs/sync-protocol.yaml).
+
+    ``device_id`` is the enrolled id (the centre checks it against the request's device). The
+    image goes only with ``send_face_images`` and when the store attached one. Not validated here:
+    the centre judges the record. Raises ValueError / TypeError when a value cannot be written as
+    JSON (the caller sets the record aside).
     """
-    occurred = payload["occurred_at"]
-    occurred_text = occurred.isoformat() if isinstance(occurred, datetime) else str(occurred)
-    if datetime.fromisoformat(occurred_text).tzinfo is None:
-        raise ValueError("occurred_at has no UTC offset")
-    valid_until = payload.get("valid_until")
-    record: dict[str, Any] = {
-        "record_id": str(payload["record_id"]),
-        "device_id": device_id,
-        "key_id": key_id,
-        "session_id": str(payload.get("session_id") or "")[:64],
-        "occurred_at": occurred_text,
-        "region_code": str(payload["region_code"]),
-        "hall_name": hall_name[:80],
-        "outcome": str(payload["outcome"]),
-        "reason_code": str(payload.get("reason_code") or ""),
-        "attempt": int(payload.get("attempt") or 1),
-        "scores": {name: float(payload[name]) for name in SCORE_FIELDS if payload.get(name) is not None},
-    }
-    if payload.get("id_number"):
-        record["id_number"] = str(payload["id_number"])
-    if valid_until:
-        record["certified_until"] = valid_until.isoformat() if isinstance(valid_until, date) else str(valid_until)
-    if send_face_images and payload.get(IMAGE_FIELD):
-        record["face_image_jpeg"] = str(payload[IMAGE_FIELD])
-    record["signature"] = sign_record(key, record)
-    return record
+    image = record.evidence_jpeg if send_face_images else None
+    scores = {name: float(getattr(record, name)) for name in SCORE_NAMES if getattr(record, name) is not None}
+    return signed_record(
+        key, record_id=str(record.record_id), device_id=device_id, key_id=key_id, session_id=record.session_id[:64],
+        occurred_at=record.occurred_at.astimezone(timezone.utc), region_code=record.region_code,
+        hall_name=hall_name[:80], outcome=record.outcome, reason_code=record.reason_code or "",
+        attempt=record.attempt, scores=scores, id_number=record.id_number or None,
+        certified_until=record.valid_until,
+        face_image_jpeg=base64.b64encode(image).decode("ascii") if image else None)
 
 
 def apply_roster_page(store: Store, changes: list[dict[str, Any]], next_cursor: int) -> tuple[int, int, int]:
@@ -102,24 +98,21 @@ def apply_roster_page(store: Store, changes: list[dict[str, Any]], next_cursor: 
     return upserted, removed, skipped.total()
 
 
-def _apply_change(store: Store, change: dict[str, Any]) -> bool:
-    """One change; True for an upsert, False for a removal. Raises KeyError/TypeError/ValueError
-    (InvalidIdNumber for a number outside the one rule)."""
-    op = change["op"]
-    if not isinstance(change["id_number"], str):
-        raise TypeError("id_number is not a string")
-    id_number = parse_card_number(change["id_number"]).value
-    if op == "remove":
+def _apply_change(store: Store, raw: Any) -> bool:
+    """One change; True for an upsert, False for a removal. Raises ValueError (a ValidationError
+    for a change that is not a ``RosterChange``, InvalidIdNumber for a number outside the one rule)
+    or KeyError / TypeError."""
+    change = RosterChange.model_validate(raw)
+    id_number = parse_card_number(change.id_number).value
+    if change.op == "remove":
         store.remove_pensioner(id_number)
         return False
-    if op != "upsert":
-        raise ValueError("unknown op")
+    if change.name is None or change.region_code is None:
+        raise KeyError("an upsert carries the name and the region_code")
     # Decoded before anything is written, so a bad template cannot leave half a change behind.
-    templates = [decode_template(text) for text in change.get("templates") or []]
-    last = change.get("last_certified")
-    outcome = store.upsert_pensioner(Pensioner(id_number=id_number, name=str(change["name"]),
-                                               region_code=str(change["region_code"]),
-                                               last_certified=date.fromisoformat(last) if last else None))
+    templates = [decode_template(text) for text in change.templates]
+    outcome = store.upsert_pensioner(Pensioner(id_number=id_number, name=change.name, region_code=change.region_code,
+                                               last_certified=change.last_certified))
     # The centre's delta carries the person's full set of centre templates: replace ours from the
     # centre, and keep references enrolled by staff at this hall.
     if outcome != "inserted":  # a new row has no references yet

@@ -1,6 +1,6 @@
 """Request and record signatures of the sync protocol (docs/sync-protocol.yaml), bytes in, values out.
 
-Two layers, both shared by the terminal and the reference centre (``center/`` imports this module):
+Two layers, both shared by the terminal (``kiosk/sync/``) and the reference centre (``center/``):
 
 * **Request authentication**: every request carries ``X-Kiosk-Device``, ``X-Kiosk-Timestamp`` (Unix
   seconds), ``X-Kiosk-Nonce`` (32 hex digits) and ``X-Kiosk-Signature``, the HMAC-SHA256 with the
@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from wire.canonical import canonical_json
 
 SCHEME = "KIOSK-HMAC-SHA256"
 HEADER_DEVICE = "X-Kiosk-Device"
@@ -57,6 +58,34 @@ class SignedHeaders:
             HEADER_NONCE: self.nonce,
             HEADER_SIGNATURE: self.signature,
         }
+
+
+class HeadersInvalid(ValueError):
+    """The authentication headers of a request are missing or malformed (the message names which,
+    never their values)."""
+
+
+def signed_headers_from(headers: Mapping[str, str]) -> SignedHeaders:
+    """The four authentication headers of a received request (``headers`` looked up by name; an
+    HTTP framework's case-insensitive mapping works). Raises :class:`HeadersInvalid` when one is
+    absent, the timestamp is not an integer or the nonce is not :data:`NONCE_HEX_DIGITS` lower-case
+    hex digits."""
+    try:
+        device_id = headers[HEADER_DEVICE]
+        timestamp = int(headers[HEADER_TIMESTAMP])
+        nonce = headers[HEADER_NONCE]
+        signature = headers[HEADER_SIGNATURE]
+    except (KeyError, ValueError):
+        raise HeadersInvalid(f"every request needs {HEADER_DEVICE}, {HEADER_TIMESTAMP} (Unix seconds), "
+                             f"{HEADER_NONCE} and {HEADER_SIGNATURE}") from None
+    if len(nonce) != NONCE_HEX_DIGITS or any(c not in "0123456789abcdef" for c in nonce):
+        raise HeadersInvalid(f"{HEADER_NONCE} must be {NONCE_HEX_DIGITS} lower-case hex digits")
+    return SignedHeaders(device_id, timestamp, nonce, signature)
+
+
+def is_fresh(timestamp: int, now_s: float, window_s: int) -> bool:
+    """Whether a request timestamp (Unix seconds) is within ``window_s`` of the receiver's clock."""
+    return abs(now_s - timestamp) <= window_s
 
 
 def new_secret() -> str:
@@ -109,12 +138,9 @@ def verify_request(secret: str, headers: SignedHeaders, method: str, path: str, 
 def canonical_record(record: Mapping[str, Any]) -> bytes:
     """The bytes a record signature covers: the record without ``signature``, as canonical JSON.
 
-    Canonical: keys sorted, no insignificant white space, UTF-8, floats as Python's shortest
-    round-trip repr (the same on both sides because both sides are Python's ``json``).
+    Canonical: see :mod:`wire.canonical`.
     """
-    unsigned = {key: value for key, value in record.items() if key != "signature"}
-    return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return canonical_json({key: value for key, value in record.items() if key != "signature"})
 
 
 def new_signing_key() -> Ed25519PrivateKey:

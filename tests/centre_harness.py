@@ -1,10 +1,11 @@
-"""Helpers to run the centre for tests, pilots and benchmarks: a real process, and a fault proxy.
+"""The centre's test harness: the real centre in a child process, and a fault proxy in front of it.
 
-:class:`CenterProcess` runs ``kiosk-center serve`` as a child process on 127.0.0.1 (so it can be
-killed with SIGKILL and restarted on the same database and port). :class:`FaultProxy` sits between a
-terminal and the centre and, on request, answers 500, answers malformed JSON, delays past the
-client's timeout, drops the connection before or after the centre has seen the request, or runs a
-callback (kill the centre) at that moment. Neither is used in production.
+:class:`CenterProcess` runs ``kiosk-center serve`` (``python -m center`` from the repository, so the
+checkout under test is served) as a child process on 127.0.0.1, so it can be killed with SIGKILL and
+restarted on the same database and port. :class:`FaultProxy` sits between a terminal and the centre
+and, on request, answers 500, answers malformed JSON, delays past the client's timeout, drops the
+connection before or after the centre has seen the request, or runs a callback (kill the centre) at
+that moment. Test code only: it lives in tests/, out of the production ``center`` package.
 
 Thread rules: the proxy serves each connection in its own thread; ``add_fault`` may be called from
 any thread.

@@ -1,0 +1,55 @@
+"""Reason codes on the wire: their shape, and the codes the centre answers with.
+
+Pure, no I/O, no pydantic (the kiosk core imports this module early). The kiosk's own reason
+codes (``kiosk.reasons``) have the same shape: it imports :data:`CODE_PATTERN` and :func:`is_code`
+from here, since a terminal's codes travel in records and heartbeats.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+CODE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+"""The shape of every reason code: flat snake_case, at most 64 characters (records, outbox, protocol)."""
+
+_CODE = re.compile(CODE_PATTERN)
+
+
+def is_code(value: str) -> bool:
+    """True when ``value`` has the shape of a reason code (:data:`CODE_PATTERN`)."""
+    return bool(_CODE.match(value))
+
+
+class WireError(StrEnum):
+    """Reason codes the centre puts in ``{"error": {"code": ...}}`` answers."""
+
+    SIGNATURE_INVALID = "auth_signature_invalid"
+    REQUEST_STALE = "auth_request_stale"
+    NONCE_REPLAYED = "auth_nonce_replayed"
+    DEVICE_UNKNOWN = "auth_device_unknown"
+    DEVICE_DISABLED = "auth_device_disabled"
+    HEADERS_MISSING = "auth_headers_missing"
+    REQUEST_TOO_LARGE = "request_too_large"
+    REQUEST_INVALID = "request_invalid"
+    NOT_FOUND = "request_not_found"
+    SERVER_ERROR = "centre_internal_error"
+
+
+class RecordVerdict(StrEnum):
+    """What the centre did with one submitted result record."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class RecordRejection(StrEnum):
+    """Why the centre refused one record (set aside on the terminal, never retried)."""
+
+    INVALID = "record_invalid"
+    SIGNATURE_INVALID = "record_signature_invalid"
+    KEY_UNKNOWN = "record_key_unknown"
+    DEVICE_MISMATCH = "record_device_mismatch"
+    IMAGE_TOO_LARGE = "record_image_too_large"
+    CONFLICT = "record_conflict"

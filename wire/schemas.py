@@ -1,0 +1,110 @@
+"""Wire models of the sync protocol other than the result record (pydantic 2): enrolment, roster
+pages, heartbeats, error bodies. The result record is :mod:`wire.records`.
+
+Field names and limits match ``docs/sync-protocol.yaml``. Requests refuse unknown fields (a misspelt
+field is a clear error, not silently dropped data); answers ignore them (a newer centre may add
+some). Models are immutable and hold no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from wire.codes import CODE_PATTERN
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+"""A reason code as a pydantic field type."""
+
+
+def explain_errors(errors: Iterable[Mapping[str, Any]], *, whole: str, max_chars: int, prefix: str = "") -> str:
+    """pydantic validation errors as ``field.path: message; ...`` (``whole`` names an error without a
+    location), cut to ``max_chars``. Locations and messages only: pydantic's default text would echo
+    the (personal) input."""
+    parts = [f"{'.'.join(str(part) for part in error.get('loc', ())) or whole}: {error.get('msg', 'invalid')}"
+             for error in errors]
+    return (prefix + "; ".join(parts))[:max_chars]
+
+
+class EnrolRequest(BaseModel):
+    """A terminal registers the public half of its record-signing key."""
+
+    model_config = _STRICT
+    public_key: str = Field(min_length=44, max_length=44, description="raw Ed25519 public key, base64")
+    software_version: str = Field(default="", max_length=40)
+
+    @field_validator("public_key")
+    @classmethod
+    def _is_key(cls, value: str) -> str:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ValueError("public_key is not base64") from None
+        if len(raw) != 32:
+            raise ValueError("public_key must be 32 raw bytes (Ed25519)")
+        return value
+
+
+class EnrolResponse(BaseModel):
+    """The device as the centre knows it."""
+
+    device_id: str
+    key_id: str
+    server_time: datetime
+
+
+class RosterChange(BaseModel):
+    """One roster delta entry: an upsert with the full row, or a removal (tombstone)."""
+
+    seq: int
+    op: Literal["upsert", "remove"]
+    id_number: str
+    name: str | None = None
+    region_code: str | None = None
+    last_certified: date | None = None
+    templates: list[str] = Field(default_factory=list, description="base64 little-endian float32 x 128")
+    template_source: str = ""
+
+
+class RosterPage(BaseModel):
+    """A page of roster changes after a cursor."""
+
+    changes: list[RosterChange]
+    next_cursor: int
+    has_more: bool
+
+
+class Heartbeat(BaseModel):
+    """The terminal's health, without any personal data."""
+
+    model_config = _STRICT
+    software_version: str = Field(default="", max_length=40)
+    pending: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+    last_success_at: datetime | None = None
+    clock_skew_s: float | None = None
+    checks: dict[Code, Literal["ok", "warning", "failed"]] = Field(default_factory=dict, max_length=64)
+
+
+class HeartbeatResponse(BaseModel):
+    """The centre's clock, for the terminal's skew estimate."""
+
+    server_time: datetime
+
+
+class ErrorBody(BaseModel):
+    """``{"error": {"code": ..., "message": ...}}`` of every non-2xx answer."""
+
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """The envelope of an error answer."""
+
+    error: ErrorBody
