@@ -172,3 +172,17 @@ def test_the_terminal_and_the_centre_read_a_roster_file_alike(tmp_path: Path) ->
 
 def test_roster_days_are_the_halls_days() -> None:
     assert roster_csv.CHINA_STANDARD_TIME.utcoffset(None) == CHINA_STANDARD_TIME.utcoffset(None) == timedelta(hours=8)
+
+
+@pytest.mark.parametrize("device_id", ["hall-01", "A_1.b"])
+def test_an_ascii_device_id_is_valid(device_id: str) -> None:
+    from wire.api import valid_device_id
+
+    assert valid_device_id(device_id)
+
+
+@pytest.mark.parametrize("device_id", ["hall-０１", "hall-٠١", "大厅-01", "", "x" * 65, "hall 01"])
+def test_a_device_id_outside_ascii_letters_and_digits_is_refused(device_id: str) -> None:
+    from wire.api import valid_device_id
+
+    assert not valid_device_id(device_id)

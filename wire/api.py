@@ -23,9 +23,11 @@ MAX_ROSTER_PAGE = 5_000
 DEFAULT_ROSTER_PAGE = 1_000
 MAX_FACE_IMAGE_BYTES = 512 * 1024
 # What a terminal's device id may be (the centre assigns it, the terminal is enrolled with it).
-DEVICE_ID_RULE = "1-64 letters, digits, '-', '_' or '.'"
+DEVICE_ID_RULE = "1-64 ASCII letters, digits, '-', '_' or '.'"
 
 
 def valid_device_id(device_id: str) -> bool:
     """Whether ``device_id`` follows :data:`DEVICE_ID_RULE`."""
-    return 1 <= len(device_id) <= 64 and all(c.isalnum() or c in "-_." for c in device_id)
+    # ASCII only: the id travels in HTTP headers, and str.isalnum() alone takes any script's
+    # letters and digits (a second spelling of one id).
+    return 1 <= len(device_id) <= 64 and device_id.isascii() and all(c.isalnum() or c in "-_." for c in device_id)
