@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, Signal
 from kiosk.clock import Clock
 from kiosk.config import KioskConfig
 from kiosk.doctor import Finding, run_checks
+from kiosk.flow import Event, LivenessFailed, LivenessPassed
 from kiosk.ports import Preview
 
 log = logging.getLogger(__name__)
@@ -141,8 +142,8 @@ def camera_preview(config: KioskConfig, camera_url: str | None = None) -> tuple[
     state: dict[str, Any] = {}
     lock = threading.Lock()
 
-    def post(event: Any) -> None:
-        if getattr(event, "name", "") not in ("liveness_passed", "liveness_failed"):
+    def post(event: Event) -> None:
+        if not isinstance(event, (LivenessPassed, LivenessFailed)):
             return
         with lock:
             sink = state.get("sink")
