@@ -32,8 +32,10 @@ from kiosk.flow_model import (  # noqa: F401 - re-exported
     SESSION_STATES, STAY, Choice, FlowContext, FlowView, PersonView, Rule, State, Stay, Target, UndeclaredTarget,
 )
 from kiosk.flow_rules import (  # noqa: F401 - re-exported
-    HINT_REPEAT_S, INVITATION_REPEAT_S, ON_ENTER, REMINDED, RULES, TOUCH_INVITATION_REPEAT_S, prompt_ids,
+    HINT_REPEAT_S, INVITATION_REPEAT_S, ON_ENTER, REMINDED, RULES, TOUCH_INVITATION_REPEAT_S,
 )
+from kiosk.reasons import Outcome
+
 RuleKey = tuple[State, type[Event]]
 
 
@@ -159,3 +161,17 @@ def reachable_from(start: State, rules: Iterable[Rule] = RULES) -> set[State]:
         frontier = [target for state in frontier for target in successors.get(state, ()) if target not in seen]
         seen.update(frontier)
     return seen
+
+
+def prompt_ids(actions: tuple[str, ...] = ("blink", "mouth_open", "turn_left", "turn_right"),
+               hint_codes: tuple[str, ...] = (), outcome_codes: tuple[str, ...] = ()) -> set[str]:
+    """Every prompt id the flow can speak, given the actions, quality hints and outcome codes in use."""
+    ids = {
+        "idle_welcome", "card_reading", "status_never_certified", "status_suspended", "status_valid", "status_grace",
+        "status_overdue", "consent_question", "positioning_start", "positioning_again", "face_ok",
+        "action_done", "matching", "result_certified", "maintenance", "reminder_still_there", "staff_called",
+    }
+    ids |= {f"action_{action}" for action in actions}
+    ids |= {f"hint_{code}" for code in hint_codes}
+    ids |= {f"result_{code}" for code in outcome_codes if code != Outcome.CERTIFIED}
+    return ids

@@ -386,17 +386,3 @@ RULES: tuple[Rule, ...] = (
     *(Rule(state, HelpRequested, STAY, help_requested) for state in _ALL),
 )
 """The literal table. At most one rule per (state, event class); events without one are ignored."""
-
-
-def prompt_ids(actions: tuple[str, ...] = ("blink", "mouth_open", "turn_left", "turn_right"),
-               hint_codes: tuple[str, ...] = (), outcome_codes: tuple[str, ...] = ()) -> set[str]:
-    """Every prompt id the flow can speak, given the actions, quality hints and outcome codes in use."""
-    ids = {
-        "idle_welcome", "card_reading", "status_never_certified", "status_suspended", "status_valid", "status_grace",
-        "status_overdue", "consent_question", "positioning_start", "positioning_again", "face_ok",
-        "action_done", "matching", "result_certified", "maintenance", "reminder_still_there", "staff_called",
-    }
-    ids |= {f"action_{action}" for action in actions}
-    ids |= {f"hint_{code}" for code in hint_codes}
-    ids |= {f"result_{code}" for code in outcome_codes if code != Outcome.CERTIFIED}
-    return ids

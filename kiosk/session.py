@@ -4,15 +4,16 @@ One thread, the controller's, owns the :class:`~kiosk.flow.Flow`, the store conn
 person's session data. Everything else reaches it through one queue (:meth:`SessionController.post`,
 thread-safe): the card reader's and the camera's events, the UI's touches, and the completions of
 work done on other threads (a match or an encoding in the matcher process comes back as a
-:class:`MatchDecided` / :class:`LiveReferenceEncoded` ... posted from the matcher's reply thread).
+:class:`~kiosk.session_data.MatchDecided`, a :class:`~kiosk.session_data.LiveReferenceEncoded`, ...
+posted from the matcher's reply thread).
 Nothing running on another thread reads or changes the flow or the session data.
 
 The controller applies each event to the flow, carries out the effects (lookups, camera, matching,
 records, voice) and hands every new view to ``on_view``, from its own thread: the UI marshals it
 to the GUI thread.
 
-Privacy: the person's ID number, frames and scores are held only in :class:`SessionData`, for the
-session; the flow's ``Wipe`` effect drops them, and the view never carries them.
+Privacy: the person's ID number, frames and scores are held only in
+:class:`~kiosk.session_data.SessionData`, for the session; the flow's ``Wipe`` effect drops them, and the view never carries them.
 """
 
 from __future__ import annotations
@@ -22,10 +23,6 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-
-import numpy as np
 
 from kiosk.clock import Clock
 from kiosk.config import KioskConfig
@@ -36,8 +33,11 @@ from kiosk.flow import (
     LookUpPensioner, MaintenanceRequired, Matched, Mismatched, PensionerFound, PensionerNotFound, RecordFailed,
     RecordStored, ReferenceMissing, RunMatch, Speak, StartLiveness, State, StopCamera, StoreRecord, Wipe,
 )
-from kiosk.ports import CardReaderPort, LivenessPort, MatcherPort, MatchOutcome, PresencePort, Preview, VoicePort
-from kiosk.session_record import build_record
+from kiosk.ports import CardReaderPort, LivenessPort, MatcherPort, PresencePort, Preview, VoicePort
+from kiosk.session_data import (
+    Completion, LiveReferenceEncoded, LiveReferenceFailed, MatchDecided, MatcherFailed, SessionData, build_record,
+    encoding_completion, match_completion,
+)
 from kiosk.store import CertificationRecord, Store
 
 log = logging.getLogger(__name__)
@@ -47,74 +47,6 @@ TICK_S = 0.1
 
 DISK_RECHECK_S = 5.0
 """How often the maintenance screen for a full disk looks again whether space was freed (seconds)."""
-
-
-@dataclass
-class SessionData:
-    """What the controller holds of the person while their session runs; replaced on every wipe.
-
-    ``id_number`` comes from the card read the flow accepted; ``match`` and ``evidence`` (the live
-    frame kept as evidence, BGR) belong to the current attempt and are reset when one starts.
-    """
-
-    id_number: str | None = field(default=None, repr=False)
-    match: MatchOutcome | None = None
-    evidence: np.ndarray | None = field(default=None, repr=False)
-
-
-# --- completions of work done on other threads (posted to the queue, handled on the controller's) ---
-
-
-@dataclass(frozen=True)
-class MatchDecided:
-    """The matcher answered for the session ``session_id`` (which may have ended meanwhile)."""
-
-    session_id: str | None
-    outcome: MatchOutcome
-
-
-@dataclass(frozen=True)
-class MatcherFailed:
-    """The match of session ``session_id`` could not be run (the worker died): ``code``."""
-
-    session_id: str | None
-    code: str
-
-
-@dataclass(frozen=True, eq=False)
-class LiveReferenceEncoded:
-    """The best live frame of a certified person was encoded: keep it as their live reference."""
-
-    id_number: str = field(repr=False)
-    vector: np.ndarray = field(repr=False)
-
-
-@dataclass(frozen=True)
-class LiveReferenceFailed:
-    """The live frame could not be encoded (``code``); the certification stands without it."""
-
-    code: str
-
-
-Completion = MatchDecided | MatcherFailed | LiveReferenceEncoded | LiveReferenceFailed
-"""Every completion the controller's queue carries besides flow events."""
-
-
-def match_completion(future: Future[MatchOutcome], session_id: str | None) -> MatchDecided | MatcherFailed:
-    """The completion for a finished match. Runs on the matcher's thread: reads only the future."""
-    try:
-        return MatchDecided(session_id, future.result())
-    except Exception as exc:  # noqa: BLE001 - the matcher process may die; that is a device error
-        log.warning("matcher failed: %s", reason_code(exc))
-        return MatcherFailed(session_id, reason_code(exc, "matcher_unavailable"))
-
-
-def encoding_completion(future: Future, id_number: str) -> LiveReferenceEncoded | LiveReferenceFailed:
-    """The completion for a finished encoding. Runs on the matcher's thread: reads only the future."""
-    try:
-        return LiveReferenceEncoded(id_number, np.asarray(future.result().vector, dtype=np.float64))
-    except Exception as exc:  # noqa: BLE001 - a refresh is a bonus; the certification stands
-        return LiveReferenceFailed(reason_code(exc))
 
 
 class SessionController:
