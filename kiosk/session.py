@@ -13,7 +13,8 @@ records, voice) and hands every new view to ``on_view``, from its own thread: th
 to the GUI thread.
 
 Privacy: the person's ID number, frames and scores are held only in
-:class:`~kiosk.session_data.SessionData`, for the session; the flow's ``Wipe`` effect drops them, and the view never carries them.
+:class:`~kiosk.session_data.SessionData`, for the session; the flow's ``Wipe`` effect drops them,
+and the view never carries them.
 """
 
 from __future__ import annotations
@@ -199,8 +200,7 @@ class SessionController:
     def _match_decided(self, item: MatchDecided) -> list[Effect]:
         if not self._current(item.session_id):
             return []  # the session ended while matching; its answer must not reach the next one
-        self._session.match = item.outcome
-        outcome = item.outcome
+        outcome = self._session.match = item.outcome
         return self.flow.handle(Matched() if outcome.matched else Mismatched(outcome.reason or "mismatch"))
 
     def _apply(self, effects: list[Effect]) -> None:

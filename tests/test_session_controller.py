@@ -284,7 +284,8 @@ def test_results_from_other_threads_are_handled_on_the_controllers_thread(harnes
     h.controller.post(StartRequested())
     h.controller.post(ConsentGiven())
     h.wait_for(lambda v: v.state is State.MATCHING)
-    decider = threading.Thread(target=lambda: matcher.futures[0].set_result(MatchOutcome(True, 0.2)), name="matcher-replies")
+    decider = threading.Thread(target=lambda: matcher.futures[0].set_result(MatchOutcome(True, 0.2)),
+                               name="matcher-replies")
     decider.start()
     decider.join()
     assert h.wait_for(lambda v: v.state is State.RESULT).outcome == "certified"

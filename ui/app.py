@@ -138,7 +138,8 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
 
         technician_services = kiosk_services(config, site_config_path or SITE_CONFIG_FILE, SystemClock(), slot,
                                              restart=quit_with(RESTART_EXIT_STATUS), exit_app=quit_with(0))
-    window = build_main_window(config, poster.post, catalogue=catalogue, voice=voice, technician_services=technician_services)
+    window = build_main_window(config, poster.post, catalogue=catalogue, voice=voice,
+                               technician_services=technician_services)
     app.installEventFilter(window)
     if fullscreen if fullscreen is not None else config.ui.fullscreen:
         window.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
