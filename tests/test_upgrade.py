@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.store.schema import migration_names
+
 REPO = Path(__file__).resolve().parent.parent
+KNOWN = migration_names()  # what this checkout (release "1" and "2" alike) migrates to
+FUTURE = "9999_future"  # a migration only release "2" knows; after every real one
 UPGRADE = REPO / "deploy" / "upgrade.sh"
 ROLLBACK = REPO / "deploy" / "rollback.sh"
 
@@ -91,23 +95,24 @@ def test_install_upgrade_with_migration_and_rollback(tmp_path: Path, site: dict[
     first = run(UPGRADE, make_bundle(tmp_path, "1"), "1", env=site)
     assert first.returncode == 0, first.stderr
     assert current(site) == "1" and current(site, "previous") is None
-    assert migrations(site) == ["0001_initial"] and voice(site) == "clip of 1"
+    assert migrations(site) == KNOWN and voice(site) == "clip of 1"
     put_meta(site, "before-upgrade")
 
-    second = run(UPGRADE, make_bundle(tmp_path, "2", future="0002_future"), "2", env=site)
+    second = run(UPGRADE, make_bundle(tmp_path, "2", future=FUTURE), "2", env=site)
     assert second.returncode == 0, second.stderr
     assert current(site) == "2" and current(site, "previous") == "1"
-    assert migrations(site) == ["0001_initial", "0002_future"] and voice(site) == "clip of 2"
+    assert migrations(site) == [*KNOWN, FUTURE] and voice(site) == "clip of 2"
     backups = list((Path(site["KIOSK_DATA_DIR"]) / "backups").glob("*-before-2.db"))
     assert len(backups) == 1 and meta_keys(backups[0]) == {"before-upgrade"}
     info = (Path(site["KIOSK_ROOT"]) / "releases" / "2" / "UPGRADE_INFO").read_text()
-    assert "from=1\n" in info and "schema_before=1\n" in info and "schema_after=2\n" in info
+    assert "from=1\n" in info
+    assert f"schema_before={len(KNOWN)}\n" in info and f"schema_after={len(KNOWN) + 1}\n" in info
     put_meta(site, "after-upgrade")
 
     back = run(ROLLBACK, env=site)
     assert back.returncode == 0, back.stderr
     assert current(site) == "1" and current(site, "previous") == "2"
-    assert migrations(site) == ["0001_initial"] and voice(site) == "clip of 1"
+    assert migrations(site) == KNOWN and voice(site) == "clip of 1"
     data = Path(site["KIOSK_DATA_DIR"])
     assert meta_keys(data / "kiosk.db") == {"before-upgrade"}
     kept = list(data.glob("kiosk.db.replaced-*"))
@@ -129,17 +134,17 @@ def test_rollback_without_migration_keeps_the_database(tmp_path: Path, site: dic
 def test_failed_self_test_changes_nothing(tmp_path: Path, site: dict[str, str]) -> None:
     assert run(UPGRADE, make_bundle(tmp_path, "1"), "1", env=site).returncode == 0
     put_meta(site, "kept")
-    bad = run(UPGRADE, make_bundle(tmp_path, "2", selftest_rc=1, future="0002_future"), "2", env=site)
+    bad = run(UPGRADE, make_bundle(tmp_path, "2", selftest_rc=1, future=FUTURE), "2", env=site)
     assert bad.returncode == 1 and "self-test of the new release failed" in bad.stderr
     assert current(site) == "1" and not (Path(site["KIOSK_ROOT"]) / "releases" / "2").exists()
-    assert migrations(site) == ["0001_initial"] and meta_keys(Path(site["KIOSK_DATA_DIR"]) / "kiosk.db") == {"kept"}
+    assert migrations(site) == KNOWN and meta_keys(Path(site["KIOSK_DATA_DIR"]) / "kiosk.db") == {"kept"}
 
 
 def test_refuses_a_database_from_a_newer_kiosk(tmp_path: Path, site: dict[str, str]) -> None:
-    assert run(UPGRADE, make_bundle(tmp_path, "2", future="0002_future"), "2", env=site).returncode == 0
+    assert run(UPGRADE, make_bundle(tmp_path, "2", future=FUTURE), "2", env=site).returncode == 0
     older = run(UPGRADE, make_bundle(tmp_path, "1"), "1", env=site)
     assert older.returncode == 1 and "newer kiosk" in older.stderr
-    assert current(site) == "2" and migrations(site) == ["0001_initial", "0002_future"]
+    assert current(site) == "2" and migrations(site) == [*KNOWN, FUTURE]
 
 
 def test_bad_input(tmp_path: Path, site: dict[str, str]) -> None:
