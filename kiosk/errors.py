@@ -85,3 +85,14 @@ def from_device_error(exc: BaseException) -> DeviceError:
     wrapped = DeviceError(f"{type(exc).__name__}: {exc}", code=str(code) if code else None)
     wrapped.__cause__ = exc
     return wrapped
+
+
+def reason_code(exc: BaseException, default: str | None = None) -> str:
+    """The stable reason code of any error, for logs, audits and the person's screen.
+
+    A :class:`KioskError` and the errors of the device packages carry a ``code``; anything else
+    (a bug, an OSError) gives ``default``, or its class name. Never the message: it may hold a
+    path or data of a card.
+    """
+    code = getattr(exc, "code", None)  # the one place that asks: device packages share no base class
+    return str(code) if code else (default or type(exc).__name__)

@@ -1,12 +1,15 @@
 """The vocabulary of the certification flow: events (past tense, what happened) and effects (what
 the controller must do). Plain frozen dataclasses; :mod:`kiosk.flow` holds the machine itself.
+
+The flow's table is keyed by an event's class; :func:`event_name` gives the snake_case name used
+in the README's diagram and in logs (``CardPlaced`` -> ``card_placed``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
-from typing import ClassVar
 
 from kiosk.reasons import Outcome
 
@@ -16,21 +19,22 @@ from kiosk.reasons import Outcome
 
 @dataclass(frozen=True)
 class Event:
-    """Base of every event; ``name`` is the key of the transition table."""
-
-    name: ClassVar[str] = "event"
+    """Base of every event. The flow's table is keyed by the event's class (no names to keep in step)."""
 
 
 @dataclass(frozen=True)
 class CardPlaced(Event):
-    name: ClassVar[str] = "card_placed"
+    """A card was laid on the reader (not read yet)."""
 
 
 @dataclass(frozen=True)
 class CardRead(Event):
-    """The card was read and its ID number is valid; ``display_name`` is already masked."""
+    """The card was read and its ID number is valid; ``display_name`` is already masked.
 
-    name: ClassVar[str] = "card_read"
+    The flow keeps only the masked name; the session controller keeps ``id_number`` in its own
+    session data (for the roster lookup and the record) and drops it on every wipe.
+    """
+
     id_number: str
     display_name: str
 
@@ -39,20 +43,18 @@ class CardRead(Event):
 class CardRejected(Event):
     """The card could not be used (unreadable, expired, invalid number): ``code`` says why."""
 
-    name: ClassVar[str] = "card_rejected"
     code: str
 
 
 @dataclass(frozen=True)
 class CardRemoved(Event):
-    name: ClassVar[str] = "card_removed"
+    """The card was taken off the reader."""
 
 
 @dataclass(frozen=True)
 class PensionerFound(Event):
     """The roster knows the person and holds a reference face; ``last_certified`` may be None."""
 
-    name: ClassVar[str] = "pensioner_found"
     last_certified: date | None
 
 
@@ -60,141 +62,123 @@ class PensionerFound(Event):
 class ReferenceMissing(Event):
     """The roster knows the person but there is no usable reference face yet."""
 
-    name: ClassVar[str] = "reference_missing"
     last_certified: date | None
     code: str = Outcome.NO_REFERENCE
 
 
 @dataclass(frozen=True)
 class PensionerNotFound(Event):
-    name: ClassVar[str] = "pensioner_not_found"
+    """The roster does not know the card's ID number."""
 
 
 @dataclass(frozen=True)
 class PersonApproached(Event):
     """A face came near the idle terminal (the camera's presence watcher)."""
 
-    name: ClassVar[str] = "person_approached"
-
 
 @dataclass(frozen=True)
 class IdleTouched(Event):
     """Someone touched the idle screen (many elders tap it to begin): tell them how to start."""
 
-    name: ClassVar[str] = "idle_touched"
-
 
 @dataclass(frozen=True)
 class StartRequested(Event):
-    name: ClassVar[str] = "start_requested"
+    """The person touched "start" on the status screen."""
 
 
 @dataclass(frozen=True)
 class ConsentGiven(Event):
-    name: ClassVar[str] = "consent_given"
+    """The person agreed to the face check."""
 
 
 @dataclass(frozen=True)
 class ConsentRefused(Event):
-    name: ClassVar[str] = "consent_refused"
+    """The person declined the face check (the counter is the alternative)."""
 
 
 @dataclass(frozen=True)
 class QualityHinted(Event):
     """The camera sees a problem with the face (a quality reason code), or none (``code`` None)."""
 
-    name: ClassVar[str] = "quality_hinted"
     code: str | None
 
 
 @dataclass(frozen=True)
 class FacePositioned(Event):
-    name: ClassVar[str] = "face_positioned"
+    """The face is in the oval and the baseline is measured."""
 
 
 @dataclass(frozen=True)
 class ActionPrompted(Event):
     """The liveness session asks for ``action`` (blink, mouth_open, turn_left, turn_right)."""
 
-    name: ClassVar[str] = "action_prompted"
     action: str
 
 
 @dataclass(frozen=True)
 class ActionCompleted(Event):
-    name: ClassVar[str] = "action_completed"
+    """The liveness session saw ``action`` done."""
     action: str
 
 
 @dataclass(frozen=True)
 class LivenessPassed(Event):
-    name: ClassVar[str] = "liveness_passed"
+    """Every action was done by a live person."""
 
 
 @dataclass(frozen=True)
 class LivenessFailed(Event):
     """Liveness failed: ``code`` is the camera's reason (action_timeout, spoof_detected, ...)."""
 
-    name: ClassVar[str] = "liveness_failed"
     code: str
 
 
 @dataclass(frozen=True)
 class Matched(Event):
-    name: ClassVar[str] = "matched"
+    """The live face matches the person's reference."""
 
 
 @dataclass(frozen=True)
 class Mismatched(Event):
     """Not the same person, or no usable face for comparison: ``code`` says which."""
 
-    name: ClassVar[str] = "mismatched"
     code: str = Outcome.MISMATCH
 
 
 @dataclass(frozen=True)
 class RetryRequested(Event):
-    name: ClassVar[str] = "retry_requested"
+    """The person asked for another attempt on the result screen."""
 
 
 @dataclass(frozen=True)
 class ManualReviewRequested(Event):
-    name: ClassVar[str] = "manual_review_requested"
+    """The person asked for a manual review after the last attempt failed."""
 
 
 @dataclass(frozen=True)
 class Finished(Event):
-    """The person touched "done" (完成) on the result screen."""
-
-    name: ClassVar[str] = "finished"
+    """The person touched "done" on the result screen."""
 
 
 @dataclass(frozen=True)
 class UserActive(Event):
     """A touch on the screen (or a face in view) that shows the person is still there."""
 
-    name: ClassVar[str] = "user_active"
-
 
 @dataclass(frozen=True)
 class RepeatRequested(Event):
-    """"再听一遍": speak the current prompt again."""
-
-    name: ClassVar[str] = "repeat_requested"
+    """The person touched "listen again": speak the current prompt again."""
 
 
 @dataclass(frozen=True)
 class HelpRequested(Event):
-    """"请工作人员帮助": call staff to the terminal."""
-
-    name: ClassVar[str] = "help_requested"
+    """The person touched "ask staff for help": call staff to the terminal."""
 
 
 @dataclass(frozen=True)
 class DeviceFailed(Event):
     """A device failed during a session (camera lost, matcher crashed, disk full): ``code``."""
 
-    name: ClassVar[str] = "device_failed"
     code: str
 
 
@@ -205,8 +189,16 @@ class RecordFailed(Event):
     The person must then not be told they are certified: the result becomes a device error.
     """
 
-    name: ClassVar[str] = "record_failed"
     code: str
+
+
+@dataclass(frozen=True)
+class RecordStored(Event):
+    """The record asked for by :class:`StoreRecord` is stored (with its outbox row).
+
+    Only now is the result announced: a person must never hear "certified" for a record that was
+    not written.
+    """
 
 
 @dataclass(frozen=True)
@@ -217,7 +209,6 @@ class MaintenanceRequired(Event):
     clear it again with :class:`DevicesReady`.
     """
 
-    name: ClassVar[str] = "maintenance_required"
     code: str
     device: str = ""
 
@@ -226,25 +217,27 @@ class MaintenanceRequired(Event):
 class DevicesReady(Event):
     """``device`` works again (empty: every device)."""
 
-    name: ClassVar[str] = "devices_ready"
     device: str = ""
 
 
 @dataclass(frozen=True)
 class TechnicianEntered(Event):
-    name: ClassVar[str] = "technician_entered"
+    """The hidden gesture and the PIN were accepted."""
 
 
 @dataclass(frozen=True)
 class TechnicianLeft(Event):
-    name: ClassVar[str] = "technician_left"
+    """The technician left the technician mode (button or inactivity)."""
 
 
 @dataclass(frozen=True)
 class TimedOut(Event):
     """The current state's deadline passed (made by :meth:`Flow.tick`)."""
 
-    name: ClassVar[str] = "timed_out"
+
+def event_name(event_type: type[Event]) -> str:
+    """The snake_case name of an event class: ``CardPlaced`` -> ``card_placed`` (diagram, logs)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", event_type.__name__).lower()
 
 
 # --- effects (what the controller must do) -------------------------------------------------------
@@ -287,7 +280,8 @@ class RunMatch(Effect):
 
 @dataclass(frozen=True)
 class StoreRecord(Effect):
-    """Store one certification record (and its outbox row) for this attempt."""
+    """Store one certification record (and its outbox row) for this attempt; answer with
+    :class:`RecordStored` or :class:`RecordFailed` before carrying out the effects after it."""
 
     outcome: str
     attempt: int

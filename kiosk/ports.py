@@ -102,6 +102,13 @@ class VoicePort(Protocol):
         """Plays ``prompt`` (never overlapping another); returns at once."""
 
 
+class ScreenVoice(VoicePort, Protocol):
+    """The voice of the kiosk window, which also silences it when a session ends (the UI's player)."""
+
+    def stop(self) -> None:
+        """Stops what is playing and drops what is queued (returns at once)."""
+
+
 class PresencePort(Protocol):
     """Watches for a person walking up to the idle terminal (posts PersonApproached)."""
 

@@ -1,12 +1,20 @@
 """The session controller: runs the certification flow with real (or fake) devices.
 
-One worker thread owns the :class:`~kiosk.flow.Flow` and the store connection. Devices and the UI
-post events to it through :meth:`SessionController.post` (thread-safe); it applies them, carries
-out the effects (lookups, camera, matching, records, voice) and hands every new view to
-``on_view`` — from the worker thread: the UI marshals it to its own thread.
+One thread, the controller's, owns the :class:`~kiosk.flow.Flow`, the store connection and the
+person's session data. Everything else reaches it through one queue (:meth:`SessionController.post`,
+thread-safe): the card reader's and the camera's events, the UI's touches, and the completions of
+work done on other threads (a match or an encoding in the matcher process comes back as a
+:class:`~kiosk.session_data.MatchDecided`, a :class:`~kiosk.session_data.LiveReferenceEncoded`, ...
+posted from the matcher's reply thread).
+Nothing running on another thread reads or changes the flow or the session data.
 
-Privacy: the controller holds the person's ID number, frames and scores only while a session
-runs; the flow's ``Wipe`` effect drops them, and the view never carries them.
+The controller applies each event to the flow, carries out the effects (lookups, camera, matching,
+records, voice) and hands every new view to ``on_view``, from its own thread: the UI marshals it
+to the GUI thread.
+
+Privacy: the person's ID number, frames and scores are held only in
+:class:`~kiosk.session_data.SessionData`, for the session; the flow's ``Wipe`` effect drops them,
+and the view never carries them.
 """
 
 from __future__ import annotations
@@ -14,49 +22,41 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass
-
-import numpy as np
 
 from kiosk.clock import Clock
 from kiosk.config import KioskConfig
 from kiosk.disk import free_megabytes
-from kiosk.errors import KeyUnavailableError, KioskError, StorageError, StorageFullError
+from kiosk.errors import KeyUnavailableError, KioskError, StorageError, StorageFullError, reason_code
 from kiosk.flow import (
-    Audit, CallStaff, CardPlaced, DeviceFailed, DevicesReady, Effect, Event, Flow, FlowView, LookUpPensioner,
-    MaintenanceRequired, Matched, Mismatched, PensionerFound, PensionerNotFound, RecordFailed,
-    ReferenceMissing, RunMatch, Speak, StartLiveness, State, StopCamera, StoreRecord, Wipe,
+    Audit, CallStaff, CardPlaced, CardRead, DeviceFailed, DevicesReady, Effect, Event, Flow, FlowView,
+    LookUpPensioner, MaintenanceRequired, Matched, Mismatched, PensionerFound, PensionerNotFound, RecordFailed,
+    RecordStored, ReferenceMissing, RunMatch, Speak, StartLiveness, State, StopCamera, StoreRecord, Wipe,
 )
-from kiosk.ports import (
-    CardReaderPort, LivenessPort, MatcherPort, MatchOutcome, PresencePort, Preview, VoicePort,
+from kiosk.ports import CardReaderPort, LivenessPort, MatcherPort, PresencePort, Preview, VoicePort
+from kiosk.session_data import (
+    Completion, LiveReferenceEncoded, LiveReferenceFailed, MatchDecided, MatcherFailed, SessionData, build_record,
+    encoding_completion, match_completion,
 )
 from kiosk.store import CertificationRecord, Store
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.1
-"""How often the worker checks deadlines when no event arrives (seconds)."""
+"""How often the controller checks deadlines when no event arrives (seconds)."""
 
 DISK_RECHECK_S = 5.0
 """How often the maintenance screen for a full disk looks again whether space was freed (seconds)."""
 
 
-@dataclass
-class _Attempt:
-    """What the controller knows of the current attempt (wiped with the session)."""
-
-    match: MatchOutcome | None = None
-    evidence: np.ndarray | None = None
-
-
 class SessionController:
-    """Runs one terminal's sessions. Thread rules: construct anywhere; :meth:`post` from any
-    thread; callbacks run on the controller's worker thread.
+    """Runs one terminal's sessions. Thread rules: construct anywhere; :meth:`start`, :meth:`stop`
+    from one thread; :meth:`post` and :attr:`view` from any thread; every callback runs on the
+    controller's thread.
 
-    ``store_factory`` is called on the worker thread (SQLite connections belong to one thread).
-    ``on_staff_called`` is called when a person asks for help.
+    ``store_factory`` is called on the controller's thread (SQLite connections belong to one thread).
+    ``on_staff_called`` is called when a person asks for help; ``on_record`` after each record.
     """
 
     def __init__(
@@ -87,22 +87,21 @@ class SessionController:
         self._on_staff_called = on_staff_called
         self._on_record = on_record
         self._presence = presence
-        self._events: queue.Queue[Event | None] = queue.Queue()
+        self._inbox: queue.Queue[Event | Completion | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._store: Store | None = None
         self._startup_error: KioskError | None = None
         self.flow = Flow(config.rules, config.session, clock)
-        self._attempt = _Attempt()
+        self._session = SessionData()
+        self._initial_view = self.flow.view
         self._last_view: FlowView | None = None
         self._disk_checked_at = float("-inf")
-        self._tasks: queue.Queue[Callable[[Store], object]] = queue.Queue()
-        self._problems: dict[str, str] = {}  # device -> reason code of what keeps the terminal in maintenance
 
     # --- lifecycle ---
 
     def start(self) -> None:
-        """Starts the worker thread and the card reader; returns once the store is open.
+        """Starts the controller's thread and the card reader; returns once the store is open.
 
         Raises the store's :class:`KioskError` when it cannot be opened.
         """
@@ -118,24 +117,32 @@ class SessionController:
         self._reader.start(self.post)
 
     def stop(self) -> None:
-        """Stops the reader, the camera and the worker thread (idempotent; joins the thread)."""
+        """Stops the reader, the camera and the controller's thread (idempotent; joins the thread).
+
+        What is queued before the stop is still handled."""
         if self._thread is None:
             return
         self._reader.stop()
-        self._events.put(None)
+        self._inbox.put(None)
         self._thread.join()
         self._thread = None
 
-    def post(self, event: Event) -> None:
-        """Queues ``event`` for the worker thread (thread-safe, returns at once)."""
-        self._events.put(event)
+    def post(self, item: Event | Completion) -> None:
+        """Queues a flow event or a completion for the controller's thread (thread-safe, returns at once)."""
+        self._inbox.put(item)
 
     @property
     def view(self) -> FlowView:
-        """The latest view (a snapshot; safe to read from any thread)."""
-        return self._last_view or self.flow.view
+        """The latest published view (a snapshot; safe to read from any thread)."""
+        return self._last_view or self._initial_view
 
-    # --- the worker thread ---
+    @property
+    def session_data(self) -> SessionData:
+        """The person's session data. Read it on the controller's thread (a callback) or after
+        :meth:`stop`; it is replaced, never changed in place, by a wipe."""
+        return self._session
+
+    # --- the controller's thread ---
 
     def _run(self) -> None:
         try:
@@ -149,13 +156,13 @@ class SessionController:
         try:
             while True:
                 try:
-                    event = self._events.get(timeout=TICK_S)
+                    item = self._inbox.get(timeout=TICK_S)
                 except queue.Empty:
                     self._apply(self.flow.tick() + self._recover_storage())
                     continue
-                if event is None:
+                if item is None:
                     break
-                self._apply(self._handle(event))
+                self._apply(self._receive(item))
                 self._apply(self.flow.tick())
         finally:
             if self._presence is not None:
@@ -164,51 +171,47 @@ class SessionController:
             self._wipe()
             self._store.close()
 
-    def _handle(self, event: Event) -> list[Effect]:
-        while not self._tasks.empty():  # store work handed over by other threads
-            task = self._tasks.get_nowait()
-            try:
-                task(self._store)
-            except (KioskError, ValueError) as exc:
-                log.warning("background store task failed: %s", getattr(exc, "code", type(exc).__name__))
-        if isinstance(event, CardPlaced) and self.flow.state in (State.IDLE, State.RESULT):
-            problem = self._disk_problem()
-            if problem is not None:
-                event = MaintenanceRequired(problem, device="storage")
-        if isinstance(event, MaintenanceRequired):
-            self._problems[event.device] = event.code
-        elif isinstance(event, DevicesReady):
-            if event.device:
-                self._problems.pop(event.device, None)
-            else:
-                self._problems.clear()
-            if self._problems:  # another device is still missing: stay on the maintenance screen
-                event = self._latest_problem()
-        return self.flow.handle(event)
+    def _receive(self, item: Event | Completion) -> list[Effect]:
+        """Dispatches one queued item by its class; returns the flow's effects."""
+        match item:
+            case MatchDecided():
+                return self._match_decided(item)
+            case MatcherFailed():
+                # A failure of an ended session's match must not end the next session.
+                return self.flow.handle(DeviceFailed(item.code)) if self._current(item.session_id) else []
+            case LiveReferenceEncoded():
+                self._keep_live_reference(item)
+                return []
+            case LiveReferenceFailed():
+                log.warning("live reference not refreshed: %s", item.code)
+                return []
+            case CardPlaced() if self.flow.accepts(item):
+                problem = self._disk_problem()
+                return self.flow.handle(item if problem is None else MaintenanceRequired(problem, device="storage"))
+            case CardRead() if self.flow.accepts(item):
+                self._session.id_number = item.id_number  # before the flow asks for the lookup
+                return self.flow.handle(item)
+            case _:
+                return self.flow.handle(item)
 
-    def _latest_problem(self) -> MaintenanceRequired:
-        device, code = next(reversed(self._problems.items()))
-        return MaintenanceRequired(code, device=device)
+    def _current(self, session_id: str | None) -> bool:
+        return session_id is not None and session_id == self.flow.view.session_id
+
+    def _match_decided(self, item: MatchDecided) -> list[Effect]:
+        if not self._current(item.session_id):
+            return []  # the session ended while matching; its answer must not reach the next one
+        outcome = self._session.match = item.outcome
+        return self.flow.handle(Matched() if outcome.matched else Mismatched(outcome.reason or "mismatch"))
 
     def _apply(self, effects: list[Effect]) -> None:
-        pending = list(effects)
+        pending = deque(effects)
         while pending:
-            effect = pending.pop(0)
+            effect = pending.popleft()
             try:
-                follow_up = self._execute(effect)
+                pending.extend(self._execute(effect))
             except KioskError as exc:
                 log.warning("effect %s failed: %s", type(effect).__name__, exc.code)
-                # A record that could not be stored must not be announced: drop what was queued
-                # behind it (the result prompt) and let the flow show the device error instead.
-                if isinstance(effect, StoreRecord):
-                    pending = [e for e in pending if not isinstance(e, Speak)]
-                    follow_up = self.flow.handle(RecordFailed(exc.code))
-                else:
-                    follow_up = self.flow.handle(DeviceFailed(exc.code))
-            pending.extend(follow_up)
-            if not pending and self.flow.state is State.IDLE and self._problems:
-                # Back to idle (a result timed out, the technician left) while a device is missing.
-                pending.extend(self.flow.handle(self._latest_problem()))
+                pending.extend(self.flow.handle(DeviceFailed(exc.code)))
         self._publish()
 
     def _publish(self) -> None:
@@ -218,7 +221,7 @@ class SessionController:
             # The watcher also tells when the camera is missing or back, so it runs on the
             # maintenance screen too while the camera is the reason for it.
             self._watch_for_people(view.state is State.IDLE
-                                   or (view.state is State.MAINTENANCE and "camera" in self._problems))
+                                   or (view.state is State.MAINTENANCE and "camera" in self.flow.missing_devices))
             self._on_view(view)
 
     def _watch_for_people(self, watch: bool) -> None:
@@ -232,32 +235,33 @@ class SessionController:
             self._presence.stop()
 
     def _execute(self, effect: Effect) -> list[Effect]:
-        """Carries out one effect; returns effects of events it caused synchronously."""
+        """Carries out one effect; returns the effects of events it answered at once."""
         store = self._store
-        assert store is not None
-        if isinstance(effect, Speak):
-            self._voice.speak(effect)
-        elif isinstance(effect, Audit):
-            store.audit(self.flow.view.session_id, effect.step, effect.code)
-        elif isinstance(effect, LookUpPensioner):
-            return self.flow.handle(self._look_up(store))
-        elif isinstance(effect, StartLiveness):
-            self._attempt = _Attempt()
-            self._liveness.start(effect.attempt, self.post, self._on_preview)
-        elif isinstance(effect, StopCamera):
-            self._liveness.stop()
-        elif isinstance(effect, RunMatch):
-            self._run_match(store)
-        elif isinstance(effect, StoreRecord):
-            self._store_record(store, effect)
-        elif isinstance(effect, CallStaff):
-            self._on_staff_called()
-        elif isinstance(effect, Wipe):
-            self._wipe()
+        assert store is not None  # opened before the first event is taken from the queue
+        match effect:
+            case Speak():
+                self._voice.speak(effect)
+            case Audit():
+                store.audit(self.flow.view.session_id, effect.step, effect.code)
+            case LookUpPensioner():
+                return self.flow.handle(self._look_up(store))
+            case StartLiveness():
+                self._session.match, self._session.evidence = None, None
+                self._liveness.start(effect.attempt, self.post, self._on_preview)
+            case StopCamera():
+                self._liveness.stop()
+            case RunMatch():
+                self._run_match(store)
+            case StoreRecord():
+                return self.flow.handle(self._store_record(store, effect))
+            case CallStaff():
+                self._on_staff_called()
+            case Wipe():
+                self._wipe()
         return []
 
     def _look_up(self, store: Store) -> Event:
-        id_number = self.flow.id_number
+        id_number = self._session.id_number
         if id_number is None:
             return PensionerNotFound()
         try:
@@ -271,10 +275,10 @@ class SessionController:
         return PensionerFound(pensioner.last_certified)
 
     def _run_match(self, store: Store) -> None:
-        id_number = self.flow.id_number
+        id_number = self._session.id_number
         session = self.flow.view.session_id
         frames = self._liveness.best_frames()
-        self._attempt.evidence = frames[0] if frames else None
+        self._session.evidence = frames[0] if frames else None
         try:
             references = store.references(id_number) if id_number else []
         except KeyUnavailableError as exc:
@@ -287,90 +291,54 @@ class SessionController:
             self.post(Mismatched("no_usable_face"))
             return
         future = self._matcher.verify(frames, references)
-        future.add_done_callback(lambda done: self._match_done(done, session))
+        future.add_done_callback(lambda done: self.post(match_completion(done, session)))
 
-    def _match_done(self, future: Future[MatchOutcome], session: str | None) -> None:
-        """Runs on the matcher's thread: turns the decision into an event for the worker."""
-        if session != self.flow.view.session_id:
-            return  # the session ended while matching; its answer must not reach the next one
+    def _store_record(self, store: Store, effect: StoreRecord) -> RecordStored | RecordFailed:
+        """Stores the attempt's record (with its outbox row); the flow announces the result only
+        on :class:`RecordStored`."""
+        record = build_record(self._config, self._clock.now(), self.flow.view.session_id, self._session.id_number,
+                              effect, self._liveness.scores(), self._session.match, self._session.evidence)
         try:
-            outcome = future.result()
-        except Exception as exc:  # noqa: BLE001 - the matcher process may die; that is a device error
-            log.warning("matcher failed: %s", type(exc).__name__)
-            self.post(DeviceFailed(getattr(exc, "code", "matcher_unavailable")))
-            return
-        self._attempt.match = outcome
-        self.post(Matched() if outcome.matched else Mismatched(outcome.reason or "mismatch"))
-
-    def _store_record(self, store: Store, effect: StoreRecord) -> None:
-        view = self.flow.view
-        scores = self._liveness.scores()  # also for a failed challenge: a spoof's score is evidence
-        match = self._attempt.match
-        record = CertificationRecord(
-            session_id=view.session_id or "none",
-            occurred_at=self._clock.now(),
-            device_id=self._config.terminal.device_id,
-            region_code=self._config.terminal.region_code,
-            id_number=self.flow.id_number,
-            outcome=effect.outcome,
-            reason_code=None if effect.outcome == "certified" else effect.outcome,
-            liveness_score=_unit(scores.liveness_score),
-            attack_score=_unit(scores.attack_score),
-            match_distance=match.distance if match else None,
-            attempt=max(1, effect.attempt),
-            valid_until=effect.valid_until,
-            evidence_jpeg=self._evidence_jpeg(),
-        )
-        record_id = store.record_attempt(record)
+            record_id = store.record_attempt(record)
+        except KioskError as exc:
+            log.warning("record not stored: %s", exc.code)
+            return RecordFailed(exc.code)
         log.info("record %s stored: %s (attempt %d)", record_id, effect.outcome, record.attempt)
         self._on_record(record_id, record)
         if record.certified and self._config.match.refresh_reference_on_success:
             self._refresh_reference()
+        return RecordStored()
 
     def _refresh_reference(self) -> None:
-        """Encodes the best live frame in the matcher and keeps it as the person's live reference
-        (on the controller's thread, through the queue: the store belongs to this thread)."""
+        """Encodes the best live frame in the matcher; the vector comes back through the queue and
+        is stored on this thread (the store belongs to it)."""
         frames = self._liveness.best_frames()
-        id_number = self.flow.id_number
+        id_number = self._session.id_number
         if not frames or id_number is None:
             return
         future = self._matcher.encode(frames[0])
+        future.add_done_callback(lambda done: self.post(encoding_completion(done, id_number)))
 
-        def encoded(done: Future) -> None:
-            try:
-                vector = np.asarray(done.result().vector, dtype=np.float64)
-            except Exception as exc:  # noqa: BLE001 - a refresh is a bonus; the certification stands
-                log.warning("live reference not refreshed: %s", getattr(exc, "code", type(exc).__name__))
-                return
-            self._tasks.put(lambda store: store.refresh_live_reference(id_number, vector))
-            self.post(_Wake())
-
-        future.add_done_callback(encoded)
-
-    def _evidence_jpeg(self) -> bytes | None:
-        # The image is kept only when the region keeps evidence or sends face images to the centre
-        # (the store keeps it encrypted until sent, and purges it by retention).
-        keeps_image = self._config.storage.evidence_retention_days > 0 or self._config.sync.send_face_images
-        if not keeps_image or self._attempt.evidence is None:
-            return None
-        import cv2  # only when evidence is kept at all
-
-        ok, encoded = cv2.imencode(".jpg", self._attempt.evidence, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        return encoded.tobytes() if ok else None
+    def _keep_live_reference(self, item: LiveReferenceEncoded) -> None:
+        assert self._store is not None
+        try:
+            self._store.refresh_live_reference(item.id_number, item.vector)
+        except (KioskError, ValueError) as exc:
+            log.warning("live reference not refreshed: %s", reason_code(exc))
 
     def _wipe(self) -> None:
         self._liveness.wipe()
-        self._attempt = _Attempt()
+        self._session = SessionData()
 
     def _recover_storage(self) -> list[Effect]:
         """Leaves the storage problem behind by itself once the disk has room again."""
-        if "storage" not in self._problems:
+        if "storage" not in self.flow.missing_devices:
             return []
         now = self._clock.monotonic()
         if now - self._disk_checked_at < DISK_RECHECK_S:
             return []
         self._disk_checked_at = now
-        return [] if self._disk_problem() else self._handle(DevicesReady(device="storage"))
+        return [] if self._disk_problem() else self.flow.handle(DevicesReady(device="storage"))
 
     def _disk_problem(self) -> str | None:
         data_dir = self._config.terminal.resolved_data_dir()
@@ -379,14 +347,3 @@ class SessionController:
         except OSError:
             return StorageError.code
         return StorageFullError.code if free_mb < self._config.terminal.min_free_disk_mb else None
-
-
-class _Wake(Event):
-    """Wakes the worker so it runs queued store tasks; the flow ignores it."""
-
-    name = "wake"
-
-
-def _unit(value: float | None) -> float | None:
-    """Clamps a score to 0-1 for the record (devices may report slightly outside by rounding)."""
-    return None if value is None else min(1.0, max(0.0, float(value)))

@@ -77,3 +77,14 @@ def test_the_guard_sees_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (tmp_path / "fake" / "m.py").write_text("from PySide6.QtCore import QObject\n")
     monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
     assert "PySide6" in imported_top_levels("fake")
+
+
+def test_ui_does_not_probe_objects_for_optional_behaviour() -> None:
+    """The UI calls real methods of typed interfaces (Protocols in kiosk, base-class methods):
+    no hasattr/getattr checks for behaviour that may or may not be there."""
+    probes = []
+    for path in (ROOT / "ui").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        probes += [f"{path.relative_to(ROOT)}:{node.lineno}" for node in ast.walk(tree)
+                   if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("hasattr", "getattr")]
+    assert probes == []

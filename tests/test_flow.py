@@ -16,9 +16,11 @@ from kiosk.flow import (
     ConsentGiven, ConsentRefused, DeviceFailed, DevicesReady, Event, FacePositioned, Finished, Flow, HelpRequested,
     IdleTouched, LivenessFailed, LivenessPassed, LookUpPensioner, MaintenanceRequired, ManualReviewRequested,
     Matched, Mismatched, PensionerFound, PensionerNotFound, PersonApproached, QualityHinted, RecordFailed,
-    ReferenceMissing, RepeatRequested, RetryRequested, RunMatch, Speak, StartLiveness, StartRequested, State,
-    StopCamera, StoreRecord, TechnicianEntered, TechnicianLeft, TimedOut, UserActive, Wipe, transition_table,
+    RecordStored, ReferenceMissing, RepeatRequested, RetryRequested, RunMatch, Speak, StartLiveness, StartRequested,
+    Rule, State, StopCamera, StoreRecord, TechnicianEntered, TechnicianLeft, TimedOut, UndeclaredTarget, UserActive,
+    Wipe, declared_targets, reachable_from, transition_table,
 )
+from kiosk.flow_rules import BACK_TO_IDLE
 from kiosk.reasons import NextStep, Outcome
 
 
@@ -44,6 +46,11 @@ def spoken(effects: list) -> list[str]:
     return [effect.prompt for effect in effects if isinstance(effect, Speak)]
 
 
+def holds(flow: Flow, text: str) -> bool:
+    """True when ``text`` is anywhere in what the flow keeps (its view, memory and pending effects)."""
+    return text in repr(vars(flow))
+
+
 def to_actions(flow: Flow, last_certified: date | None = date(2025, 6, 1)) -> list:
     return run(flow, CardPlaced(), CardRead("110101199003070011", "张*"), PensionerFound(last_certified),
                StartRequested(), ConsentGiven(), QualityHinted("too_dark"), QualityHinted(None),
@@ -55,7 +62,7 @@ def test_happy_path(flow: Flow, clock: FakeClock) -> None:
     assert flow.state is State.ACTIONS
     assert flow.view.session_id == "session-0"
     assert flow.view.person.display_name == "张*"
-    assert flow.id_number == "110101199003070011"
+    assert not holds(flow, "110101199003070011")  # the number is the controller's, never the flow's
     assert any(isinstance(e, LookUpPensioner) for e in effects)
     assert StartLiveness(1) in effects
     assert spoken(effects) == ["card_reading", "status_valid", "consent_question", "positioning_start",
@@ -70,10 +77,11 @@ def test_happy_path(flow: Flow, clock: FakeClock) -> None:
     assert flow.view.valid_until == date(2027, 5, 20)
     assert StoreRecord(Outcome.CERTIFIED, 1, date(2027, 5, 20)) in effects
     assert StopCamera() in effects
-    assert spoken(effects)[-1] == "result_certified"
+    assert "result_certified" not in spoken(effects)  # announced only once the record is stored
+    assert spoken(run(flow, RecordStored())) == ["result_certified"]
     effects = run(flow, Finished())
     assert flow.state is State.IDLE and Wipe() in effects
-    assert flow.id_number is None and flow.view.person is None and flow.view.session_id is None
+    assert flow.view.person is None and flow.view.session_id is None
 
 
 def test_status_prompt_follows_the_rules(flow: Flow) -> None:
@@ -247,15 +255,17 @@ SAMPLE_EVENTS: tuple[Event, ...] = (
     FacePositioned(), ActionPrompted("blink"), ActionCompleted("blink"), LivenessPassed(),
     LivenessFailed("spoof_detected"), Matched(), Mismatched(), RetryRequested(), ManualReviewRequested(),
     Finished(), UserActive(), RepeatRequested(), HelpRequested(), DeviceFailed("camera_unavailable"),
-    RecordFailed("storage_full"), MaintenanceRequired("camera_unavailable"), DevicesReady(), TechnicianEntered(),
+    RecordFailed("storage_full"), RecordStored(), MaintenanceRequired("camera_unavailable"), DevicesReady(),
+    MaintenanceRequired("reader_unavailable", device="reader"), DevicesReady(device="reader"), TechnicianEntered(),
     TechnicianLeft(), TimedOut(),
 )
 
 
 def _situation(flow: Flow) -> tuple:
-    """What decides where the flow can go next: the state, and whether a retry or a review is open."""
+    """What decides where the flow can go next: the state, whether a retry or a review is open, and
+    which devices are missing (a session then ends on the maintenance screen)."""
     view = flow.view
-    return view.state, view.attempt, view.can_retry, view.manual_review_offered
+    return view.state, view.attempt, view.can_retry, view.manual_review_offered, flow.missing_devices
 
 
 def _apply(flow: Flow, clock: FakeClock, event: Event) -> None:
@@ -269,10 +279,13 @@ def _apply(flow: Flow, clock: FakeClock, event: Event) -> None:
         flow.handle(event)
 
 
-def explore_flow(config: KioskConfig) -> tuple[dict[tuple[State, str], set[State]], set[tuple[State, str]]]:
+Key = tuple[State, type[Event]]
+
+
+def explore_flow(config: KioskConfig) -> tuple[dict[Key, set[State]], set[Key]]:
     """Drives real :class:`Flow` objects (fake clock) from idle with every sample event in every
-    situation reached, breadth first: returns (state, event name) -> the states it led to, and the
-    (state, event name) pairs tried. Each situation is rebuilt by replaying the events that led to
+    situation reached, breadth first: returns (state, event class) -> the states it led to, and the
+    (state, event class) pairs tried. Each situation is rebuilt by replaying the events that led to
     it, so nothing is assumed about how the flow keeps its state."""
 
     def replay(path: tuple[Event, ...]) -> tuple[Flow, FakeClock]:
@@ -282,8 +295,8 @@ def explore_flow(config: KioskConfig) -> tuple[dict[tuple[State, str], set[State
             _apply(flow, clock, event)
         return flow, clock
 
-    observed: dict[tuple[State, str], set[State]] = defaultdict(set)
-    tried: set[tuple[State, str]] = set()
+    observed: dict[Key, set[State]] = defaultdict(set)
+    tried: set[Key] = set()
     start, _ = replay(())
     paths = {_situation(start): ()}
     queue = deque([()])
@@ -293,8 +306,8 @@ def explore_flow(config: KioskConfig) -> tuple[dict[tuple[State, str], set[State
             flow, clock = replay(path)
             before = flow.state
             _apply(flow, clock, event)
-            tried.add((before, event.name))
-            observed[(before, event.name)].add(flow.state)
+            tried.add((before, type(event)))
+            observed[(before, type(event))].add(flow.state)
             situation = _situation(flow)
             if situation not in paths:
                 paths[situation] = path + (event,)
@@ -316,11 +329,77 @@ def test_reachability_finds_states_cut_off_in_either_direction() -> None:
 def test_every_state_is_reachable_from_idle_and_leads_back_to_it(config: KioskConfig) -> None:
     """Computed from behaviour: the targets are what the real handlers did, not what the table says."""
     observed, tried = explore_flow(config)
-    untried = {event for _state, event in transition_table()} - {event.name for event in SAMPLE_EVENTS}
-    assert not untried, f"add a sample event for {sorted(untried)} to SAMPLE_EVENTS"
+    untried = {event for _state, event in transition_table()} - {type(event) for event in SAMPLE_EVENTS}
+    assert not untried, f"add a sample event for {sorted(e.__name__ for e in untried)} to SAMPLE_EVENTS"
     assert set(State) - reachable(State.IDLE, observed) == set(), "states no journey from idle reaches"
     assert set(State) - reaching(State.IDLE, observed) == set(), "states with no way back to idle"
     assert set(transition_table()) <= tried  # every row of the table was exercised
+
+
+def test_the_declared_targets_reach_every_state_from_idle_and_lead_back() -> None:
+    """Computed from the table alone: breadth first over the targets each rule declares."""
+    assert reachable_from(State.IDLE) == set(State)
+    declared = declared_targets()
+    assert set(State) - reachable(State.IDLE, declared) == set(), "states no rule leads to from idle"
+    assert set(State) - reaching(State.IDLE, declared) == set(), "states no rule leads back to idle from"
+
+
+def test_the_declared_targets_are_what_the_flow_does(config: KioskConfig) -> None:
+    """Table and behaviour agree: each rule was seen leading to every target it declares and to
+    nothing else (STAY counts as its own state), and an event without a rule changed no state."""
+    observed, tried = explore_flow(config)
+    declared = declared_targets()
+    expected = {key: declared.get(key, {key[0]}) for key in tried}
+    disagree = {(str(state), event.__name__): (sorted(observed[(state, event)]), sorted(targets))
+                for (state, event), targets in expected.items() if observed[(state, event)] != targets}
+    assert disagree == {}, "(state, event): (observed, declared)"
+
+
+def test_an_action_cannot_pick_a_target_its_rule_does_not_declare() -> None:
+    chosen = Rule(State.RESULT, Finished, BACK_TO_IDLE, lambda _ctx, _event: State.POSITIONING)
+    with pytest.raises(UndeclaredTarget):
+        chosen.resolve(State.POSITIONING)
+    with pytest.raises(UndeclaredTarget):
+        chosen.resolve(None)
+    assert chosen.resolve(State.MAINTENANCE) is State.MAINTENANCE
+    fixed = Rule(State.IDLE, CardPlaced, State.READING, lambda _ctx, _event: None)
+    assert fixed.resolve(None) is State.READING
+    with pytest.raises(UndeclaredTarget):
+        fixed.resolve(State.RESULT)
+
+
+def test_a_record_is_announced_only_once_stored(flow: Flow) -> None:
+    to_actions(flow)
+    effects = run(flow, LivenessPassed(), Matched())
+    assert StoreRecord(Outcome.CERTIFIED, 1, date(2027, 5, 20)) in effects
+    assert "result_certified" not in spoken(effects)
+    effects = run(flow, RecordFailed("storage_full"))  # the disk was full: no "certified" at all
+    assert flow.state is State.RESULT and flow.view.outcome == "storage_full"
+    assert flow.view.next_step is NextStep.ASK_STAFF and flow.view.valid_until is None
+    assert spoken(effects) == ["result_storage_full"]
+    assert run(flow, RecordStored()) == []  # nothing is held back any more
+
+
+def test_a_session_ending_while_a_device_is_missing_goes_to_maintenance(flow: Flow) -> None:
+    run(flow, CardPlaced(), MaintenanceRequired("reader_unavailable", device="reader"),
+        CardRejected("card_read_failed"))
+    assert flow.state is State.RESULT and flow.missing_devices == {"reader"}  # the session was not disturbed
+    effects = run(flow, Finished())
+    assert flow.state is State.MAINTENANCE and flow.view.maintenance_code == "reader_unavailable"
+    assert Wipe() in effects and StopCamera() in effects and spoken(effects) == ["maintenance"]
+    assert flow.view.session_id is None and flow.view.person is None and flow.view.outcome is None
+
+
+def test_maintenance_ends_only_when_every_device_is_back(flow: Flow) -> None:
+    run(flow, MaintenanceRequired("reader_unavailable", device="reader"),
+        MaintenanceRequired("camera_unavailable", device="camera"))
+    assert flow.state is State.MAINTENANCE and flow.view.maintenance_code == "camera_unavailable"
+    assert run(flow, DevicesReady(device="camera")) == []  # the reader is still missing: no new screen
+    assert flow.state is State.MAINTENANCE and flow.view.maintenance_code == "reader_unavailable"
+    run(flow, TechnicianEntered(), TechnicianLeft())
+    assert flow.state is State.MAINTENANCE and flow.view.maintenance_code == "reader_unavailable"
+    run(flow, DevicesReady(device="reader"))
+    assert flow.state is State.IDLE and flow.missing_devices == frozenset()
 
 
 def test_a_flickering_hint_is_not_repeated_at_once(flow: Flow, clock: FakeClock) -> None:
@@ -339,7 +418,8 @@ def test_a_card_laid_on_the_result_screen_starts_a_fresh_session(flow: Flow) -> 
     assert flow.state is State.RESULT and flow.view.attempt == 2
     effects = run(flow, CardPlaced())
     assert flow.state is State.READING and Wipe() in effects
-    assert flow.view.session_id == "session-1" and flow.id_number is None and flow.view.person is None
+    assert flow.view.session_id == "session-1" and flow.view.person is None
+    assert not holds(flow, "110101199003070011")
     assert flow.view.outcome is None and not flow.view.can_retry
     run(flow, CardRead("110101199003070011", "张*"), PensionerFound(None), StartRequested(), ConsentGiven())
     assert flow.state is State.POSITIONING and flow.view.attempt == 1

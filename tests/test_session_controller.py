@@ -94,6 +94,7 @@ class RecordingVoice:
 class Harness:
     def __init__(self, config: KioskConfig, liveness: FakeLiveness, matcher: FakeMatcher, store_hook=None) -> None:
         self.views: list[FlowView] = []
+        self.held_numbers: list[str | None] = []
         self.changed = threading.Condition()
         self.reader = FakeReader()
         self.voice = RecordingVoice()
@@ -116,8 +117,11 @@ class Harness:
         self.config = config
 
     def _on_view(self, view: FlowView) -> None:
+        # On the controller's thread: what it holds of the person when it shows this view.
+        held = self.controller.session_data.id_number
         with self.changed:
             self.views.append(view)
+            self.held_numbers.append(held)
             self.changed.notify_all()
 
     def wait_for(self, predicate, timeout: float = 5.0) -> FlowView:
@@ -174,7 +178,8 @@ def test_finishing_wipes_the_session(harness) -> None:
     view = h.wait_for(lambda v: v.state is State.IDLE)
     assert view.person is None and view.session_id is None and view.outcome is None
     assert h.liveness.wiped > wiped_before
-    assert h.controller.flow.id_number is None
+    assert h.held_numbers[h.views.index(next(v for v in h.views if v.state is State.STATUS))] == ID
+    assert h.held_numbers[-1] is None  # the ID number went with the wipe, before idle was shown
 
 
 def test_a_record_that_cannot_be_stored_is_not_announced(harness) -> None:
@@ -264,3 +269,41 @@ def test_a_failed_challenge_is_recorded_with_its_scores(harness, config: KioskCo
         record = store.get_record(record_id)
     assert record.outcome == "spoof_detected"
     assert record.attack_score == pytest.approx(0.05) and record.liveness_score == pytest.approx(0.93)
+
+
+def test_results_from_other_threads_are_handled_on_the_controllers_thread(harness) -> None:
+    """The match is decided on another thread; the flow and the voice only ever run on the controller's."""
+    matcher = FakeMatcher(hold=True)
+    h = harness(matcher=matcher)
+    threads: set[str] = set()
+    speak = h.voice.speak
+    h.voice.speak = lambda prompt: (threads.add(threading.current_thread().name), speak(prompt))
+    h.reader.post(CardPlaced())
+    h.reader.post(CardRead(ID, "Z*"))
+    h.wait_for(lambda v: v.state is State.STATUS)
+    h.controller.post(StartRequested())
+    h.controller.post(ConsentGiven())
+    h.wait_for(lambda v: v.state is State.MATCHING)
+    decider = threading.Thread(target=lambda: matcher.futures[0].set_result(MatchOutcome(True, 0.2)),
+                               name="matcher-replies")
+    decider.start()
+    decider.join()
+    assert h.wait_for(lambda v: v.state is State.RESULT).outcome == "certified"
+    assert h.voice.prompts[-1] == "result_certified"
+    assert threads == {"session-controller"}
+
+
+def test_a_matcher_that_dies_ends_the_attempt_as_a_device_error(harness) -> None:
+    from camera.matching.errors import MatchError, MatchReason
+
+    matcher = FakeMatcher(hold=True)
+    h = harness(matcher=matcher)
+    h.reader.post(CardPlaced())
+    h.reader.post(CardRead(ID, "Z*"))
+    h.wait_for(lambda v: v.state is State.STATUS)
+    h.controller.post(StartRequested())
+    h.controller.post(ConsentGiven())
+    h.wait_for(lambda v: v.state is State.MATCHING)
+    matcher.futures[0].set_exception(MatchError(MatchReason.MATCHER_UNAVAILABLE, "worker gone"))
+    view = h.wait_for(lambda v: v.state is State.RESULT)
+    assert view.outcome == "matcher_unavailable" and view.next_step == "ask_staff" and not view.can_retry

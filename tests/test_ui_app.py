@@ -12,17 +12,28 @@ from PySide6.QtWidgets import QApplication
 from kiosk.config import KioskConfig
 from kiosk.errors import StorageError
 from kiosk.flow import FlowView, HelpRequested, State
+from camera.matching.errors import MatchError, MatchReason
 from reader.errors import ReaderError
 from ui.app import TECHNICIAN_READ_TIMEOUT_S, run_app
 from ui.main_window import MainWindow
 
 
 class FakeController:
+    """A kiosk.runtime.RunningKiosk that starts slowly and has no devices."""
+
+    sync = None
+
     def __init__(self, release: threading.Event) -> None:
         self.release = release
         self.posted: list = []
         self.started_on_gui_thread: bool | None = None
         self.stopped = False
+
+    def read_card_now(self, timeout_s: float):
+        raise ReaderError("reader_unavailable", "no reader in this test")
+
+    def encode_reference(self, image_bgr, timeout_s: float = 30.0):
+        raise MatchError(MatchReason.MATCHER_UNAVAILABLE, "no matcher in this test")
 
     def start(self) -> None:
         self.started_on_gui_thread = threading.current_thread() is threading.main_thread()

@@ -15,7 +15,6 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QWidget
@@ -23,30 +22,24 @@ from PySide6.QtWidgets import QApplication, QWidget
 from kiosk import watchdog
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
-from kiosk.errors import KioskError
+from kiosk.errors import KioskError, reason_code
 from kiosk.flow import Event
+from kiosk.ports import ScreenVoice
+from kiosk.runtime import TECHNICIAN_READ_TIMEOUT_S, KioskSlot, RunningKiosk, technician_services as kiosk_services
+from kiosk.technician_services import RESTART_EXIT_STATUS, TechnicianServices
 from kiosk.voice import Catalogue, recorded_voice_dir, rendered_voice_dir
-from reader.errors import ReaderError, ReaderReason
 from ui.main_window import MainWindow
 from ui.voice import VoicePlayer
 
 log = logging.getLogger(__name__)
 
 RENDER_CHECK_DELAY_MS = 5000
-# How long the technician's test read waits for a card to be laid on the reader (seconds).
-TECHNICIAN_READ_TIMEOUT_S = 15.0
 
+__all__ = ["TECHNICIAN_READ_TIMEOUT_S", "ControllerFactory", "build_main_window", "make_voice", "run_app"]
 
-class Controller(Protocol):
-    """What the window needs of :class:`kiosk.session.SessionController`."""
-
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def post(self, event: Event) -> None: ...
-
-
-ControllerFactory = Callable[..., Controller]
-"""Called as ``factory(voice=, on_view=, on_preview=, on_staff_called=)`` on a background thread."""
+ControllerFactory = Callable[..., RunningKiosk]
+"""Called as ``factory(voice=, on_view=, on_preview=, on_staff_called=)`` on a background thread;
+returns the kiosk (a :class:`kiosk.runtime.KioskRuntime`), not started yet."""
 
 
 class _Poster(QObject):
@@ -84,11 +77,11 @@ def make_voice(config: KioskConfig, catalogue: Catalogue) -> VoicePlayer:
 
 
 def build_main_window(config: KioskConfig, post: Callable[[Event], None], *, catalogue: Catalogue | None = None,
-                      voice: Any = None, clock: Clock | None = None, technician_services: Any = None,
-                      portrait: bool | None = None) -> MainWindow:
+                      voice: ScreenVoice | None = None, clock: Clock | None = None,
+                      technician_services: TechnicianServices | None = None, portrait: bool | None = None) -> MainWindow:
     """The kiosk window (not shown yet). ``post`` receives flow events (the controller's ``post``);
-    ``technician_services`` (:class:`ui.technician.services.TechnicianServices`) enables the
-    technician pages. Needs a QApplication. Raises CatalogueError for a broken catalogue."""
+    ``technician_services`` enables the technician pages. Needs a QApplication. Raises
+    CatalogueError for a broken catalogue."""
     catalogue = catalogue or Catalogue.load()
     clock = clock or SystemClock()
     panel = None
@@ -110,7 +103,7 @@ def _render_missing_clips(config: KioskConfig, catalogue: Catalogue) -> None:
     try:
         render_clips(all_clips(catalogue), rendered_voice_dir(config.terminal.resolved_data_dir()))
     except (KioskError, OSError) as exc:
-        log.warning("voice clips could not be rendered: %s", getattr(exc, "code", type(exc).__name__))
+        log.warning("voice clips could not be rendered: %s", reason_code(exc))
 
 
 def _start_failed(window: MainWindow, code: str) -> None:
@@ -122,37 +115,31 @@ def _start_failed(window: MainWindow, code: str) -> None:
 
 
 def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fullscreen: bool | None = None,
-            demo_panel: QWidget | Callable[[], QWidget] | None = None, technician_services: Any = None,
-            argv: list[str] | None = None, render_voice: bool = True, site_config_path: Path | None = None) -> int:
+            demo_panel: QWidget | Callable[[], QWidget] | None = None,
+            technician_services: TechnicianServices | None = None, argv: list[str] | None = None,
+            render_voice: bool = True, site_config_path: Path | None = None) -> int:
     """Runs the kiosk until the window closes; returns the exit status of the Qt loop.
 
     ``fullscreen`` defaults to ``ui.fullscreen``; ``demo_panel`` (a widget or a factory of one, e.g.
     ``lambda: ui.demo_panel.DemoPanel(config.reader.url)``) is shown in its own window.
     ``render_voice``: render missing or changed voice clips in the background after start-up.
-    ``technician_services`` defaults to :func:`ui.technician.services.default_services` for
-    ``site_config_path`` (default ``/etc/kiosk/kiosk.toml``), with sync through the controller's
-    ``sync`` attribute when it has one (``kiosk.runtime.KioskRuntime``).
+    ``technician_services`` defaults to :func:`kiosk.runtime.technician_services` for
+    ``site_config_path`` (default ``/etc/kiosk/kiosk.toml``) over the kiosk the factory makes, once
+    it has started (reader, matcher process, sync worker).
     """
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     catalogue = Catalogue.load()
     voice = make_voice(config, catalogue)
     poster = _Poster()
-    holder: dict[str, Controller] = {}
+    slot = KioskSlot()
     if technician_services is None:
         from kiosk.paths import SITE_CONFIG_FILE
-        from ui.technician.services import default_services
+        from ui.technician.services import quit_with
 
-        def borrowed_read() -> Any:
-            # The running kiosk's reader service owns the port: the test read goes through it.
-            read_now = getattr(holder.get("controller"), "read_card_now", None)
-            if read_now is None:
-                raise ReaderError(ReaderReason.READER_UNAVAILABLE, "the kiosk is still starting")
-            return read_now(TECHNICIAN_READ_TIMEOUT_S)
-
-        technician_services = default_services(
-            config, site_config_path or SITE_CONFIG_FILE, SystemClock(), read_card=borrowed_read,
-            sync_worker=lambda: getattr(holder.get("controller"), "sync", None))
-    window = build_main_window(config, poster.post, catalogue=catalogue, voice=voice, technician_services=technician_services)
+        technician_services = kiosk_services(config, site_config_path or SITE_CONFIG_FILE, SystemClock(), slot,
+                                             restart=quit_with(RESTART_EXIT_STATUS), exit_app=quit_with(0))
+    window = build_main_window(config, poster.post, catalogue=catalogue, voice=voice,
+                               technician_services=technician_services)
     app.installEventFilter(window)
     if fullscreen if fullscreen is not None else config.ui.fullscreen:
         window.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
@@ -166,27 +153,27 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
 
     def start_controller() -> None:
         try:
-            controller = controller_factory(voice=voice, on_view=window.on_view, on_preview=window.on_preview,
-                                            on_staff_called=lambda: None)
-            controller.start()
+            kiosk = controller_factory(voice=voice, on_view=window.on_view, on_preview=window.on_preview,
+                                       on_staff_called=lambda: None)
+            kiosk.start()
         except Exception as exc:  # noqa: BLE001 - shown as the maintenance screen by the controller's owner
-            poster.failed.emit(str(getattr(exc, "code", type(exc).__name__)))
+            poster.failed.emit(reason_code(exc))
             return
-        holder["controller"] = controller
-        poster.attach(controller.post)
+        slot.put(kiosk)
+        poster.attach(kiosk.post)
 
     threading.Thread(target=start_controller, name="kiosk-start", daemon=True).start()
     _keep_systemd_informed(window)
-    _watch_network(window, lambda: getattr(holder.get("controller"), "sync", None))
+    _watch_network(window, slot)
     # Checked a few seconds after start so it never competes with showing the idle screen.
     if render_voice:
         QTimer.singleShot(RENDER_CHECK_DELAY_MS, lambda: threading.Thread(
             target=_render_missing_clips, args=(config, catalogue), name="voice-render", daemon=True).start())
     status = app.exec()
     watchdog.notify_stopping()
-    controller = holder.get("controller")
-    if controller is not None:
-        controller.stop()
+    kiosk = slot.get()
+    if kiosk is not None:
+        kiosk.stop()
     return status
 
 
@@ -199,7 +186,7 @@ def _keep_systemd_informed(window: QWidget) -> None:
     timer.start(watchdog.ping_interval_ms())
 
 
-def _watch_network(window: QWidget, sync_worker: Callable[[], Any]) -> None:
+def _watch_network(window: QWidget, slot: KioskSlot) -> None:
     """Forwards the operating system's reachability to the sync worker, so results go out soon
     after the network returns. Without a backend (no NetworkManager) the worker's own probe does."""
     from PySide6.QtNetwork import QNetworkInformation
@@ -210,7 +197,8 @@ def _watch_network(window: QWidget, sync_worker: Callable[[], Any]) -> None:
     info = QNetworkInformation.instance()
 
     def changed(reachability: QNetworkInformation.Reachability) -> None:
-        worker = sync_worker()
+        kiosk = slot.get()
+        worker = kiosk.sync if kiosk is not None else None
         if worker is not None:
             worker.notify_network_changed(reachability == QNetworkInformation.Reachability.Online)
 

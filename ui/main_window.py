@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QMouseEvent
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import QAbstractButton, QStackedWidget, QVBoxLayout, QWid
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.flow import Event, FlowView, IdleTouched, RepeatRequested, Speak, State, TechnicianEntered, TechnicianLeft, UserActive
-from kiosk.ports import Preview
+from kiosk.ports import Preview, ScreenVoice
 from kiosk.technician import CornerTaps, PinGuard, technician_pin_guard
 from kiosk.voice import Catalogue
 from ui import theme
@@ -36,6 +37,9 @@ from ui.screens import Screen, build_screens
 from ui.screens.result import ResultScreen
 from ui.screens.status import ConsentScreen
 
+if TYPE_CHECKING:
+    from ui.technician.panel import TechnicianPanel
+
 log = logging.getLogger(__name__)
 
 LANDSCAPE_SIZE = (1920, 1080)
@@ -44,13 +48,14 @@ USER_ACTIVE_EVERY_S = 2.0  # at most one UserActive per this many seconds (touch
 
 
 class MainWindow(QWidget):
-    """The full-screen window. ``post`` receives flow events; ``voice`` has ``speak``/``stop``."""
+    """The full-screen window. ``post`` receives flow events; ``voice`` plays and silences prompts."""
 
     view_arrived = Signal(object)
     shown_state = Signal(str)  # emitted after a screen is shown (tests, technician log)
 
     def __init__(self, config: KioskConfig, catalogue: Catalogue, post: Callable[[Event], None], *,
-                 voice: object | None = None, clock: Clock | None = None, technician_panel: QWidget | None = None,
+                 voice: ScreenVoice | None = None, clock: Clock | None = None,
+                 technician_panel: TechnicianPanel | None = None,
                  portrait: bool | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.config = config
@@ -117,7 +122,7 @@ class MainWindow(QWidget):
         if self._pin_pad is not None and view.state not in (State.IDLE, State.MAINTENANCE):
             self._pin_pad_closed()  # a person put a card down: their screen must not stay covered
         panel = self.technician_panel
-        if panel is not None and hasattr(panel, "activate"):
+        if panel is not None:
             if view.state is State.TECHNICIAN and previous.state is not State.TECHNICIAN:
                 panel.activate()
             elif view.state is not State.TECHNICIAN and previous.state is State.TECHNICIAN:
@@ -134,15 +139,11 @@ class MainWindow(QWidget):
         self._previews.drop()
         for screen in self.screens.values():
             screen.clear()
-        stop = getattr(self.voice, "stop", None)
-        if silence and stop is not None:
-            stop()
+        if silence and self.voice is not None:
+            self.voice.stop()
 
     def _draw_preview(self, preview: Preview) -> None:
-        screen = self.screens.get(self.view.state)
-        setter = getattr(screen, "set_preview", None)
-        if setter is not None:
-            setter(preview)
+        self.screens[self.view.state].set_preview(preview)
 
     def _screen_event(self, event: Event) -> None:
         if self.view.state is State.IDLE and isinstance(event, RepeatRequested) and self.voice is not None:
@@ -204,8 +205,8 @@ class MainWindow(QWidget):
         pad = PinPad(self.catalogue, self.pin_guard, self, idle_timeout_s=self.config.technician.idle_timeout_s)
         pad.accepted.connect(self._technician_accepted)
         pad.closed.connect(self._pin_pad_closed)
-        audit = getattr(getattr(self.technician_panel, "services", None), "audit", None)
-        if audit is not None:
+        if self.technician_panel is not None:
+            audit = self.technician_panel.services.audit
             pad.answered.connect(lambda result: audit(f"pin_{result}"))
         pad.setGeometry(self.rect())
         pad.show()

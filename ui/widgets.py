@@ -15,7 +15,16 @@ from ui import theme
 from ui.theme import Metrics
 
 
-class TextLabel(QLabel):
+class Scaled:
+    """A widget whose sizes follow the orientation: a screen calls :meth:`apply_metrics` on each of
+    its Scaled children when it is laid out for landscape or portrait."""
+
+    def apply_metrics(self, m: Metrics) -> None:
+        """Sets fonts and minimum sizes from ``m``."""
+        raise NotImplementedError
+
+
+class TextLabel(QLabel, Scaled):
     """A word-wrapped label in one of the roles; ``tone`` colours it (text colour on white)."""
 
     def __init__(self, role: str, m: Metrics, parent: QWidget | None = None, *, tone: str | None = None,
@@ -41,7 +50,7 @@ class TextLabel(QLabel):
         self.setStyleSheet(f"color: {colour}; background: transparent;")
 
 
-class BigButton(QPushButton):
+class BigButton(QPushButton, Scaled):
     """A touch target at least 90 px high with a ≥ 46 px label; ``kind`` picks its colour."""
 
     def __init__(self, text: str, m: Metrics, parent: QWidget | None = None, *, kind: str = "neutral",
@@ -77,7 +86,7 @@ class BigButton(QPushButton):
         self.setStyleSheet(style)
 
 
-class StateBand(QLabel):
+class StateBand(QLabel, Scaled):
     """The coloured band at the top of a screen: the state in words on its colour (never colour alone)."""
 
     def __init__(self, m: Metrics, parent: QWidget | None = None) -> None:
@@ -99,7 +108,7 @@ class StateBand(QLabel):
         self.setStyleSheet(f"color: {theme.ON_COLOUR}; background: {colour}; padding: 0 24px;")
 
 
-class Footer(QWidget):
+class Footer(QWidget, Scaled):
     """"再听一遍" and "请工作人员帮助", on every person-facing screen."""
 
     repeat_clicked = Signal()

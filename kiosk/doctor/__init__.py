@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import importlib
 import logging
+import multiprocessing as mp
 import pkgutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
 from kiosk.config import KioskConfig
 
 log = logging.getLogger(__name__)
+
+ISOLATED_TIMEOUT_S = 120.0
+"""How long a check run in a child process may take, start of the process included (seconds)."""
 
 
 class Status(StrEnum):
@@ -39,12 +44,15 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Check:
-    """A named check. ``required``: a certification cannot run while it fails."""
+    """A named check. ``required``: a certification cannot run while it fails. ``isolated``: the
+    check loads what a long-running process must not hold (dlib); :func:`run_checks` runs it in a
+    child process when asked to. ``run`` must then be a module-level function (it is pickled)."""
 
     name: str
     run: Callable[[KioskConfig], CheckResult]
     required: bool = True
     order: int = 50
+    isolated: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,13 +77,26 @@ def all_checks() -> list[Check]:
     return sorted(checks, key=lambda check: (check.order, check.name))
 
 
-def run_checks(config: KioskConfig, checks: list[Check] | None = None) -> Iterator[Finding]:
-    """Runs the checks one by one (slow ones may take seconds: call off the UI thread)."""
-    for check in checks if checks is not None else all_checks():
-        try:
-            result = check.run(config)
-        except Exception as exc:  # noqa: BLE001 - a broken check is a failed check, not a crash
-            log.warning("doctor check %s raised %s", check.name, type(exc).__name__, exc_info=True)
-            result = CheckResult(Status.FAILED, f"the check itself failed: {type(exc).__name__}: {exc}",
-                                 "report this to the project with the log file")
-        yield Finding(check, result)
+def run_checks(config: KioskConfig, checks: list[Check] | None = None, *, isolate: bool = False) -> Iterator[Finding]:
+    """Runs the checks one by one (slow ones may take seconds: call off the UI thread).
+
+    ``isolate``: run the ``isolated`` checks in a child process (the kiosk's GUI process, which
+    must never load dlib; ``kiosk doctor`` runs everything in its own short-lived process)."""
+    pool: ProcessPoolExecutor | None = None
+    try:
+        for check in checks if checks is not None else all_checks():
+            try:
+                if isolate and check.isolated:
+                    # spawn, not fork: the GUI process runs Qt and camera threads that fork would copy.
+                    pool = pool or ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+                    result = pool.submit(check.run, config).result(timeout=ISOLATED_TIMEOUT_S)
+                else:
+                    result = check.run(config)
+            except Exception as exc:  # noqa: BLE001 - a broken check is a failed check, not a crash
+                log.warning("doctor check %s raised %s", check.name, type(exc).__name__, exc_info=True)
+                result = CheckResult(Status.FAILED, f"the check itself failed: {type(exc).__name__}: {exc}",
+                                     "report this to the project with the log file")
+            yield Finding(check, result)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -40,4 +40,5 @@ def check_face_models(config: KioskConfig) -> CheckResult:
     return CheckResult(Status.OK, f"dlib models in {folder}: {sizes}; descriptor: numpy copy of the ResNet")
 
 
-CHECKS: list[Check] = [Check("face models", check_face_models, required=True, order=40)]
+# Isolated: loading the models loads dlib, which the kiosk's GUI process must never hold.
+CHECKS: list[Check] = [Check("face models", check_face_models, required=True, order=40, isolated=True)]

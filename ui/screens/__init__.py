@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-
-from PySide6.QtWidgets import QWidget
+from typing import TYPE_CHECKING
 
 from kiosk.flow import State
 from kiosk.voice import Catalogue
@@ -12,6 +11,9 @@ from ui.screens.face import ActionsScreen, PositioningScreen
 from ui.screens.result import ResultScreen
 from ui.screens.simple import IdleScreen, MaintenanceScreen, TechnicianScreen, WaitScreen
 from ui.screens.status import ConsentScreen, StatusScreen
+
+if TYPE_CHECKING:
+    from ui.technician.panel import TechnicianPanel
 
 SCREEN_CLASSES: dict[State, type[Screen]] = {
     State.IDLE: IdleScreen,
@@ -28,7 +30,8 @@ SCREEN_CLASSES: dict[State, type[Screen]] = {
 }
 
 
-def build_screens(catalogue: Catalogue, portrait: bool, technician_panel: QWidget | None = None) -> dict[State, Screen]:
+def build_screens(catalogue: Catalogue, portrait: bool,
+                  technician_panel: TechnicianPanel | None = None) -> dict[State, Screen]:
     """Creates every screen; raises KeyError when a state has none (caught by the completeness test)."""
     screens: dict[State, Screen] = {}
     for state in State:

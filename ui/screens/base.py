@@ -13,9 +13,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QBoxLayout, QGridLayout, QVBoxLayout, QWidget
 
 from kiosk.flow import Event, FlowView, HelpRequested, RepeatRequested, State
+from kiosk.ports import Preview
 from kiosk.voice import Catalogue
 from ui import theme
-from ui.widgets import BigButton, Footer, StateBand, TextLabel
+from ui.widgets import BigButton, Footer, Scaled, StateBand, TextLabel
 
 
 class Screen(QWidget):
@@ -108,6 +109,10 @@ class Screen(QWidget):
         if self.footer is not None:
             self.footer.set_staff_called(False)
 
+    def set_preview(self, preview: Preview) -> None:
+        """A camera frame (GUI thread); screens showing the camera image override this, the others
+        have nothing to draw it on."""
+
     camera_on_top = False
     """Screens showing the live camera image put it at the top in portrait (next to the camera)."""
 
@@ -120,8 +125,7 @@ class Screen(QWidget):
         self._content.setSpacing(self.m.spacing_px * 2)
         self.text_column.setSpacing(self.m.spacing_px)
         self.buttons.setSpacing(self.m.spacing_px)
-        if hasattr(self, "_button_list"):
-            self.relayout_buttons()
+        self.relayout_buttons()
         if self.visual is None or not portrait:
             direction = QBoxLayout.Direction.TopToBottom if self.visual is None else QBoxLayout.Direction.LeftToRight
         else:
@@ -130,7 +134,6 @@ class Screen(QWidget):
             direction = QBoxLayout.Direction.BottomToTop if self.camera_on_top else QBoxLayout.Direction.TopToBottom
         self._content.setDirection(direction)
         for child in self.findChildren(QWidget):
-            apply = getattr(child, "apply_metrics", None)
-            if apply is not None:
-                apply(self.m)
+            if isinstance(child, Scaled):
+                child.apply_metrics(self.m)
         self.band.apply_metrics(self.m)

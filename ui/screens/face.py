@@ -78,8 +78,7 @@ class ActionsScreen(Screen):
 
     def set_orientation(self, portrait: bool) -> None:
         super().set_orientation(portrait)
-        if hasattr(self, "_visual_layout"):
-            self._visual_layout.setDirection(QBoxLayout.Direction.LeftToRight if portrait else QBoxLayout.Direction.TopToBottom)
+        self._visual_layout.setDirection(QBoxLayout.Direction.LeftToRight if portrait else QBoxLayout.Direction.TopToBottom)
 
     def show_view(self, view: FlowView) -> None:
         super().show_view(view)

@@ -7,13 +7,17 @@ nothing to do but wait: a calm spinner and one sentence.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
 
 from kiosk.flow import State
 from kiosk.voice import Catalogue
 from ui.illustration import CardIllustration, Spinner
 from ui.screens.base import Screen
+
+if TYPE_CHECKING:
+    from ui.technician.panel import TechnicianPanel
 
 
 class IdleScreen(Screen):
@@ -58,7 +62,8 @@ class TechnicianScreen(Screen):
 
     person_facing = False
 
-    def __init__(self, state: State, catalogue: Catalogue, portrait: bool = False, panel: QWidget | None = None) -> None:
+    def __init__(self, state: State, catalogue: Catalogue, portrait: bool = False,
+                 panel: TechnicianPanel | None = None) -> None:
         self._panel = panel
         super().__init__(state, catalogue, portrait)
 
@@ -74,6 +79,5 @@ class TechnicianScreen(Screen):
 
     def set_orientation(self, portrait: bool) -> None:
         super().set_orientation(portrait)
-        orient = getattr(self._panel, "set_orientation", None)
-        if orient is not None:
-            orient(portrait)
+        if self._panel is not None:
+            self._panel.set_orientation(portrait)

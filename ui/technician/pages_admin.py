@@ -6,17 +6,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QScrollArea, QWidget
 
-from kiosk.config import documented_keys, write_site_values
+from kiosk.config import KioskConfig, documented_keys, write_site_values
 from kiosk.errors import KioskError
 from kiosk.reasons import Outcome
 from kiosk.voice import Catalogue
 from ui import theme
 from ui.technician.pages_device import TECH_BODY_PX, TECH_SMALL_PX, Page, tech_button, tech_label
 from ui.technician.services import TechnicianServices, export_logs, run_in_background, usb_folders
+
+if TYPE_CHECKING:
+    from kiosk.sync import SyncReport
 
 # The keys a technician may tune on site; everything else needs a site file edited by hand.
 EDITABLE_KEYS = [
@@ -28,10 +31,10 @@ EDITABLE_KEYS = [
 ]
 
 
-def current_value(config: Any, dotted: str) -> Any:
-    """The value of ``section.key`` in a KioskConfig."""
+def current_value(config: KioskConfig, dotted: str) -> Any:
+    """The value of ``section.key`` in a KioskConfig (KeyError for a key it does not have)."""
     section, key = dotted.split(".", 1)
-    return getattr(getattr(config, section), key)
+    return dict(dict(config)[section])[key]  # a pydantic model iterates as (field, value) pairs
 
 
 def parse_like(text: str, example: Any) -> Any:
@@ -158,9 +161,9 @@ class SyncPage(Page):
         self.services.audit("sync_now")
         run_in_background(self.services.sync_now, self._synced, self._failed)
 
-    def _synced(self, report: Any) -> None:
+    def _synced(self, report: SyncReport) -> None:
         self.now.setEnabled(True)
-        error = getattr(report, "error", None)
+        error = report.error
         self.status.setText(self.t("sync_failed", code=error) if error else self.t("sync_done"))
         self.refresh()
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QLineEdit, QSize
 from kiosk.doctor import Status
 from kiosk.ports import Preview
 from kiosk.voice import Catalogue
-from reader.card import mask_number
+from reader.card import IdCard, mask_number
 from reader.idnumber import InvalidIdNumber, parse_card_number
 from ui import theme
 from ui.camera_view import CameraView
@@ -43,7 +43,7 @@ def tech_label(text: str = "", size: int = TECH_BODY_PX, bold: bool = False) -> 
 class TechButton(BigButton):
     """A staff-page button: smaller text than the pensioner's, same ≥ 90 px touch height."""
 
-    def apply_metrics(self, m: theme.Metrics) -> None:
+    def apply_metrics(self, m: theme.Metrics) -> None:  # the staff pages keep their own sizes
         self.setFont(theme.font(TECH_BODY_PX, bold=True))
         self.setMinimumHeight(theme.MIN_TOUCH_PX)
         self.setMinimumWidth(QFontMetrics(self.font()).horizontalAdvance(self.text()) + 64)
@@ -81,6 +81,9 @@ class Page(QWidget):
 
     def clear(self) -> None:
         """Forgets whatever the page showed of a person."""
+
+    def set_preview(self, preview: Preview) -> None:
+        """A camera frame (GUI thread); pages showing the camera override this, the others ignore it."""
 
 
 class DevicesPage(Page):
@@ -203,11 +206,11 @@ class ReaderPage(Page):
         self.status.setText(self.t("reader_reading"))
         run_in_background(self.services.read_card, self._done, self._failed)
 
-    def _done(self, card: object) -> None:
+    def _done(self, card: IdCard) -> None:
         self.read.setEnabled(True)
-        card_type = str(getattr(card, "card_type", ""))
+        card_type = str(card.card_type)
         # ``1101**********0015``: enough for staff to see the right card was read, no more.
-        masked = mask_number(str(getattr(card, "id_number", "")), keep_head=4, keep_tail=4)
+        masked = mask_number(card.id_number, keep_head=4, keep_tail=4)
         self.status.setText(self.t("reader_ok", masked=f"{card_type} {masked}"))
         self.services.audit("reader_test", ok=True)
 

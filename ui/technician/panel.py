@@ -126,9 +126,7 @@ class TechnicianPanel(QWidget):
 
     def set_preview(self, preview: Preview) -> None:
         """A camera frame for the page shown (camera or enrolment page)."""
-        setter = getattr(self.current, "set_preview", None)
-        if setter is not None:
-            setter(preview)
+        self.current.set_preview(preview)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if self.active and event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.KeyPress, QEvent.Type.TouchBegin):
