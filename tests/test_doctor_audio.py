@@ -8,8 +8,10 @@ import pytest
 
 from kiosk.config import KioskConfig
 from kiosk.doctor import Status
-from kiosk.doctor.checks_audio import check_voice_clips, sound_outputs
-from kiosk.voice import Catalogue, all_clips, rendered_voice_dir
+from ui.doctor_audio import check_voice_clips, sound_outputs
+from kiosk.paths import rendered_voice_dir
+from ui.catalogue import Catalogue
+from ui.voice_clips import all_clips
 
 
 def test_outputs_found_in_a_runtime_dir_and_alsa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

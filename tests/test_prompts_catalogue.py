@@ -13,7 +13,8 @@ import pytest
 
 from kiosk.flow import State, prompt_ids
 from kiosk.reasons import NextStep, Outcome, all_reason_codes
-from kiosk.voice import Catalogue, CatalogueError, speech_clips
+from ui.catalogue import Catalogue, CatalogueError
+from ui.voice_clips import speech_clips
 
 CATALOGUE = Catalogue.load()
 

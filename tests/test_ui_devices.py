@@ -15,7 +15,9 @@ from PySide6.QtWidgets import QApplication
 from kiosk.clock import CHINA_STANDARD_TIME
 from kiosk.flow import FlowView, State
 from kiosk.reasons import NextStep, Outcome
-from kiosk.voice import Catalogue, Clip, render_clips
+from ui.catalogue import Catalogue
+from ui.voice_clips import Clip
+from ui.voice_render import render_clips
 from ui.receipt import escpos_bytes, print_receipt, receipt_lines
 
 

@@ -66,7 +66,7 @@ def test_every_reason_and_next_step_fits_the_result_screen(qapp: QApplication) -
     from kiosk.config import load_config
     from kiosk.flow import FlowView
     from kiosk.reasons import NextStep
-    from kiosk.voice import Catalogue
+    from ui.catalogue import Catalogue
     from ui.main_window import MainWindow
 
     catalogue = Catalogue.load()
@@ -91,7 +91,7 @@ def test_the_result_screen_says_the_configured_number_of_attempts(qapp: QApplica
     from kiosk.config import load_config
     from kiosk.flow import FlowView
     from kiosk.reasons import NextStep
-    from kiosk.voice import Catalogue
+    from ui.catalogue import Catalogue
     from ui.main_window import MainWindow
 
     window = MainWindow(load_config(), Catalogue.load(), post=lambda _e: None)
@@ -103,7 +103,7 @@ def test_the_result_screen_says_the_configured_number_of_attempts(qapp: QApplica
 
 def test_consent_says_where_the_photo_goes_as_configured(qapp: QApplication, monkeypatch) -> None:
     from kiosk.config import load_config
-    from kiosk.voice import Catalogue
+    from ui.catalogue import Catalogue
     from ui.main_window import MainWindow
 
     catalogue = Catalogue.load()

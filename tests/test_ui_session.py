@@ -21,7 +21,8 @@ from kiosk.flow import (ActionCompleted, ActionPrompted, CardPlaced, CardRead, F
 from kiosk.ports import LivenessScores, MatchOutcome
 from kiosk.session import SessionController
 from kiosk.store import Pensioner, Store
-from kiosk.voice import Catalogue, all_clips
+from ui.catalogue import Catalogue
+from ui.voice_clips import all_clips
 from ui.camera_view import CameraView
 from ui.main_window import MainWindow
 from ui.screenshots import sample_preview

@@ -11,7 +11,8 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from kiosk.flow import Speak
-from kiosk.voice import Catalogue, all_clips
+from ui.catalogue import Catalogue
+from ui.voice_clips import all_clips
 from ui.voice import VoicePlayer, interrupts
 
 

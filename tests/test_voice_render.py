@@ -12,8 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.voice import (Catalogue, Clip, VoiceRenderError, all_clips, chinese_number, clip_path, date_words,
-                         render_clips, speech_clips)
+from ui.catalogue import Catalogue
+from ui.spoken_numbers import chinese_number, date_words
+from ui.voice_clips import Clip, all_clips, clip_path, speech_clips
+from ui.voice_render import VoiceRenderError, render_clips
 
 
 @pytest.mark.parametrize(("n", "words"), [(0, "零"), (7, "七"), (10, "十"), (12, "十二"), (20, "二十"), (31, "三十一"),

@@ -27,7 +27,8 @@ from kiosk.flow import Event
 from kiosk.ports import ScreenVoice
 from kiosk.runtime import TECHNICIAN_READ_TIMEOUT_S, KioskSlot, RunningKiosk, technician_services as kiosk_services
 from kiosk.technician_services import RESTART_EXIT_STATUS, TechnicianServices
-from kiosk.voice import Catalogue, recorded_voice_dir, rendered_voice_dir
+from kiosk.paths import recorded_voice_dir, rendered_voice_dir
+from ui.catalogue import Catalogue
 from ui.main_window import MainWindow
 from ui.voice import VoicePlayer
 
@@ -98,7 +99,8 @@ def build_main_window(config: KioskConfig, post: Callable[[Event], None], *, cat
 def _render_missing_clips(config: KioskConfig, catalogue: Catalogue) -> None:
     """Renders clips that are missing or whose text changed (0.3 s when all are current), so a
     terminal where `kiosk voice render` was forgotten still speaks after a few seconds."""
-    from kiosk.voice import all_clips, render_clips
+    from ui.voice_clips import all_clips
+    from ui.voice_render import render_clips
 
     try:
         render_clips(all_clips(catalogue), rendered_voice_dir(config.terminal.resolved_data_dir()))

@@ -29,7 +29,7 @@ from kiosk.config import KioskConfig
 from kiosk.flow import Event, FlowView, IdleTouched, RepeatRequested, Speak, State, TechnicianEntered, TechnicianLeft, UserActive
 from kiosk.ports import Preview, ScreenVoice
 from kiosk.technician import CornerTaps, PinGuard, technician_pin_guard
-from kiosk.voice import Catalogue
+from ui.catalogue import Catalogue
 from ui import theme
 from ui.camera_view import PreviewMailbox
 from ui.receipt import escpos_bytes, print_receipt, receipt_lines

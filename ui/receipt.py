@@ -18,7 +18,7 @@ import serial
 from kiosk.clock import CHINA_STANDARD_TIME
 from kiosk.flow import FlowView
 from kiosk.reasons import Outcome
-from kiosk.voice import Catalogue
+from ui.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from kiosk.flow import FlowView, PersonView, Speak, State
 from kiosk.policy import cycle_status
 from kiosk.ports import Preview
 from kiosk.reasons import NextStep, Outcome
-from kiosk.voice import Catalogue
+from ui.catalogue import Catalogue
 from ui import theme
 from ui.main_window import MainWindow
 from ui.widgets import text_overflow

@@ -1,6 +1,6 @@
 """Voice playback through QtMultimedia: the kiosk's :class:`kiosk.ports.VoicePort`.
 
-A :class:`~kiosk.flow.Speak` becomes a list of WAV clips (:func:`kiosk.voice.speech_clips`; a
+A :class:`~kiosk.flow.Speak` becomes a list of WAV clips (:func:`ui.voice_clips.speech_clips`; a
 recorded clip in ``ui.voice_dir`` wins over the rendered one) played one after the other.
 
 Prompts never overlap. The rule, chosen so that the person always hears the instruction for what
@@ -28,7 +28,8 @@ from PySide6.QtCore import QObject, QUrl, Signal, Slot
 
 from kiosk.errors import KioskError
 from kiosk.flow import Speak
-from kiosk.voice import Catalogue, clip_path, speech_clips
+from ui.catalogue import Catalogue
+from ui.voice_clips import clip_path, speech_clips
 
 log = logging.getLogger(__name__)
 

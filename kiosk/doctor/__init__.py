@@ -68,12 +68,18 @@ class Finding:
         return self.check.required and self.result.status is Status.FAILED
 
 
+UI_CHECK_MODULES = ("ui.doctor_audio",)
+"""Check modules that live in ``ui/`` because they need the message catalogue (the voice clips)."""
+
+
 def all_checks() -> list[Check]:
-    """Every check of every ``checks_*`` module, in display order."""
+    """Every check of every ``checks_*`` module and of :data:`UI_CHECK_MODULES`, in display order."""
     checks: list[Check] = []
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("checks_"):
             checks.extend(importlib.import_module(f"{__name__}.{info.name}").CHECKS)
+    for module in UI_CHECK_MODULES:  # by name: the core has no static dependency on ui/
+        checks.extend(importlib.import_module(module).CHECKS)
     return sorted(checks, key=lambda check: (check.order, check.name))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kiosk.flow import State
-from kiosk.voice import Catalogue
+from ui.catalogue import Catalogue
 from ui.screens.base import Screen
 from ui.screens.face import ActionsScreen, PositioningScreen
 from ui.screens.result import ResultScreen

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QBoxLayout, QGridLayout, QVBoxLayout, QWidget
 
 from kiosk.flow import Event, FlowView, HelpRequested, RepeatRequested, State
 from kiosk.ports import Preview
-from kiosk.voice import Catalogue
+from ui.catalogue import Catalogue
 from ui import theme
 from ui.widgets import BigButton, Footer, Scaled, StateBand, TextLabel
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 
 from kiosk.flow import State
-from kiosk.voice import Catalogue
+from ui.catalogue import Catalogue
 from ui.illustration import CardIllustration, Spinner
 from ui.screens.base import Screen
 

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QS
 from kiosk.config import KioskConfig, documented_keys, write_site_values
 from kiosk.errors import KioskError
 from kiosk.reasons import Outcome
-from kiosk.voice import Catalogue
+from ui.catalogue import Catalogue
 from ui import theme
 from ui.technician.pages_device import TECH_BODY_PX, TECH_SMALL_PX, Page, tech_button, tech_label
 from ui.technician.services import TechnicianServices, export_logs, run_in_background, usb_folders

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QLineEdit, QSize
 
 from kiosk.doctor import Status
 from kiosk.ports import Preview
-from kiosk.voice import Catalogue
+from ui.catalogue import Catalogue
 from reader.card import IdCard, mask_number
 from reader.idnumber import InvalidIdNumber, parse_card_number
 from ui import theme

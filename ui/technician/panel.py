@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QBoxLayout, QGridLayout, QStackedWid
 from kiosk.clock import Clock, today
 from kiosk.config import KioskConfig
 from kiosk.ports import Preview
-from kiosk.voice import Catalogue
+from ui.catalogue import Catalogue
 from ui.camera_view import PreviewMailbox
 from ui.technician.pages_admin import LogsPage, SettingsPage, SyncPage, SystemPage, TodayPage
 from ui.technician.pages_device import CameraPage, DevicesPage, EnrolPage, Page, ReaderPage, tech_button

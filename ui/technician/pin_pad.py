@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
 from kiosk.technician import PIN_MAX_DIGITS, PinCheck, PinGuard
-from kiosk.voice import Catalogue
+from ui.catalogue import Catalogue
 from ui import theme
 from ui.widgets import BigButton, TextLabel
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 
 from kiosk.cli import CliState, pass_state
-from kiosk.voice import (Catalogue, EspeakEngine, all_clips, clip_path, recorded_voice_dir, render_clips, rendered_voice_dir,
-                         speech_clips)
+from kiosk.paths import recorded_voice_dir, rendered_voice_dir
+from ui.catalogue import Catalogue
+from ui.voice_clips import all_clips, clip_path, speech_clips
+from ui.voice_render import EspeakEngine, render_clips
 
 
 @click.group()

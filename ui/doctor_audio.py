@@ -1,7 +1,8 @@
 """Doctor checks of the voice: a sound output the kiosk can play to, and a clip for every prompt.
 
-No Qt here (the core never imports it): the output is looked for where QtMultimedia would find
-it, a PulseAudio / PipeWire server socket or an ALSA playback device. Voice is how many elderly
+It lives in ``ui/`` because it needs the message catalogue, and imports no Qt (``kiosk doctor`` runs it
+without a window): the output is looked for where QtMultimedia would find it, a PulseAudio /
+PipeWire server socket or an ALSA playback device. Voice is how many elderly
 people follow the screen, so a missing output is a failure, not a warning.
 """
 
@@ -13,7 +14,9 @@ from pathlib import Path
 
 from kiosk.config import KioskConfig
 from kiosk.doctor import Check, CheckResult, Status
-from kiosk.voice import Catalogue, all_clips, clip_path, recorded_voice_dir, rendered_voice_dir
+from kiosk.paths import recorded_voice_dir, rendered_voice_dir
+from ui.catalogue import Catalogue
+from ui.voice_clips import all_clips, clip_path
 
 
 def sound_outputs(runtime_dir: str | None = None, snd_dir: Path = Path("/dev/snd")) -> list[str]:
