@@ -125,11 +125,6 @@ class Flow:
             return effects
         return []
 
-    def seconds_left(self) -> float | None:
-        """Seconds until the current state's deadline, or None when it has none."""
-        deadline = self._ctx.deadline
-        return None if deadline is None else max(0.0, deadline - self._ctx.now())
-
     def _enter(self, target: State) -> None:
         ctx = self._ctx
         ctx.update(state=target)

@@ -10,7 +10,7 @@ from typing import TypeVar
 import pytest
 
 from kiosk.clock import FakeClock
-from kiosk.config import KioskConfig
+from kiosk.config import KioskConfig, SessionSettings
 from kiosk.flow import (
     SESSION_STATES, ActionCompleted, ActionPrompted, Audit, CardPlaced, CardRead, CardRejected, CardRemoved,
     ConsentGiven, ConsentRefused, DeviceFailed, DevicesReady, Event, FacePositioned, Finished, Flow, HelpRequested,
@@ -20,6 +20,7 @@ from kiosk.flow import (
     Rule, State, StopCamera, StoreRecord, TechnicianEntered, TechnicianLeft, TimedOut, UndeclaredTarget, UserActive,
     Wipe, declared_targets, reachable_from, transition_table,
 )
+from kiosk.flow_model import deadline_s
 from kiosk.flow_rules import BACK_TO_IDLE
 from kiosk.reasons import NextStep, Outcome
 
@@ -268,12 +269,13 @@ def _situation(flow: Flow) -> tuple:
     return view.state, view.attempt, view.can_retry, view.manual_review_offered, flow.missing_devices
 
 
-def _apply(flow: Flow, clock: FakeClock, event: Event) -> None:
+def _apply(flow: Flow, clock: FakeClock, event: Event, session: SessionSettings) -> None:
     if isinstance(event, TimedOut):
-        # Time passes instead: a timeout happens only where the state has a deadline.
-        left = flow.seconds_left()
-        if left is not None:
-            clock.advance(left + 0.1)
+        # Time passes instead: a timeout happens only where the state has a deadline. The clock
+        # stands still between events here, so the whole deadline is left.
+        seconds = deadline_s(session, flow.state)
+        if seconds is not None:
+            clock.advance(seconds + 0.1)
             flow.tick()
     else:
         flow.handle(event)
@@ -292,7 +294,7 @@ def explore_flow(config: KioskConfig) -> tuple[dict[Key, set[State]], set[Key]]:
         clock = FakeClock()
         flow = Flow(config.rules, config.session, clock)
         for event in path:
-            _apply(flow, clock, event)
+            _apply(flow, clock, event, config.session)
         return flow, clock
 
     observed: dict[Key, set[State]] = defaultdict(set)
@@ -305,7 +307,7 @@ def explore_flow(config: KioskConfig) -> tuple[dict[Key, set[State]], set[Key]]:
         for event in SAMPLE_EVENTS:
             flow, clock = replay(path)
             before = flow.state
-            _apply(flow, clock, event)
+            _apply(flow, clock, event, config.session)
             tried.add((before, type(event)))
             observed[(before, type(event))].add(flow.state)
             situation = _situation(flow)
