@@ -21,6 +21,8 @@ Pure function of its input; no file or network access, no logging.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from camera.matching import onnx_proto as pb
@@ -38,7 +40,7 @@ EXPORT_VERSION = 1
 class _GraphWriter:
     """Appends nodes and initializers to a GraphProto, naming values v0, v1, ... in order."""
 
-    def __init__(self, graph: pb.GraphProto) -> None:  # type: ignore[name-defined]
+    def __init__(self, graph: Any) -> None:  # an onnx.GraphProto of camera.matching.onnx_proto
         self.graph = graph
         self._count = 0
 
@@ -71,7 +73,8 @@ class _GraphWriter:
                          pads=[conv.padding] * 4)
 
 
-def _declare(values, name: str, shape: tuple[int, ...]) -> None:  # noqa: ANN001 - repeated ValueInfoProto
+def _declare(values: Any, name: str, shape: tuple[int, ...]) -> None:
+    """Adds a float32 value of fixed ``shape`` to ``values`` (a graph's input or output list)."""
     value = values.add(name=name)
     value.type.tensor_type.elem_type = pb.FLOAT
     for side in shape:

@@ -3,7 +3,7 @@
 ONNX files are protobuf messages (``onnx/onnx.proto``, syntax proto2). The ``onnx`` package that
 normally writes them is not a dependency of the kiosk; ``protobuf`` is (mediapipe needs it), and
 its runtime can build message classes from a schema given as data, without ``protoc``. This module
-declares the eight messages a plain inference graph needs, with the field numbers and types of
+declares the messages a plain inference graph needs, with the field numbers and types of
 ``onnx.proto`` (IR version 7 onwards; these fields have not changed since), in a private descriptor
 pool so they never clash with the real ``onnx`` package's classes when both are imported.
 
@@ -21,8 +21,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 # Enum values of onnx.proto, kept as plain integers (the fields are declared int32/enum-compatible).
 FLOAT = 1  # TensorProto.DataType.FLOAT
 INT64 = 7  # TensorProto.DataType.INT64
-ATTR_FLOAT = 1  # AttributeProto.AttributeType
-ATTR_INT = 2
+ATTR_INT = 2  # AttributeProto.AttributeType
 ATTR_INTS = 7
 
 _OPTIONAL = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
@@ -30,7 +29,6 @@ _REPEATED = descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
 _TYPES = {
     "int64": descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
     "int32": descriptor_pb2.FieldDescriptorProto.TYPE_INT32,
-    "float": descriptor_pb2.FieldDescriptorProto.TYPE_FLOAT,
     "string": descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
     "bytes": descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
 }
@@ -48,7 +46,6 @@ _SCHEMA: dict[str, list[tuple[str, int, int, str]]] = {
     ],
     "AttributeProto": [
         ("name", 1, _OPTIONAL, "string"),
-        ("f", 2, _OPTIONAL, "float"),
         ("i", 3, _OPTIONAL, "int64"),
         ("ints", 8, _REPEATED, "int64"),
         ("type", 20, _OPTIONAL, "int32"),  # an enum in onnx.proto: the same varint on the wire
@@ -111,7 +108,5 @@ def _message_class(name: str) -> type:
     return message_factory.GetMessageClass(_pool.FindMessageTypeByName(f"onnx.{name}"))
 
 
+#: The file's top-level message; the others are reached through its fields.
 ModelProto = _message_class("ModelProto")
-GraphProto = _message_class("GraphProto")
-NodeProto = _message_class("NodeProto")
-TensorProto = _message_class("TensorProto")
