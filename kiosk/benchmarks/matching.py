@@ -98,6 +98,7 @@ def _descriptor_times(matcher, frame: np.ndarray) -> list[Measurement]:  # noqa:
     import dlib
 
     from camera.matching.encoding import CHIP_PADDING, CHIP_SIZE_PX
+    from camera.matching.models import RESNET_FILE
     from camera.matching.resnet import load_resnet
 
     models = matcher.encoder.models
@@ -105,7 +106,7 @@ def _descriptor_times(matcher, frame: np.ndarray) -> list[Measurement]:  # noqa:
     rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     shape = models.shape_predictor(rgb, dlib.rectangle(box[0], box[1], box[2] - 1, box[3] - 1))
     chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE_PX, padding=CHIP_PADDING)
-    networks = [("numpy copy", load_resnet(models.folder / "dlib_face_recognition_resnet_model_v1.dat").descriptor, RUNS),
+    networks = [("numpy copy", load_resnet(models.folder / RESNET_FILE).descriptor, RUNS),
                 ("dlib-bin", lambda c: models.resnet.compute_face_descriptor(c, 0), DLIB_RUNS)]
     if models.fast_resnet is not None and models.fast_resnet.backend == "cv2.dnn":
         networks.insert(0, ("cv2.dnn (ONNX)", models.fast_resnet.descriptor, RUNS))
