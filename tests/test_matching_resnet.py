@@ -1,5 +1,7 @@
-"""The numpy copy of dlib's face-recognition ResNet: same descriptors as dlib, refuses other files,
-and the encoder falls back to dlib when it cannot read the model."""
+"""The numpy copy of dlib's face-recognition ResNet (the exporter's reader and reference, and the
+fallback when OpenCV cannot run the ONNX file): same descriptors as dlib, refuses other files, and
+the encoder falls back to dlib when it cannot read the model. The cv2.dnn runtime:
+tests/test_matching_onnx.py."""
 
 from __future__ import annotations
 
@@ -57,16 +59,20 @@ def _uncached_model_folder(tmp_path: Path, source: Path) -> Path:
     return folder
 
 
-def test_descriptor_equals_dlibs_on_synthetic_chips(dlib_models) -> None:
-    assert dlib_models.fast_resnet is not None
+@pytest.fixture(scope="module")
+def numpy_resnet(resnet_path: Path):
+    return load_resnet(resnet_path)
+
+
+def test_descriptor_equals_dlibs_on_synthetic_chips(dlib_models, numpy_resnet) -> None:
     for chip in _chips():
         expected = np.asarray(dlib_models.resnet.compute_face_descriptor(chip, 0), dtype=np.float32)
-        got = dlib_models.fast_resnet.descriptor(chip)
+        got = numpy_resnet.descriptor(chip)
         assert got.dtype == np.float32 and got.shape == (128,)
         assert np.abs(got - expected).max() < TOLERANCE
 
 
-def test_descriptor_equals_dlibs_on_real_faces(media_dir: Path, dlib_models) -> None:
+def test_descriptor_equals_dlibs_on_real_faces(media_dir: Path, dlib_models, numpy_resnet) -> None:
     import dlib
 
     from camera.matching.encoding import CHIP_PADDING, CHIP_SIZE_PX
@@ -81,24 +87,24 @@ def test_descriptor_equals_dlibs_on_real_faces(media_dir: Path, dlib_models) -> 
         shape = dlib_models.shape_predictor(rgb, faces[0])
         chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE_PX, padding=CHIP_PADDING)  # as Encoder.encode
         expected = np.asarray(dlib_models.resnet.compute_face_descriptor(chip, 0), dtype=np.float32)
-        assert np.abs(dlib_models.fast_resnet.descriptor(chip) - expected).max() < TOLERANCE
+        assert np.abs(numpy_resnet.descriptor(chip) - expected).max() < TOLERANCE
         compared += 1
     assert compared >= 8
 
 
-def test_descriptors_of_different_chips_differ(dlib_models) -> None:
+def test_descriptors_of_different_chips_differ(numpy_resnet) -> None:
     # Guards against a network that ignores its input (e.g. a lost layer order): dlib's own
     # descriptors of these chips are far apart, so must ours be.
     noise, ramp, *_ = _chips()
-    distance = float(np.linalg.norm(dlib_models.fast_resnet.descriptor(noise) - dlib_models.fast_resnet.descriptor(ramp)))
+    distance = float(np.linalg.norm(numpy_resnet.descriptor(noise) - numpy_resnet.descriptor(ramp)))
     assert distance > 0.1
 
 
-def test_wrong_chip_is_refused(dlib_models) -> None:
+def test_wrong_chip_is_refused(numpy_resnet) -> None:
     with pytest.raises(ValueError, match="150x150"):
-        dlib_models.fast_resnet.descriptor(np.zeros((149, 150, 3), np.uint8))
+        numpy_resnet.descriptor(np.zeros((149, 150, 3), np.uint8))
     with pytest.raises(ValueError):
-        dlib_models.fast_resnet.descriptor(np.zeros((150, 150, 3), np.float32))
+        numpy_resnet.descriptor(np.zeros((150, 150, 3), np.float32))
 
 
 def test_truncated_file_is_refused(tmp_path: Path, resnet_path: Path) -> None:
@@ -135,6 +141,8 @@ def test_encoder_falls_back_to_dlib_when_the_copy_cannot_be_read(tmp_path: Path,
     def unreadable(path: Path):
         raise ModelFormatError("not this network")
 
+    # The parser refuses the file: no ONNX file can be built, and no numpy copy read.
+    monkeypatch.setattr(models_module, "_dnn_resnet", unreadable)
     monkeypatch.setattr(models_module, "load_resnet", unreadable)
     with caplog.at_level(logging.WARNING, logger="camera.matching.models"):
         fallback = load_models(str(folder))
@@ -181,7 +189,7 @@ def test_jittered_descriptors_stay_with_dlib(dlib_models) -> None:
     assert np.abs(jittered - plain).max() > TOLERANCE
 
 
-def test_loading_limits_blas_to_one_thread(tmp_path: Path, dlib_models) -> None:
+def test_loading_limits_blas_and_opencv_to_one_thread(tmp_path: Path, dlib_models) -> None:
     from threadpoolctl import threadpool_info, threadpool_limits
 
     # Start from two BLAS threads and load from a folder not yet cached, so the limit is set by
@@ -190,6 +198,8 @@ def test_loading_limits_blas_to_one_thread(tmp_path: Path, dlib_models) -> None:
     folder = _uncached_model_folder(tmp_path, dlib_models.folder)
     with threadpool_limits(limits=2, user_api="blas"):
         assert any(pool["num_threads"] == 2 for pool in threadpool_info() if pool["user_api"] == "blas")
+        cv2.setNumThreads(2)
         load_models(str(folder))
         blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
         assert blas and all(pool["num_threads"] == 1 for pool in blas)
+        assert cv2.getNumThreads() == 1  # cv2.dnn: one thread too

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from camera.matching import face_model_file
 from kiosk.cli import COMMANDS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,8 +49,13 @@ def _datas(spec: SimpleNamespace) -> dict[str, list[str]]:
 
 def test_models_config_and_samples_are_bundled(spec: SimpleNamespace) -> None:
     datas = _datas(spec)
-    assert {Path(p).name for p in datas["face_recognition_models/models"]} == {
-        "shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"}
+    face_models = {Path(p).name: Path(p) for p in datas["face_recognition_models/models"]}
+    resnet = face_models["dlib_face_recognition_resnet_model_v1.dat"]
+    onnx = face_model_file.file_name(resnet, face_model_file.source_digest(resnet))
+    # The ONNX file cv2.dnn runs, made from the bundled .dat (the matcher looks it up by that
+    # file's sha256 next to it), and nothing else.
+    assert set(face_models) == {"shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat", onnx}
+    assert face_models[onnx].stat().st_size > 20_000_000
     facemesh = {Path(p).name for target, paths in datas.items() if target.startswith("mediapipe/modules") for p in paths}
     assert {"face_landmark_front_cpu.binarypb", "face_landmark_with_attention.tflite",
             "face_detection_short_range.tflite"} <= facemesh

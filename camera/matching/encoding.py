@@ -9,8 +9,9 @@ Pipeline (dlib, the same steps as ``face_recognition`` but with the quality gate
    itself is used (FaceMesh tracks faces HOG misses, such as tilted elderly faces).
 2. The 5-point shape predictor on the source image, then ``get_face_chip`` (150x150, padding 0.25).
 3. Quality measures on the aligned chip, so they do not depend on the camera resolution.
-4. The ResNet descriptor (128 floats): one pass with the numpy copy of dlib's network
-   (:mod:`camera.matching.resnet`), or dlib's own when jittered.
+4. The ResNet descriptor (128 floats): one pass of dlib's network exported to ONNX and run by
+   ``cv2.dnn`` (:mod:`camera.matching.dnn_resnet`; the numpy copy when OpenCV cannot run it), or
+   dlib's own when jittered.
 
 Thread rule: an :class:`Encoder` is used from one thread at a time (it holds a lock around dlib).
 Privacy: nothing here logs or keeps an image or a vector.
@@ -213,9 +214,9 @@ class Encoder:
 
     def _descriptor(self, chip: np.ndarray, jitters: int) -> np.ndarray:
         """The 128 floats of an aligned RGB chip; ``jitters`` > 1 averages disturbed copies."""
-        # dlib computes 0 and 1 jitters the same way (one plain pass); that pass runs on the numpy
-        # copy of the network, four times faster. Jittering (random crops, rotations, flips) stays
-        # in dlib: the reference calibration used dlib's jitter, and references are encoded once.
+        # dlib computes 0 and 1 jitters the same way (one plain pass); that pass runs on cv2.dnn (or
+        # the numpy copy), four to eight times faster. Jittering (random crops, rotations, flips)
+        # stays in dlib: the reference calibration used dlib's jitter, and references are encoded once.
         if jitters <= 1 and self.models.fast_resnet is not None:
             return self.models.fast_resnet.descriptor(chip)
         return np.asarray(self.models.resnet.compute_face_descriptor(chip, jitters), dtype=np.float32)

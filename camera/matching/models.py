@@ -5,14 +5,27 @@ Files come from, in order: ``match.model_dir`` when set; the frozen bundle (``sy
 package cannot be imported (its ``__init__`` needs ``pkg_resources``), so it is located with
 :func:`importlib.util.find_spec`, which does not run it.
 
-Nothing is loaded at import time: :func:`load_models` loads on first call (about 0.2 s for the
-detector, the 5-point predictor and the ResNet, read twice: by dlib, and by
-:mod:`camera.matching.resnet`, which runs the same network about four times faster) and caches per
-(process, folder). Loading also limits numpy's BLAS to one thread in this process: the matcher's
-parallelism is one process per core, and OpenBLAS threads spinning on a pinned core made the
-descriptor twice as slow. Thread rule: the cached objects are shared; dlib's detector and ResNet
-are not documented as thread-safe, so one process uses them from one thread at a time (the matcher
-serialises with a lock).
+Nothing is loaded at import time: :func:`load_models` loads on first call (about 0.3 s) and caches
+per (process, folder): dlib's detector, 5-point predictor and ResNet (dlib's ResNet computes the
+jittered reference descriptors), and the descriptor network that computes every plain descriptor,
+the first of these that works:
+
+1. ``cv2.dnn`` from the network's ONNX file (:mod:`camera.matching.dnn_resnet`), found next to the
+   ``.dat`` file or in the per-user cache, or built into the cache on first use from the installed
+   weights (:mod:`camera.matching.face_model_file`; 0.2 s, offline);
+2. the numpy copy (:mod:`camera.matching.resnet`), when OpenCV cannot run the ONNX file;
+3. none: dlib's own network, about four times slower, when the ``.dat`` file is not the network
+   the parser knows.
+
+Each step down is logged as a warning and shown by ``kiosk doctor``. Loading also limits numpy's
+BLAS and OpenCV to one thread in this process: the matcher's parallelism is one process per core,
+OpenBLAS threads spinning on a pinned core made the descriptor twice as slow, and the camera loop
+needs the other core. Thread rule: the cached objects are shared; dlib's detector and ResNet and a
+``cv2.dnn`` net are not thread-safe, so one process uses them from one thread at a time (the
+matcher serialises with a lock).
+
+The cache is as trusted as the account that runs the kiosk: on a terminal the bundle's own ONNX
+file (next to the ``.dat``, in the read-only install folder) is found first.
 """
 
 from __future__ import annotations
@@ -23,10 +36,14 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
+
+from camera.matching import face_model_file
+from camera.matching.dnn_resnet import DnnResNet
 from camera.matching.errors import MatchError, MatchReason
-from camera.matching.resnet import ModelFormatError, ResNet, load_resnet
+from camera.matching.resnet import ModelFormatError, load_resnet
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +55,14 @@ _lock = threading.Lock()
 _cache: dict[Path, DlibModels] = {}
 
 
+class DescriptorNet(Protocol):
+    """The descriptor network without dlib: a 150x150 RGB uint8 chip -> float32 (128,)."""
+
+    backend: str  # "cv2.dnn" or "numpy", for the doctor and the benchmark
+
+    def descriptor(self, chip_rgb: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class DlibModels:
     """The loaded dlib objects (library types: they stay inside :mod:`camera.matching`)."""
@@ -46,9 +71,9 @@ class DlibModels:
     detector: Any  # dlib.fhog_object_detector
     shape_predictor: Any  # dlib.shape_predictor (5 points)
     resnet: Any  # dlib.face_recognition_model_v1: jittered descriptors, and the fallback
-    # The same network run with numpy (camera.matching.resnet); None when the file is a dlib
-    # network that module does not recognise: descriptors then come from dlib, slower.
-    fast_resnet: ResNet | None
+    # The same network run by cv2.dnn or numpy (see the module docstring); None when the file is a
+    # dlib network the parser does not recognise: descriptors then come from dlib, slower.
+    fast_resnet: DescriptorNet | None
 
 
 def _package_folder() -> Path | None:
@@ -107,23 +132,52 @@ def load_models(model_dir: str = "") -> DlibModels:
             resnet = dlib.face_recognition_model_v1(str(folder / RESNET_FILE))
         except RuntimeError as exc:  # dlib raises RuntimeError on a truncated or foreign file
             raise MatchError(MatchReason.MODEL_MISSING, f"dlib model file in {folder} cannot be loaded: {exc}") from exc
+        _limit_threads()  # before the first forward pass (the cv2.dnn probe)
         models = DlibModels(folder, detector, shape_predictor, resnet, _fast_resnet(folder / RESNET_FILE))
-        _limit_blas_threads()
         _cache[folder] = models
         return models
 
 
-def _fast_resnet(path: Path) -> ResNet | None:
-    """The numpy copy of the descriptor network, or None (with a warning) when it cannot be read."""
+def _fast_resnet(source: Path) -> DescriptorNet | None:
+    """cv2.dnn, else the numpy copy, else None (dlib); see the module docstring."""
     try:
-        return load_resnet(path)
+        return _dnn_resnet(source)
+    except (ModelFormatError, OSError) as exc:
+        log.warning("descriptor network not run by cv2.dnn (%s); trying the numpy copy", exc)
+    try:
+        return load_resnet(source)
     except (ModelFormatError, OSError) as exc:
         log.warning("descriptor network runs in dlib (about 4x slower): %s", exc)
         return None
 
 
-def _limit_blas_threads() -> None:
-    """One BLAS thread for this process (see the module docstring for why)."""
+def _dnn_resnet(source: Path) -> DnnResNet:
+    """``source``'s network in cv2.dnn from the bundled or cached ONNX file, else built now.
+
+    A file that OpenCV cannot read (damaged) is built again. Raises ``OSError`` and
+    :class:`ModelFormatError` as :func:`face_model_file.build` and :class:`DnnResNet`.
+    """
+    digest = face_model_file.source_digest(source)
+    cache = face_model_file.cache_dir()
+    found = face_model_file.find(source, digest, [source.parent, cache])
+    if found is not None:
+        try:
+            return DnnResNet(found.read_bytes())
+        except ModelFormatError as exc:
+            log.warning("the descriptor's ONNX file is damaged (%s); building it again", exc)
+    data = face_model_file.build(source, digest)
+    try:
+        face_model_file.store(data, cache, face_model_file.file_name(source, digest))
+        log.info("built the descriptor's ONNX file into the per-user cache")
+    except OSError as exc:  # a read-only home: run from memory, build again next start (0.2 s)
+        log.warning("the descriptor's ONNX file was built but cannot be cached (%s)", exc.strerror or exc)
+    return DnnResNet(data)
+
+
+def _limit_threads() -> None:
+    """One BLAS thread and one OpenCV thread for this process (see the module docstring for why)."""
+    import cv2
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
+    cv2.setNumThreads(1)

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 CHIP_SIZE_PX = 150  # the network's input side, checked against the model file
+INPUT_SCALE = 256.0  # dlib's input layer: (pixel - channel mean) / 256
 # (filters, residual blocks, first block halves the size) per level, input side first: dlib's
 # "alevel4" .. "alevel0" of the face recognition example network.
 _LEVELS = ((32, 3, False), (64, 4, True), (128, 3, True), (256, 3, True), (256, 1, True))
@@ -209,8 +210,13 @@ def _parse(data: bytes) -> tuple[tuple[float, float, float], list[_Layer]]:
 
 # ---------------------------------------------------------------------------------- the network
 @dataclass(frozen=True)
-class _Conv:
-    """A convolution with its affine layer folded in: weights (filters, channels*rows*cols)."""
+class FoldedConv:
+    """A convolution with its affine layer folded in.
+
+    ``weights`` float32 (filters, channels * size * size), channel-major then rows then columns
+    (dlib's and ONNX's order); ``bias`` float32 (filters,); ``size`` the square kernel side;
+    ``stride``; ``padding`` zeros added on every side (px).
+    """
 
     weights: np.ndarray
     bias: np.ndarray
@@ -218,8 +224,18 @@ class _Conv:
     stride: int
     padding: int
 
+    @property
+    def filters(self) -> int:
+        """Output channels."""
+        return int(self.weights.shape[0])
 
-def _fold(con: _Layer, affine: _Layer) -> _Conv:
+    @property
+    def channels(self) -> int:
+        """Input channels."""
+        return int(self.weights.shape[1]) // (self.size * self.size)
+
+
+def _fold(con: _Layer, affine: _Layer) -> FoldedConv:
     filters, channels, rows, cols = con.shape
     count = filters * channels * rows * cols
     weights = con.params[:count].reshape(filters, channels * rows * cols)
@@ -228,11 +244,11 @@ def _fold(con: _Layer, affine: _Layer) -> _Conv:
     if affine.params.size != 2 * filters:
         raise ModelFormatError("affine layer does not match its convolution")
     # affine(conv(x)) = gamma * (W x + b) + beta = (gamma W) x + (gamma b + beta)
-    return _Conv(np.ascontiguousarray(weights * gamma[:, None], dtype=np.float32),
-                 (bias * gamma + beta).astype(np.float32), rows, con.stride, con.padding)
+    return FoldedConv(np.ascontiguousarray(weights * gamma[:, None], dtype=np.float32),
+                      (bias * gamma + beta).astype(np.float32), rows, con.stride, con.padding)
 
 
-def _convolve(x: np.ndarray, conv: _Conv) -> np.ndarray:
+def _convolve(x: np.ndarray, conv: FoldedConv) -> np.ndarray:
     """Cross-correlation of x (channels, rows, cols) as one matrix product over its patches."""
     if conv.padding:
         x = np.pad(x, ((0, 0), (conv.padding, conv.padding), (conv.padding, conv.padding)))
@@ -269,42 +285,57 @@ def _add_aligned(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Block:
-    first: _Conv
-    second: _Conv
-    down: bool  # the first convolution halves the size; the shortcut is a 2x2 mean
+class Block:
+    """One residual block: relu(second(relu(first(x))) + shortcut(x)), the sum top-left aligned.
+
+    ``down``: the first convolution halves the size and the shortcut is a 2x2 mean (stride 2).
+    """
+
+    first: FoldedConv
+    second: FoldedConv
+    down: bool
 
 
 class ResNet:
-    """The descriptor network: :meth:`descriptor` maps a 150x150 RGB chip to 128 float32."""
+    """The descriptor network as data, and its forward pass in numpy.
+
+    The public attributes are the whole network, input side first, read-only: ``means`` (R, G, B
+    subtracted before the division by :data:`INPUT_SCALE`), ``stem`` (7x7 convolution, stride 2),
+    ``stem_pool`` (max pool: window, stride), ``blocks``, ``fc`` float32 (256, 128) applied to the
+    global mean. :mod:`camera.matching.onnx_export` writes the same structure as an ONNX graph.
+    """
+
+    backend = "numpy"
 
     def __init__(self, means: tuple[float, float, float], layers: list[_Layer]) -> None:
         weighted = [layer for layer in layers if layer.kind in ("con", "affine")]
         pairs = [_fold(weighted[i], weighted[i + 1]) for i in range(0, len(weighted), 2)]
+        self.means: tuple[float, float, float] = means
         self._means = np.array(means, dtype=np.float32).reshape(3, 1, 1)
-        self._stem = pairs[0]
-        self._stem_pool = next(layer for layer in layers if layer.kind == "max_pool")
-        self._blocks: list[_Block] = []
+        self.stem = pairs[0]
+        pool = next(layer for layer in layers if layer.kind == "max_pool")
+        self.stem_pool: tuple[int, int] = (pool.window, pool.stride)
+        blocks: list[Block] = []
         index = 1
-        for _filters, blocks, halves in _LEVELS:
-            for block in range(blocks):
-                self._blocks.append(_Block(pairs[index], pairs[index + 1], halves and block == 0))
+        for _filters, count, halves in _LEVELS:
+            for block in range(count):
+                blocks.append(Block(pairs[index], pairs[index + 1], halves and block == 0))
                 index += 2
+        self.blocks: tuple[Block, ...] = tuple(blocks)
         fc = layers[-1]
-        self._fc = np.ascontiguousarray(fc.params.reshape(fc.shape))  # (inputs, outputs)
+        self.fc = np.ascontiguousarray(fc.params.reshape(fc.shape))  # (inputs, outputs)
 
     def descriptor(self, chip_rgb: np.ndarray) -> np.ndarray:
         """The 128-float descriptor of an aligned 150x150 RGB uint8 chip (``dlib.get_face_chip``).
 
         Raises ``ValueError`` for any other shape or type.
         """
-        if chip_rgb.shape != (CHIP_SIZE_PX, CHIP_SIZE_PX, 3) or chip_rgb.dtype != np.uint8:
-            raise ValueError(f"a chip must be {CHIP_SIZE_PX}x{CHIP_SIZE_PX} RGB uint8, not {chip_rgb.shape} {chip_rgb.dtype}")
-        x = (chip_rgb.transpose(2, 0, 1).astype(np.float32) - self._means) / np.float32(256.0)
-        x = _convolve(np.ascontiguousarray(x), self._stem)
+        check_chip(chip_rgb)
+        x = (chip_rgb.transpose(2, 0, 1).astype(np.float32) - self._means) / np.float32(INPUT_SCALE)
+        x = _convolve(np.ascontiguousarray(x), self.stem)
         np.maximum(x, 0, out=x)
-        x = _pool(x, self._stem_pool.window, self._stem_pool.stride, "max")
-        for block in self._blocks:
+        x = _pool(x, *self.stem_pool, "max")
+        for block in self.blocks:
             h = _convolve(x, block.first)
             np.maximum(h, 0, out=h)
             h = _convolve(h, block.second)
@@ -312,7 +343,15 @@ class ResNet:
             x = _add_aligned(h, shortcut)
             np.maximum(x, 0, out=x)
         pooled = x.mean(axis=(1, 2), dtype=np.float32)
-        return (pooled @ self._fc).astype(np.float32)
+        return (pooled @ self.fc).astype(np.float32)
+
+
+def check_chip(chip_rgb: np.ndarray) -> None:
+    """Raises ``ValueError`` unless ``chip_rgb`` is a 150x150 RGB uint8 array."""
+    if not isinstance(chip_rgb, np.ndarray) or chip_rgb.shape != (CHIP_SIZE_PX, CHIP_SIZE_PX, 3) \
+            or chip_rgb.dtype != np.uint8:
+        shape, dtype = getattr(chip_rgb, "shape", None), getattr(chip_rgb, "dtype", type(chip_rgb))
+        raise ValueError(f"a chip must be {CHIP_SIZE_PX}x{CHIP_SIZE_PX} RGB uint8, not {shape} {dtype}")
 
 
 def load_resnet(path: Path) -> ResNet:

@@ -3,7 +3,9 @@
 What the kiosk does per live frame: HOG detection at half scale, 5-point alignment, quality
 measures, ResNet descriptor, distance to a reference template. Median and p95 over repeated runs,
 with the process pinned to one core. Also the one-off costs: model loading and a reference
-encoding with ``match.reference_jitters``.
+encoding with ``match.reference_jitters``; and the descriptor alone on one aligned chip, per
+network: ``cv2.dnn`` running the ONNX export (what the matcher uses), the numpy copy (its fallback)
+and dlib's own (jittered references).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ CLIP = "videos/blink_mouth_plain_bg.mp4"
 REFERENCE = "faces/casia/001/001_0.png"
 SIZE = (640, 480)
 RUNS = 40
+DLIB_RUNS = 10  # dlib's own network takes 75-175 ms a pass here: fewer runs keep the bench short
 
 
 def _frame(media_dir: Path) -> np.ndarray:
@@ -77,6 +80,7 @@ def run(media_dir: Path | None) -> list[Measurement]:
             start = time.perf_counter()
             matcher.verify([frame] * 5, [reference])
             fused.append((time.perf_counter() - start) * 1000)
+        per_face = _descriptor_times(matcher, frame)
     return [
         *median_p95("1:1 from a 640x480 frame, one core", times, "<= 80 ms"),
         # CPU time of the calling thread: what the 1:1 costs when the machine is shared (wall time
@@ -85,4 +89,34 @@ def run(media_dir: Path | None) -> list[Measurement]:
         Measurement("1:1 with 5 live frames fused, one core, median", statistics.median(fused), "ms"),
         Measurement(f"reference encoding ({settings.reference_jitters} jitters), once", reference_ms, "ms"),
         Measurement("model loading (HOG + 5-point + ResNet), once per process", load_ms, "ms"),
+        *per_face,
     ]
+
+
+def _descriptor_times(matcher, frame: np.ndarray) -> list[Measurement]:  # noqa: ANN001 - FaceMatcher
+    """CPU time of one descriptor of the frame's aligned chip, per network (median / p95 ms)."""
+    import dlib
+
+    from camera.matching.encoding import CHIP_PADDING, CHIP_SIZE_PX
+    from camera.matching.models import RESNET_FILE
+    from camera.matching.resnet import load_resnet
+
+    models = matcher.encoder.models
+    (box, _score), *_ = matcher.encoder.detect(frame)
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    shape = models.shape_predictor(rgb, dlib.rectangle(box[0], box[1], box[2] - 1, box[3] - 1))
+    chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE_PX, padding=CHIP_PADDING)
+    networks = [("numpy copy", load_resnet(models.folder / RESNET_FILE).descriptor, RUNS),
+                ("dlib-bin", lambda c: models.resnet.compute_face_descriptor(c, 0), DLIB_RUNS)]
+    if models.fast_resnet is not None and models.fast_resnet.backend == "cv2.dnn":
+        networks.insert(0, ("cv2.dnn (ONNX)", models.fast_resnet.descriptor, RUNS))
+    measurements: list[Measurement] = []
+    for name, descriptor, runs in networks:
+        descriptor(chip)  # first pass allocates
+        times = []
+        for _ in range(runs):
+            start = time.thread_time()
+            descriptor(chip)
+            times.append((time.thread_time() - start) * 1000)
+        measurements += median_p95(f"descriptor per face, {name}, CPU time", times)
+    return measurements

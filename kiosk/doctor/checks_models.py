@@ -3,9 +3,11 @@
 Loads the models the way the matcher does (``match.model_dir``, the frozen bundle or the installed
 ``face-recognition-models``): dlib parses the shape predictor and the ResNet file, so a truncated
 file shows up here rather than at a pensioner's first certification. Then runs the HOG detector once
-on a blank image; nothing is encoded. Reports folders and sizes only. A ResNet file that dlib loads
-but :mod:`camera.matching.resnet` does not recognise is a warning: matching works, through dlib's
-own network, about four times slower (1:1 above its 80 ms budget).
+on a blank image; nothing is encoded. Reports folders and sizes only, and which network computes
+the descriptors: ``cv2.dnn`` from the ONNX file is the normal case; the numpy copy (OpenCV could
+not run the ONNX file) is a warning, matching works about twice as slow; a ResNet file that dlib
+loads but :mod:`camera.matching.resnet` does not recognise is a warning too: matching works,
+through dlib's own network, about four times slower (1:1 above its 80 ms budget).
 """
 
 from __future__ import annotations
@@ -37,7 +39,19 @@ def check_face_models(config: KioskConfig) -> CheckResult:
         return CheckResult(Status.WARNING, f"dlib models in {folder}: {sizes}; the ResNet file is not the one "
                            "the fast descriptor reads, so dlib computes descriptors (about 4x slower)",
                            "use dlib_face_recognition_resnet_model_v1.dat as shipped by face-recognition-models")
-    return CheckResult(Status.OK, f"dlib models in {folder}: {sizes}; descriptor: numpy copy of the ResNet")
+    if models.fast_resnet.backend != "cv2.dnn":
+        return CheckResult(Status.WARNING, f"dlib models in {folder}: {sizes}; OpenCV could not run the ONNX file "
+                           "of the ResNet, so its numpy copy computes descriptors (about 2x slower); see the log",
+                           "check that opencv-contrib-python is the version of requirements.lock and that "
+                           f"{_cache_folder()} is writable")
+    return CheckResult(Status.OK, f"dlib models in {folder}: {sizes}; descriptor: ResNet in cv2.dnn (ONNX)")
+
+
+def _cache_folder() -> str:
+    """The per-user folder where the ResNet's ONNX file is cached (for the technician's hint)."""
+    from camera.matching.face_model_file import cache_dir
+
+    return str(cache_dir())
 
 
 # Isolated: loading the models loads dlib, which the kiosk's GUI process must never hold.
