@@ -41,6 +41,7 @@ from typing import TextIO
 import numpy as np
 
 from kiosk.config import KioskConfig, load_config
+from kiosk.errors import reason_code
 
 log = logging.getLogger(__name__)
 
@@ -360,9 +361,9 @@ def _run_one(name: str, check: Callable[[_Context], str], ctx: _Context) -> Chec
         return CheckResult(name, SKIP, str(exc), time.monotonic() - t0)
     except Exception as exc:  # noqa: BLE001 - every failure, KioskError or not, is one FAIL line
         log.debug("self-test %s failed:\n%s", name, traceback.format_exc())
-        code = getattr(exc, "code", None)
+        kind, code = type(exc).__name__, reason_code(exc)
         text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:400]
-        return CheckResult(name, FAIL, f"{type(exc).__name__}{f' [{code}]' if code else ''}: {text}", time.monotonic() - t0)
+        return CheckResult(name, FAIL, f"{kind}{f' [{code}]' if code != kind else ''}: {text}", time.monotonic() - t0)
 
 
 def _with_prerequisites(names: Sequence[str]) -> set[str]:
