@@ -42,6 +42,7 @@ import numpy as np
 
 from kiosk.config import KioskConfig, load_config
 from kiosk.errors import reason_code
+from kiosk.reasons import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,7 @@ def _check_spoof(ctx: _Context) -> str:
         raise RuntimeError("antispoof.enabled is false: printed photos and screen replays would pass (GB/T 38671)")
     run = run_certification(ctx.config, f"images:{_synthetic_folder(ctx)}", ctx.template, ctx.matcher, SYNTHETIC_PROMPTS)
     summary = _describe("synthetic photo clip, shipped settings", run)
-    if run.outcome == "certified":
+    if run.outcome == Outcome.CERTIFIED:
         raise RuntimeError(f"a photograph with painted eyelids was certified: {summary}")
     return f"refused as it must be: {summary}"
 
