@@ -33,6 +33,7 @@ from typing import Any
 
 from kiosk.errors import KioskError
 from kiosk.paths import prompts_file
+from kiosk.reasons import NextStep, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ _DIGITS = "零一二三四五六七八九"
 # terminal installed this decade will speak. Other years are spoken digit by digit.
 YEAR_CLIPS = range(2000, 2061)
 # The reason said for a code the catalogue lacks (a gap the completeness test exists to prevent).
-FALLBACK_REASON = "device_error"
+FALLBACK_REASON = Outcome.DEVICE_ERROR
 # Counts with a pre-rendered clip (attempts left, months of back pay); larger ones are composed.
 NUMBER_CLIPS = range(0, 121)
 
@@ -229,7 +230,7 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
         step = values.get("next_step")
         if step is not None:
             clips.append(Clip(f"next-{step}", catalogue.next_step(str(step))))
-            if str(step) == "retry" and isinstance(values.get("attempts_left"), int):
+            if str(step) == NextStep.RETRY and isinstance(values.get("attempts_left"), int):
                 clips += _template_clips(catalogue, "attempts_left", values)
         return clips
     raise CatalogueError(f"prompt catalogue has no spoken text for prompt {prompt!r}")
