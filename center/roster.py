@@ -34,6 +34,7 @@ from center.db import Pensioner, next_seq, utcnow
 from reader.idnumber import check_character, parse_card_number
 from wire.roster_csv import (CHINA_STANDARD_TIME, RosterFormatError, RosterRow, decode_roster, parse_roster,
                              photo_sha256)
+from wire.codes import reason_code
 from wire.schemas import RosterChange, RosterPage
 from wire.templates import encode_template
 
@@ -113,7 +114,7 @@ def import_csv(session: Session, csv_path: Path, photos_dir: Path | None, *, reg
                     # The roster names a photo that gives no template: whatever the row had was built
                     # from other content (maybe somebody else's face), so it goes.
                     templates, source, digest = [], "", None
-                    code = str(getattr(exc, "code", "") or "roster_photo_unusable")
+                    code = reason_code(exc, "roster_photo_unusable")
                     report.errors.append((row.line, code, "no template from the photo; the row has none now"))
         values = {"name": row.name, "region_code": row_region,
                   "last_certified": row.last_certified, "templates": templates, "template_source": source,

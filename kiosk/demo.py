@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from kiosk.clock import SystemClock, today
 from kiosk.config import KioskConfig
+from kiosk.errors import reason_code
 from kiosk.store import Pensioner, Store
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def _enrol_from_clip(store: Store, id_number: str, config: KioskConfig, clip: st
     try:
         encoding = FaceMatcher(config.match).encode(image)
     except Exception as exc:  # noqa: BLE001 - a demo convenience; the kiosk runs without it
-        log.warning("demo: no usable face in the clip's frame (%s)", getattr(exc, "code", type(exc).__name__))
+        log.warning("demo: no usable face in the clip's frame (%s)", reason_code(exc))
         return False
     store.add_reference(id_number, encoding.vector, "staff_enrolment")
     return True

@@ -10,6 +10,10 @@ with a ``code`` attribute; :func:`from_device_error` wraps them at the boundary.
 
 from __future__ import annotations
 
+# The one reader of an error's code lives in the wire contract, which the centre shares and which
+# imports nothing of the project; kiosk code imports it from here.
+from wire.codes import reason_code  # noqa: F401 - re-exported
+
 
 class KioskError(Exception):
     """Base of every error the kiosk raises on purpose.
@@ -81,18 +85,7 @@ def from_device_error(exc: BaseException) -> DeviceError:
 
     The device's own ``code`` attribute is kept when it has one, else ``device_error``.
     """
-    code = getattr(exc, "code", None)
-    wrapped = DeviceError(f"{type(exc).__name__}: {exc}", code=str(code) if code else None)
+    wrapped = DeviceError(f"{type(exc).__name__}: {exc}", code=reason_code(exc, DeviceError.code))
     wrapped.__cause__ = exc
     return wrapped
 
-
-def reason_code(exc: BaseException, default: str | None = None) -> str:
-    """The stable reason code of any error, for logs, audits and the person's screen.
-
-    A :class:`KioskError` and the errors of the device packages carry a ``code``; anything else
-    (a bug, an OSError) gives ``default``, or its class name. Never the message: it may hold a
-    path or data of a card.
-    """
-    code = getattr(exc, "code", None)  # the one place that asks: device packages share no base class
-    return str(code) if code else (default or type(exc).__name__)

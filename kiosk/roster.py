@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from kiosk.errors import KeyUnavailableError, RosterImportError
+from kiosk.errors import KeyUnavailableError, RosterImportError, reason_code
 from kiosk.store import Pensioner, Store
 from reader.idnumber import parse_card_number
 from wire import roster_csv
@@ -34,6 +34,9 @@ MAX_FILE_BYTES = 200_000_000  # ~2 million rows; a larger file is a wrong file
 BATCH_ROWS = 500  # rows per transaction: one fsync per batch, not per row
 
 TemplateBuilder = Callable[[Path], np.ndarray | None]
+# Keyed by the codes template building raises (camera.matching.MatchReason values, and this module's
+# fallback): spelled out, since importing camera.matching loads OpenCV, which a roster without
+# photos never needs.
 _PHOTO_HINTS = {
     "image_too_large": "the photo file or image is too large to read safely (see docs/matching.md)",
     "image_unreadable": "the photo file is not a readable JPEG, PNG, BMP or WebP image",
@@ -198,7 +201,7 @@ def _templates(store: Store, photos: list[PhotoToBuild], summary: ImportSummary,
         try:
             template = builder(row.photo)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - one bad photo must not stop the import
-            code = str(getattr(exc, "code", "") or "roster_photo_unreadable")
+            code = reason_code(exc, "roster_photo_unreadable")
             summary.problems.append(RowProblem(row.line, code, _PHOTO_HINTS.get(code, "no usable face in the photo")))
             template = None
         else:

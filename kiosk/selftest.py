@@ -41,6 +41,8 @@ from typing import TextIO
 import numpy as np
 
 from kiosk.config import KioskConfig, load_config
+from kiosk.errors import reason_code
+from kiosk.reasons import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +295,7 @@ def _check_spoof(ctx: _Context) -> str:
         raise RuntimeError("antispoof.enabled is false: printed photos and screen replays would pass (GB/T 38671)")
     run = run_certification(ctx.config, f"images:{_synthetic_folder(ctx)}", ctx.template, ctx.matcher, SYNTHETIC_PROMPTS)
     summary = _describe("synthetic photo clip, shipped settings", run)
-    if run.outcome == "certified":
+    if run.outcome == Outcome.CERTIFIED:
         raise RuntimeError(f"a photograph with painted eyelids was certified: {summary}")
     return f"refused as it must be: {summary}"
 
@@ -358,9 +360,9 @@ def _run_one(name: str, check: Callable[[_Context], str], ctx: _Context) -> Chec
         return CheckResult(name, SKIP, str(exc), time.monotonic() - t0)
     except Exception as exc:  # noqa: BLE001 - every failure, KioskError or not, is one FAIL line
         log.debug("self-test %s failed:\n%s", name, traceback.format_exc())
-        code = getattr(exc, "code", None)
+        kind, code = type(exc).__name__, reason_code(exc)
         text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:400]
-        return CheckResult(name, FAIL, f"{type(exc).__name__}{f' [{code}]' if code else ''}: {text}", time.monotonic() - t0)
+        return CheckResult(name, FAIL, f"{kind}{f' [{code}]' if code != kind else ''}: {text}", time.monotonic() - t0)
 
 
 def _with_prerequisites(names: Sequence[str]) -> set[str]:

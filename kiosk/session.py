@@ -35,6 +35,7 @@ from kiosk.flow import (
     RecordStored, ReferenceMissing, RunMatch, Speak, StartLiveness, State, StopCamera, StoreRecord, Wipe,
 )
 from kiosk.ports import CardReaderPort, LivenessPort, MatcherPort, PresencePort, Preview, VoicePort
+from kiosk.reasons import Outcome
 from kiosk.session_data import (
     Completion, LiveReferenceEncoded, LiveReferenceFailed, MatchDecided, MatcherFailed, SessionData, build_record,
     encoding_completion, match_completion,
@@ -201,7 +202,7 @@ class SessionController:
         if not self._current(item.session_id):
             return []  # the session ended while matching; its answer must not reach the next one
         outcome = self._session.match = item.outcome
-        return self.flow.handle(Matched() if outcome.matched else Mismatched(outcome.reason or "mismatch"))
+        return self.flow.handle(Matched() if outcome.matched else Mismatched(outcome.reason or Outcome.MISMATCH))
 
     def _apply(self, effects: list[Effect]) -> None:
         pending = deque(effects)
@@ -285,10 +286,13 @@ class SessionController:
             self.post(DeviceFailed(exc.code))
             return
         if not references:
-            self.post(Mismatched("no_reference"))
+            self.post(Mismatched(Outcome.NO_REFERENCE))
             return
         if not frames:
-            self.post(Mismatched("no_usable_face"))
+            # Imported here: camera.matching loads OpenCV, which the session's own tests do not need.
+            from camera.matching.errors import MatchReason  # noqa: PLC0415
+
+            self.post(Mismatched(MatchReason.NO_USABLE_FACE))
             return
         future = self._matcher.verify(frames, references)
         future.add_done_callback(lambda done: self.post(match_completion(done, session)))

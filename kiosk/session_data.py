@@ -89,8 +89,10 @@ def match_completion(future: Future[MatchOutcome], session_id: str | None) -> Ma
     try:
         return MatchDecided(session_id, future.result())
     except Exception as exc:  # noqa: BLE001 - the matcher process may die; that is a device error
+        from camera.matching.errors import MatchReason  # noqa: PLC0415 - camera.matching loads OpenCV
+
         log.warning("matcher failed: %s", reason_code(exc))
-        return MatcherFailed(session_id, reason_code(exc, "matcher_unavailable"))
+        return MatcherFailed(session_id, reason_code(exc, MatchReason.MATCHER_UNAVAILABLE))
 
 
 def encoding_completion(future: Future, id_number: str) -> LiveReferenceEncoded | LiveReferenceFailed:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiosk.clock import Clock
-from kiosk.errors import KioskError
+from kiosk.errors import KioskError, reason_code
 
 if TYPE_CHECKING:
     from kiosk.config import KioskConfig
@@ -219,7 +219,7 @@ class PinGuard:
         try:
             self._on_lockout(self._lockouts, seconds)
         except Exception as exc:  # noqa: BLE001 - the lock must hold even when the alarm cannot be raised
-            log.error("technician lockout alarm failed: %s", getattr(exc, "code", type(exc).__name__))
+            log.error("technician lockout alarm failed: %s", reason_code(exc))
 
     def _load(self) -> None:
         if self._state_file is None:

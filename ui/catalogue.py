@@ -17,12 +17,13 @@ from typing import Any
 
 from kiosk.errors import KioskError
 from kiosk.paths import prompts_file
+from kiosk.reasons import Outcome
 from ui.spoken_numbers import date_display
 
 log = logging.getLogger(__name__)
 
 # The reason said for a code the catalogue lacks (a gap the completeness test exists to prevent).
-FALLBACK_REASON = "device_error"
+FALLBACK_REASON = Outcome.DEVICE_ERROR
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 """A ``{name}`` placeholder in a catalogue text (a date or a count filled in when shown or spoken)."""
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 
+from camera.errors import CameraReason
 from kiosk.config import KioskConfig, load_config
 from kiosk.flow import FlowView, PersonView, Speak, State
 from kiosk.policy import cycle_status
@@ -49,24 +50,24 @@ def sample_views() -> dict[str, FlowView]:
         "status_suspended": replace(base, state=State.STATUS, person=_person(date(2024, 9, 1))),
         "status_never": replace(base, state=State.STATUS, person=_person(None)),
         "consent": replace(base, state=State.CONSENT, person=_person(date(2025, 12, 1))),
-        "positioning": replace(base, state=State.POSITIONING, attempt=1, hint="face_too_small"),
+        "positioning": replace(base, state=State.POSITIONING, attempt=1, hint=CameraReason.FACE_TOO_SMALL),
         "positioning_ok": replace(base, state=State.POSITIONING, attempt=2, last_prompt=Speak("face_ok")),
         "actions": replace(base, state=State.ACTIONS, attempt=1, action="blink"),
         "actions_second": replace(base, state=State.ACTIONS, attempt=3, action="turn_left", actions_done=("blink", "mouth_open"),
-                                  hint="multiple_faces"),
+                                  hint=CameraReason.MULTIPLE_FACES),
         "matching": replace(base, state=State.MATCHING, attempt=1),
         "result_certified": replace(base, state=State.RESULT, outcome=Outcome.CERTIFIED, next_step=NextStep.NONE,
                                     valid_until=date(2027, 5, 20)),
         "result_retry": replace(base, state=State.RESULT, attempt=1, outcome=Outcome.MISMATCH, next_step=NextStep.RETRY,
                                 can_retry=True),
-        "result_manual_offered": replace(base, state=State.RESULT, attempt=3, outcome="action_timeout",
+        "result_manual_offered": replace(base, state=State.RESULT, attempt=3, outcome=CameraReason.ACTION_TIMEOUT,
                                          next_step=NextStep.MANUAL_REVIEW, manual_review_offered=True, staff_called=True),
         "result_manual_requested": replace(base, state=State.RESULT, attempt=3, outcome=Outcome.MANUAL_REVIEW_REQUESTED,
                                            next_step=NextStep.NONE),
         "result_not_in_roster": replace(base, state=State.RESULT, outcome=Outcome.NOT_IN_ROSTER, next_step=NextStep.COUNTER),
         "result_no_reference": replace(base, state=State.RESULT, outcome=Outcome.NO_REFERENCE,
                                        next_step=NextStep.STAFF_ENROLMENT),
-        "maintenance": FlowView(State.MAINTENANCE, maintenance_code="camera_unavailable"),
+        "maintenance": FlowView(State.MAINTENANCE, maintenance_code=CameraReason.CAMERA_UNAVAILABLE),
         "technician": FlowView(State.TECHNICIAN),
     }
     return views

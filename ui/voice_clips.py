@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from kiosk.reasons import NextStep
 from ui.catalogue import PLACEHOLDER, Catalogue, CatalogueError
 from ui.spoken_numbers import DIGITS, chinese_number, year_words
 
@@ -57,7 +58,7 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
         step = values.get("next_step")
         if step is not None:
             clips.append(Clip(f"next-{step}", catalogue.next_step(str(step))))
-            if str(step) == "retry" and isinstance(values.get("attempts_left"), int):
+            if str(step) == NextStep.RETRY and isinstance(values.get("attempts_left"), int):
                 clips += _template_clips(catalogue, "attempts_left", values)
         return clips
     raise CatalogueError(f"prompt catalogue has no spoken text for prompt {prompt!r}")

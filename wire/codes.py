@@ -2,7 +2,9 @@
 
 Pure, no I/O, no pydantic (the kiosk core imports this module early). The kiosk's own reason
 codes (``kiosk.reasons``) have the same shape: it imports :data:`CODE_PATTERN` and :func:`is_code`
-from here, since a terminal's codes travel in records and heartbeats.
+from here, since a terminal's codes travel in records and heartbeats. :func:`reason_code` is the one
+place that reads the code of an error, for the kiosk (re-exported by ``kiosk.errors``), the centre
+and this package alike.
 """
 
 from __future__ import annotations
@@ -19,6 +21,17 @@ _CODE = re.compile(CODE_PATTERN)
 def is_code(value: str) -> bool:
     """True when ``value`` has the shape of a reason code (:data:`CODE_PATTERN`)."""
     return bool(_CODE.match(value))
+
+
+def reason_code(exc: BaseException, default: str | None = None) -> str:
+    """The stable reason code of any error, for logs, audits, reports and the person's screen.
+
+    A ``KioskError`` and the errors of the device packages carry a ``code``; anything else (a bug,
+    an OSError) gives ``default``, or its class name. Never the message: it may hold a path or data
+    of a card.
+    """
+    code = getattr(exc, "code", None)  # the one place that asks: the packages share no base class
+    return str(code) if code else (default or type(exc).__name__)
 
 
 class WireError(StrEnum):

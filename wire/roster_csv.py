@@ -28,6 +28,8 @@ from datetime import date, timedelta, timezone
 from pathlib import Path
 from typing import Protocol
 
+from wire.codes import reason_code
+
 REQUIRED_COLUMNS = ("id_number", "name")
 OPTIONAL_COLUMNS = ("last_certified", "photo")
 MAX_NAME_CHARS = 64
@@ -180,7 +182,9 @@ def _validate(line: int, values: dict[str, str], today: date, photo_root: Path, 
     except ValueError as exc:
         hint = "Excel turned it into a number: format the column as text" if _EXCEL_NUMBER.match(raw_id) else \
             "the ID number is not valid (GB 11643, or a foreign permanent resident card number)"
-        problems.append(RowProblem(line, str(getattr(exc, "code", "") or "id_number_format"), hint))
+        # The parser handed in gives its own code (reader.idnumber.IdNumberProblem); this package imports
+        # nothing of the project, so the fallback is that enum's FORMAT spelled out.
+        problems.append(RowProblem(line, reason_code(exc, "id_number_format"), hint))
         return None
     name = values.get("name", "")
     if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():

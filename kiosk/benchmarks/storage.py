@@ -17,6 +17,7 @@ import numpy as np
 
 from kiosk.benchmarks import Measurement, median_p95
 from kiosk.clock import SystemClock
+from kiosk.reasons import Outcome
 from kiosk.roster import import_roster
 from kiosk.store import CertificationRecord, Store
 from reader.idnumber import check_character
@@ -72,7 +73,7 @@ def run(media_dir: Path | None) -> list[Measurement]:  # noqa: ARG001 - no media
                 def write(evidence: bytes | None = evidence) -> None:
                     store.record_attempt(CertificationRecord(
                         session_id="bench", occurred_at=clock.now(), device_id="BENCH", region_code="110101",
-                        id_number=person, outcome="mismatch", match_distance=0.5, evidence_jpeg=evidence))
+                        id_number=person, outcome=Outcome.MISMATCH, match_distance=0.5, evidence_jpeg=evidence))
                 out += median_p95(f"record_attempt + outbox, fsynced ({label})", _timed(write, WRITES),
                                   note="the time until the result may be announced")
             out += median_p95("pending_outbox(100)", _timed(lambda: store.pending_outbox(100, clock.now()), 50))

@@ -27,6 +27,7 @@ from kiosk.benchmarks import Measurement
 from kiosk.clock import SystemClock
 from kiosk.config import load_config
 from kiosk.paths import resource_root
+from kiosk.reasons import Outcome
 from kiosk.store import CertificationRecord, Store
 from kiosk.sync.credentials import new_credentials, save_credentials
 from kiosk.sync.worker import SyncWorker
@@ -61,7 +62,7 @@ def measure(results: int, roster: int) -> list[Measurement]:
                         store.record_attempt(CertificationRecord(
                             session_id=f"b{index}", occurred_at=start + timedelta(milliseconds=index),
                             device_id="BENCH-1", region_code="110101", id_number="110101194001010012",
-                            outcome="certified", liveness_score=0.95, attack_score=0.02, match_distance=0.31))
+                            outcome=Outcome.CERTIFIED, liveness_score=0.95, attack_score=0.02, match_distance=0.31))
                 worker = SyncWorker(config, clock)
                 rss_before = _peak_rss_mib()
                 began = time.perf_counter()

@@ -18,6 +18,7 @@ from kiosk.cli import CliState, pass_state
 from kiosk.config import KioskConfig
 from kiosk.flow import State
 from kiosk.headless import certify_once
+from kiosk.reasons import Outcome
 from camera.challenge import parse_prompt
 from kiosk.runtime import Devices
 
@@ -64,7 +65,7 @@ def certify_command(state: CliState, headless: bool, reader_url: str | None, cam
     else:
         for key, value in result.items():
             click.echo(f"{key:<12} {value}")
-    sys.exit(0 if result["outcome"] == "certified" else 3)
+    sys.exit(0 if result["outcome"] == Outcome.CERTIFIED else 3)
 
 
 def run_headless(config: KioskConfig, devices: Devices, timeout_s: float) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def run_headless(config: KioskConfig, devices: Devices, timeout_s: float) -> dic
     view = run.view
     if not run.finished:
         return {"outcome": "timed_out", "valid_until": None, "record_id": None, "prompts": list(run.prompts)}
-    code = view.outcome if view.state is State.RESULT else (view.maintenance_code or "device_error")
+    code = view.outcome if view.state is State.RESULT else (view.maintenance_code or Outcome.DEVICE_ERROR)
     return {
         "outcome": code,
         "valid_until": view.valid_until.isoformat() if view.valid_until else None,

@@ -12,6 +12,7 @@ import click
 from kiosk.cli import CliState, pass_state
 from kiosk.clock import SystemClock
 from kiosk.errors import SyncError
+from kiosk.sync.reasons import SyncReason
 
 MAX_URL_CHARS = 2000
 """A centre URL longer than this is refused (and never echoed whole in the message)."""
@@ -34,16 +35,17 @@ def checked_center_url(url: str, source: str) -> str:
     shown = url if len(url) <= _SHOWN_URL_CHARS else f"{url[:_SHOWN_URL_CHARS]}…({len(url)} characters)"
     if len(url) > MAX_URL_CHARS:
         raise SyncError(f"{source} {shown!r} is not a centre URL: longer than {MAX_URL_CHARS} characters",
-                        code="sync_url_invalid")
+                        code=SyncReason.URL_INVALID)
     if any(ch.isspace() or not ch.isprintable() for ch in url.strip()):
         raise SyncError(f"{source} {shown!r} is not a valid URL: it holds a space or a control character",
-                        code="sync_url_invalid")
+                        code=SyncReason.URL_INVALID)
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - parsing the port is the check (ValueError when not 0-65535)
         httpx.URL(url.strip())
     except (ValueError, httpx.InvalidURL) as exc:
-        raise SyncError(f"{source} {shown!r} is not a valid URL: {str(exc)[:200]}", code="sync_url_invalid") from None
+        raise SyncError(f"{source} {shown!r} is not a valid URL: {str(exc)[:200]}",
+                        code=SyncReason.URL_INVALID) from None
     try:
         return validate_center_url(url)
     except SyncError as exc:
@@ -78,10 +80,10 @@ def enroll_device_command(state: CliState, center_url: str | None, device_id: st
         registered = True
     except SyncError as exc:
         problem = exc.code
-        if exc.code == "auth_failed":
+        if exc.code == SyncReason.AUTH_FAILED:
             path.unlink(missing_ok=True)  # wrong id or secret: keep nothing that cannot work
             raise SyncError("the centre does not accept this device id and secret; nothing was stored",
-                            code="auth_failed") from None
+                            code=SyncReason.AUTH_FAILED) from None
     finally:
         client.close()
     if as_json:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from camera.errors import CameraError
+from camera.errors import CameraError, CameraReason
 from camera.landmarks import FaceObservation, LandmarkDetector
 from camera.liveness import LivenessSession, LivenessUpdate
 from camera.settings import Action, AntispoofSettings, CameraSettings, LivenessSettings, QualitySettings
@@ -155,7 +155,7 @@ class LivenessAdapter:
                     update = session.finish()  # a clip ran out: judge what was seen
                     self._post_changes(last, update, post)
                 else:
-                    post(DeviceFailed("camera_unavailable"))
+                    post(DeviceFailed(CameraReason.CAMERA_UNAVAILABLE))
                 return
             if pace is not None:
                 pace.wait_for(frame.t_s, stop)

@@ -10,6 +10,9 @@ from concurrent.futures import Future
 
 import numpy as np
 
+# Light next to the worker process this module starts (the composition root has loaded
+# camera.matching, OpenCV with it, by then).
+from camera.matching.errors import MatchReason
 from camera.settings import MatchSettings
 from kiosk.ports import MatchOutcome
 
@@ -36,7 +39,7 @@ class MatcherAdapter:
             except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
                 outcome.set_exception(exc)
                 return
-            reason = None if decision.matched else str(getattr(decision, "reason", None) or "mismatch")
+            reason = None if decision.matched else str(getattr(decision, "reason", None) or MatchReason.MISMATCH)
             outcome.set_result(MatchOutcome(bool(decision.matched), _distance(decision), reason))
 
         decision_future.add_done_callback(done)

@@ -15,12 +15,13 @@ import httpx
 
 from kiosk.config import KioskConfig
 from kiosk.doctor import Check, CheckResult, Status
-from kiosk.errors import SyncError
+from kiosk.errors import KeyUnavailableError, SyncError
 from kiosk.store import DB_FILE_NAME
 from kiosk.sync.client import tls_verify
 from kiosk.sync.credentials import credentials_path, load_credentials
-from wire.api import PATH_PING, SKEW_WINDOW_S
+from kiosk.sync.reasons import SyncReason
 from kiosk.sync.status import load_state
+from wire.api import PATH_PING, SKEW_WINDOW_S
 
 # A terminal that has not synced for a day is worth a technician's look; results still wait safely.
 STALE_AFTER_S = 24 * 3600
@@ -28,16 +29,24 @@ STALE_AFTER_S = 24 * 3600
 SKEW_WARNING_S = 60.0
 PROBE_TIMEOUT_S = 5.0
 
-_HINTS = {
-    "centre_unreachable": "check the network cable / Wi-Fi and the centre URL; results wait in the outbox",
-    "centre_error": "the centre answered with an error; it is retried automatically, tell the centre if it lasts",
-    "auth_failed": "the centre refuses this terminal's id or secret: enrol again with `kiosk enroll-device`",
-    "clock_skew": "set the terminal's clock (NTP); the centre refuses requests whose time is off",
-    "not_enrolled": "enrol the terminal: `kiosk enroll-device --center URL --device-id ID --secret S`",
-    "centre_certificate_invalid": "the centre's TLS certificate is not trusted: set sync.ca_file to the region's CA",
-    "sync_ca_file_invalid": "sync.ca_file cannot be read: fix the path or the PEM file",
-    "sync_internal_error": "an unexpected error in the sync worker: report it with the log file",
-    "key_missing": "the device key is missing: roster references cannot be stored (see kiosk doctor storage)",
+# What a technician does about the error a sync round stopped with (``SyncStatus.last_error_code``).
+_HINTS: dict[str, str] = {
+    SyncReason.CENTRE_UNREACHABLE: "check the network cable / Wi-Fi and the centre URL; results wait in the outbox",
+    SyncReason.CENTRE_ERROR: "the centre answered with an error; it is retried automatically, tell the centre if "
+                             "it lasts",
+    SyncReason.AUTH_FAILED: "the centre refuses this terminal's id or secret: enrol again with `kiosk enroll-device`",
+    SyncReason.CLOCK_SKEW: "set the terminal's clock (NTP); the centre refuses requests whose time is off",
+    SyncReason.NOT_ENROLLED: "enrol the terminal: `kiosk enroll-device --center URL --device-id ID --secret S`",
+    SyncReason.CENTRE_CERTIFICATE_INVALID: "the centre's TLS certificate is not trusted: set sync.ca_file to the "
+                                           "region's CA",
+    SyncReason.CA_FILE_INVALID: "sync.ca_file cannot be read: fix the path or the PEM file",
+    SyncReason.INTERNAL_ERROR: "an unexpected error in the sync worker: report it with the log file",
+    SyncReason.CREDENTIALS_INVALID: "the credentials file is damaged or readable by others: enrol again with "
+                                    "`kiosk enroll-device`",
+    SyncReason.CENTRE_REFUSED_REQUEST: "the centre refused a request as malformed or too large: tell the centre, "
+                                       "with the log file",
+    KeyUnavailableError.code: "the device key is missing: roster references cannot be stored (see kiosk doctor "
+                              "storage)",
 }
 
 
@@ -46,9 +55,10 @@ def _credentials(config: KioskConfig) -> CheckResult:
     try:
         credentials = load_credentials(data_dir)
     except SyncError as exc:
-        return CheckResult(Status.FAILED, exc.message, _HINTS["auth_failed"])
+        return CheckResult(Status.FAILED, exc.message, _HINTS[SyncReason.AUTH_FAILED])
     if credentials is None:
-        return CheckResult(Status.WARNING, "not enrolled with a centre; results wait in the outbox", _HINTS["not_enrolled"])
+        return CheckResult(Status.WARNING, "not enrolled with a centre; results wait in the outbox",
+                           _HINTS[SyncReason.NOT_ENROLLED])
     registered = "registered" if credentials.key_registered else "not yet registered (at the next sync)"
     if credentials.device_id != config.terminal.device_id:
         return CheckResult(Status.WARNING, f"enrolled as {credentials.device_id}, but terminal.device_id is "
@@ -65,16 +75,17 @@ def _reachable(config: KioskConfig) -> CheckResult:
         credentials = None
     url = credentials.center_url if credentials else config.sync.center_url
     if not url:
-        return CheckResult(Status.WARNING, "no centre configured", _HINTS["not_enrolled"])
+        return CheckResult(Status.WARNING, "no centre configured", _HINTS[SyncReason.NOT_ENROLLED])
     try:
         response = httpx.get(url.rstrip("/") + PATH_PING, timeout=min(PROBE_TIMEOUT_S, config.sync.request_timeout_s),
                              verify=tls_verify(config.sync.ca_file))
     except SyncError as exc:
         return CheckResult(Status.FAILED, exc.message, "point sync.ca_file at the centre's CA certificate (PEM)")
     except httpx.HTTPError as exc:
-        return CheckResult(Status.WARNING, f"{url} does not answer ({type(exc).__name__})", _HINTS["centre_unreachable"])
+        return CheckResult(Status.WARNING, f"{url} does not answer ({type(exc).__name__})",
+                           _HINTS[SyncReason.CENTRE_UNREACHABLE])
     if response.status_code != 200:
-        return CheckResult(Status.WARNING, f"{url} answered {response.status_code}", _HINTS["centre_error"])
+        return CheckResult(Status.WARNING, f"{url} answered {response.status_code}", _HINTS[SyncReason.CENTRE_ERROR])
     return CheckResult(Status.OK, f"{url} answers")
 
 
@@ -89,7 +100,8 @@ def _last_sync(config: KioskConfig) -> CheckResult:
                            f"last success {success}", _HINTS.get(state.last_error_code, "see the log"))
     age = (datetime.now(timezone.utc) - state.last_success_at).total_seconds() if state.last_success_at else None
     if age is not None and age > STALE_AFTER_S:
-        return CheckResult(Status.WARNING, f"last success {success}, {age / 3600:.0f} h ago", _HINTS["centre_unreachable"])
+        return CheckResult(Status.WARNING, f"last success {success}, {age / 3600:.0f} h ago",
+                           _HINTS[SyncReason.CENTRE_UNREACHABLE])
     return CheckResult(Status.OK, f"last success {success}")
 
 
@@ -119,9 +131,10 @@ def _skew(config: KioskConfig) -> CheckResult:
         return CheckResult(Status.OK, "not measured yet (measured at every sync)")
     if abs(skew) > SKEW_WINDOW_S:
         return CheckResult(Status.FAILED, f"the clock is {skew:+.0f} s off the centre's; requests are corrected, "
-                           "but record times and certification dates are wrong", _HINTS["clock_skew"])
+                           "but record times and certification dates are wrong", _HINTS[SyncReason.CLOCK_SKEW])
     if abs(skew) > SKEW_WARNING_S:
-        return CheckResult(Status.WARNING, f"the clock is {skew:+.0f} s off the centre's", _HINTS["clock_skew"])
+        return CheckResult(Status.WARNING, f"the clock is {skew:+.0f} s off the centre's",
+                           _HINTS[SyncReason.CLOCK_SKEW])
     return CheckResult(Status.OK, f"{skew:+.1f} s from the centre's clock")
 
 

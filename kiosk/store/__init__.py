@@ -9,7 +9,6 @@ is lost.
 from kiosk.errors import KeyUnavailableError, StorageError, StorageFullError
 from kiosk.store.crypto import DeviceKey, load_key, load_or_create_key
 from kiosk.store.models import (
-    CERTIFIED,
     REFERENCE_SOURCES,
     CertificationRecord,
     OutboxItem,
@@ -23,7 +22,6 @@ from kiosk.store.schema import SCHEMA_VERSION
 from kiosk.store.store import DB_FILE_NAME, Store
 
 __all__ = [
-    "CERTIFIED",
     "DB_FILE_NAME",
     "REFERENCE_SOURCES",
     "SCHEMA_VERSION",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, NewType
 
-from kiosk.reasons import is_code
+from kiosk.reasons import Outcome, is_code
 
 RecordId = NewType("RecordId", str)
 """A certification record's UUID (text, 36 characters); also the outbox key and the sync key."""
@@ -21,9 +21,6 @@ RefId = NewType("RefId", str)
 """A face reference's UUID (text)."""
 
 UpsertResult = Literal["inserted", "updated", "unchanged"]
-
-CERTIFIED = "certified"
-"""The one outcome that counts as a successful certification (see ``kiosk.reasons.Outcome``)."""
 
 REFERENCE_SOURCES = frozenset({"roster_photo", "chip_photo", "staff_enrolment", "centre", "live_refresh"})
 """Where a face template came from (kept with it so a technician can tell enrolments apart)."""
@@ -103,7 +100,7 @@ class CertificationRecord:
             raise ValueError("session_id and device_id are required")
         if self.attempt < 1:
             raise ValueError("attempt counts from 1")
-        if self.outcome == CERTIFIED and not self.id_number:
+        if self.outcome == Outcome.CERTIFIED and not self.id_number:
             raise ValueError("a certified record needs the id_number")
         for name in ("liveness_score", "attack_score"):
             value = getattr(self, name)
@@ -119,7 +116,7 @@ class CertificationRecord:
     @property
     def certified(self) -> bool:
         """True when this attempt certified the person."""
-        return self.outcome == CERTIFIED
+        return self.outcome == Outcome.CERTIFIED
 
 
 @dataclass(frozen=True)

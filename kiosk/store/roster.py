@@ -15,6 +15,7 @@ from datetime import date
 import numpy as np
 
 from kiosk.errors import KeyUnavailableError, StorageError
+from kiosk.reasons import Outcome
 from kiosk.store.base import StoreBase, day_or_none
 from kiosk.store.models import REFERENCE_SOURCES, Pensioner, RefId, UpsertResult
 from kiosk.store.models import new_record_id as _new_uuid
@@ -127,7 +128,7 @@ class RosterMixin(StoreBase):
         key = self._person_key(id_number)
         if key is None:
             # Same code as the flow's outcome: it is the same fact (the number is not in the roster).
-            raise StorageError("a face reference was given for a number not in the roster", code="not_in_roster")
+            raise StorageError("a face reference was given for a number not in the roster", code=Outcome.NOT_IN_ROSTER)
         return key
 
     # -- face references ----------------------------------------------------------------------

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 from kiosk.clock import Clock
 from kiosk.errors import SyncError
 from kiosk.sync.credentials import Credentials
+from kiosk.sync.reasons import SyncReason
 from wire.api import PATH_ENROL, PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER
 from wire.codes import WireError
 from wire.records import RecordReceipt, ResultBatchResponse, ResultRecord
@@ -51,7 +52,7 @@ class RequestRefused(SyncError):
     (the centre's messages never echo personal data).
     """
 
-    code = "centre_refused_request"
+    code = SyncReason.CENTRE_REFUSED_REQUEST
 
     def __init__(self, status: int, wire_code: str, message: str) -> None:
         super().__init__(f"centre refused the request ({status} {wire_code}): {message}")
@@ -93,7 +94,7 @@ class CentreClient:
         """One page of roster changes after ``cursor``: ``{changes, next_cursor, has_more}``."""
         answer = self._exchange("GET", f"{PATH_ROSTER}?cursor={int(cursor)}&limit={int(limit)}", None)
         if not isinstance(answer.get("changes"), list) or not isinstance(answer.get("next_cursor"), int):
-            raise SyncError("the centre's roster page lacks changes/next_cursor", code="centre_error")
+            raise SyncError("the centre's roster page lacks changes/next_cursor", code=SyncReason.CENTRE_ERROR)
         return answer
 
     def submit(self, records: list[ResultRecord]) -> list[RecordReceipt]:
@@ -106,7 +107,7 @@ class CentreClient:
             receipts = []
         if len(receipts) != len(records) or not all(
                 receipt.record_id in (record.record_id, "") for receipt, record in zip(receipts, records, strict=True)):
-            raise SyncError("the centre's receipts do not match the records sent", code="centre_error")
+            raise SyncError("the centre's receipts do not match the records sent", code=SyncReason.CENTRE_ERROR)
         return receipts
 
     def heartbeat(self, health: Heartbeat) -> dict[str, Any]:
@@ -131,15 +132,16 @@ class CentreClient:
         try:
             response = self._http.request(method, path, content=body, headers=headers)
         except httpx.TimeoutException:
-            raise SyncError("the centre did not answer in time", code="centre_unreachable") from None
+            raise SyncError("the centre did not answer in time", code=SyncReason.CENTRE_UNREACHABLE) from None
         except httpx.TransportError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
                 raise SyncError("the centre's TLS certificate is not trusted (wrong host, expired, or "
-                                "sync.ca_file missing)", code="centre_certificate_invalid") from None
-            raise SyncError(f"the centre cannot be reached ({type(exc).__name__})", code="centre_unreachable") from None
+                                "sync.ca_file missing)", code=SyncReason.CENTRE_CERTIFICATE_INVALID) from None
+            raise SyncError(f"the centre cannot be reached ({type(exc).__name__})",
+                            code=SyncReason.CENTRE_UNREACHABLE) from None
         self._measure_skew(response, sent_at)
         if response.status_code >= 500:
-            raise SyncError(f"the centre answered {response.status_code}", code="centre_error")
+            raise SyncError(f"the centre answered {response.status_code}", code=SyncReason.CENTRE_ERROR)
         answer = self._json(response)
         if response.is_success:
             return answer
@@ -148,13 +150,14 @@ class CentreClient:
             if wire_code == WireError.REQUEST_STALE:
                 if not retried_stale and self.clock_skew_s is not None:
                     return self._exchange(method, path, payload, signed=signed, retried_stale=True)
-                raise SyncError(f"the centre refused the request time: {message}", code="clock_skew")
-            raise SyncError(f"the centre refused this terminal's credentials ({wire_code})", code="auth_failed")
+                raise SyncError(f"the centre refused the request time: {message}", code=SyncReason.CLOCK_SKEW)
+            raise SyncError(f"the centre refused this terminal's credentials ({wire_code})",
+                            code=SyncReason.AUTH_FAILED)
         if wire_code not in (WireError.REQUEST_INVALID, WireError.REQUEST_TOO_LARGE):
             # A 404, 405 or a 4xx without the protocol's error body is not about the records: most
             # likely a wrong URL or a proxy in the way. Setting records aside for it would be wrong.
             raise SyncError(f"the centre answered {response.status_code} ({wire_code}); is the URL right?",
-                            code="centre_error")
+                            code=SyncReason.CENTRE_ERROR)
         raise RequestRefused(response.status_code, wire_code, message)
 
     def _measure_skew(self, response: httpx.Response, sent_at: float) -> None:
@@ -178,7 +181,7 @@ class CentreClient:
             answer = None
         if not isinstance(answer, dict):
             if response.is_success:
-                raise SyncError("the centre's answer is not a JSON object", code="centre_error")
+                raise SyncError("the centre's answer is not a JSON object", code=SyncReason.CENTRE_ERROR)
             return {}
         return answer
 
@@ -195,7 +198,7 @@ def tls_verify(ca_file: str) -> ssl.SSLContext | bool:
         return ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
         raise SyncError(f"sync.ca_file {ca_file} cannot be loaded ({type(exc).__name__})",
-                        code="sync_ca_file_invalid") from None
+                        code=SyncReason.CA_FILE_INVALID) from None
 
 
 def _error_of(answer: dict[str, Any]) -> tuple[str, str]:

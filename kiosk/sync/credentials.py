@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.errors import SyncError
+from kiosk.sync.reasons import SyncReason
 from wire.api import DEVICE_ID_RULE, valid_device_id
 from wire.signing import (MIN_SECRET_HEX_DIGITS, key_id, new_signing_key, private_key_from_text,
                                 private_key_to_text, public_key_text)
@@ -63,11 +64,12 @@ def validate_center_url(url: str) -> str:
     """
     parts = urlsplit(url.strip())
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise SyncError(f"centre URL {url!r} is not an http(s) URL", code="sync_url_invalid")
+        raise SyncError(f"centre URL {url!r} is not an http(s) URL", code=SyncReason.URL_INVALID)
     if parts.scheme == "http" and parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
-        raise SyncError("the centre must be reached over https (plain http only for 127.0.0.1)", code="sync_url_invalid")
+        raise SyncError("the centre must be reached over https (plain http only for 127.0.0.1)",
+                        code=SyncReason.URL_INVALID)
     if parts.query or parts.fragment:
-        raise SyncError("the centre URL takes no query or fragment", code="sync_url_invalid")
+        raise SyncError("the centre URL takes no query or fragment", code=SyncReason.URL_INVALID)
     return url.strip().rstrip("/")
 
 
@@ -75,11 +77,11 @@ def new_credentials(center_url: str, device_id: str, secret: str) -> Credentials
     """Fresh credentials with a newly generated record-signing key; validates every field."""
     url = validate_center_url(center_url)
     if not valid_device_id(device_id):
-        raise SyncError(f"device id: {DEVICE_ID_RULE}", code="sync_device_id_invalid")
+        raise SyncError(f"device id: {DEVICE_ID_RULE}", code=SyncReason.DEVICE_ID_INVALID)
     secret = secret.strip()
     if len(secret) < MIN_SECRET_HEX_DIGITS or any(c not in "0123456789abcdefABCDEF" for c in secret):
         raise SyncError(f"the secret is at least {MIN_SECRET_HEX_DIGITS} hex digits, as printed by "
-                        "`kiosk-center device add`", code="sync_secret_invalid")
+                        "`kiosk-center device add`", code=SyncReason.SECRET_INVALID)
     key = new_signing_key()
     return Credentials(url, device_id, secret.lower(), private_key_to_text(key), key_id(public_key_text(key)))
 
@@ -116,10 +118,10 @@ def load_credentials(data_dir: Path) -> Credentials | None:
         return None
     except (OSError, ValueError, TypeError) as exc:
         raise SyncError(f"credentials file {path} is damaged or unreadable ({type(exc).__name__}); "
-                        "enrol the device again", code="sync_credentials_invalid") from None
+                        "enrol the device again", code=SyncReason.CREDENTIALS_INVALID) from None
     if mode & 0o077:
         raise SyncError(f"credentials file {path} is readable by others (mode {mode:o}); "
-                        "run `chmod 600` on it and consider a new secret", code="sync_credentials_invalid")
+                        "run `chmod 600` on it and consider a new secret", code=SyncReason.CREDENTIALS_INVALID)
     return credentials
 
 

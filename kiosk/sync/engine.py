@@ -29,6 +29,7 @@ from kiosk.reasons import is_code
 from kiosk.store import OutboxItem, Store
 from kiosk.sync.client import CentreClient, RequestRefused
 from kiosk.sync.credentials import Credentials, mark_key_registered
+from kiosk.sync.reasons import SyncReason
 from kiosk.sync.records import apply_roster_page, roster_cursor, wire_record
 from kiosk.sync.status import SyncReport
 from wire.api import DEFAULT_ROSTER_PAGE
@@ -117,7 +118,8 @@ class SyncRound:
         key = self._credentials.signing_key()
         for item in items:
             if item.record is None:
-                self._reject(item.record_id, "record_unsendable", f"the stored record is unreadable ({item.unreadable})")
+                self._reject(item.record_id, SyncReason.RECORD_UNSENDABLE,
+                             f"the stored record is unreadable ({item.unreadable})")
                 continue
             try:
                 records.append(wire_record(item.record, device_id=self._credentials.device_id,
@@ -125,7 +127,8 @@ class SyncRound:
                                            send_face_images=self._config.sync.send_face_images, key=key))
                 sendable.append(item)
             except (KeyError, TypeError, ValueError) as exc:
-                self._reject(item.record_id, "record_unsendable", f"the stored record is incomplete ({type(exc).__name__})")
+                self._reject(item.record_id, SyncReason.RECORD_UNSENDABLE,
+                             f"the stored record is incomplete ({type(exc).__name__})")
         if not records:
             return
         try:
@@ -145,7 +148,7 @@ class SyncRound:
         key_unknown: list[OutboxItem] = []
         with self._store.transaction():
             for item, receipt in zip(sendable, receipts, strict=True):
-                reason = receipt.reason or "record_rejected"
+                reason = receipt.reason or SyncReason.RECORD_REJECTED
                 if receipt.status in (RecordVerdict.ACCEPTED, RecordVerdict.DUPLICATE):
                     sent.append(item.record_id)
                 elif reason == RecordRejection.KEY_UNKNOWN:  # status is REJECTED: a verdict has three values
@@ -160,10 +163,10 @@ class SyncRound:
     def _register_key_again(self, items: list[OutboxItem]) -> None:
         """The centre no longer knows our signing key (its database restored from an old backup, or
         the key removed): register it again and resend, rather than set good records aside."""
-        self._retry_later(items, RecordRejection.KEY_UNKNOWN.value)
+        self._retry_later(items, RecordRejection.KEY_UNKNOWN)
         if self._key_reregistered:
             raise SyncError("the centre still does not know this terminal's signing key after registering it",
-                            code="centre_error")
+                            code=SyncReason.CENTRE_ERROR)
         log.warning("the centre does not know signing key %s; registering it again", self._credentials.key_id)
         self._client.enrol(self._credentials.public_key(), software_version())
         self._credentials = mark_key_registered(self._data_dir, self._credentials)

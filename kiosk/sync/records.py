@@ -19,8 +19,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kiosk.errors import reason_code
 from kiosk.store import CertificationRecord, Pensioner, Store
-from reader.idnumber import InvalidIdNumber, parse_card_number
+from reader.idnumber import parse_card_number
 from wire.records import SCORE_NAMES, ResultRecord, signed_record
 from wire.schemas import RosterChange
 from wire.templates import decode_template
@@ -85,7 +86,7 @@ def apply_roster_page(store: Store, changes: list[dict[str, Any]], next_cursor: 
                     else:
                         removed += 1
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                reason = exc.code if isinstance(exc, InvalidIdNumber) else type(exc).__name__
+                reason = reason_code(exc)
                 skipped[reason] += 1
                 seq = change.get("seq") if isinstance(change, dict) else None
                 # seq is the centre's integer; anything else could be any text, so it is not logged.

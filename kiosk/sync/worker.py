@@ -31,6 +31,7 @@ from kiosk.store import Store
 from kiosk.sync.client import CentreClient
 from kiosk.sync.credentials import Credentials, load_credentials
 from kiosk.sync.engine import SyncRound
+from kiosk.sync.reasons import SyncReason
 from kiosk.sync.status import SyncReport, SyncStatus, load_state, save_state
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class SyncWorker:
                                               reached=False)
                     except Exception as exc:  # noqa: BLE001 - a bug must not end syncing for good
                         log.exception("sync round failed unexpectedly")
-                        report = self._finish(SyncReport(error="sync_internal_error",
+                        report = self._finish(SyncReport(error=SyncReason.INTERNAL_ERROR,
                                                          error_message=f"{type(exc).__name__} (see the log)"),
                                               reached=False)
                 self._wake.wait(self._next_delay(report))
@@ -214,7 +215,7 @@ class SyncWorker:
             self._failures += 1
             failures = self._failures
         delay = backoff_delay(failures, sync.max_backoff_s, self._rng)
-        if report.error == "centre_unreachable":
+        if report.error == SyncReason.CENTRE_UNREACHABLE:
             # The next round opens with the one-request probe, so probing every interval costs the
             # centre nothing and finds a returned network within interval_s even when the UI cannot
             # tell (no Qt network information): the long backoff is for a centre that answers badly.
@@ -228,8 +229,9 @@ class SyncWorker:
             return self._finish(SyncReport(error=exc.code, error_message=exc.message), enrolled=False,
                                 reached=False)
         if credentials is None:
-            return self._finish(SyncReport(error="not_enrolled", error_message="this terminal is not enrolled with "
-                                           "a centre: run `kiosk enroll-device`"), enrolled=False, reached=False)
+            return self._finish(SyncReport(error=SyncReason.NOT_ENROLLED, error_message="this terminal is not "
+                                           "enrolled with a centre: run `kiosk enroll-device`"),
+                                enrolled=False, reached=False)
         return credentials
 
     def _enrolled(self) -> bool:
@@ -247,7 +249,8 @@ class SyncWorker:
         """
         now = self._clock.now()
         if reached is None:
-            reached = report.error not in ("centre_unreachable", "not_enrolled", "sync_credentials_invalid")
+            reached = report.error not in (SyncReason.CENTRE_UNREACHABLE, SyncReason.NOT_ENROLLED,
+                                            SyncReason.CREDENTIALS_INVALID)
         with self._lock:
             status = self._status
             status = replace(
@@ -256,7 +259,8 @@ class SyncWorker:
                 rejected=report.details.get("rejected", status.rejected),
                 sent=report.details.get("sent", status.sent),
                 clock_skew_s=report.clock_skew_s if report.clock_skew_s is not None else status.clock_skew_s,
-                online=True if reached and enrolled else (False if report.error == "centre_unreachable" else status.online),
+                online=True if reached and enrolled else (
+                    False if report.error == SyncReason.CENTRE_UNREACHABLE else status.online),
                 last_error_code=report.error, last_error_message=report.error_message,
                 last_success_at=now if report.error is None else status.last_success_at)
             self._status = status
