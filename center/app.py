@@ -27,11 +27,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from center.auth import ApiError, authenticate, purge_nonces, read_body
 from center.db import Device, DeviceKey, make_engine, session_factory, utcnow
 from center.results import receive_batch
-from center.roster import delta_page
+from center.provincial_roster import delta_page
 from wire.api import (DEFAULT_ROSTER_PAGE, MAX_BODY_BYTES, MAX_RECORDS_PER_BATCH, MAX_ROSTER_PAGE, PATH_ENROL,
                       PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER, SKEW_WINDOW_S)
 from wire.codes import WireError
-from wire.records import ResultBatch, ResultBatchResponse, ResultRecord
+from wire.result_record import ResultBatch, ResultBatchResponse, ResultRecord
 from wire.schemas import (EnrolRequest, EnrolResponse, ErrorResponse, Heartbeat, HeartbeatResponse, RosterPage,
                           explain_errors)
 from wire.signing import key_id

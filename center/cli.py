@@ -18,7 +18,7 @@ import click
 from sqlalchemy import select
 
 from center.db import Certification, Device, make_engine, session_factory
-from center.roster import RosterFileError, generate_synthetic, import_csv
+from center.provincial_roster import RosterFileError, generate_synthetic, import_csv
 from wire.api import DEVICE_ID_RULE, valid_device_id
 from wire.signing import new_secret
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from center.db import Certification, Device, DeviceKey
 from wire.codes import RecordRejection, RecordVerdict
-from wire.records import RecordReceipt, ResultRecord, content_digest
+from wire.result_record import RecordReceipt, ResultRecord, content_digest
 from wire.schemas import explain_errors
 from wire.signing import verify_record
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from center.app import create_app
 from center.db import Device, make_engine, session_factory
-from center.roster import generate_synthetic
+from center.provincial_roster import generate_synthetic
 from wire import signing
 
 SECRET = "5e" * 32
@@ -163,7 +163,7 @@ def test_a_record_signed_with_an_unenrolled_key_is_refused(terminal: Terminal) -
 
 
 def test_roster_deltas_page_by_cursor_and_carry_removals(terminal: Terminal, db: str, tmp_path: Path) -> None:
-    from center.roster import import_csv
+    from center.provincial_roster import import_csv
 
     with session_factory(make_engine(db))() as session:
         assert generate_synthetic(session, 25, seed=2) == 25
@@ -218,7 +218,7 @@ def test_ids_stored_by_a_concurrent_request_are_told_apart_one_by_one(tmp_path: 
 
     from center.db import Certification
     from center.results import _store_one_by_one
-    from wire.records import RecordReceipt
+    from wire.result_record import RecordReceipt
     from wire.codes import RecordVerdict
 
     def row(record_id: str, digest: str) -> Certification:

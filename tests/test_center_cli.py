@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from center.cli import cli
 from center.db import Pensioner, make_engine, session_factory
-from center.roster import RosterFileError, import_csv
-from wire.templates import decode_template
+from center.provincial_roster import RosterFileError, import_csv
+from wire.template_codec import decode_template
 
 GOOD = "110101194001010012"
 GOOD2 = "11010119450203002X"
@@ -178,7 +178,7 @@ def _first(folder: Path) -> str:
 
 
 def test_import_without_the_matcher_refuses_the_whole_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import center.roster as roster
+    import center.provincial_roster as roster
 
     def missing() -> None:
         raise ImportError("no matcher")

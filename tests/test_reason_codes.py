@@ -28,7 +28,7 @@ from kiosk.errors import KioskError, SyncError, from_device_error, reason_code
 from kiosk.reasons import NextStep, Outcome, all_reason_codes
 from kiosk.sync.client import CentreClient
 from kiosk.sync.credentials import credentials_path, load_credentials, new_credentials
-from kiosk.sync.reasons import SyncReason
+from kiosk.reasons import SyncReason
 from kiosk.sync.status import SyncReport, SyncStatus
 from kiosk.sync.worker import SyncWorker
 from wire.codes import RecordRejection, RecordVerdict, WireError
@@ -152,7 +152,7 @@ def test_a_record_and_its_audit_with_members_are_stored_and_sent_as_with_strings
     from sqlite_utils import Database
 
     from kiosk.store import CertificationRecord, DeviceKey, Store
-    from kiosk.sync.records import wire_record
+    from kiosk.sync.wire_mapping import wire_record
     from wire.signing import new_signing_key
 
     def attempt(outcome: str, reason: str | None) -> CertificationRecord:

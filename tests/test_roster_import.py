@@ -16,7 +16,7 @@ from sqlite_utils import Database
 from conftest import run_cli
 from kiosk.clock import FakeClock
 from kiosk.errors import RosterImportError
-from kiosk.roster import decode_roster, import_roster, parse_date, parse_roster
+from kiosk.roster_import import decode_roster, import_roster, parse_date, parse_roster
 from kiosk.store import DeviceKey, Pensioner, Store
 
 A = "11010519491231002X"

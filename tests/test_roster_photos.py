@@ -19,7 +19,7 @@ from sqlite_utils import Database
 
 from conftest import run_cli
 from kiosk.clock import FakeClock
-from kiosk.roster import import_roster
+from kiosk.roster_import import import_roster
 from kiosk.store import DeviceKey, Store
 
 A = "11010519491231002X"

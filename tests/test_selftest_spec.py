@@ -69,7 +69,7 @@ def test_models_config_and_samples_are_bundled(spec: SimpleNamespace) -> None:
 def test_name_imported_modules_are_hidden_imports(spec: SimpleNamespace) -> None:
     hidden = set(spec.kwargs["hiddenimports"])
     assert {"serial.urlhandler.protocol_socket", "serial.urlhandler.protocol_hwgrep", "serial.urlhandler.protocol_loop",
-            "reader.urlhandler.protocol_sim", "kiosk.selftest", "PySide6.QtMultimedia", "wire.records",
+            "reader.urlhandler.protocol_sim", "kiosk.selftest", "PySide6.QtMultimedia", "wire.result_record",
             "wire.signing"} <= hidden
     present = {module for module, _help in COMMANDS.values() if (REPO / (module.replace(".", "/") + ".py")).exists()}
     assert present <= hidden

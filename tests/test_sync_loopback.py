@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from center.db import Certification, Device, DeviceKey, make_engine, session_factory
-from center.roster import generate_synthetic
+from center.provincial_roster import generate_synthetic
 from centre_harness import CenterProcess, FaultProxy, free_port
 from kiosk.clock import CHINA_STANDARD_TIME, FakeClock, SystemClock
 from kiosk.config import KioskConfig, load_config
@@ -30,7 +30,7 @@ from kiosk.doctor.checks_sync import CHECKS
 from kiosk.store import CertificationRecord, Store
 from wire import signing
 from kiosk.sync.credentials import new_credentials, save_credentials
-from kiosk.sync.records import set_aside_records
+from kiosk.sync.wire_mapping import set_aside_records
 from kiosk.sync import worker as worker_module
 from kiosk.sync.worker import SyncWorker
 
@@ -404,8 +404,8 @@ def test_a_centre_that_lost_the_signing_key_gets_it_again_and_sets_nothing_aside
 
 
 def test_a_malformed_roster_change_is_skipped_without_blocking_the_rest(rig: Rig) -> None:
-    from wire.templates import encode_template
-    from kiosk.sync.records import apply_roster_page
+    from wire.template_codec import encode_template
+    from kiosk.sync.wire_mapping import apply_roster_page
 
     good = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "甲", "region_code": "110101",
             "last_certified": "2025-06-01", "templates": [encode_template(np.full(128, 0.05))]}
@@ -426,7 +426,7 @@ def test_roster_delta_numbers_follow_the_one_rule(rig: Rig, caplog: pytest.LogCa
     """#13: a full-width number in the delta is the person the roster holds in ASCII (an update, a
     removal); a number with another script's digit is skipped and logged by its reason code, never
     stored as a second identity, and the rest of the page is applied."""
-    from kiosk.sync.records import apply_roster_page
+    from kiosk.sync.wire_mapping import apply_roster_page
 
     other = "11010119450203002X"
     change = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "ZHANG SAN", "region_code": "110101",
@@ -438,7 +438,7 @@ def test_roster_delta_numbers_follow_the_one_rule(rig: Rig, caplog: pytest.LogCa
             dict(change, seq=5, id_number=hostile[1]),
             {"seq": 6, "op": "remove", "id_number": hostile[2]},
             {"seq": 7, "op": "remove", "id_number": _full_width(other.lower())}]
-    with caplog.at_level("WARNING", logger="kiosk.sync.records"):
+    with caplog.at_level("WARNING", logger="kiosk.sync.wire_mapping"):
         assert apply_roster_page(rig.store, page, 7) == (1, 1, 3)
     assert rig.store.pensioner_count() == 1 and rig.store.get_pensioner(other) is None
     assert rig.store.get_pensioner(ID_NUMBER).last_certified.isoformat() == "2026-01-05"
@@ -462,8 +462,8 @@ def test_after_the_network_went_down_a_round_starts_with_the_cheap_probe(rig: Ri
 
 
 def test_a_roster_change_replaces_the_centre_references_and_keeps_the_halls_own(rig: Rig) -> None:
-    from wire.templates import encode_template
-    from kiosk.sync.records import apply_roster_page
+    from wire.template_codec import encode_template
+    from kiosk.sync.wire_mapping import apply_roster_page
 
     change = {"seq": 1, "op": "upsert", "id_number": ID_NUMBER, "name": "甲", "region_code": "110101",
               "last_certified": "2025-06-01", "templates": [encode_template(np.full(128, 0.05))]}

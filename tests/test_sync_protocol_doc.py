@@ -8,7 +8,7 @@ import pytest
 
 from center.app import create_app
 from wire.codes import RecordRejection, RecordVerdict, WireError
-from wire.records import RecordReceipt, ResultRecord
+from wire.result_record import RecordReceipt, ResultRecord
 from wire.schemas import EnrolRequest, EnrolResponse, Heartbeat, HeartbeatResponse, RosterChange, RosterPage
 from wire.signing import HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, SCHEME
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wire import signing
-from wire.templates import decode_template, encode_template
+from wire.template_codec import decode_template, encode_template
 
 SECRET = "ab" * 32
 

@@ -1,7 +1,7 @@
 """One wire contract: the record's shape is defined once and both sides read the roster file alike.
 
 The stored record (``kiosk.store.CertificationRecord``), its table, the wire record
-(``wire.records.ResultRecord``, what the terminal signs and the centre validates) and the roster
+(``wire.result_record.ResultRecord``, what the terminal signs and the centre validates) and the roster
 file format (``wire.roster_csv``) must not drift apart; these tests fail when they do.
 """
 
@@ -19,14 +19,14 @@ from sqlite_utils import Database
 
 from center.db import Pensioner as CentrePensioner
 from center.db import make_engine, session_factory
-from center.roster import import_csv
+from center.provincial_roster import import_csv
 from kiosk.clock import CHINA_STANDARD_TIME, FakeClock
-from kiosk.roster import import_roster
+from kiosk.roster_import import import_roster
 from kiosk.store import CertificationRecord, DeviceKey, Store
-from kiosk.store.records import RECORD_FIELDS
-from kiosk.sync.records import WIRE_FIELD_OF, wire_record
+from kiosk.store.certifications import RECORD_FIELDS
+from kiosk.sync.wire_mapping import WIRE_FIELD_OF, wire_record
 from wire import roster_csv
-from wire.records import ENVELOPE_FIELDS, SCORE_NAMES, ResultRecord, content_digest, signed_record
+from wire.result_record import ENVELOPE_FIELDS, SCORE_NAMES, ResultRecord, content_digest, signed_record
 from wire.signing import canonical_record, public_key_text, verify_record
 
 KEY = Ed25519PrivateKey.from_private_bytes(b"\x01" * 32)

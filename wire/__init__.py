@@ -8,8 +8,8 @@ disagree on a field, a limit, a byte of a signature or a row of a roster file:
 * :mod:`wire.codes`: the reason-code shape and the codes the centre answers with;
 * :mod:`wire.canonical`: canonical JSON (what a record signature covers);
 * :mod:`wire.signing`: request HMACs and Ed25519 record signatures;
-* :mod:`wire.templates`: reference templates on the wire (128 x float32, base64);
-* :mod:`wire.records`: the certification result record, its batch and receipts;
+* :mod:`wire.template_codec`: reference templates on the wire (128 x float32, base64);
+* :mod:`wire.result_record`: the certification result record, its batch and receipts;
 * :mod:`wire.schemas`: enrolment, roster pages, heartbeats, error bodies;
 * :mod:`wire.roster_csv`: the roster file format (``id_number,name,last_certified,photo``).
 

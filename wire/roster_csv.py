@@ -8,8 +8,8 @@ it. A row with a bad ID number, a bad date, a missing name or a value in an unkn
 reported by line number and reason code and skipped; problems never carry the name or the number
 (the report may end up in a log or on a shared screen).
 
-The terminal (``kiosk roster import``, :mod:`kiosk.roster`) and the reference centre
-(``kiosk-center roster import``, :mod:`center.roster`) both parse with :func:`parse_roster`, so they
+The terminal (``kiosk roster import``, :mod:`kiosk.roster_import`) and the reference centre
+(``kiosk-center roster import``, :mod:`center.provincial_roster`) both parse with :func:`parse_roster`, so they
 agree on every row. The ID number rule (GB 11643, foreign permanent resident cards) is the card
 reader's, :func:`reader.idnumber.parse_card_number`: this package imports nothing of the project, so
 callers hand that function in.

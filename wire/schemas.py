@@ -1,5 +1,5 @@
 """Wire models of the sync protocol other than the result record (pydantic 2): enrolment, roster
-pages, heartbeats, error bodies. The result record is :mod:`wire.records`.
+pages, heartbeats, error bodies. The result record is :mod:`wire.result_record`.
 
 Field names and limits match ``docs/sync-protocol.yaml``. Requests refuse unknown fields (a misspelt
 field is a clear error, not silently dropped data); answers ignore them (a newer centre may add

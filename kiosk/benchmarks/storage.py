@@ -18,7 +18,7 @@ import numpy as np
 from kiosk.benchmarks import Measurement, median_p95
 from kiosk.clock import SystemClock
 from kiosk.reasons import Outcome
-from kiosk.roster import import_roster
+from kiosk.roster_import import import_roster
 from kiosk.store import CertificationRecord, Store
 from reader.idnumber import check_character
 

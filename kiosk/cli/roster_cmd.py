@@ -12,7 +12,7 @@ from kiosk.cli import CliState, pass_state
 from kiosk.clock import Clock, SystemClock, today
 from kiosk.config import KioskConfig
 from kiosk.policy import cycle_status
-from kiosk.roster import import_roster
+from kiosk.roster_import import import_roster
 from kiosk.store import Store
 from reader.card import mask_name
 from reader.idnumber import InvalidIdNumber, parse_card_number

@@ -12,7 +12,7 @@ import click
 from kiosk.cli import CliState, pass_state
 from kiosk.clock import SystemClock
 from kiosk.errors import SyncError
-from kiosk.sync.reasons import SyncReason
+from kiosk.reasons import SyncReason
 
 MAX_URL_CHARS = 2000
 """A centre URL longer than this is refused (and never echoed whole in the message)."""

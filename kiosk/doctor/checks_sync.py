@@ -19,7 +19,7 @@ from kiosk.errors import KeyUnavailableError, SyncError
 from kiosk.store import DB_FILE_NAME
 from kiosk.sync.client import tls_verify
 from kiosk.sync.credentials import credentials_path, load_credentials
-from kiosk.sync.reasons import SyncReason
+from kiosk.reasons import SyncReason
 from kiosk.sync.status import load_state
 from wire.api import PATH_PING, SKEW_WINDOW_S
 

@@ -26,8 +26,8 @@ from kiosk.store.base import utc_text
 from kiosk.store.crypto import DeviceKey, load_or_create_key
 from kiosk.store.opening import opening_lock
 from kiosk.reasons import is_code
-from kiosk.store.records import RecordsMixin
-from kiosk.store.roster import RosterMixin
+from kiosk.store.certifications import CertificationsMixin
+from kiosk.store.pensioners import PensionersMixin
 
 if TYPE_CHECKING:
     from kiosk.config import KioskConfig
@@ -44,7 +44,7 @@ _PERSONAL_KEYS = frozenset({"id_number", "name", "address", "photo", "image", "t
 _ID_LIKE = re.compile(ID_NUMBER_SHAPES)
 
 
-class Store(RosterMixin, RecordsMixin):
+class Store(PensionersMixin, CertificationsMixin):
     """Local storage: roster, face references, records, outbox, audit log, meta.
 
     Thread rules: use a Store from the thread that created it; other threads or processes open

@@ -33,10 +33,10 @@ from pydantic import BaseModel, ValidationError
 from kiosk.clock import Clock
 from kiosk.errors import SyncError
 from kiosk.sync.credentials import Credentials
-from kiosk.sync.reasons import SyncReason
+from kiosk.reasons import SyncReason
 from wire.api import PATH_ENROL, PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER
 from wire.codes import WireError
-from wire.records import RecordReceipt, ResultBatchResponse, ResultRecord
+from wire.result_record import RecordReceipt, ResultBatchResponse, ResultRecord
 from wire.schemas import EnrolRequest, Heartbeat
 from wire.signing import sign_request
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.errors import SyncError
-from kiosk.sync.reasons import SyncReason
+from kiosk.reasons import SyncReason
 from wire.api import DEVICE_ID_RULE, valid_device_id
 from wire.signing import (MIN_SECRET_HEX_DIGITS, key_id, new_signing_key, private_key_from_text,
                                 private_key_to_text, public_key_text)

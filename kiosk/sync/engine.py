@@ -29,12 +29,12 @@ from kiosk.reasons import is_code
 from kiosk.store import OutboxItem, Store
 from kiosk.sync.client import CentreClient, RequestRefused
 from kiosk.sync.credentials import Credentials, mark_key_registered
-from kiosk.sync.reasons import SyncReason
-from kiosk.sync.records import apply_roster_page, roster_cursor, wire_record
+from kiosk.reasons import SyncReason
+from kiosk.sync.wire_mapping import apply_roster_page, roster_cursor, wire_record
 from kiosk.sync.status import SyncReport
 from wire.api import DEFAULT_ROSTER_PAGE
 from wire.codes import RecordRejection, RecordVerdict
-from wire.records import ResultRecord
+from wire.result_record import ResultRecord
 from wire.schemas import Heartbeat
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from kiosk.store import Store
 from kiosk.sync.client import CentreClient
 from kiosk.sync.credentials import Credentials, load_credentials
 from kiosk.sync.engine import SyncRound
-from kiosk.sync.reasons import SyncReason
+from kiosk.reasons import SyncReason
 from kiosk.sync.status import SyncReport, SyncStatus, load_state, save_state
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from wire.roster_csv import (CHINA_STANDARD_TIME, RosterFormatError, RosterRow, 
                              photo_sha256)
 from wire.codes import reason_code
 from wire.schemas import RosterChange, RosterPage
-from wire.templates import encode_template
+from wire.template_codec import encode_template
 
 log = logging.getLogger(__name__)
 

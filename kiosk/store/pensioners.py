@@ -44,7 +44,7 @@ def _aad(ref_id: str, person_key: str) -> bytes:
     return f"ref:{ref_id}:{person_key}".encode()
 
 
-class RosterMixin(StoreBase):
+class PensionersMixin(StoreBase):
     """Pensioners and face references (part of :class:`kiosk.store.Store`)."""
 
     # -- pensioners ---------------------------------------------------------------------------

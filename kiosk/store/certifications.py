@@ -54,7 +54,7 @@ def _evidence_aad(record_id: str) -> bytes:
     return f"evidence:{record_id}".encode()
 
 
-class RecordsMixin(StoreBase):
+class CertificationsMixin(StoreBase):
     """Records, outbox and evidence (part of :class:`kiosk.store.Store`)."""
 
     evidence_retention_days: int = 0

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.errors import reason_code
 from kiosk.store import CertificationRecord, Pensioner, Store
 from reader.idnumber import parse_card_number
-from wire.records import SCORE_NAMES, ResultRecord, signed_record
+from wire.result_record import SCORE_NAMES, ResultRecord, signed_record
 from wire.schemas import RosterChange
-from wire.templates import decode_template
+from wire.template_codec import decode_template
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ WIRE_FIELD_OF = {
     "device_id": None,  # the record's is the configured id; the wire carries the enrolled one
 }
 """Where each field of the stored record goes in the wire record (:func:`wire_record` fills them so;
-``tests/test_wire_contract.py`` checks that together with ``wire.records.ENVELOPE_FIELDS`` they
+``tests/test_wire_contract.py`` checks that together with ``wire.result_record.ENVELOPE_FIELDS`` they
 account for every field on both sides)."""
 
 

@@ -1,7 +1,7 @@
 """The certification result record on the wire, its batch and its receipts (pydantic 2).
 
 One definition for both sides: the terminal builds and signs a :class:`ResultRecord` from its stored
-record (``kiosk/sync/records.py``), the centre validates what it receives against the same class
+record (``kiosk/sync/wire_mapping.py``), the centre validates what it receives against the same class
 (``center/results.py``). Field names and limits are those of ``ResultRecord`` in
 ``docs/sync-protocol.yaml``. Unknown fields are refused (a misspelt field is a clear error, not
 silently dropped data).
