@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kiosk.clock import SystemClock
 from kiosk.config import KioskConfig
-from kiosk.devices.matcher import MatcherAdapter
+from kiosk.devices.matcher_adapter import MatcherAdapter
 from kiosk.flow import ConsentGiven, FlowView, Speak, StartRequested, State
 from kiosk.runtime import Devices, KioskRuntime
 

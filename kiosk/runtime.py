@@ -25,8 +25,8 @@ from camera.settings import Action
 from kiosk.clock import Clock
 from kiosk.config import KioskConfig
 from kiosk.devices.card_reader import CardReaderAdapter
-from kiosk.devices.liveness import CameraConfig, LivenessAdapter
-from kiosk.devices.matcher import MatcherAdapter
+from kiosk.devices.liveness_adapter import CameraConfig, LivenessAdapter
+from kiosk.devices.matcher_adapter import MatcherAdapter
 from kiosk.devices.presence import PresenceWatcher
 from kiosk.flow import Event, FlowView
 from kiosk.ports import Preview, VoicePort

@@ -73,7 +73,7 @@ class _Context:
     config: KioskConfig | None = None
     still: np.ndarray | None = None
     points: np.ndarray | None = None  # FaceMesh landmarks of the still (the synthetic clip draws with them)
-    matcher: object | None = None  # kiosk.devices.matcher.MatcherAdapter, closed at the end
+    matcher: object | None = None  # kiosk.devices.matcher_adapter.MatcherAdapter, closed at the end
     template: np.ndarray | None = None
     synthetic: Path | None = None
     scratch: tempfile.TemporaryDirectory = field(
@@ -207,7 +207,7 @@ def _check_screen(ctx: _Context) -> str:
 
 
 def _check_matcher_worker(ctx: _Context) -> str:
-    from kiosk.devices.matcher import MatcherAdapter  # noqa: PLC0415
+    from kiosk.devices.matcher_adapter import MatcherAdapter  # noqa: PLC0415
     from kiosk.selftest_certify import reference_template  # noqa: PLC0415
 
     assert ctx.config is not None and ctx.still is not None

@@ -4,9 +4,9 @@ Real, through :func:`kiosk.headless.certify_once` (the same runner as ``kiosk ce
 :class:`~kiosk.session.SessionController` and its flow, the ``sim://`` reader through
 :class:`~kiosk.devices.card_reader.CardReaderAdapter` (the invented sample card), a
 :class:`~kiosk.store.Store` with its migrations in a temporary folder, the camera and liveness
-challenge through :class:`~kiosk.devices.liveness.LivenessAdapter` (FaceMesh, quality gates,
+challenge through :class:`~kiosk.devices.liveness_adapter.LivenessAdapter` (FaceMesh, quality gates,
 action detectors and, when configured, the passive attack checks), and 1:1 matching in the
-matcher worker process through :class:`~kiosk.devices.matcher.MatcherAdapter` (in the frozen
+matcher worker process through :class:`~kiosk.devices.matcher_adapter.MatcherAdapter` (in the frozen
 bundle this also proves the worker process can be spawned from the executable).
 
 The self-test's own: the frames (a clip, decoded as fast as possible instead of in real time), the
@@ -31,7 +31,7 @@ import numpy as np
 from camera.settings import Action
 from kiosk.clock import SystemClock
 from kiosk.config import KioskConfig
-from kiosk.devices.matcher import MatcherAdapter
+from kiosk.devices.matcher_adapter import MatcherAdapter
 from kiosk.headless import certify_once
 from kiosk.reasons import Outcome
 from kiosk.runtime import Devices

@@ -97,7 +97,7 @@ def camera_preview(config: KioskConfig, camera_url: str | None = None
 
     Thread rule: both may be called from any thread; the sink is called from the camera's thread.
     """
-    from kiosk.devices.liveness import CameraConfig, LivenessAdapter
+    from kiosk.devices.liveness_adapter import CameraConfig, LivenessAdapter
 
     adapter = LivenessAdapter(CameraConfig(camera_url or config.camera.url, config.camera, config.quality,
                                            config.liveness, config.antispoof))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 from kiosk.config import KioskConfig
-from kiosk.devices.liveness import CameraConfig, LivenessAdapter
+from kiosk.devices.liveness_adapter import CameraConfig, LivenessAdapter
 from kiosk.flow import ActionCompleted, ActionPrompted, DeviceFailed, FacePositioned, LivenessFailed, LivenessPassed
 
 
