@@ -192,7 +192,7 @@ def generate_synthetic(session: Session, count: int, *, seed: int = 1, region: s
             templates = [encode_template(vector / np.linalg.norm(vector) * 0.9)]
         rows.append({"id_number": id_number, "name": f"测试{index:06d}", "region_code": region,
                      "last_certified": date(2026, 1, 1) - timedelta(days=rng.randrange(0, 400)),
-                     "templates": templates, "template_source": "centre" if templates else "",
+                     "templates": templates, "template_source": "center" if templates else "",
                      "removed": False, "seq": seq + added, "updated_at": utcnow()})
         added += 1
     unique = {row["id_number"]: row for row in rows}

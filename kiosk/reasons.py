@@ -52,10 +52,10 @@ class SyncReason(StrEnum):
     :mod:`wire.codes`) reach the terminal inside these: a set-aside record keeps the centre's code.
     """
 
-    CENTRE_UNREACHABLE = "centre_unreachable"  # no network, refused, dropped, timed out: retried
-    CENTRE_ERROR = "centre_error"  # 5xx, garbage, a 4xx that is not the protocol's: retried
-    CENTRE_CERTIFICATE_INVALID = "centre_certificate_invalid"  # TLS does not verify: a technician acts
-    CENTRE_REFUSED_REQUEST = "centre_refused_request"  # 413/422 for a whole request (a batch is split)
+    CENTER_UNREACHABLE = "center_unreachable"  # no network, refused, dropped, timed out: retried
+    CENTER_ERROR = "center_error"  # 5xx, garbage, a 4xx that is not the protocol's: retried
+    CENTER_CERTIFICATE_INVALID = "center_certificate_invalid"  # TLS does not verify: a technician acts
+    CENTER_REFUSED_REQUEST = "center_refused_request"  # 413/422 for a whole request (a batch is split)
     AUTH_FAILED = "auth_failed"  # wrong id or secret, unknown or disabled device
     CLOCK_SKEW = "clock_skew"  # refused as stale even after correcting by the measured skew
     NOT_ENROLLED = "not_enrolled"  # no credentials in the data folder

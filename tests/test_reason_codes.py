@@ -87,10 +87,10 @@ def test_no_reason_code_is_spelled_as_a_literal_where_it_is_raised_or_compared()
 
 
 @pytest.mark.parametrize("planted", [
-    'if report.error == "centre_unreachable":\n    pass\n',
+    'if report.error == "center_unreachable":\n    pass\n',
     'ok = outcome != "certified"\n',
     'reached = error not in ("not_enrolled", "sync_credentials_invalid")\n',
-    'raise SyncError("no answer", code="centre_error")\n',
+    'raise SyncError("no answer", code="center_error")\n',
     'report = SyncReport(error="sync_internal_error")\n',
     'post(Mismatched(reason="no_usable_face"))\n',
     'match code:\n    case "storage_full":\n        pass\n',
@@ -100,8 +100,8 @@ def test_the_guard_sees_a_planted_literal(planted: str) -> None:
 
 
 def test_the_guard_leaves_members_and_other_strings_alone() -> None:
-    source = ('if report.error == SyncReason.CENTRE_UNREACHABLE and state == "pending":\n'
-              '    raise SyncError("certified", code=SyncReason.CENTRE_ERROR)\n'
+    source = ('if report.error == SyncReason.CENTER_UNREACHABLE and state == "pending":\n'
+              '    raise SyncError("certified", code=SyncReason.CENTER_ERROR)\n'
               'text = catalogue.text("receipt", "certified")\n')
     assert literal_codes(source, registered_codes()) == []
 
@@ -136,8 +136,8 @@ def test_the_wire_contract_holds_the_one_helper() -> None:
 
 
 def test_members_serialise_and_bind_as_plain_text() -> None:
-    report = SyncReport(error=SyncReason.CENTRE_UNREACHABLE, details={"pending": 1})
-    assert json.dumps(report.as_dict()) == json.dumps({**report.as_dict(), "error": "centre_unreachable"})
+    report = SyncReport(error=SyncReason.CENTER_UNREACHABLE, details={"pending": 1})
+    assert json.dumps(report.as_dict()) == json.dumps({**report.as_dict(), "error": "center_unreachable"})
     status = json.loads(json.dumps(SyncStatus(last_error_code=SyncReason.AUTH_FAILED).as_dict()))
     assert type(status["last_error_code"]) is str and status["last_error_code"] == "auth_failed"
     assert f"{RecordRejection.KEY_UNKNOWN}: message" == "record_key_unknown: message"
@@ -205,18 +205,18 @@ def _error(code: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(("handler", "expected"), [
-    (_raise(httpx.ConnectError("refused")), SyncReason.CENTRE_UNREACHABLE),
-    (_raise(httpx.ReadTimeout("slow")), SyncReason.CENTRE_UNREACHABLE),
+    (_raise(httpx.ConnectError("refused")), SyncReason.CENTER_UNREACHABLE),
+    (_raise(httpx.ReadTimeout("slow")), SyncReason.CENTER_UNREACHABLE),
     (_raise(httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")),
-     SyncReason.CENTRE_CERTIFICATE_INVALID),
-    (_answer(500, {}), SyncReason.CENTRE_ERROR),
-    (_answer(200, raw=b"<html>"), SyncReason.CENTRE_ERROR),
-    (_answer(200, {"changes": "no"}), SyncReason.CENTRE_ERROR),
-    (_answer(404, _error(WireError.NOT_FOUND)), SyncReason.CENTRE_ERROR),
+     SyncReason.CENTER_CERTIFICATE_INVALID),
+    (_answer(500, {}), SyncReason.CENTER_ERROR),
+    (_answer(200, raw=b"<html>"), SyncReason.CENTER_ERROR),
+    (_answer(200, {"changes": "no"}), SyncReason.CENTER_ERROR),
+    (_answer(404, _error(WireError.NOT_FOUND)), SyncReason.CENTER_ERROR),
     (_answer(401, _error(WireError.SIGNATURE_INVALID)), SyncReason.AUTH_FAILED),
     (_answer(401, _error(WireError.REQUEST_STALE)), SyncReason.CLOCK_SKEW),
-    (_answer(413, _error(WireError.REQUEST_TOO_LARGE)), SyncReason.CENTRE_REFUSED_REQUEST),
-    (_answer(422, _error(WireError.REQUEST_INVALID)), SyncReason.CENTRE_REFUSED_REQUEST),
+    (_answer(413, _error(WireError.REQUEST_TOO_LARGE)), SyncReason.CENTER_REFUSED_REQUEST),
+    (_answer(422, _error(WireError.REQUEST_INVALID)), SyncReason.CENTER_REFUSED_REQUEST),
 ], ids=["refused", "timeout", "tls", "5xx", "not-json", "no-changes", "404", "401", "stale", "413", "422"])
 def test_the_client_classifies_every_failure_into_a_sync_reason(handler: Handler, expected: SyncReason) -> None:
     client = _client(handler)

@@ -146,7 +146,7 @@ def test_references_that_came_from_the_old_photo_go_and_independent_ones_stay(st
     csv_file = roster(tmp_path, f"{A},张三,,{A}.jpg\n")
     run(store, csv_file, FakeBuilder())
     store.refresh_live_reference(A, template_of(b"a live capture matched to the wrong photo"))
-    store.add_reference(A, template_of(b"centre's copy of the wrong photo"), "centre")
+    store.add_reference(A, template_of(b"centre's copy of the wrong photo"), "center")
     store.add_reference(A, template_of(b"staff enrolment"), "staff_enrolment")
     store.add_reference(A, template_of(b"chip photo"), "chip_photo")
     (photos / f"{A}.jpg").write_bytes(b"right person")

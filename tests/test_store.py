@@ -91,7 +91,7 @@ def test_reference_round_trip_and_removal_with_the_pensioner(store: Store) -> No
     assert len(got) == 2 and np.array_equal(got[0], template) and np.array_equal(got[1], template * 2)
     assert store.has_reference(ID_A) and not store.has_reference(ID_B)
     assert store.references(ID_B) == []
-    ids = store.replace_references(ID_A, [template * 3], "centre")
+    ids = store.replace_references(ID_A, [template * 3], "center")
     assert len(ids) == 1 and np.array_equal(store.references(ID_A)[0], template * 3)
     assert store.remove_pensioner(ID_A)
     assert store.db.execute("SELECT count(*) FROM face_references").fetchone()[0] == 0
@@ -100,11 +100,11 @@ def test_reference_round_trip_and_removal_with_the_pensioner(store: Store) -> No
 
 def test_reference_refuses_bad_input_and_unknown_people(store: Store) -> None:
     with pytest.raises(StorageError) as info:
-        store.add_reference(ID_B, np.zeros(128), "centre")
+        store.add_reference(ID_B, np.zeros(128), "center")
     assert info.value.code == "not_in_roster"
     for bad in (np.zeros((2, 64)), np.array([np.nan] * 128), np.zeros(0)):
         with pytest.raises(ValueError):
-            store.add_reference(ID_A, bad, "centre")
+            store.add_reference(ID_A, bad, "center")
     with pytest.raises(ValueError):
         store.add_reference(ID_A, np.zeros(128), "selfie")
     assert not store.has_reference(ID_A)
@@ -125,8 +125,8 @@ def test_templates_are_kept_apart_from_identity_and_encrypted(tmp_path: Path, cl
 
 def test_a_template_moved_to_another_person_does_not_open(store: Store) -> None:
     store.upsert_pensioner(pensioner(ID_B))
-    store.add_reference(ID_A, np.ones(128), "centre")
-    store.add_reference(ID_B, np.zeros(128), "centre")
+    store.add_reference(ID_A, np.ones(128), "center")
+    store.add_reference(ID_B, np.zeros(128), "center")
     blob_a = store.db.execute(
         "SELECT ciphertext FROM face_references r JOIN pensioners p USING (person_key) WHERE id_number = ?", [ID_A]
     ).fetchone()[0]
@@ -164,7 +164,7 @@ def test_damaged_key_file_is_not_overwritten_and_biometrics_are_refused(tmp_path
     s.upsert_pensioner(pensioner())
     assert not s.has_reference(ID_A)
     with pytest.raises(KeyUnavailableError):
-        s.add_reference(ID_A, np.ones(128), "centre")
+        s.add_reference(ID_A, np.ones(128), "center")
     assert s.references(ID_A) == []  # nothing stored, nothing to decrypt
 
 
@@ -355,7 +355,7 @@ def test_a_corrupt_database_file_is_a_storage_error(tmp_path: Path, clock: FakeC
 def test_any_finite_template_round_trips_exactly(template: np.ndarray) -> None:
     s = Store(Database(memory=True), clock=FakeClock(), key=DeviceKey.generate())
     s.upsert_pensioner(pensioner())
-    s.add_reference(ID_A, template, "centre")
+    s.add_reference(ID_A, template, "center")
     assert np.array_equal(s.references(ID_A)[0], template)
 
 
@@ -443,3 +443,22 @@ def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:
             thread.join()
         assert len(got) == 4 and len(set(got)) == 1  # nobody read a half-written key or wrote a second one
         assert [p.name for p in key_file.parent.iterdir()] == ["device.key"]
+
+
+def test_references_stored_with_the_old_centre_spelling_are_renamed_by_migration(tmp_path: Path) -> None:
+    """Migration 0003: a terminal upgraded in place keeps its delivered references under 'center'."""
+    from sqlite_utils import Database
+
+    from kiosk.store import schema
+
+    db = Database(tmp_path / "old.db")
+    schema.migrations.ensure_migrations_table(db)
+    first_two = [m for m in schema.migrations._migrations if m.name in ("0001_initial", "0002_roster_photo_sha256")]
+    for migration in first_two:
+        migration.fn(db)
+        db["_sqlite_migrations"].insert({"migration_set": schema.MIGRATION_SET, "name": migration.name, "applied_at": "x"})
+    db.execute("INSERT INTO face_references (ref_id, person_key, source, created_at, key_id, dims, ciphertext) "
+               "VALUES ('r1', 'p1', 'centre', 'x', 'k', 128, x'00')")
+    db.conn.commit()
+    schema.migrate(db)
+    assert db.execute("SELECT source FROM face_references").fetchall() == [("center",)]

@@ -75,17 +75,17 @@ def test_sync_without_a_reachable_centre_prints_the_error_not_a_traceback(
     assert run_cli(["enroll-device", "--center", f"http://127.0.0.1:{port}", "--device-id", "T9", "--secret", secret,
                     "--json"]) == 0
     enrolled = json.loads(capsys.readouterr().out)
-    assert (enrolled["registered"], enrolled["error"]) == (False, "centre_unreachable")
+    assert (enrolled["registered"], enrolled["error"]) == (False, "center_unreachable")
     assert load_credentials(data_dir) is not None  # kept: the key is registered at the first sync
     assert run_cli(["sync", "--once", "--json"]) == 1
     captured = capsys.readouterr()
     report = json.loads(captured.out)
-    assert report["error"] == "centre_unreachable" and report["pushed"] == 0 and "pending" in report
+    assert report["error"] == "center_unreachable" and report["pushed"] == 0 and "pending" in report
     assert "Traceback" not in captured.err
     assert run_cli(["doctor", "--json"]) in (0, 1)
     checks = {item["check"]: item for item in _json_lines(capsys.readouterr().out)}
-    assert checks["centre reachable"]["status"] == "warning"
-    assert "centre_unreachable" in checks["last sync"]["detail"]
+    assert checks["center reachable"]["status"] == "warning"
+    assert "center_unreachable" in checks["last sync"]["detail"]
 
 
 def test_enrolment_with_a_wrong_secret_stores_nothing(centre: CenterProcess, device: tuple[str, str],
@@ -254,7 +254,7 @@ def test_https_with_the_regions_ca_and_refusal_without_it(tmp_path: Path, data_d
         assert "error" not in json.loads(capsys.readouterr().out)
         monkeypatch.setenv("KIOSK__SYNC__CA_FILE", "")
         assert run_cli(["sync", "--once", "--json"]) == 1
-        assert json.loads(capsys.readouterr().out)["error"] == "centre_certificate_invalid"
+        assert json.loads(capsys.readouterr().out)["error"] == "center_certificate_invalid"
         monkeypatch.setenv("KIOSK__SYNC__CA_FILE", str(tmp_path / "missing.pem"))
         assert run_cli(["sync", "--once", "--json"]) == 1
         assert json.loads(capsys.readouterr().out)["error"] == "sync_ca_file_invalid"
@@ -266,12 +266,12 @@ def test_an_unreachable_centre_is_probed_every_interval_while_errors_back_off(da
 
     config = load_config()
     worker = SyncWorker(config, SystemClock(), rng=random.Random(1))
-    errors = [worker._next_delay(SyncReport(error="centre_error")) for _ in range(12)]
+    errors = [worker._next_delay(SyncReport(error="center_error")) for _ in range(12)]
     assert errors[-1] > config.sync.interval_s and errors[-1] <= config.sync.max_backoff_s
-    offline = [worker._next_delay(SyncReport(error="centre_unreachable")) for _ in range(12)]
+    offline = [worker._next_delay(SyncReport(error="center_unreachable")) for _ in range(12)]
     assert max(offline) <= config.sync.interval_s
     assert worker._next_delay(SyncReport()) == config.sync.interval_s  # success resets the count
-    assert worker._next_delay(SyncReport(error="centre_error")) <= 2.0
+    assert worker._next_delay(SyncReport(error="center_error")) <= 2.0
     worker.notify_network_changed(True)  # also resets it
     assert worker._failures == 0
 

@@ -125,17 +125,17 @@ def test_connection_dropped_after_the_centre_committed_is_not_doubled(rig: Rig) 
     rig.add_records(250)
     rig.proxy.add_fault("drop_after", "/v1/results")
     first = rig.worker.run_once()
-    assert first.error == "centre_unreachable" and first.pending == 250
+    assert first.error == "center_unreachable" and first.pending == 250
     assert received(rig.centre.db, rig.device_id) == (100, 100)  # the centre has the first batch
-    assert rig.doctor()["last sync"][0] is Status.WARNING and "centre_unreachable" in rig.doctor()["last sync"][1]
+    assert rig.doctor()["last sync"][0] is Status.WARNING and "center_unreachable" in rig.doctor()["last sync"][1]
     second = rig.worker.run_once()
     assert (second.error, second.pending) == (None, 0)
     assert received(rig.centre.db, rig.device_id) == (250, 250)
     assert rig.store.outbox_counts()["sent"] == 250
 
 
-@pytest.mark.parametrize(("fault", "code"), [("error_500", "centre_error"), ("malformed_json", "centre_error"),
-                                             ("drop_before", "centre_unreachable")])
+@pytest.mark.parametrize(("fault", "code"), [("error_500", "center_error"), ("malformed_json", "center_error"),
+                                             ("drop_before", "center_unreachable")])
 def test_server_errors_and_garbage_keep_records_pending(rig: Rig, fault: str, code: str) -> None:
     rig.add_records(40)
     rig.proxy.add_fault(fault, "/v1/results")
@@ -157,9 +157,9 @@ def test_an_answer_later_than_the_timeout_is_a_network_error(centre: CenterProce
         rig.add_records(5)
         rig.proxy.add_fault("delay", "/v1/results", delay_s=1.5)
         report = rig.worker.run_once()
-        assert (report.error, report.pending) == ("centre_unreachable", 5)
+        assert (report.error, report.pending) == ("center_unreachable", 5)
         assert "in time" in report.error_message
-        assert "centre_unreachable" in rig.doctor()["last sync"][1]
+        assert "center_unreachable" in rig.doctor()["last sync"][1]
         assert rig.worker.run_once().pending == 0
         assert received(centre.db, rig.device_id) == (5, 5)
     finally:
@@ -285,11 +285,11 @@ def test_killing_and_restarting_the_centre_mid_batch_loses_and_doubles_nothing(t
         try:
             rig.add_records(350)
             rig.proxy.add_fault("call_after", "/v1/results", callback=centre.kill)  # batch 1 committed, then dead
-            assert rig.worker.run_once().error == "centre_unreachable"
-            assert rig.worker.run_once().error == "centre_unreachable"  # still dead
+            assert rig.worker.run_once().error == "center_unreachable"
+            assert rig.worker.run_once().error == "center_unreachable"  # still dead
             centre.start()
             rig.proxy.add_fault("call_before", "/v1/results", callback=centre.kill)  # dies before batch 1 again
-            assert rig.worker.run_once().error == "centre_unreachable"
+            assert rig.worker.run_once().error == "center_unreachable"
             centre.start()
             report = rig.worker.run_once()
             assert (report.error, report.pending) == (None, 0)
@@ -314,9 +314,9 @@ def test_the_background_worker_drains_stops_and_follows_the_network(centre: Cent
         rig.worker.start()
         rig.worker.start()  # a second start does nothing
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and rig.worker.status().last_error_code != "centre_unreachable":
+        while time.monotonic() < deadline and rig.worker.status().last_error_code != "center_unreachable":
             time.sleep(0.05)  # waiting for a condition, not for timing
-        assert rig.worker.status().last_error_code == "centre_unreachable"
+        assert rig.worker.status().last_error_code == "center_unreachable"
         rig.worker.notify_network_changed(True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and rig.worker.status().last_success_at is None:
@@ -373,7 +373,7 @@ def test_a_wrong_url_never_sets_records_aside(rig: Rig) -> None:
         return httpx.Response(404, text="<html>Not Found</html>")
 
     report = SyncWorker(rig.config, rig.clock, transport=httpx.MockTransport(not_the_centre)).run_once()
-    assert (report.error, report.rejected, report.pending) == ("centre_error", 0, 3)
+    assert (report.error, report.rejected, report.pending) == ("center_error", 0, 3)
     assert "URL" in report.error_message
 
 
@@ -454,7 +454,7 @@ def test_after_the_network_went_down_a_round_starts_with_the_cheap_probe(rig: Ri
     rig.worker.notify_network_changed(False)
     rig.proxy.add_fault("drop_before", "/v1/ping")
     report = rig.worker.run_once()
-    assert (report.error, report.pending) == ("centre_unreachable", 3)
+    assert (report.error, report.pending) == ("center_unreachable", 3)
     assert [seen.path for seen in rig.proxy.seen] == ["/v1/ping"]  # no batch was sent into the void
     rig.worker.notify_network_changed(True)
     assert rig.worker.run_once().error is None

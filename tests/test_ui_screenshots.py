@@ -111,4 +111,4 @@ def test_consent_says_where_the_photo_goes_as_configured(qapp: QApplication, mon
     assert local.screens[State.CONSENT].storage.text() == catalogue.text("screen.consent", "kept_local")
     monkeypatch.setenv("KIOSK__SYNC__SEND_FACE_IMAGES", "true")
     sent = MainWindow(load_config(), catalogue, post=lambda _e: None)
-    assert sent.screens[State.CONSENT].storage.text() == catalogue.text("screen.consent", "sent_to_centre")
+    assert sent.screens[State.CONSENT].storage.text() == catalogue.text("screen.consent", "sent_to_center")

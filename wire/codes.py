@@ -46,7 +46,7 @@ class WireError(StrEnum):
     REQUEST_TOO_LARGE = "request_too_large"
     REQUEST_INVALID = "request_invalid"
     NOT_FOUND = "request_not_found"
-    SERVER_ERROR = "centre_internal_error"
+    SERVER_ERROR = "center_internal_error"
 
 
 class RecordVerdict(StrEnum):

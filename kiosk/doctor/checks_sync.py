@@ -31,19 +31,19 @@ PROBE_TIMEOUT_S = 5.0
 
 # What a technician does about the error a sync round stopped with (``SyncStatus.last_error_code``).
 _HINTS: dict[str, str] = {
-    SyncReason.CENTRE_UNREACHABLE: "check the network cable / Wi-Fi and the centre URL; results wait in the outbox",
-    SyncReason.CENTRE_ERROR: "the centre answered with an error; it is retried automatically, tell the centre if "
+    SyncReason.CENTER_UNREACHABLE: "check the network cable / Wi-Fi and the centre URL; results wait in the outbox",
+    SyncReason.CENTER_ERROR: "the centre answered with an error; it is retried automatically, tell the centre if "
                              "it lasts",
     SyncReason.AUTH_FAILED: "the centre refuses this terminal's id or secret: enrol again with `kiosk enroll-device`",
     SyncReason.CLOCK_SKEW: "set the terminal's clock (NTP); the centre refuses requests whose time is off",
     SyncReason.NOT_ENROLLED: "enrol the terminal: `kiosk enroll-device --center URL --device-id ID --secret S`",
-    SyncReason.CENTRE_CERTIFICATE_INVALID: "the centre's TLS certificate is not trusted: set sync.ca_file to the "
+    SyncReason.CENTER_CERTIFICATE_INVALID: "the centre's TLS certificate is not trusted: set sync.ca_file to the "
                                            "region's CA",
     SyncReason.CA_FILE_INVALID: "sync.ca_file cannot be read: fix the path or the PEM file",
     SyncReason.INTERNAL_ERROR: "an unexpected error in the sync worker: report it with the log file",
     SyncReason.CREDENTIALS_INVALID: "the credentials file is damaged or readable by others: enrol again with "
                                     "`kiosk enroll-device`",
-    SyncReason.CENTRE_REFUSED_REQUEST: "the centre refused a request as malformed or too large: tell the centre, "
+    SyncReason.CENTER_REFUSED_REQUEST: "the centre refused a request as malformed or too large: tell the centre, "
                                        "with the log file",
     KeyUnavailableError.code: "the device key is missing: roster references cannot be stored (see kiosk doctor "
                               "storage)",
@@ -83,9 +83,9 @@ def _reachable(config: KioskConfig) -> CheckResult:
         return CheckResult(Status.FAILED, exc.message, "point sync.ca_file at the centre's CA certificate (PEM)")
     except httpx.HTTPError as exc:
         return CheckResult(Status.WARNING, f"{url} does not answer ({type(exc).__name__})",
-                           _HINTS[SyncReason.CENTRE_UNREACHABLE])
+                           _HINTS[SyncReason.CENTER_UNREACHABLE])
     if response.status_code != 200:
-        return CheckResult(Status.WARNING, f"{url} answered {response.status_code}", _HINTS[SyncReason.CENTRE_ERROR])
+        return CheckResult(Status.WARNING, f"{url} answered {response.status_code}", _HINTS[SyncReason.CENTER_ERROR])
     return CheckResult(Status.OK, f"{url} answers")
 
 
@@ -101,7 +101,7 @@ def _last_sync(config: KioskConfig) -> CheckResult:
     age = (datetime.now(timezone.utc) - state.last_success_at).total_seconds() if state.last_success_at else None
     if age is not None and age > STALE_AFTER_S:
         return CheckResult(Status.WARNING, f"last success {success}, {age / 3600:.0f} h ago",
-                           _HINTS[SyncReason.CENTRE_UNREACHABLE])
+                           _HINTS[SyncReason.CENTER_UNREACHABLE])
     return CheckResult(Status.OK, f"last success {success}")
 
 
@@ -140,7 +140,7 @@ def _skew(config: KioskConfig) -> CheckResult:
 
 CHECKS: list[Check] = [
     Check("sync credentials", _credentials, required=False, order=80),
-    Check("centre reachable", _reachable, required=False, order=81),
+    Check("center reachable", _reachable, required=False, order=81),
     Check("last sync", _last_sync, required=False, order=82),
     Check("records set aside", _set_aside, required=False, order=83),
     Check("clock vs centre", _skew, required=False, order=84),

@@ -22,7 +22,7 @@ RefId = NewType("RefId", str)
 
 UpsertResult = Literal["inserted", "updated", "unchanged"]
 
-REFERENCE_SOURCES = frozenset({"roster_photo", "chip_photo", "staff_enrolment", "centre", "live_refresh"})
+REFERENCE_SOURCES = frozenset({"roster_photo", "chip_photo", "staff_enrolment", "center", "live_refresh"})
 """Where a face template came from (kept with it so a technician can tell enrolments apart)."""
 
 MAX_EVIDENCE_BYTES = 2_000_000  # a 640x480 JPEG is ~50 kB; anything far larger is a caller's mistake

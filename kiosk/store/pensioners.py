@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEMPLATE_DIMS = 4096  # dlib descriptors have 128; anything far larger is a caller's mistake
 MAX_REFERENCES_PER_PERSON = 16  # bounds the 1:1 comparison time per session
-ROSTER_DERIVED_SOURCES = frozenset({"roster_photo", "centre", "live_refresh"})
+ROSTER_DERIVED_SOURCES = frozenset({"roster_photo", "center", "live_refresh"})
 """References that stand or fall with the roster photo: the template built from it here, the one the
 centre built from its copy, and live captures of people certified against it. When the photo is
 corrected (it may have shown somebody else) they all go; a chip photo or a staff enrolment stays."""

@@ -112,6 +112,13 @@ def _roster_photo_sha256(db: Database) -> None:
     # the reference is stale. NULL: no roster reference, or one built before this column existed.
     db.execute("ALTER TABLE pensioners ADD COLUMN roster_photo_sha256 TEXT")
 
+
+@migrations(name="0003_reference_source_center")
+def _reference_source_center(db: Database) -> None:
+    # One spelling of the provincial center in code and data: references delivered in the roster
+    # delta were stored with the source "centre".
+    db.execute("UPDATE face_references SET source = 'center' WHERE source = 'centre'")
+
 def migration_names() -> list[str]:
     """Every migration this version of the kiosk knows, in order."""
     return [migration.name for migration in migrations._migrations]  # sqlite-utils has no public list

@@ -2,15 +2,15 @@
 
 Classification (each a :class:`~kiosk.errors.SyncError` with a stable ``code``):
 
-* no connection, DNS failure, connection dropped, timeout -> ``centre_unreachable`` (retry later);
-  a TLS certificate that does not verify -> ``centre_certificate_invalid`` (a technician must act);
-* 5xx, or a 2xx whose body is not the JSON the protocol promises -> ``centre_error`` (retry later);
+* no connection, DNS failure, connection dropped, timeout -> ``center_unreachable`` (retry later);
+  a TLS certificate that does not verify -> ``center_certificate_invalid`` (a technician must act);
+* 5xx, or a 2xx whose body is not the JSON the protocol promises -> ``center_error`` (retry later);
 * 401/403 -> ``auth_failed`` (retrying will not help: credentials must be fixed); a stale-timestamp
   refusal is first retried once with the skew measured from the answer's ``Date`` header, and only
   then reported as ``clock_skew``;
 * 413 ``request_too_large`` / 422 ``request_invalid`` -> :class:`RequestRefused`
-  (``centre_refused_request``): the request itself is wrong, so the caller decides (split a batch,
-  set a record aside); any other 4xx (a wrong URL, a proxy in the way) -> ``centre_error``.
+  (``center_refused_request``): the request itself is wrong, so the caller decides (split a batch,
+  set a record aside); any other 4xx (a wrong URL, a proxy in the way) -> ``center_error``.
 
 Clock skew: every answer's ``Date`` header is compared with the local clock at the middle of the
 exchange; later request timestamps are corrected by it so a terminal with a wrong clock keeps
@@ -52,7 +52,7 @@ class RequestRefused(SyncError):
     (the centre's messages never echo personal data).
     """
 
-    code = SyncReason.CENTRE_REFUSED_REQUEST
+    code = SyncReason.CENTER_REFUSED_REQUEST
 
     def __init__(self, status: int, wire_code: str, message: str) -> None:
         super().__init__(f"centre refused the request ({status} {wire_code}): {message}")
@@ -94,12 +94,12 @@ class CentreClient:
         """One page of roster changes after ``cursor``: ``{changes, next_cursor, has_more}``."""
         answer = self._exchange("GET", f"{PATH_ROSTER}?cursor={int(cursor)}&limit={int(limit)}", None)
         if not isinstance(answer.get("changes"), list) or not isinstance(answer.get("next_cursor"), int):
-            raise SyncError("the centre's roster page lacks changes/next_cursor", code=SyncReason.CENTRE_ERROR)
+            raise SyncError("the centre's roster page lacks changes/next_cursor", code=SyncReason.CENTER_ERROR)
         return answer
 
     def submit(self, records: list[ResultRecord]) -> list[RecordReceipt]:
         """Submits signed records; returns one receipt per record, in order (checked: a receipt
-        that is not the protocol's, or does not match its record, is ``centre_error``)."""
+        that is not the protocol's, or does not match its record, is ``center_error``)."""
         answer = self._exchange("POST", PATH_RESULTS, {"records": [record.wire_dict() for record in records]})
         try:
             receipts = ResultBatchResponse.model_validate(answer).receipts
@@ -107,7 +107,7 @@ class CentreClient:
             receipts = []
         if len(receipts) != len(records) or not all(
                 receipt.record_id in (record.record_id, "") for receipt, record in zip(receipts, records, strict=True)):
-            raise SyncError("the centre's receipts do not match the records sent", code=SyncReason.CENTRE_ERROR)
+            raise SyncError("the centre's receipts do not match the records sent", code=SyncReason.CENTER_ERROR)
         return receipts
 
     def heartbeat(self, health: Heartbeat) -> dict[str, Any]:
@@ -132,16 +132,16 @@ class CentreClient:
         try:
             response = self._http.request(method, path, content=body, headers=headers)
         except httpx.TimeoutException:
-            raise SyncError("the centre did not answer in time", code=SyncReason.CENTRE_UNREACHABLE) from None
+            raise SyncError("the centre did not answer in time", code=SyncReason.CENTER_UNREACHABLE) from None
         except httpx.TransportError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
                 raise SyncError("the centre's TLS certificate is not trusted (wrong host, expired, or "
-                                "sync.ca_file missing)", code=SyncReason.CENTRE_CERTIFICATE_INVALID) from None
+                                "sync.ca_file missing)", code=SyncReason.CENTER_CERTIFICATE_INVALID) from None
             raise SyncError(f"the centre cannot be reached ({type(exc).__name__})",
-                            code=SyncReason.CENTRE_UNREACHABLE) from None
+                            code=SyncReason.CENTER_UNREACHABLE) from None
         self._measure_skew(response, sent_at)
         if response.status_code >= 500:
-            raise SyncError(f"the centre answered {response.status_code}", code=SyncReason.CENTRE_ERROR)
+            raise SyncError(f"the centre answered {response.status_code}", code=SyncReason.CENTER_ERROR)
         answer = self._json(response)
         if response.is_success:
             return answer
@@ -157,7 +157,7 @@ class CentreClient:
             # A 404, 405 or a 4xx without the protocol's error body is not about the records: most
             # likely a wrong URL or a proxy in the way. Setting records aside for it would be wrong.
             raise SyncError(f"the centre answered {response.status_code} ({wire_code}); is the URL right?",
-                            code=SyncReason.CENTRE_ERROR)
+                            code=SyncReason.CENTER_ERROR)
         raise RequestRefused(response.status_code, wire_code, message)
 
     def _measure_skew(self, response: httpx.Response, sent_at: float) -> None:
@@ -181,7 +181,7 @@ class CentreClient:
             answer = None
         if not isinstance(answer, dict):
             if response.is_success:
-                raise SyncError("the centre's answer is not a JSON object", code=SyncReason.CENTRE_ERROR)
+                raise SyncError("the centre's answer is not a JSON object", code=SyncReason.CENTER_ERROR)
             return {}
         return answer
 

@@ -166,7 +166,7 @@ class SyncRound:
         self._retry_later(items, RecordRejection.KEY_UNKNOWN)
         if self._key_reregistered:
             raise SyncError("the centre still does not know this terminal's signing key after registering it",
-                            code=SyncReason.CENTRE_ERROR)
+                            code=SyncReason.CENTER_ERROR)
         log.warning("the centre does not know signing key %s; registering it again", self._credentials.key_id)
         self._client.enrol(self._credentials.public_key(), software_version())
         self._credentials = mark_key_registered(self._data_dir, self._credentials)
@@ -218,7 +218,7 @@ class SyncRound:
         except Exception:  # noqa: BLE001 - a broken health provider must not stop sync
             log.warning("the health provider failed; heartbeat sent without checks", exc_info=True)
             return {}
-        # Check names become codes ("centre reachable" -> "centre_reachable"); anything else is dropped.
+        # Check names become codes ("center reachable" -> "center_reachable"); anything else is dropped.
         checks = {}
         for name, status in list(reported.items())[:64]:
             code = "_".join(str(name).lower().split())

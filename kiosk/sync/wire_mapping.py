@@ -117,9 +117,9 @@ def _apply_change(store: Store, raw: Any) -> bool:
     # The centre's delta carries the person's full set of centre templates: replace ours from the
     # centre, and keep references enrolled by staff at this hall.
     if outcome != "inserted":  # a new row has no references yet
-        store.remove_references(id_number, source="centre")
+        store.remove_references(id_number, source="center")
     for template in templates:
-        store.add_reference(id_number, template, "centre")
+        store.add_reference(id_number, template, "center")
     return True
 
 

@@ -215,7 +215,7 @@ class SyncWorker:
             self._failures += 1
             failures = self._failures
         delay = backoff_delay(failures, sync.max_backoff_s, self._rng)
-        if report.error == SyncReason.CENTRE_UNREACHABLE:
+        if report.error == SyncReason.CENTER_UNREACHABLE:
             # The next round opens with the one-request probe, so probing every interval costs the
             # centre nothing and finds a returned network within interval_s even when the UI cannot
             # tell (no Qt network information): the long backoff is for a centre that answers badly.
@@ -249,7 +249,7 @@ class SyncWorker:
         """
         now = self._clock.now()
         if reached is None:
-            reached = report.error not in (SyncReason.CENTRE_UNREACHABLE, SyncReason.NOT_ENROLLED,
+            reached = report.error not in (SyncReason.CENTER_UNREACHABLE, SyncReason.NOT_ENROLLED,
                                             SyncReason.CREDENTIALS_INVALID)
         with self._lock:
             status = self._status
@@ -260,7 +260,7 @@ class SyncWorker:
                 sent=report.details.get("sent", status.sent),
                 clock_skew_s=report.clock_skew_s if report.clock_skew_s is not None else status.clock_skew_s,
                 online=True if reached and enrolled else (
-                    False if report.error == SyncReason.CENTRE_UNREACHABLE else status.online),
+                    False if report.error == SyncReason.CENTER_UNREACHABLE else status.online),
                 last_error_code=report.error, last_error_message=report.error_message,
                 last_success_at=now if report.error is None else status.last_success_at)
             self._status = status

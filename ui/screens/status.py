@@ -81,4 +81,4 @@ class ConsentScreen(Screen):
 
     def set_face_images_sent(self, sent: bool) -> None:
         """Says whether the photo stays on the terminal or is sent to the centre."""
-        self.storage.setText(self.t("screen.consent", "sent_to_centre" if sent else "kept_local"))
+        self.storage.setText(self.t("screen.consent", "sent_to_center" if sent else "kept_local"))
