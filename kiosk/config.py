@@ -26,6 +26,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from camera.settings import AntispoofSettings, CameraSettings, LivenessSettings, MatchSettings, QualitySettings
+from kiosk.disk import fsync_folder
 from kiosk.errors import ConfigError
 from kiosk.paths import SITE_CONFIG_FILE, default_config_file
 from reader.settings import ReaderSettings
@@ -250,21 +251,7 @@ def _replace_privately(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    # The rename is durable only once the folder itself is on disk (ext4 without auto_da_alloc).
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_folder(path.parent)
 
 
 def documented_keys() -> dict[str, str]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kiosk.disk import fsync_folder
 from kiosk.errors import KeyUnavailableError
 
 log = logging.getLogger(__name__)
@@ -134,17 +135,5 @@ def _publish_new_key(path: Path) -> DeviceKey:
         os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_folder(path.parent)
     return key
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Makes a new directory entry durable (a key lost to a power cut would orphan every template)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
