@@ -148,13 +148,15 @@ def harness(config: KioskConfig):
         h.controller.stop()
 
 
-def walk_to_result(h: Harness) -> FlowView:
+def walk_to_result(h: Harness, until: State = State.RESULT) -> FlowView:
+    """Card, status, start, consent; then waits for ``until`` (the result, or matching when the
+    matcher holds its answer)."""
     h.reader.post(CardPlaced())
     h.reader.post(CardRead(ID, "张*"))
     h.wait_for(lambda v: v.state is State.STATUS)
     h.controller.post(StartRequested())
     h.controller.post(ConsentGiven())
-    return h.wait_for(lambda v: v.state is State.RESULT)
+    return h.wait_for(lambda v: v.state is until)
 
 
 def test_certifies_and_stores_the_record(harness, config: KioskConfig) -> None:
@@ -201,18 +203,10 @@ def test_a_match_finishing_after_the_card_was_pulled_is_dropped(harness, config:
     matcher = FakeMatcher(hold=True)
     h = harness(matcher=matcher)
 
-    def to_matching() -> FlowView:
-        h.reader.post(CardPlaced())
-        h.reader.post(CardRead(ID, "张*"))
-        h.wait_for(lambda v: v.state is State.STATUS)
-        h.controller.post(StartRequested())
-        h.controller.post(ConsentGiven())
-        return h.wait_for(lambda v: v.state is State.MATCHING)
-
-    first = to_matching()
+    first = walk_to_result(h, until=State.MATCHING)
     h.reader.post(CardRemoved())
     assert h.wait_for(lambda v: v.state is State.RESULT).outcome == "card_removed"
-    second = to_matching()
+    second = walk_to_result(h, until=State.MATCHING)
     assert second.session_id != first.session_id and len(matcher.futures) == 2
     matcher.futures[0].set_result(MatchOutcome(True, 0.1))  # the first session's match, too late
     matcher.futures[1].set_result(MatchOutcome(False, 0.6, "mismatch"))
