@@ -99,19 +99,20 @@ def test_concurrent_opens_of_a_new_folder_never_fail(tmp_path: Path) -> None:
 
 
 def test_threads_opening_a_new_folder_at_once_all_succeed(tmp_path: Path) -> None:
-    """The same race inside one process (the app's threads each open their own Store)."""
+    """The same race inside one process (the app's threads each open their own Store): every round
+    a new folder, since only a new file is switched to WAL; a few openers, where the race lives."""
     errors: list[str] = []
-    start = threading.Barrier(8)
 
-    def open_one() -> None:
+    def open_one(data: Path, start: threading.Barrier) -> None:
         start.wait()
         try:
-            Store.open(tmp_path / "data", tmp_path / "data" / "device.key", FakeClock()).close()
+            Store.open(data, data / "device.key", FakeClock()).close()
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(repr(exc))
 
-    for _round in range(5):
-        threads = [threading.Thread(target=open_one) for _ in range(8)]
+    for round_no in range(40):
+        data, start = tmp_path / f"data{round_no}", threading.Barrier(4)
+        threads = [threading.Thread(target=open_one, args=(data, start)) for _ in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
