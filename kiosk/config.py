@@ -16,7 +16,6 @@ from __future__ import annotations
 import codecs
 import logging
 import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +25,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from camera.settings import AntispoofSettings, CameraSettings, LivenessSettings, MatchSettings, QualitySettings
-from kiosk.disk import fsync_folder
+from kiosk.disk import replace_file_privately
 from kiosk.errors import ConfigError
 from kiosk.paths import SITE_CONFIG_FILE, default_config_file
 from reader.settings import ReaderSettings
@@ -220,38 +219,8 @@ def write_site_values(path: Path, changes: Mapping[str, Any]) -> KioskConfig:
     text = tomli_w.dumps(site)
     # What is validated is what is written: the text read back, not the dictionary it came from.
     config = _validate_layers(default_config_file(), tomllib.loads(text), path, os.environ)
-    _replace_privately(path, text.encode("utf-8"))
+    replace_file_privately(path, text.encode("utf-8"))
     return config
-
-
-def _replace_privately(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        owner = path.stat()
-    except FileNotFoundError:
-        owner = None
-    # mkstemp creates the file 0600 with a name nobody can have planted beforehand.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            if owner is not None and (owner.st_uid, owner.st_gid) != (os.geteuid(), os.getegid()):
-                try:
-                    os.fchown(fd, owner.st_uid, owner.st_gid)
-                except PermissionError:
-                    log.warning("cannot keep the owner of %s (not allowed); it is now owned by this user", path)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_folder(path.parent)
 
 
 def documented_keys() -> dict[str, str]:

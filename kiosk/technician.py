@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiosk.clock import Clock
+from kiosk.disk import replace_file_privately
 from kiosk.errors import KioskError, reason_code
 
 if TYPE_CHECKING:
@@ -246,10 +246,8 @@ class PinGuard:
             return
         state = {"wrong": self._wrong, "locked_until": self._locked_until.isoformat() if self._locked_until else None,
                  "lockouts": self._lockouts}
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._state_file.with_suffix(".new")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(tmp, self._state_file)
+        # Atomic and synced: a truncated file after a power cut would read as "no lock, no escalation".
+        replace_file_privately(self._state_file, json.dumps(state).encode("utf-8"))
 
 
 class CornerTaps:

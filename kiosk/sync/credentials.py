@@ -11,7 +11,6 @@ here is ever logged.
 from __future__ import annotations
 
 import json
-import os
 import stat
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kiosk.disk import replace_file_privately
 from kiosk.errors import SyncError
 from kiosk.reasons import SyncReason
 from wire.api import DEVICE_ID_RULE, valid_device_id
@@ -89,16 +89,7 @@ def new_credentials(center_url: str, device_id: str, secret: str) -> Credentials
 def save_credentials(data_dir: Path, credentials: Credentials) -> Path:
     """Writes the credentials atomically with mode 0600 (folder 0700); returns the path."""
     path = credentials_path(data_dir)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a leftover temporary file
-        os.write(fd, json.dumps(asdict(credentials), indent=1).encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    replace_file_privately(path, json.dumps(asdict(credentials), indent=1).encode("utf-8"))
     return path
 
 
