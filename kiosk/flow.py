@@ -84,6 +84,10 @@ class Flow:
         """The devices reported missing and not back yet (``""`` for an unnamed one)."""
         return frozenset(self._ctx.problems)
 
+    def is_missing(self, device: str) -> bool:
+        """True when ``device`` is reported missing and not back yet (asked on every tick: no copy)."""
+        return device in self._ctx.problems
+
     def accepts(self, event: Event) -> bool:
         """True when the current state has a rule for ``event`` (else :meth:`handle` ignores it)."""
         return (self.state, type(event)) in _INDEX

@@ -222,7 +222,7 @@ class SessionController:
             # The watcher also tells when the camera is missing or back, so it runs on the
             # maintenance screen too while the camera is the reason for it.
             self._watch_for_people(view.state is State.IDLE
-                                   or (view.state is State.MAINTENANCE and "camera" in self.flow.missing_devices))
+                                   or (view.state is State.MAINTENANCE and self.flow.is_missing("camera")))
             self._on_view(view)
 
     def _watch_for_people(self, watch: bool) -> None:
@@ -316,11 +316,10 @@ class SessionController:
     def _refresh_reference(self) -> None:
         """Encodes the best live frame in the matcher; the vector comes back through the queue and
         is stored on this thread (the store belongs to it)."""
-        frames = self._liveness.best_frames()
-        id_number = self._session.id_number
-        if not frames or id_number is None:
+        frame, id_number = self._session.evidence, self._session.id_number  # the frame the match used
+        if frame is None or id_number is None:
             return
-        future = self._matcher.encode(frames[0])
+        future = self._matcher.encode(frame)
         future.add_done_callback(lambda done: self.post(encoding_completion(done, id_number)))
 
     def _keep_live_reference(self, item: LiveReferenceEncoded) -> None:
@@ -336,7 +335,7 @@ class SessionController:
 
     def _recover_storage(self) -> list[Effect]:
         """Leaves the storage problem behind by itself once the disk has room again."""
-        if "storage" not in self.flow.missing_devices:
+        if not self.flow.is_missing("storage"):
             return []
         now = self._clock.monotonic()
         if now - self._disk_checked_at < DISK_RECHECK_S:
