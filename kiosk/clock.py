@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+# The hall's time zone is part of the wire contract (a roster's calendar days): one definition.
+from wire.roster_csv import CHINA_STANDARD_TIME  # noqa: F401 - re-exported
 
 
 class Clock(Protocol):
