@@ -10,7 +10,7 @@ from typing import TypeVar
 import pytest
 
 from kiosk.clock import FakeClock
-from kiosk.config import KioskConfig, SessionSettings
+from kiosk.config import KioskConfig, SessionSettings, load_config
 from kiosk.flow import (
     SESSION_STATES, ActionCompleted, ActionPrompted, Audit, CardPlaced, CardRead, CardRejected, CardRemoved,
     ConsentGiven, ConsentRefused, DeviceFailed, DevicesReady, Event, FacePositioned, Finished, Flow, HelpRequested,
@@ -328,9 +328,16 @@ def test_reachability_finds_states_cut_off_in_either_direction() -> None:
     assert set("abcd") - reaching("a", trapped) == {"d"}
 
 
-def test_every_state_is_reachable_from_idle_and_leads_back_to_it(config: KioskConfig) -> None:
+@pytest.fixture(scope="module")
+def explored() -> tuple[dict[Key, set[State]], set[Key]]:
+    """One exploration of the flow's behaviour (it replays every path from idle), shared by the tests
+    that read it. The shipped configuration: its timeouts and rules are what the flow runs with."""
+    return explore_flow(load_config(None, env={}))
+
+
+def test_every_state_is_reachable_from_idle_and_leads_back_to_it(explored) -> None:
     """Computed from behaviour: the targets are what the real handlers did, not what the table says."""
-    observed, tried = explore_flow(config)
+    observed, tried = explored
     untried = {event for _state, event in transition_table()} - {type(event) for event in SAMPLE_EVENTS}
     assert not untried, f"add a sample event for {sorted(e.__name__ for e in untried)} to SAMPLE_EVENTS"
     assert set(State) - reachable(State.IDLE, observed) == set(), "states no journey from idle reaches"
@@ -346,10 +353,10 @@ def test_the_declared_targets_reach_every_state_from_idle_and_lead_back() -> Non
     assert set(State) - reaching(State.IDLE, declared) == set(), "states no rule leads back to idle from"
 
 
-def test_the_declared_targets_are_what_the_flow_does(config: KioskConfig) -> None:
+def test_the_declared_targets_are_what_the_flow_does(explored) -> None:
     """Table and behaviour agree: each rule was seen leading to every target it declares and to
     nothing else (STAY counts as its own state), and an event without a rule changed no state."""
-    observed, tried = explore_flow(config)
+    observed, tried = explored
     declared = declared_targets()
     expected = {key: declared.get(key, {key[0]}) for key in tried}
     disagree = {(str(state), event.__name__): (sorted(observed[(state, event)]), sorted(targets))
