@@ -34,14 +34,6 @@ MAX_FILE_BYTES = 200_000_000  # ~2 million rows; a larger file is a wrong file
 BATCH_ROWS = 500  # rows per transaction: one fsync per batch, not per row
 
 TemplateBuilder = Callable[[Path], np.ndarray | None]
-# Keyed by the codes template building raises (camera.matching.MatchReason values, and this module's
-# fallback): spelled out, since importing camera.matching loads OpenCV, which a roster without
-# photos never needs.
-_PHOTO_HINTS = {
-    "image_too_large": "the photo file or image is too large to read safely (see docs/matching.md)",
-    "image_unreadable": "the photo file is not a readable JPEG, PNG, BMP or WebP image",
-    "roster_photo_unreadable": "the photo could not be read",
-}
 
 
 @dataclass
@@ -202,7 +194,10 @@ def _templates(store: Store, photos: list[PhotoToBuild], summary: ImportSummary,
             template = builder(row.photo)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - one bad photo must not stop the import
             code = reason_code(exc, "roster_photo_unreadable")
-            summary.problems.append(RowProblem(row.line, code, _PHOTO_HINTS.get(code, "no usable face in the photo")))
+            # A coded error's message is written for technicians and holds no path or personal data
+            # (it says, e.g., how large the image is); anything else gets a plain hint.
+            hint = getattr(exc, "message", None) if hasattr(exc, "code") else None
+            summary.problems.append(RowProblem(row.line, code, str(hint or "the photo could not be read")))
             template = None
         else:
             if template is None:
