@@ -57,7 +57,12 @@ class PtySimulator:
     def serve(self) -> None:
         """Answers until :meth:`stop`; returns then. Never raises on host behaviour."""
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], 0.05)
+            try:
+                ready, _, _ = select.select([self._master], [], [], 0.05)
+            except (OSError, ValueError):
+                if self._stop.is_set():
+                    return  # close() from another thread shut the descriptor under the select
+                raise
             if not ready:
                 continue
             try:
