@@ -65,6 +65,9 @@ class ResultRecord(BaseModel):
     scores: dict[Code, float] = Field(default_factory=dict, max_length=32)
     certified_until: date | None = None
     face_image_jpeg: str | None = Field(default=None, description="base64 JPEG; only with the region's consent")
+    staff_number: str | None = Field(default=None, pattern=r"^[0-9A-Za-z_-]{1,32}$",
+                                     description="the staff member who certified in person (staff_verified)")
+    staff_reason: Code | None = Field(default=None, description="a wire.codes.StaffVerifiedReason code")
     signature: str = Field(min_length=1, max_length=200)
 
     @field_validator("record_id")

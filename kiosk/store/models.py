@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, NewType
 
-from kiosk.reasons import Outcome, is_code
+from kiosk.reasons import CERTIFYING_OUTCOMES, Outcome, is_code
 
 RecordId = NewType("RecordId", str)
 """A certification record's UUID (text, 36 characters); also the outbox key and the sync key."""
@@ -68,6 +68,8 @@ class CertificationRecord:
     finer reason (a device or check code), None when there is none. Scores are for the audit record
     only, never shown to the person (GB/T 38671): ``liveness_score`` and ``attack_score`` in 0-1,
     ``match_distance`` in dlib descriptor space (Euclidean), each None when that step did not run.
+    ``staff_number`` and ``staff_reason`` (a ``wire.codes.StaffVerifiedReason``): who certified the
+    person face to face and why; set on ``staff_verified`` records only.
     ``attempt`` counts from 1 within the session. ``valid_until``: the date the person is certified
     until (set when certified). ``evidence_jpeg``: optional face image, kept encrypted only when the
     configuration keeps evidence; it is never part of ``repr``.
@@ -86,6 +88,8 @@ class CertificationRecord:
     match_distance: float | None = None
     attempt: int = 1
     valid_until: date | None = None
+    staff_number: str | None = None
+    staff_reason: str | None = None
     evidence_jpeg: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -100,8 +104,12 @@ class CertificationRecord:
             raise ValueError("session_id and device_id are required")
         if self.attempt < 1:
             raise ValueError("attempt counts from 1")
-        if self.outcome == Outcome.CERTIFIED and not self.id_number:
+        if self.outcome in CERTIFYING_OUTCOMES and not self.id_number:
             raise ValueError("a certified record needs the id_number")
+        if (self.outcome == Outcome.STAFF_VERIFIED) != (self.staff_number is not None):
+            raise ValueError("a staff_verified record, and only one, names the staff member")
+        if self.staff_reason is not None and not is_code(self.staff_reason):
+            raise ValueError("staff_reason must be a snake_case reason code")
         for name in ("liveness_score", "attack_score"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
@@ -115,8 +123,8 @@ class CertificationRecord:
 
     @property
     def certified(self) -> bool:
-        """True when this attempt certified the person."""
-        return self.outcome == Outcome.CERTIFIED
+        """True when this attempt certified the person (by the face check, or by staff in person)."""
+        return self.outcome in CERTIFYING_OUTCOMES
 
 
 @dataclass(frozen=True)
