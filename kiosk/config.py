@@ -87,6 +87,8 @@ class SessionSettings(BaseModel):
     result_display_s: float = Field(gt=0, le=600)
     reminder_before_timeout_s: float = Field(ge=0, le=120)
     inactivity_timeout_s: float = Field(gt=0, le=3600)
+    staff_alert_repeat_s: float = Field(default=20.0, ge=5, le=600)
+    staff_notice_idle_s: float = Field(default=60.0, ge=5, le=3600)
 
 
 class StorageSettings(BaseModel):
@@ -131,6 +133,18 @@ class TechnicianSettings(BaseModel):
     idle_timeout_s: float = Field(gt=0, le=3600)
 
 
+class StaffSettings(BaseModel):
+    """Hall staff: the staff call to the hall console and the local signal when it cannot reach it."""
+
+    model_config = _STRICT
+    signal_url: str = ""
+    request_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    poll_interval_s: float = Field(default=2.0, ge=0.5, le=60)
+    max_backoff_s: float = Field(default=30.0, ge=2, le=3600)
+    local_signal_max_s: float = Field(default=600.0, ge=10, le=86_400)
+    watch_max_s: float = Field(default=3600.0, ge=60, le=86_400)
+
+
 class LoggingSettings(BaseModel):
     """Log files (never personal data in them)."""
 
@@ -158,6 +172,7 @@ class KioskConfig(BaseModel):
     ui: UiSettings
     technician: TechnicianSettings
     logging: LoggingSettings
+    staff: StaffSettings = StaffSettings()
 
 
 ENV_PREFIX = "KIOSK__"
