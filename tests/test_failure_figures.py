@@ -7,7 +7,6 @@ import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from PySide6.QtWidgets import QApplication
 from sqlite_utils import Database
 

@@ -4,7 +4,6 @@ row's last certified date applied, and told to the person on the status screen."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 
@@ -19,7 +18,7 @@ from kiosk.flow import CardPlaced, CardRead, Flow, PensionerFound, Speak, State
 from kiosk.store import DeviceKey, Pensioner, Store
 from kiosk.sync.client import CentreClient
 from kiosk.sync.credentials import new_credentials
-from kiosk.sync.review import CENTER_KEY_META, remember_center_key, review_news, verify_pending
+from kiosk.sync.review import remember_center_key, review_news, verify_pending
 from kiosk.sync.wire_mapping import apply_roster_page
 from wire.signing import public_key_text, sign_record
 

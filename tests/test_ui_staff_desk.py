@@ -6,7 +6,6 @@ folder) when that is set, for a person to look at."""
 from __future__ import annotations
 
 import os
-from datetime import date
 from pathlib import Path
 
 import pytest
