@@ -207,8 +207,10 @@ def repeat(ctx: FlowContext, _event: RepeatRequested) -> None:
 def help_requested(ctx: FlowContext, _event: HelpRequested) -> None:
     ctx.extend_deadline()
     shown = ctx.view.staff_call
-    if shown in (StaffCallShown.CALLING, StaffCallShown.NOTIFIED, StaffCallShown.ACKNOWLEDGED):
-        ctx.speak(STAFF_CALL_PROMPTS[shown])  # a second touch: say where the call stands, no second call
+    if shown is not None:
+        # A second touch says where the call stands and raises no second call: an undelivered one is
+        # still queued and retried, and reaches the console (and this screen) when the centre does.
+        ctx.speak(STAFF_CALL_PROMPTS[shown])
         return
     call_staff(ctx, StaffCallReason.HELP_PRESSED, announce=True)
 
