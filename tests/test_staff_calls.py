@@ -25,7 +25,9 @@ from sqlite_utils import Database
 
 from kiosk.clock import FakeClock, SystemClock
 from kiosk.config import load_config
-from kiosk.devices.staff_signal import FileSignal, NullSignal, SerialSignal, open_staff_signal
+from kiosk.devices.staff_signal import (
+    BEEP_REPEAT_S, ESC_POS_BEEP, FileSignal, NullSignal, PrinterBuzzerSignal, SerialSignal, open_staff_signal,
+)
 from kiosk.errors import SyncError
 from kiosk.flow import (
     CallStaff, CardPlaced, CardRead, Flow, HelpRequested, LivenessFailed, PensionerFound, ReferenceMissing,
@@ -329,6 +331,27 @@ def test_a_serial_light_gets_on_and_off_lines_over_a_pty() -> None:
         while received.count(b"\r\n") < 2:
             received += os.read(master, 64)
         assert received == b"ON\r\nOFF\r\n"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_the_receipt_printers_buzzer_beeps_on_and_again_while_on() -> None:
+    master, slave = pty.openpty()
+    now = [0.0]
+    try:
+        buzzer = open_staff_signal(f"escpos:{os.ttyname(slave)}")
+        assert isinstance(buzzer, PrinterBuzzerSignal)
+        buzzer._monotonic = lambda: now[0]  # noqa: SLF001 - the test's clock
+        buzzer.set(True)
+        buzzer.set(True)  # within BEEP_REPEAT_S: quiet
+        now[0] = BEEP_REPEAT_S
+        buzzer.set(True)
+        buzzer.close()
+        received = b""
+        while len(received) < 2 * len(ESC_POS_BEEP):
+            received += os.read(master, 64)
+        assert received == ESC_POS_BEEP * 2
     finally:
         os.close(master)
         os.close(slave)
