@@ -188,6 +188,17 @@ def record_failed(ctx: FlowContext, event: RecordFailed) -> None:
 
 def device_failed(ctx: FlowContext, event: DeviceFailed) -> None:
     ctx.finish(event.code, next_step=NextStep.ASK_STAFF)
+    # The person is told to ask staff; for the reader and the camera the terminal asks at once too.
+    reason = DEVICE_CALL_REASONS.get(event.code)
+    if reason is not None and ctx.view.staff_call is None:
+        call_staff(ctx, reason, announce=False)
+
+
+DEVICE_CALL_REASONS: dict[str, str] = {
+    **{str(code): StaffCallReason.READER_PROBLEM for code in ReaderReason},
+    **{str(code): StaffCallReason.CAMERA_PROBLEM for code in CameraReason},
+}
+"""Device failures in a session that call staff by themselves, and with which reason."""
 
 
 def card_removed(ctx: FlowContext, _event: CardRemoved) -> None:

@@ -30,7 +30,7 @@ from kiosk.devices.staff_signal import (
 )
 from kiosk.errors import SyncError
 from kiosk.flow import (
-    CallStaff, CardPlaced, CardRead, Flow, HelpRequested, LivenessFailed, PensionerFound, ReferenceMissing,
+    CallStaff, CardPlaced, CardRead, DeviceFailed, Flow, HelpRequested, LivenessFailed, PensionerFound, ReferenceMissing,
     StaffCallAcknowledged, StaffCallDelivered, StaffCallShown, StaffCallUndelivered, StaffSignedIn, StartRequested,
     ConsentGiven, RetryRequested, Speak, AcknowledgeStaffCalls,
 )
@@ -294,6 +294,14 @@ def test_three_failures_and_a_missing_reference_call_staff_by_themselves(flow: F
         else:
             assert [c.reason for c in calls] == ["attempts_exhausted"]
             assert "staff_calling" not in spoken(effects)  # the result is announced whole first
+
+
+def test_a_reader_or_camera_failure_in_a_session_calls_staff(flow: Flow) -> None:
+    run(flow, CardPlaced(), CardRead("x", "a*"), PensionerFound(None), StartRequested(), ConsentGiven())
+    call = the_call(run(flow, DeviceFailed("camera_unavailable")))
+    assert (call.reason, call.screen) == ("camera_problem", "positioning")
+    run(flow, CardPlaced(), CardRead("x", "a*"))
+    assert not [e for e in run(flow, DeviceFailed("storage_error")) if isinstance(e, CallStaff)]
 
 
 def test_a_staff_member_signing_in_acknowledges_and_clears(flow: Flow) -> None:
