@@ -160,3 +160,28 @@ def test_the_technician_page_adds_disables_and_lists_calls(qapp, data_dir: Path)
         qapp.processEvents()
         page.grab().save(str(Path(os.environ["KIOSK_SHOTS"]) / "technician_staff.png"))
     page.close()
+
+
+def test_the_doctor_reports_stuck_calls_and_missing_verifiers(data_dir: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from kiosk.config import load_config
+    from kiosk.doctor import Status, run_checks
+    from kiosk.doctor.checks_staff import CHECKS
+
+    config = load_config()
+
+    def findings() -> dict[str, tuple[Status, str]]:
+        return {f.check.name: (f.result.status, f.result.detail) for f in run_checks(config, CHECKS)}
+
+    assert findings()["staff calls delivered"][0] is Status.OK  # no database yet: no call to report
+    clock = FakeClock(datetime.now(timezone.utc) - timedelta(minutes=10))
+    with Store.from_config(config, clock) as store:
+        store.add_staff_call("6f1c2e3a-1111-4222-8333-944455556666", clock.now(), "idle", "help_pressed")
+        store.note_staff_call_error("6f1c2e3a-1111-4222-8333-944455556666", "center_unreachable")
+    found = findings()
+    assert found["staff calls delivered"] == (Status.WARNING, "1 staff call(s) not delivered (center_unreachable)")
+    assert found["staff accounts"][0] is Status.WARNING
+    with Store.from_config(config, clock) as store:
+        add_staff_account(store, "S-001", "王芳", "4826", {"verifier"})
+    assert findings()["staff accounts"][0] is Status.OK
