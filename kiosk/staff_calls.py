@@ -43,6 +43,7 @@ from kiosk.errors import KioskError, reason_code
 from kiosk.flow_events import Event, StaffCallAcknowledged, StaffCallDelivered, StaffCallUndelivered
 from kiosk.devices.staff_signal import StaffSignal
 from kiosk.store import Store
+from kiosk.sync.client import RequestRefused
 from wire.staff import StaffCallAck, StaffCallAnswer, StaffCallRequest, StaffCallStatus
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class _Watch:
     failures: int = 0
     told_undelivered: bool = False
     signal_until: float | None = None  # the local signal is on for this call until then
+    gave_up: bool = False  # refused by the centre: not sent again; kept only while it signals locally
     watch_until: float | None = None  # stop polling an unanswered open call after this
 
 
@@ -132,7 +134,10 @@ class StaffCallDesk:
         of the next due work, None when nothing waits."""
         now = self._clock.monotonic()
         for watch in sorted(self._watches.values(), key=lambda w: w.due_at):
-            if watch.due_at <= now:
+            if watch.gave_up:
+                if watch.due_at <= now:  # its local signal has run out: nothing more to do for it
+                    self._watches.pop(watch.call_id, None)
+            elif watch.due_at <= now:
                 self._work(watch, now)
         self._update_signal()
         return min((w.due_at for w in self._watches.values()), default=None)
@@ -165,6 +170,11 @@ class StaffCallDesk:
                 self._answered(watch, False, client.staff_call_state(call.call_id), now)
             else:
                 self._watches.pop(call.call_id, None)
+        except RequestRefused as exc:  # the centre will never take this request: kept, not retried
+            log.warning("staff call %s refused by the centre: %s", call.call_id, exc.wire_code)
+            self._failed(watch, call.delivered_at is None and call.state != "acknowledged", exc.code, now)
+            watch.gave_up = True
+            watch.due_at = watch.signal_until if watch.signal_until is not None else now
         except KioskError as exc:
             # Signalled locally only while nobody has come: a call acknowledged here is just sent late.
             self._failed(watch, call.delivered_at is None and call.state != "acknowledged", reason_code(exc), now)
@@ -191,6 +201,9 @@ class StaffCallDesk:
 
     def _failed(self, watch: _Watch, undelivered: bool, code: str, now: float) -> None:
         self._store.note_staff_call_error(watch.call_id, code)
+        if not undelivered and watch.watch_until is not None and now >= watch.watch_until:
+            self._watches.pop(watch.call_id, None)  # a delivered call no longer watched: stop polling
+            return
         watch.failures += 1
         step = min(self._timings.max_backoff_s, FIRST_RETRY_S * 2 ** min(watch.failures - 1, 20))
         watch.due_at = now + step * self._rng.uniform(0.5, 1.0)

@@ -35,6 +35,7 @@ from kiosk.flow import (
     ConsentGiven, RetryRequested, Speak, AcknowledgeStaffCalls,
 )
 from kiosk.reasons import SyncReason
+from kiosk.sync.client import RequestRefused
 from kiosk.staff_calls import StaffCallDesk, StaffCallService, StaffCallTimings, staff_call_service
 from kiosk.store import DeviceKey, Store
 from kiosk.sync.credentials import new_credentials, save_credentials
@@ -154,6 +155,24 @@ def test_an_undelivered_call_signals_locally_and_is_retried_with_backoff(store: 
     desk.step()
     assert events[-1] == StaffCallDelivered(call_id) and not signal.on  # the console has it now
     assert store.staff_call(call_id).state == "open"
+
+
+def test_a_call_the_centre_refuses_is_told_locally_and_not_retried(store: Store, clock: FakeClock) -> None:
+    class Refusing(FakeCentre):
+        def raise_staff_call(self, request: StaffCallRequest) -> StaffCallAnswer:
+            self.requests.append("raise")
+            raise RequestRefused(422, "request_invalid", "screen: bad")
+
+    centre, signal, events = Refusing(), NullSignal(), []
+    desk = make_desk(store, clock, centre, signal, events)
+    call_id = new_id()
+    desk.raise_call(call_id, "help_pressed", "idle")
+    desk.step()
+    assert events == [StaffCallUndelivered(call_id, "center_refused_request")] and signal.on
+    assert store.staff_call(call_id).last_error == "center_refused_request"
+    clock.advance(StaffCallTimings().local_signal_max_s)
+    assert desk.step() is None and not signal.on  # the signal ran out; the call was never sent again
+    assert centre.requests == ["raise"]
 
 
 def test_without_enrolment_a_call_is_undelivered_not_claimed(store: Store, clock: FakeClock) -> None:
