@@ -34,7 +34,7 @@ from ui.voice_clips import clip_path, speech_clips
 log = logging.getLogger(__name__)
 
 WITHIN_SCREEN_PREFIXES = ("hint_", "action_")
-WITHIN_SCREEN = frozenset({"face_ok", "reminder_still_there", "staff_called"})
+WITHIN_SCREEN = frozenset({"face_ok", "reminder_still_there", "staff_called", "helper_offer"})
 
 
 def interrupts(prompt: str) -> bool:
