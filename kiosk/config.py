@@ -46,6 +46,9 @@ class TerminalSettings(BaseModel):
     data_dir: Path
     key_file: Path
     min_free_disk_mb: int = Field(ge=10, le=1_000_000)
+    channel: Literal["hall", "home_visit"] = "hall"
+    staff_number: str = Field(default="", pattern=r"^[0-9A-Za-z-]{0,32}$")
+    window: Literal["fullscreen", "windowed"] = "fullscreen"
 
     @field_validator("data_dir", "key_file", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from kiosk.clock import SystemClock
 from kiosk.config import KioskConfig
 from kiosk.devices.matcher_adapter import MatcherAdapter
-from kiosk.flow import ConsentGiven, FlowView, Speak, StartRequested, State
+from kiosk.flow import ConsentGiven, FlowView, HelperRequested, Speak, StartRequested, State
 from kiosk.runtime import Devices, KioskRuntime
 
 
@@ -45,11 +45,13 @@ class HeadlessRun:
 
 
 def certify_once(config: KioskConfig, devices: Devices, timeout_s: float, *,
-                 matcher: MatcherAdapter | None = None, rng: random.Random | None = None) -> HeadlessRun:
+                 matcher: MatcherAdapter | None = None, rng: random.Random | None = None,
+                 helper: bool = False) -> HeadlessRun:
     """Runs one session, from the card on ``devices.reader_url`` to its result, and stops.
 
     ``matcher``: an already started worker to use (the caller keeps owning it); else the runtime
-    starts and ends its own. Raises :class:`~kiosk.errors.KioskError` when the runtime cannot
+    starts and ends its own. ``helper``: the operator is a family helper and touches
+    "家人帮忙操作" on the status screen before "开始认证". Raises :class:`~kiosk.errors.KioskError` when the runtime cannot
     start (store, models).
     """
     finished = threading.Event()
@@ -62,7 +64,7 @@ def certify_once(config: KioskConfig, devices: Devices, timeout_s: float, *,
         if not states or states[-1] != view.state:
             states.append(str(view.state))
         if view.state is State.STATUS:
-            runtime.post(StartRequested())
+            runtime.post(HelperRequested() if helper and not view.assisted else StartRequested())
         elif view.state is State.CONSENT:
             runtime.post(ConsentGiven())
         elif view.state in (State.RESULT, State.MAINTENANCE):

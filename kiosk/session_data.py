@@ -121,6 +121,9 @@ def build_record(config: KioskConfig, occurred_at: datetime, session_id: str | N
         match_distance=match.distance if match else None,
         attempt=max(1, effect.attempt),
         valid_until=effect.valid_until,
+        assisted_by=effect.assisted_by,
+        channel=config.terminal.channel,
+        staff_number=config.terminal.staff_number or None,
         evidence_jpeg=evidence_jpeg(config, evidence),
     )
 

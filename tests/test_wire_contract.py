@@ -40,7 +40,8 @@ def full_record(**changes: object) -> CertificationRecord:
                         occurred_at=datetime(2026, 5, 20, 9, 0, tzinfo=CHINA_STANDARD_TIME), device_id="D1",
                         region_code="110101", id_number="11010519491231002X", outcome="certified",
                         reason_code="proxy_assisted", liveness_score=0.93, attack_score=0.1, match_distance=0.3125,
-                        attempt=2, valid_until=date(2027, 5, 20), evidence_jpeg=JPEG)
+                        attempt=2, valid_until=date(2027, 5, 20), assisted_by="family", channel="home_visit",
+                        staff_number="GH-0042", evidence_jpeg=JPEG)
     return CertificationRecord(**{**values, **changes})
 
 
@@ -87,7 +88,9 @@ def test_the_signed_form_of_a_record_is_pinned() -> None:
     upgrade (the centre stored it, the receipt was lost) must be the same content, or the centre
     would set it aside as ``record_conflict``. These bytes are what terminals sent before the
     protocol moved into ``wire/``."""
-    sent = send(full_record(reason_code=None, session_id="s" * 70), images=False).wire_dict()
+    # A hall record nobody helped with (issue 19's fields at their defaults) is signed as before.
+    sent = send(full_record(reason_code=None, session_id="s" * 70, assisted_by=None, channel="hall", staff_number=None),
+                images=False).wire_dict()
     assert canonical_record(sent) == (
         '{"attempt":2,"certified_until":"2027-05-20","device_id":"KIOSK-1","hall_name":"hall",'
         '"id_number":"11010519491231002X","key_id":"0123456789abcdef","occurred_at":"2026-05-20T01:00:00.000000+00:00",'

@@ -64,6 +64,12 @@ class ResultRecord(BaseModel):
     proxy: bool = False
     scores: dict[Code, float] = Field(default_factory=dict, max_length=32)
     certified_until: date | None = None
+    assisted_by: Literal["family"] | None = Field(
+        default=None, description="family: a family member operated the terminal; absent: nobody helped")
+    channel: Literal["hall", "home_visit"] = Field(
+        default="hall", description="where the attempt took place; absent: hall (records before issue 19)")
+    staff_number: str | None = Field(default=None, pattern=r"^[0-9A-Za-z-]{1,32}$",
+                                     description="the staff member signed in for a home visit")
     face_image_jpeg: str | None = Field(default=None, description="base64 JPEG; only with the region's consent")
     signature: str = Field(min_length=1, max_length=200)
 

@@ -48,9 +48,11 @@ prompt_option = click.option(
 @click.option("--timeout-s", default=180.0, show_default=True, type=click.FloatRange(1, 3600),
               help="Give up when no result is reached in this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--helper", is_flag=True,
+              help="Family helper mode: the operator touches 家人帮忙操作 on the status screen (issue 19).")
 @pass_state
 def certify_command(state: CliState, headless: bool, reader_url: str | None, camera_url: str | None,
-                    prompts: list[Any] | None, timeout_s: float, as_json: bool) -> None:
+                    prompts: list[Any] | None, timeout_s: float, as_json: bool, helper: bool) -> None:
     """One certification with no window: the card on the reader, the face from the camera.
 
     The operator of a headless run answers the status and consent screens on the person's behalf
@@ -59,7 +61,7 @@ def certify_command(state: CliState, headless: bool, reader_url: str | None, cam
     config = state.config
     devices = Devices(reader_url or config.reader.url, camera_url or config.camera.url, prompts,
                       realtime_camera=False, watch_for_people=False)
-    result = run_headless(config, devices, timeout_s)
+    result = run_headless(config, devices, timeout_s, helper=helper)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
@@ -68,9 +70,10 @@ def certify_command(state: CliState, headless: bool, reader_url: str | None, cam
     sys.exit(0 if result["outcome"] == Outcome.CERTIFIED else 3)
 
 
-def run_headless(config: KioskConfig, devices: Devices, timeout_s: float) -> dict[str, Any]:
-    """Runs one session to its result and returns ``outcome``, ``valid_until``, ``record_id``."""
-    run = certify_once(config, devices, timeout_s)
+def run_headless(config: KioskConfig, devices: Devices, timeout_s: float, *, helper: bool = False) -> dict[str, Any]:
+    """Runs one session to its result and returns ``outcome``, ``valid_until``, ``record_id``, the
+    states passed through and the prompts spoken; ``helper``: in the family helper mode."""
+    run = certify_once(config, devices, timeout_s, helper=helper)
     view = run.view
     if not run.finished:
         return {"outcome": "timed_out", "valid_until": None, "record_id": None, "prompts": list(run.prompts)}
@@ -81,5 +84,7 @@ def run_headless(config: KioskConfig, devices: Devices, timeout_s: float) -> dic
         "record_id": run.record_ids[-1] if run.record_ids else None,
         "attempt": view.attempt,
         "next_step": str(view.next_step) if view.next_step else None,
+        "assisted": view.assisted,
+        "states": list(run.states),
         "prompts": list(run.prompts),
     }

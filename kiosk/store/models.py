@@ -25,6 +25,15 @@ UpsertResult = Literal["inserted", "updated", "unchanged"]
 REFERENCE_SOURCES = frozenset({"roster_photo", "chip_photo", "staff_enrolment", "center", "live_refresh"})
 """Where a face template came from (kept with it so a technician can tell enrolments apart)."""
 
+CHANNELS = frozenset({"hall", "home_visit"})
+"""Where an attempt took place: the hall's terminal, or a staff laptop on a home visit (上门认证)."""
+
+ASSISTED_BY = frozenset({"family"})
+"""Who helped the person operate the terminal (亲情代办); the face is always the card holder's."""
+
+STAFF_NUMBER_PATTERN = r"[0-9A-Za-z-]{1,32}"
+"""A staff number (工号) as the record keeps it."""
+
 MAX_EVIDENCE_BYTES = 2_000_000  # a 640x480 JPEG is ~50 kB; anything far larger is a caller's mistake
 
 
@@ -69,7 +78,11 @@ class CertificationRecord:
     only, never shown to the person (GB/T 38671): ``liveness_score`` and ``attack_score`` in 0-1,
     ``match_distance`` in dlib descriptor space (Euclidean), each None when that step did not run.
     ``attempt`` counts from 1 within the session. ``valid_until``: the date the person is certified
-    until (set when certified). ``evidence_jpeg``: optional face image, kept encrypted only when the
+    until (set when certified). ``assisted_by``: ``family`` when a family member operated the
+    terminal (nothing about the helper is kept). ``channel``: where the attempt took place, one of
+    :data:`CHANNELS` (``home_visit``: staff certifying at the person's home). ``staff_number``: the
+    number of the staff member signed in for the visit, None at an unattended hall terminal.
+    ``evidence_jpeg``: optional face image, kept encrypted only when the
     configuration keeps evidence; it is never part of ``repr``.
     """
 
@@ -86,6 +99,9 @@ class CertificationRecord:
     match_distance: float | None = None
     attempt: int = 1
     valid_until: date | None = None
+    assisted_by: str | None = None
+    channel: str = "hall"
+    staff_number: str | None = None
     evidence_jpeg: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +116,12 @@ class CertificationRecord:
             raise ValueError("session_id and device_id are required")
         if self.attempt < 1:
             raise ValueError("attempt counts from 1")
+        if self.assisted_by is not None and self.assisted_by not in ASSISTED_BY:
+            raise ValueError(f"assisted_by must be one of {sorted(ASSISTED_BY)}")
+        if self.channel not in CHANNELS:
+            raise ValueError(f"channel must be one of {sorted(CHANNELS)}")
+        if self.staff_number is not None and not re.fullmatch(STAFF_NUMBER_PATTERN, self.staff_number):
+            raise ValueError("staff_number must be 1-32 letters, digits or -")
         if self.outcome == Outcome.CERTIFIED and not self.id_number:
             raise ValueError("a certified record needs the id_number")
         for name in ("liveness_score", "attack_score"):

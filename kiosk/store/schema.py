@@ -119,6 +119,16 @@ def _reference_source_center(db: Database) -> None:
     # delta were stored with the source "centre".
     db.execute("UPDATE face_references SET source = 'center' WHERE source = 'centre'")
 
+@migrations(name="0004_record_channel_assistance")
+def _record_channel_assistance(db: Database) -> None:
+    # Issue 19: a family helper at the terminal (assisted_by = 'family'), certification on a home
+    # visit (channel = 'home_visit') and the visiting staff member's number. Records written before
+    # took place at the hall without help.
+    db.execute("ALTER TABLE certifications ADD COLUMN assisted_by TEXT")
+    db.execute("ALTER TABLE certifications ADD COLUMN channel TEXT NOT NULL DEFAULT 'hall'")
+    db.execute("ALTER TABLE certifications ADD COLUMN staff_number TEXT")
+
+
 def migration_names() -> list[str]:
     """Every migration this version of the kiosk knows, in order."""
     return [migration.name for migration in migrations._migrations]  # sqlite-utils has no public list
