@@ -1,0 +1,43 @@
+"""The visit profile (issue 19): config/visit.toml over the defaults, under the site file and the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from kiosk.config import load_config
+from kiosk.errors import ConfigError
+
+
+def test_the_visit_profile_is_a_windowed_battery_saving_home_visit() -> None:
+    hall = load_config(env={})
+    assert (hall.terminal.channel, hall.terminal.battery_saving, hall.terminal.staff_number) == ("hall", False, "")
+    visit = load_config(env={}, profile="visit")
+    assert (visit.terminal.channel, visit.terminal.battery_saving, visit.ui.fullscreen) == ("home_visit", True, False)
+    assert visit.rules == hall.rules and visit.liveness == hall.liveness  # the same certification rules
+
+
+def test_the_site_file_and_the_environment_win_over_the_profile(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text('[terminal]\nstaff_number = "GH-7"\n[ui]\nfullscreen = true\n', encoding="utf-8")
+    config = load_config(site, env={"KIOSK__TERMINAL__BATTERY_SAVING": "false"}, profile="visit")
+    assert (config.terminal.staff_number, config.ui.fullscreen, config.terminal.battery_saving) == ("GH-7", True, False)
+    assert config.terminal.channel == "home_visit"
+
+
+def test_an_unknown_profile_and_a_bad_staff_number_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown profile"):
+        load_config(env={}, profile="holiday")
+    site = tmp_path / "site.toml"
+    site.write_text('[terminal]\nstaff_number = "工号 7"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="staff_number"):
+        load_config(site, env={}, profile="visit")
+
+
+def test_a_home_visit_will_not_start_without_a_staff_number(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["run", "--profile", "visit"]) != 0
+    assert "--staff-number" in capsys.readouterr().err
+    assert run_cli(["run", "--profile", "visit", "--staff-number", "x y"]) != 0
+    assert "--staff-number" in capsys.readouterr().err
