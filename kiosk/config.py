@@ -47,7 +47,7 @@ class TerminalSettings(BaseModel):
     key_file: Path
     min_free_disk_mb: int = Field(ge=10, le=1_000_000)
     channel: Literal["hall", "home_visit"] = "hall"
-    staff_number: str = Field(default="", pattern=r"^[0-9A-Za-z-]{0,32}$")
+    staff_number: str = Field(default="", pattern=r"^[0-9A-Za-z_-]{0,32}$")
     battery_saving: bool = False
 
     @field_validator("data_dir", "key_file", mode="before")
@@ -90,6 +90,8 @@ class SessionSettings(BaseModel):
     result_display_s: float = Field(gt=0, le=600)
     reminder_before_timeout_s: float = Field(ge=0, le=120)
     inactivity_timeout_s: float = Field(gt=0, le=3600)
+    staff_alert_repeat_s: float = Field(default=20.0, ge=5, le=600)
+    staff_notice_idle_s: float = Field(default=60.0, ge=5, le=3600)
 
 
 class StorageSettings(BaseModel):
@@ -134,6 +136,18 @@ class TechnicianSettings(BaseModel):
     idle_timeout_s: float = Field(gt=0, le=3600)
 
 
+class StaffSettings(BaseModel):
+    """Hall staff: the staff call to the hall console and the local signal when it cannot reach it."""
+
+    model_config = _STRICT
+    signal_url: str = ""
+    request_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    poll_interval_s: float = Field(default=2.0, ge=0.5, le=60)
+    max_backoff_s: float = Field(default=30.0, ge=2, le=3600)
+    local_signal_max_s: float = Field(default=600.0, ge=10, le=86_400)
+    watch_max_s: float = Field(default=3600.0, ge=60, le=86_400)
+
+
 class LoggingSettings(BaseModel):
     """Log files (never personal data in them)."""
 
@@ -161,6 +175,7 @@ class KioskConfig(BaseModel):
     ui: UiSettings
     technician: TechnicianSettings
     logging: LoggingSettings
+    staff: StaffSettings = StaffSettings()
 
 
 ENV_PREFIX = "KIOSK__"

@@ -27,9 +27,12 @@ from kiosk.flow_events import (  # noqa: F401 - re-exported: the events and effe
     ManualReviewRequested, Finished, HelperRequested, FacesCounted, UserActive, RepeatRequested, HelpRequested, DeviceFailed, RecordFailed,
     RecordStored, MaintenanceRequired, DevicesReady, TechnicianEntered, TechnicianLeft, TimedOut, Speak,
     LookUpPensioner, StartLiveness, StopCamera, RunMatch, StoreRecord, Audit, CallStaff, Wipe, event_name,
+    StaffCallDelivered, StaffCallUndelivered, StaffCallAcknowledged, StaffSignedIn, StaffVerified,
+    AcknowledgeStaffCalls,
 )
 from kiosk.flow_model import (  # noqa: F401 - re-exported
-    SESSION_STATES, STAY, Choice, FlowContext, FlowView, PersonView, Rule, State, Stay, Target, UndeclaredTarget,
+    SESSION_STATES, STAY, Choice, FlowContext, FlowView, PersonView, Rule, StaffCallShown, State, Stay, Target,
+    UndeclaredTarget,
 )
 from kiosk.flow_rules import (  # noqa: F401 - re-exported
     HINT_REPEAT_S, INVITATION_REPEAT_S, ON_ENTER, REMINDED, RULES, TOUCH_INVITATION_REPEAT_S, hesitated,
@@ -115,6 +118,9 @@ class Flow:
     def tick(self) -> list[Effect]:
         """Checks the current deadline against the clock; call a few times a second."""
         ctx = self._ctx
+        staff_effects = self._staff_call_tick()
+        if staff_effects:
+            return staff_effects
         if ctx.deadline is None:
             return []
         now = ctx.now()
@@ -129,6 +135,20 @@ class Flow:
             effects, ctx.effects = ctx.effects, []
             return effects
         return []
+
+    def _staff_call_tick(self) -> list[Effect]:
+        """The staff call's timers: the repeated spoken alert while it could not reach the centre,
+        and the end of its text on the idle screen (it must not stay for the next person)."""
+        ctx = self._ctx
+        now = ctx.now()
+        ctx.effects = []
+        if ctx.staff_notice_until is not None and now >= ctx.staff_notice_until:
+            ctx.forget_staff_call()
+        elif ctx.staff_alert_at is not None and now >= ctx.staff_alert_at:
+            ctx.staff_alert_at = now + ctx.timeouts.staff_alert_repeat_s
+            ctx.speak("staff_call_local")
+        effects, ctx.effects = ctx.effects, []
+        return effects
 
     def _enter(self, target: State) -> None:
         ctx = self._ctx
@@ -171,6 +191,7 @@ def prompt_ids(actions: tuple[str, ...] = ("blink", "mouth_open", "turn_left", "
         "status_overdue", "consent_question", "positioning_start", "positioning_again", "face_ok",
         "action_done", "matching", "result_certified", "maintenance", "reminder_still_there", "staff_called",
         "helper_offer", "helper_on", "helper_step_aside", "helper_look_at_screen",
+        "staff_calling", "staff_call_local", "staff_coming", "result_staff_verified",
     }
     ids |= {f"action_{action}" for action in actions}
     ids |= {f"hint_{code}" for code in hint_codes}

@@ -8,7 +8,7 @@ in the README's diagram and in logs (``CardPlaced`` -> ``card_placed``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from kiosk.reasons import Outcome
@@ -252,6 +252,51 @@ class TimedOut(Event):
     """The current state's deadline passed (made by :meth:`Flow.tick`)."""
 
 
+@dataclass(frozen=True)
+class StaffCallDelivered(Event):
+    """The centre has staff call ``call_id``: staff see it on the hall console."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
+class StaffCallUndelivered(Event):
+    """Staff call ``call_id`` could not reach the centre (``code``); it is queued and retried, and
+    the terminal signals locally."""
+
+    call_id: str
+    code: str
+
+
+@dataclass(frozen=True)
+class StaffCallAcknowledged(Event):
+    """A staff member acknowledged call ``call_id`` (on the console, or at the terminal)."""
+
+    call_id: str
+    staff_number: str | None = None
+
+
+@dataclass(frozen=True)
+class StaffSignedIn(Event):
+    """A staff member signed in at the terminal (their own PIN or card): they are here, so every
+    open staff call of the terminal is acknowledged by them."""
+
+    staff_number: str
+
+
+@dataclass(frozen=True)
+class StaffVerified(Event):
+    """A signed-in staff member checked the person against their ID card face to face (面对面认证).
+
+    ``reason`` is a :class:`wire.codes.StaffVerifiedReason` code; ``photo_jpeg`` the evidence photo,
+    only with the person's consent (None when refused). The controller takes the photo out before
+    the flow sees the event: the flow never holds an image."""
+
+    staff_number: str
+    reason: str
+    photo_jpeg: bytes | None = field(default=None, repr=False, compare=False)
+
+
 def event_name(event_type: type[Event]) -> str:
     """The snake_case name of an event class: ``CardPlaced`` -> ``card_placed`` (diagram, logs)."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", event_type.__name__).lower()
@@ -303,6 +348,8 @@ class StoreRecord(Effect):
     outcome: str
     attempt: int
     valid_until: date | None = None
+    staff_number: str | None = None
+    staff_reason: str | None = None
     assisted_by: str | None = None
     """``family`` when a family member operated the screen (helper mode), else None."""
 
@@ -317,7 +364,19 @@ class Audit(Effect):
 
 @dataclass(frozen=True)
 class CallStaff(Effect):
-    """Alert the hall staff (sound, light, message to the technician page)."""
+    """Call the hall staff: call ``call_id`` for ``reason`` (a :class:`wire.staff.StaffCallReason`)
+    from ``screen`` (the state's name); the answer comes back as a staff-call event."""
+
+    reason: str = "help_pressed"
+    call_id: str = ""
+    screen: str = ""
+
+
+@dataclass(frozen=True)
+class AcknowledgeStaffCalls(Effect):
+    """Staff member ``staff_number`` is at the terminal: acknowledge every open staff call."""
+
+    staff_number: str
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from kiosk.clock import Clock, today
 from kiosk.config import RulesSettings, SessionSettings
 from kiosk.flow_events import Audit, Effect, Event, Speak, StoreRecord
 from kiosk.policy import CycleStatus, cycle_status
-from kiosk.reasons import NextStep, Outcome
+from kiosk.reasons import CERTIFYING_OUTCOMES, NextStep, Outcome
 
 
 class State(StrEnum):
@@ -44,6 +44,17 @@ class State(StrEnum):
     RESULT = "result"
     MAINTENANCE = "maintenance"
     TECHNICIAN = "technician"
+
+
+class StaffCallShown(StrEnum):
+    """What the screen says of a staff call (the footer's help button and the voice).
+
+    Only ``notified`` and ``acknowledged`` say that staff were told: the centre answered."""
+
+    CALLING = "calling"  # sent, no answer yet
+    NOTIFIED = "notified"  # the centre has it: "已通知工作人员"
+    LOCAL = "local"  # could not reach the centre: the terminal signals and says where to go instead
+    ACKNOWLEDGED = "acknowledged"  # a staff member acknowledged it: "工作人员马上就到"
 
 
 SESSION_STATES = frozenset(
@@ -85,6 +96,7 @@ class FlowView:
     can_retry: bool = False
     manual_review_offered: bool = False
     staff_called: bool = False
+    staff_call: StaffCallShown | None = None
     maintenance_code: str | None = None
     last_prompt: Speak | None = None
     assisted: bool = False
@@ -173,6 +185,7 @@ _NEXT_STEP_BY_OUTCOME: dict[str, NextStep] = {
     Outcome.MATCHER_TIMEOUT: NextStep.ASK_STAFF,
     Outcome.DEVICE_ERROR: NextStep.ASK_STAFF,
     Outcome.MANUAL_REVIEW_REQUESTED: NextStep.NONE,
+    Outcome.STAFF_VERIFIED: NextStep.NONE,
 }
 
 # States whose deadline a touch pushes back (the person is reading or deciding).
@@ -223,6 +236,9 @@ class FlowContext:
     faces_in_view: int = 0
     camera_attempt: int = 0
     effects: list[Effect] = field(default_factory=list)
+    staff_call_id: str | None = None  # the call the screen speaks of; answers for others are ignored
+    staff_alert_at: float | None = None  # next spoken alert while the call could not reach the centre
+    staff_notice_until: float | None = None  # on the idle screen, the call's text goes at this time
 
     def __post_init__(self) -> None:
         self.view = FlowView(State.IDLE, attempts_max=self.rules.attempts_per_session)
@@ -283,7 +299,14 @@ class FlowContext:
         self.held_announcement = None
         self.hesitations = 0
         self.faces_in_view = 0
+        self.forget_staff_call()
         self.view = FlowView(self.view.state, session_id=session_id, attempts_max=self.rules.attempts_per_session)
+
+    def forget_staff_call(self) -> None:
+        """The screen stops speaking of the staff call (the call itself goes on at the desk)."""
+        self.staff_call_id = self.staff_alert_at = self.staff_notice_until = None
+        if self.view.staff_call is not None or self.view.staff_called:
+            self.update(staff_call=None, staff_called=False)
 
     def extend_deadline(self) -> None:
         """A touch: the full time again where the person is reading or deciding."""
@@ -297,9 +320,10 @@ class FlowContext:
         self.reminded = False
 
     def finish(self, outcome: str, *, counts_as_attempt: bool = False, record: bool = False,
-               next_step: NextStep | None = None) -> None:
+               next_step: NextStep | None = None, staff: tuple[str, str] | None = None) -> None:
         """Sets the result of the session or attempt (the rule's target is the result screen);
-        counts and records the attempt as asked."""
+        counts and records the attempt as asked. ``staff``: (staff number, reason) of a
+        face-to-face certification."""
         can_retry = False
         manual_review = False
         next_step = next_step or _NEXT_STEP_BY_OUTCOME.get(outcome, NextStep.COUNTER)
@@ -309,12 +333,14 @@ class FlowContext:
             manual_review = not can_retry
             next_step = NextStep.RETRY if can_retry else NextStep.MANUAL_REVIEW
         valid_until = None
-        if outcome == Outcome.CERTIFIED:
+        if outcome in CERTIFYING_OUTCOMES:
             day = today(self.clock)
             valid_until = cycle_status(day, day, cycle_days=self.rules.cycle_days,
                                        grace_days=self.rules.grace_days).due_date
         if record:
-            self.emit(StoreRecord(outcome, self.view.attempt, valid_until, self.assisted_by()))
+            staff_number, staff_reason = staff or (None, None)
+            self.emit(StoreRecord(outcome, self.view.attempt, valid_until, staff_number, staff_reason,
+                                  self.assisted_by()))
         self.emit(Audit("outcome", outcome))
         self.update(outcome=outcome, next_step=next_step, valid_until=valid_until, can_retry=can_retry,
                     manual_review_offered=manual_review, hint=None, action=None)

@@ -31,10 +31,15 @@ from kiosk.flow_events import (
     RepeatRequested, RetryRequested, RunMatch, StartLiveness, StartRequested, StopCamera, StoreRecord,
     TechnicianEntered, TechnicianLeft, TimedOut, UserActive, Wipe,
 )
-from kiosk.flow_model import (
-    ASSISTED_BY_FAMILY, SESSION_STATES, STAY, Choice, FlowContext, PersonView, Rule, State, Target, prompt,
+from kiosk.flow_events import (
+    AcknowledgeStaffCalls, StaffCallAcknowledged, StaffCallDelivered, StaffCallUndelivered, StaffSignedIn, StaffVerified,
 )
-from kiosk.reasons import NextStep, Outcome
+from kiosk.flow_model import (
+    ASSISTED_BY_FAMILY, SESSION_STATES, STAY, Choice, FlowContext, PersonView, Rule, StaffCallShown, State, Target,
+    prompt,
+)
+from kiosk.reasons import CERTIFYING_OUTCOMES, NextStep, Outcome
+from wire.staff import StaffCallReason
 from reader.errors import ReaderReason
 
 INVITATION_REPEAT_S = 60.0
@@ -104,6 +109,7 @@ def pensioner_found(ctx: FlowContext, event: PensionerFound) -> None:
 def reference_missing(ctx: FlowContext, event: ReferenceMissing) -> None:
     ctx.update(person=ctx.person(event.last_certified))
     ctx.finish(event.code)
+    call_staff(ctx, StaffCallReason.NO_REFERENCE, announce=False)  # only staff can help: enrol or certify
 
 
 def finish_with(outcome: str, *, record: bool = False) -> Callable[[FlowContext, Event], None]:
@@ -220,6 +226,13 @@ def action_completed(ctx: FlowContext, event: ActionCompleted) -> None:
 
 def failed_attempt(ctx: FlowContext, event: LivenessFailed | Mismatched) -> None:
     ctx.finish(event.code, counts_as_attempt=True, record=True)
+    call_staff_when_attempts_run_out(ctx)
+
+
+def call_staff_when_attempts_run_out(ctx: FlowContext) -> None:
+    """After the last failed attempt staff are called at once (the result screen says it)."""
+    if ctx.view.manual_review_offered:
+        call_staff(ctx, StaffCallReason.ATTEMPTS_EXHAUSTED, announce=False)
 
 
 def retry(ctx: FlowContext, _event: RetryRequested) -> Target:
@@ -273,9 +286,62 @@ def repeat_when_hesitant(ctx: FlowContext, event: RepeatRequested) -> None:
 
 def help_requested(ctx: FlowContext, _event: HelpRequested) -> None:
     ctx.extend_deadline()
-    ctx.update(staff_called=True)
-    ctx.emit(CallStaff(), Audit("help", "staff_called"))
-    ctx.speak("staff_called")
+    shown = ctx.view.staff_call
+    if shown in (StaffCallShown.CALLING, StaffCallShown.NOTIFIED, StaffCallShown.ACKNOWLEDGED):
+        ctx.speak(STAFF_CALL_PROMPTS[shown])  # a second touch: say where the call stands, no second call
+        return
+    call_staff(ctx, StaffCallReason.HELP_PRESSED, announce=True)
+
+
+STAFF_CALL_PROMPTS = {
+    StaffCallShown.CALLING: "staff_calling",
+    StaffCallShown.NOTIFIED: "staff_called",
+    StaffCallShown.LOCAL: "staff_call_local",
+    StaffCallShown.ACKNOWLEDGED: "staff_coming",
+}
+"""What the voice says for each state of the call; "staff were told" only once the centre answered."""
+
+
+def call_staff(ctx: FlowContext, reason: str, *, announce: bool) -> None:
+    """Raises a staff call; the screen says "calling" until the centre answers (a staff-call event).
+
+    ``announce``: say "calling" now (the person touched help); automatic calls say nothing until
+    the answer, so that the result announcement is heard whole. On the idle screen the call's text
+    goes after ``session.staff_notice_idle_s``: it must not stay for the next person."""
+    call_id = ctx.new_session_id()
+    ctx.staff_call_id, ctx.staff_alert_at = call_id, None
+    ctx.staff_notice_until = ctx.now() + ctx.timeouts.staff_notice_idle_s if ctx.view.state is State.IDLE else None
+    ctx.update(staff_call=StaffCallShown.CALLING, staff_called=False)
+    ctx.emit(CallStaff(reason, call_id, str(ctx.view.state)), Audit("help", "staff_called"))
+    if announce:
+        ctx.speak("staff_calling")
+
+
+def staff_call_answered(shown: StaffCallShown) -> Callable[[FlowContext, Event], None]:
+    """An action for an answer about the screen's call: show and say ``shown`` (answers about an
+    earlier person's call are ignored)."""
+    def answered(ctx: FlowContext, event: StaffCallDelivered | StaffCallUndelivered | StaffCallAcknowledged) -> None:
+        if event.call_id != ctx.staff_call_id or ctx.view.staff_call is StaffCallShown.ACKNOWLEDGED:
+            return
+        told = shown in (StaffCallShown.NOTIFIED, StaffCallShown.ACKNOWLEDGED)
+        ctx.update(staff_call=shown, staff_called=told)
+        ctx.staff_alert_at = ctx.now() + ctx.timeouts.staff_alert_repeat_s if shown is StaffCallShown.LOCAL else None
+        ctx.speak(STAFF_CALL_PROMPTS[shown])
+
+    return answered
+
+
+def staff_signed_in(ctx: FlowContext, event: StaffSignedIn) -> None:
+    # The staff member is here: every open call is acknowledged by them, the screen stops calling.
+    ctx.emit(AcknowledgeStaffCalls(event.staff_number), Audit("staff", "signed_in"))
+    ctx.forget_staff_call()
+
+
+def staff_verified(ctx: FlowContext, event: StaffVerified) -> None:
+    # The controller lets this event through only when a person's card was read in this session.
+    ctx.emit(Audit("staff", "verified"))
+    ctx.forget_staff_call()
+    ctx.finish(Outcome.STAFF_VERIFIED, record=True, staff=(event.staff_number, event.reason))
 
 
 def session_timed_out(ctx: FlowContext, _event: TimedOut) -> State:
@@ -407,8 +473,8 @@ def enter_result(ctx: FlowContext) -> None:
     ctx.camera_attempt = 0
     ctx.emit(StopCamera())
     outcome = view.outcome or Outcome.DEVICE_ERROR
-    if outcome == Outcome.CERTIFIED:
-        announcement = prompt("result_certified", valid_until=view.valid_until)
+    if outcome in CERTIFYING_OUTCOMES:
+        announcement = prompt(f"result_{outcome}", valid_until=view.valid_until)
     else:
         announcement = prompt(f"result_{outcome}", next_step=str(view.next_step),
                               attempts_left=view.attempts_max - ctx.attempts_used)
@@ -510,5 +576,11 @@ RULES: tuple[Rule, ...] = (
     *(Rule(state, UserActive, STAY, user_active) for state in _ALL),
     *(Rule(state, RepeatRequested, STAY, repeat_when_hesitant if state in HESITANT else repeat) for state in _ALL),
     *(Rule(state, HelpRequested, STAY, help_requested) for state in _ALL),
+    # The staff call's answers, and staff at the terminal (issue 17).
+    *(Rule(state, StaffCallDelivered, STAY, staff_call_answered(StaffCallShown.NOTIFIED)) for state in _ALL),
+    *(Rule(state, StaffCallUndelivered, STAY, staff_call_answered(StaffCallShown.LOCAL)) for state in _ALL),
+    *(Rule(state, StaffCallAcknowledged, STAY, staff_call_answered(StaffCallShown.ACKNOWLEDGED)) for state in _ALL),
+    *(Rule(state, StaffSignedIn, STAY, staff_signed_in) for state in _ALL),
+    *(Rule(state, StaffVerified, State.RESULT, staff_verified) for state in (State.STATUS, State.CONSENT, State.RESULT)),
 )
 """The literal table. At most one rule per (state, event class); events without one are ignored."""

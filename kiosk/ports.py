@@ -117,3 +117,14 @@ class PresencePort(Protocol):
 
     def stop(self) -> None:
         """Stops watching and releases the camera before returning (idempotent)."""
+
+
+class StaffCallPort(Protocol):
+    """Where the controller sends staff calls (:class:`kiosk.staff_calls.StaffCallService`). Both
+    methods are thread-safe and return at once; the answers come back as flow events."""
+
+    def raise_call(self, call_id: str, reason: str, screen: str) -> None:
+        """Sends a staff call (stored, delivered at once, queued while the centre is out of reach)."""
+
+    def acknowledge_here(self, staff_number: str | None) -> None:
+        """A staff member is at the terminal: acknowledge every open call."""

@@ -29,6 +29,11 @@ class Outcome(StrEnum):
     SESSION_TIMEOUT = "session_timeout"
     MANUAL_REVIEW_REQUESTED = "manual_review_requested"
     DEVICE_ERROR = "device_error"
+    STAFF_VERIFIED = "staff_verified"  # a staff member certified the person face to face (面对面认证)
+
+
+CERTIFYING_OUTCOMES = frozenset({Outcome.CERTIFIED, Outcome.STAFF_VERIFIED})
+"""Outcomes that certify the person for the cycle rules (the last certified date moves)."""
 
 
 class NextStep(StrEnum):

@@ -38,6 +38,7 @@ from reader.card import IdCard
 from reader.errors import ReaderError, ReaderReason
 
 if TYPE_CHECKING:
+    from kiosk.staff_calls import StaffCallService
     from kiosk.sync import SyncReport, SyncStatus, SyncWorker
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class KioskRuntime:
         on_staff_called: Callable[[], None] = lambda: None,
         on_record: Callable[[str, CertificationRecord], None] = lambda _id, _record: None,
         with_sync: bool = True,
+        with_staff_calls: bool = True,
         rng: random.Random | None = None,
         matcher: MatcherAdapter | None = None,
     ) -> None:
@@ -89,6 +91,8 @@ class KioskRuntime:
         self._callbacks = dict(voice=voice, on_view=on_view, on_preview=on_preview,
                                on_staff_called=on_staff_called, on_record=on_record)
         self._with_sync = with_sync
+        self._with_staff_calls = with_staff_calls
+        self.staff_calls: StaffCallService | None = None
         self._rng = rng
         self._own_matcher = matcher is None  # a matcher handed in is the caller's to close
         self.matcher: MatcherAdapter | None = matcher
@@ -114,13 +118,20 @@ class KioskRuntime:
                 CameraConfig(devices.camera_url, config.camera, config.quality, config.liveness, config.antispoof),
                 rng=self._rng, prompts=devices.prompts, realtime=devices.realtime_camera,
             )
+            if self._with_staff_calls:
+                from kiosk.staff_calls import staff_call_service
+
+                self.staff_calls = staff_call_service(config, self._clock, self.post)
             self.controller = SessionController(
                 config, self._clock,
                 store_factory=lambda: Store.from_config(config, self._clock),
                 reader=self._card_reader,
-                liveness=liveness, matcher=self.matcher, presence=self._presence(), **self._callbacks,
+                liveness=liveness, matcher=self.matcher, presence=self._presence(), staff_calls=self.staff_calls,
+                **self._callbacks,
             )
             self.controller.start()
+            if self.staff_calls is not None:
+                self.staff_calls.start()
             if self._with_sync:
                 from kiosk.sync import SyncWorker
 
@@ -163,6 +174,9 @@ class KioskRuntime:
 
     def stop(self) -> None:
         """Stops everything that was started (idempotent)."""
+        if self.staff_calls is not None:
+            self.staff_calls.stop()
+            self.staff_calls = None
         if self.sync is not None:
             self.sync.stop()
             self.sync = None

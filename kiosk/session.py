@@ -34,11 +34,12 @@ from kiosk.flow import (
     LookUpPensioner, MaintenanceRequired, Matched, Mismatched, PensionerFound, PensionerNotFound, RecordFailed,
     RecordStored, ReferenceMissing, RunMatch, Speak, StartLiveness, State, StopCamera, StoreRecord, Wipe,
 )
-from kiosk.ports import CardReaderPort, LivenessPort, MatcherPort, PresencePort, Preview, VoicePort
+from kiosk.flow import AcknowledgeStaffCalls, StaffCallUndelivered, StaffVerified
+from kiosk.ports import CardReaderPort, LivenessPort, MatcherPort, PresencePort, Preview, StaffCallPort, VoicePort
 from kiosk.reasons import Outcome
 from kiosk.session_data import (
     Completion, LiveReferenceEncoded, LiveReferenceFailed, MatchDecided, MatcherFailed, SessionData, build_record,
-    encoding_completion, match_completion,
+    build_staff_record, encoding_completion, match_completion,
 )
 from kiosk.store import CertificationRecord, Store
 
@@ -58,6 +59,8 @@ class SessionController:
 
     ``store_factory`` is called on the controller's thread (SQLite connections belong to one thread).
     ``on_staff_called`` is called when a person asks for help; ``on_record`` after each record.
+    ``staff_calls`` delivers staff calls to the hall console; without it every call is answered
+    as undelivered at once (the screen then says where to go instead: it never claims staff were told).
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class SessionController:
         on_staff_called: Callable[[], None] = lambda: None,
         on_record: Callable[[str, CertificationRecord], None] = lambda _id, _record: None,
         presence: PresencePort | None = None,
+        staff_calls: StaffCallPort | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
@@ -88,6 +92,7 @@ class SessionController:
         self._on_staff_called = on_staff_called
         self._on_record = on_record
         self._presence = presence
+        self._staff_calls = staff_calls
         self._inbox: queue.Queue[Event | Completion | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -192,6 +197,8 @@ class SessionController:
             case CardRead() if self.flow.accepts(item):
                 self._session.id_number = item.id_number  # before the flow asks for the lookup
                 return self.flow.handle(item)
+            case StaffVerified():
+                return self._staff_verified(item)
             case _:
                 return self.flow.handle(item)
 
@@ -256,10 +263,29 @@ class SessionController:
             case StoreRecord():
                 return self.flow.handle(self._store_record(store, effect))
             case CallStaff():
-                self._on_staff_called()
+                self._call_staff(effect)
+            case AcknowledgeStaffCalls():
+                if self._staff_calls is not None:
+                    self._staff_calls.acknowledge_here(effect.staff_number)
             case Wipe():
                 self._wipe()
         return []
+
+    def _call_staff(self, effect: CallStaff) -> None:
+        if self._staff_calls is not None:
+            self._staff_calls.raise_call(effect.call_id, effect.reason, effect.screen)
+        else:
+            self.post(StaffCallUndelivered(effect.call_id, "staff_calls_unavailable"))
+        self._on_staff_called()
+
+    def _staff_verified(self, item: StaffVerified) -> list[Effect]:
+        """A face-to-face certification: only for the person whose card was read; the photo is kept
+        in the session data (the flow never holds an image) until the record is stored."""
+        if self._session.id_number is None or not self.flow.accepts(item):
+            log.warning("staff verification ignored: no person's card on this screen")
+            return []
+        self._session.staff_photo = item.photo_jpeg
+        return self.flow.handle(StaffVerified(item.staff_number, item.reason))
 
     def _look_up(self, store: Store) -> Event:
         id_number = self._session.id_number
@@ -300,8 +326,12 @@ class SessionController:
     def _store_record(self, store: Store, effect: StoreRecord) -> RecordStored | RecordFailed:
         """Stores the attempt's record (with its outbox row); the flow announces the result only
         on :class:`RecordStored`."""
-        record = build_record(self._config, self._clock.now(), self.flow.view.session_id, self._session.id_number,
-                              effect, self._liveness.scores(), self._session.match, self._session.evidence)
+        if effect.outcome == Outcome.STAFF_VERIFIED:
+            record = build_staff_record(self._config, self._clock.now(), self.flow.view.session_id,
+                                        self._session.id_number, effect, self._session.staff_photo)
+        else:
+            record = build_record(self._config, self._clock.now(), self.flow.view.session_id, self._session.id_number,
+                                  effect, self._liveness.scores(), self._session.match, self._session.evidence)
         try:
             record_id = store.record_attempt(record)
         except KioskError as exc:
@@ -309,7 +339,7 @@ class SessionController:
             return RecordFailed(exc.code)
         log.info("record %s stored: %s (attempt %d)", record_id, effect.outcome, record.attempt)
         self._on_record(record_id, record)
-        if record.certified and self._config.match.refresh_reference_on_success:
+        if record.outcome == Outcome.CERTIFIED and self._config.match.refresh_reference_on_success:
             self._refresh_reference()
         return RecordStored()
 

@@ -27,7 +27,7 @@ from kiosk.config import KioskConfig
 from kiosk.errors import reason_code
 from kiosk.flow_events import StoreRecord
 from kiosk.ports import LivenessScores, MatchOutcome
-from kiosk.reasons import Outcome
+from kiosk.reasons import CERTIFYING_OUTCOMES, Outcome
 from kiosk.store import CertificationRecord
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class SessionData:
     id_number: str | None = field(default=None, repr=False)
     match: MatchOutcome | None = None
     evidence: np.ndarray | None = field(default=None, repr=False)
+    staff_photo: bytes | None = field(default=None, repr=False)  # JPEG a staff member took, with consent
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def build_record(config: KioskConfig, occurred_at: datetime, session_id: str | N
         region_code=config.terminal.region_code,
         id_number=id_number,
         outcome=effect.outcome,
-        reason_code=None if effect.outcome == Outcome.CERTIFIED else effect.outcome,
+        reason_code=None if effect.outcome in CERTIFYING_OUTCOMES else effect.outcome,
         liveness_score=unit(scores.liveness_score),
         attack_score=unit(scores.attack_score),
         match_distance=match.distance if match else None,
@@ -123,9 +124,24 @@ def build_record(config: KioskConfig, occurred_at: datetime, session_id: str | N
         valid_until=effect.valid_until,
         assisted_by=effect.assisted_by,
         channel=config.terminal.channel,
-        staff_number=config.terminal.staff_number or None,
+        # On a home visit every record names the staff member signed in for the visit (issue 19).
+        staff_number=(config.terminal.staff_number or None) if config.terminal.channel == "home_visit" else None,
         evidence_jpeg=evidence_jpeg(config, evidence),
     )
+
+
+def build_staff_record(config: KioskConfig, occurred_at: datetime, session_id: str | None, id_number: str | None,
+                       effect: StoreRecord, photo_jpeg: bytes | None) -> CertificationRecord:
+    """The record of a face-to-face certification by staff: no scores (no face check ran), the
+    staff member and the reason; the photo (taken with the person's consent) only when the
+    configuration keeps evidence images."""
+    keeps_image = config.storage.evidence_retention_days > 0 or config.sync.send_face_images
+    return CertificationRecord(
+        session_id=session_id or "none", occurred_at=occurred_at, device_id=config.terminal.device_id,
+        region_code=config.terminal.region_code, id_number=id_number, outcome=effect.outcome,
+        attempt=max(1, effect.attempt), valid_until=effect.valid_until, staff_number=effect.staff_number,
+        staff_reason=effect.staff_reason, channel=config.terminal.channel,
+        evidence_jpeg=photo_jpeg if keeps_image else None)
 
 
 def evidence_jpeg(config: KioskConfig, frame: np.ndarray | None) -> bytes | None:

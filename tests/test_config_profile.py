@@ -41,3 +41,17 @@ def test_a_home_visit_will_not_start_without_a_staff_number(capsys: pytest.Captu
     assert "--staff-number" in capsys.readouterr().err
     assert run_cli(["run", "--profile", "visit", "--staff-number", "x y"]) != 0
     assert "--staff-number" in capsys.readouterr().err
+
+
+def test_a_staff_number_on_an_ordinary_record_belongs_to_a_home_visit_only() -> None:
+    from datetime import datetime, timezone
+
+    from kiosk.store import CertificationRecord
+
+    values = dict(session_id="s", occurred_at=datetime(2026, 5, 20, tzinfo=timezone.utc), device_id="D",
+                  region_code="110101", id_number="110101194001010012", outcome="certified", staff_number="GH-7")
+    assert CertificationRecord(**values, channel="home_visit").staff_number == "GH-7"
+    with pytest.raises(ValueError, match="home visit"):
+        CertificationRecord(**values)  # at the hall only a staff_verified record names staff
+    with pytest.raises(ValueError, match="channel"):
+        CertificationRecord(**{**values, "staff_number": None}, channel="bus")

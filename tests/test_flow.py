@@ -19,7 +19,8 @@ from kiosk.flow import (
     Matched, Mismatched, PensionerFound, PensionerNotFound, PersonApproached, QualityHinted, RecordFailed,
     RecordStored, ReferenceMissing, RepeatRequested, RetryRequested, RunMatch, Speak, StartLiveness, StartRequested,
     Rule, State, StopCamera, StoreRecord, TechnicianEntered, TechnicianLeft, TimedOut, UndeclaredTarget, UserActive,
-    Wipe, declared_targets, reachable_from, transition_table,
+    Wipe, CallStaff, StaffCallAcknowledged, StaffCallDelivered, StaffCallUndelivered, StaffSignedIn, StaffVerified,
+    declared_targets, reachable_from, transition_table,
 )
 from kiosk.flow_model import deadline_s
 from kiosk.flow_rules import BACK_TO_IDLE
@@ -203,7 +204,12 @@ def test_repeat_and_help(flow: Flow) -> None:
     run(flow, CardPlaced(), CardRead("x", "a*"), PensionerFound(None), StartRequested())
     assert spoken(run(flow, RepeatRequested())) == ["consent_question"]
     effects = run(flow, HelpRequested())
-    assert flow.view.staff_called and "staff_called" in spoken(effects)
+    # Staff are said to be told only once the centre answered (issue 17): "calling" until then.
+    assert not flow.view.staff_called and spoken(effects) == ["staff_calling"]
+    call = next(effect for effect in effects if isinstance(effect, CallStaff))
+    assert (call.reason, call.screen) == ("help_pressed", "consent")
+    assert spoken(run(flow, StaffCallDelivered(call.call_id))) == ["staff_called"]
+    assert flow.view.staff_called
 
 
 def test_maintenance_and_technician(flow: Flow) -> None:
@@ -261,7 +267,9 @@ SAMPLE_EVENTS: tuple[Event, ...] = (
     Finished(), UserActive(), RepeatRequested(), HelpRequested(), DeviceFailed("camera_unavailable"),
     RecordFailed("storage_full"), RecordStored(), MaintenanceRequired("camera_unavailable"), DevicesReady(),
     MaintenanceRequired("reader_unavailable", device="reader"), DevicesReady(device="reader"), TechnicianEntered(),
-    TechnicianLeft(), TimedOut(), HelperRequested(), FacesCounted(1), FacesCounted(2),
+    TechnicianLeft(), TimedOut(), StaffCallDelivered("c"), StaffCallUndelivered("c", "center_unreachable"),
+    StaffCallAcknowledged("c", "S1"), StaffSignedIn("S1"), StaffVerified("S1", "no_reference"),
+    HelperRequested(), FacesCounted(1), FacesCounted(2),
 )
 
 

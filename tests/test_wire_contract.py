@@ -38,10 +38,10 @@ def full_record(**changes: object) -> CertificationRecord:
     """A record with every field set to something other than its default."""
     values: dict = dict(record_id="6f1c2e3a-1111-4222-8333-944455556666", session_id="s-1",
                         occurred_at=datetime(2026, 5, 20, 9, 0, tzinfo=CHINA_STANDARD_TIME), device_id="D1",
-                        region_code="110101", id_number="11010519491231002X", outcome="certified",
+                        region_code="110101", id_number="11010519491231002X", outcome="staff_verified",
                         reason_code="proxy_assisted", liveness_score=0.93, attack_score=0.1, match_distance=0.3125,
-                        attempt=2, valid_until=date(2027, 5, 20), assisted_by="family", channel="home_visit",
-                        staff_number="GH-0042", evidence_jpeg=JPEG)
+                        attempt=2, valid_until=date(2027, 5, 20), evidence_jpeg=JPEG, staff_number="S-007",
+                        staff_reason="cannot_do_actions", assisted_by="family", channel="home_visit")
     return CertificationRecord(**{**values, **changes})
 
 
@@ -77,8 +77,9 @@ def test_every_stored_field_reaches_the_wire_record_and_the_centre_accepts_it() 
 
 def test_absent_values_are_left_out_not_sent_as_null() -> None:
     sent = send(full_record(id_number=None, outcome="liveness_failed", reason_code=None, valid_until=None,
-                            liveness_score=None, attack_score=None, match_distance=None, evidence_jpeg=None)).wire_dict()
-    assert not {"id_number", "certified_until", "face_image_jpeg", "proxy"} & set(sent)
+                            liveness_score=None, attack_score=None, match_distance=None, evidence_jpeg=None,
+                            staff_number=None, staff_reason=None)).wire_dict()
+    assert not {"id_number", "certified_until", "face_image_jpeg", "proxy", "staff_number", "staff_reason"} & set(sent)
     assert (sent["reason_code"], sent["scores"]) == ("", {})
     assert "face_image_jpeg" not in send(full_record(), images=False).wire_dict()
 
@@ -89,8 +90,8 @@ def test_the_signed_form_of_a_record_is_pinned() -> None:
     would set it aside as ``record_conflict``. These bytes are what terminals sent before the
     protocol moved into ``wire/``."""
     # A hall record nobody helped with (issue 19's fields at their defaults) is signed as before.
-    sent = send(full_record(reason_code=None, session_id="s" * 70, assisted_by=None, channel="hall", staff_number=None),
-                images=False).wire_dict()
+    sent = send(full_record(reason_code=None, session_id="s" * 70, outcome="certified", staff_number=None,
+                            staff_reason=None, assisted_by=None, channel="hall"), images=False).wire_dict()
     assert canonical_record(sent) == (
         '{"attempt":2,"certified_until":"2027-05-20","device_id":"KIOSK-1","hall_name":"hall",'
         '"id_number":"11010519491231002X","key_id":"0123456789abcdef","occurred_at":"2026-05-20T01:00:00.000000+00:00",'

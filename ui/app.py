@@ -156,7 +156,7 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
     def start_controller() -> None:
         try:
             kiosk = controller_factory(voice=voice, on_view=window.on_view, on_preview=window.on_preview,
-                                       on_staff_called=lambda: None)
+                                       on_staff_called=lambda: None)  # delivered by the runtime (kiosk.staff_calls)
             kiosk.start()
         except Exception as exc:  # noqa: BLE001 - shown as the maintenance screen by the controller's owner
             poster.failed.emit(reason_code(exc))

@@ -137,6 +137,11 @@ class Footer(QWidget, Scaled):
         """After a call the button says so (the person sees their touch did something)."""
         self.help.setText(self._help_called_text if called else self._help_text)
 
+    def set_staff_call_text(self, text: str | None) -> None:
+        """The button names where the staff call stands (calling, told, go to the window, coming);
+        None: the plain help button."""
+        self.help.setText(text or self._help_text)
+
 
 def text_overflow(widget: QWidget) -> str | None:
     """Why the text of ``widget`` (a QLabel or QPushButton) does not fit its rectangle, or None.

@@ -66,3 +66,21 @@ class RecordRejection(StrEnum):
     DEVICE_MISMATCH = "record_device_mismatch"
     IMAGE_TOO_LARGE = "record_image_too_large"
     CONFLICT = "record_conflict"
+
+
+class StaffVerifiedReason(StrEnum):
+    """Why a staff member certified a person face to face (面对面认证) instead of the face check.
+
+    Travels as ``staff_reason`` of a ``staff_verified`` result record."""
+
+    NO_REFERENCE = "no_reference"  # no reference photo to compare with
+    CANNOT_DO_ACTIONS = "cannot_do_actions"  # cannot blink / open the mouth / turn as asked
+    FACE_CHECK_FAILED = "face_check_failed"  # the attempts ran out; staff checked the person in person
+    FACE_MISMATCH_CONFIRMED_IN_PERSON = "face_mismatch_confirmed_in_person"  # reference outdated, person checked
+    DEVICE_PROBLEM = "device_problem"  # the camera or the matcher cannot be used
+    OTHER = "other"
+
+
+STAFF_VERIFIED_OUTCOME = "staff_verified"
+"""The outcome of a record that a staff member certified in person; it counts as a certification
+for the cycle rules on the terminal and at the centre."""

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("ui.commands", "Start the kiosk full screen with the devices from configuration."),
     "demo": ("ui.commands", "Start the kiosk in a window with a simulated card reader."),
     "technician": ("kiosk.cli.technician_cmd", "Technician settings (set the PIN)."),
+    "staff": ("kiosk.cli.staff_cmd", "Staff accounts: add, list, disable (face-to-face certification)."),
     "voice": ("ui.voice_cmd", "Render the voice prompt clips offline."),
     "bench": ("kiosk.cli.bench_cmd", "Run the benchmarks and print their numbers."),
     "db": ("kiosk.cli.db_cmd", "The local database: status, backup, migrate, restore (upgrades)."),
@@ -83,7 +84,7 @@ class CliState:
                     terminal = config.terminal.model_validate({**config.terminal.model_dump(),
                                                                "staff_number": self.staff_number})
                 except ValueError:
-                    raise ConfigError("--staff-number: 1-32 letters, digits or -") from None
+                    raise ConfigError("--staff-number: 1-32 letters, digits, _ or -") from None
                 config = config.model_copy(update={"terminal": terminal})
             self._config = config
         return self._config

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, NewType
 
-from kiosk.reasons import Outcome, is_code
+from kiosk.reasons import CERTIFYING_OUTCOMES, Outcome, is_code
+from wire.staff import STAFF_NUMBER_PATTERN
 
 RecordId = NewType("RecordId", str)
 """A certification record's UUID (text, 36 characters); also the outbox key and the sync key."""
@@ -30,9 +31,6 @@ CHANNELS = frozenset({"hall", "home_visit"})
 
 ASSISTED_BY = frozenset({"family"})
 """Who helped the person operate the terminal (亲情代办); the face is always the card holder's."""
-
-STAFF_NUMBER_PATTERN = r"[0-9A-Za-z-]{1,32}"
-"""A staff number (工号) as the record keeps it."""
 
 MAX_EVIDENCE_BYTES = 2_000_000  # a 640x480 JPEG is ~50 kB; anything far larger is a caller's mistake
 
@@ -77,6 +75,8 @@ class CertificationRecord:
     finer reason (a device or check code), None when there is none. Scores are for the audit record
     only, never shown to the person (GB/T 38671): ``liveness_score`` and ``attack_score`` in 0-1,
     ``match_distance`` in dlib descriptor space (Euclidean), each None when that step did not run.
+    ``staff_number`` and ``staff_reason`` (a ``wire.codes.StaffVerifiedReason``): who certified the
+    person face to face and why; set on ``staff_verified`` records only.
     ``attempt`` counts from 1 within the session. ``valid_until``: the date the person is certified
     until (set when certified). ``assisted_by``: ``family`` when a family member operated the
     terminal (nothing about the helper is kept). ``channel``: where the attempt took place, one of
@@ -99,9 +99,10 @@ class CertificationRecord:
     match_distance: float | None = None
     attempt: int = 1
     valid_until: date | None = None
+    staff_number: str | None = None
+    staff_reason: str | None = None
     assisted_by: str | None = None
     channel: str = "hall"
-    staff_number: str | None = None
     evidence_jpeg: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -120,10 +121,18 @@ class CertificationRecord:
             raise ValueError(f"assisted_by must be one of {sorted(ASSISTED_BY)}")
         if self.channel not in CHANNELS:
             raise ValueError(f"channel must be one of {sorted(CHANNELS)}")
-        if self.staff_number is not None and not re.fullmatch(STAFF_NUMBER_PATTERN, self.staff_number):
-            raise ValueError("staff_number must be 1-32 letters, digits or -")
-        if self.outcome == Outcome.CERTIFIED and not self.id_number:
+        if self.staff_number is not None and not re.match(STAFF_NUMBER_PATTERN, self.staff_number):
+            raise ValueError("staff_number must be 1-32 letters, digits, _ or -")
+        if self.outcome in CERTIFYING_OUTCOMES and not self.id_number:
             raise ValueError("a certified record needs the id_number")
+        if self.outcome == Outcome.STAFF_VERIFIED and self.staff_number is None:
+            raise ValueError("a staff_verified record names the staff member")
+        if self.staff_number is not None and self.outcome != Outcome.STAFF_VERIFIED and self.channel != "home_visit":
+            # At the hall only a face-to-face certification names staff; on a home visit every record
+            # names the staff member signed in for the visit (issue 19).
+            raise ValueError("only a staff_verified record or a home visit's names a staff member")
+        if self.staff_reason is not None and not is_code(self.staff_reason):
+            raise ValueError("staff_reason must be a snake_case reason code")
         for name in ("liveness_score", "attack_score"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
@@ -137,8 +146,8 @@ class CertificationRecord:
 
     @property
     def certified(self) -> bool:
-        """True when this attempt certified the person."""
-        return self.outcome == Outcome.CERTIFIED
+        """True when this attempt certified the person (by the face check, or by staff in person)."""
+        return self.outcome in CERTIFYING_OUTCOMES
 
 
 @dataclass(frozen=True)

@@ -119,14 +119,64 @@ def _reference_source_center(db: Database) -> None:
     # delta were stored with the source "centre".
     db.execute("UPDATE face_references SET source = 'center' WHERE source = 'centre'")
 
-@migrations(name="0004_record_channel_assistance")
+@migrations(name="0004_hall_staff")
+def _hall_staff(db: Database) -> None:
+    # Issue 17, the hall around the terminal. Staff accounts of this hall (PIN as a scrypt hash, an
+    # optional card as the SHA-256 of its number: nothing that gives the PIN or the card back);
+    # staff calls with their answer times (a call is queued here while the centre cannot be
+    # reached); face-to-face certifications name the staff member and the reason; the centre's
+    # review decisions, kept so the status screen can say them.
+    db.executescript(
+        """
+        ALTER TABLE certifications ADD COLUMN staff_number TEXT;
+        ALTER TABLE certifications ADD COLUMN staff_reason TEXT;
+        CREATE TABLE staff_accounts (
+            staff_number TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            pin_hash TEXT NOT NULL,
+            card_sha256 TEXT UNIQUE,
+            roles TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE staff_calls (
+            call_id TEXT PRIMARY KEY,
+            raised_at TEXT NOT NULL,
+            screen TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'open', 'acknowledged')),
+            delivered_at TEXT,
+            acknowledged_at TEXT,
+            acknowledged_by TEXT,
+            ack_to_send INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        );
+        CREATE INDEX staff_calls_state ON staff_calls(state, raised_at);
+        CREATE TABLE review_decisions (
+            record_id TEXT PRIMARY KEY,
+            id_number TEXT NOT NULL,
+            decision TEXT NOT NULL CHECK (decision IN ('approved', 'rejected')),
+            reason TEXT NOT NULL,
+            reviewer TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            verified INTEGER NOT NULL DEFAULT 0,
+            received_at TEXT NOT NULL
+        );
+        CREATE INDEX review_decisions_person ON review_decisions(id_number, decided_at);
+        """
+    )
+
+
+@migrations(name="0005_record_channel_assistance")
 def _record_channel_assistance(db: Database) -> None:
-    # Issue 19: a family helper at the terminal (assisted_by = 'family'), certification on a home
-    # visit (channel = 'home_visit') and the visiting staff member's number. Records written before
-    # took place at the hall without help.
+    # Issue 19: a family helper at the terminal (assisted_by = 'family') and certification on a home
+    # visit (channel = 'home_visit'; the visiting staff member's number goes in staff_number, added by
+    # 0004). Records written before took place at the hall without help.
     db.execute("ALTER TABLE certifications ADD COLUMN assisted_by TEXT")
     db.execute("ALTER TABLE certifications ADD COLUMN channel TEXT NOT NULL DEFAULT 'hall'")
-    db.execute("ALTER TABLE certifications ADD COLUMN staff_number TEXT")
 
 
 def migration_names() -> list[str]:

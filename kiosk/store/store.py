@@ -28,6 +28,7 @@ from kiosk.store.opening import opening_lock
 from kiosk.reasons import is_code
 from kiosk.store.certifications import CertificationsMixin
 from kiosk.store.pensioners import PensionersMixin
+from kiosk.store.staff import StaffMixin
 
 if TYPE_CHECKING:
     from kiosk.config import KioskConfig
@@ -44,8 +45,9 @@ _PERSONAL_KEYS = frozenset({"id_number", "name", "address", "photo", "image", "t
 _ID_LIKE = re.compile(ID_NUMBER_SHAPES)
 
 
-class Store(PensionersMixin, CertificationsMixin):
-    """Local storage: roster, face references, records, outbox, audit log, meta.
+class Store(PensionersMixin, CertificationsMixin, StaffMixin):
+    """Local storage: roster, face references, records, outbox, audit log, meta, and the hall's
+    staff (accounts, staff calls, review decisions: :mod:`kiosk.store.staff`).
 
     Thread rules: use a Store from the thread that created it; other threads or processes open
     their own on the same file. Every method raises StorageError (StorageFullError for a full

@@ -38,6 +38,8 @@ from wire.api import PATH_ENROL, PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_R
 from wire.codes import WireError
 from wire.result_record import RecordReceipt, ResultBatchResponse, ResultRecord
 from wire.schemas import EnrolRequest, Heartbeat
+from wire.staff import (PATH_STAFF_CALLS, StaffCallAck, StaffCallAnswer, StaffCallRequest, staff_call_ack_path,
+                        staff_call_path)
 from wire.signing import sign_request
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,28 @@ class CentreClient:
     def heartbeat(self, health: Heartbeat) -> dict[str, Any]:
         """Reports the terminal's health (no personal data)."""
         return self._exchange("POST", PATH_HEARTBEAT, health)
+
+    def raise_staff_call(self, request: StaffCallRequest) -> StaffCallAnswer:
+        """Raises a staff call (idempotent on its ``call_id``); returns the call's state at the centre."""
+        return self._staff_answer(self._exchange("POST", PATH_STAFF_CALLS, request), request.call_id)
+
+    def staff_call_state(self, call_id: str) -> StaffCallAnswer:
+        """The state of a call at the centre (polled to learn of a console acknowledgement)."""
+        return self._staff_answer(self._exchange("GET", staff_call_path(call_id), None), call_id)
+
+    def acknowledge_staff_call(self, call_id: str, ack: StaffCallAck) -> StaffCallAnswer:
+        """Tells the centre a staff member acknowledged the call at the terminal."""
+        return self._staff_answer(self._exchange("POST", staff_call_ack_path(call_id), ack), call_id)
+
+    @staticmethod
+    def _staff_answer(answer: dict[str, Any], call_id: str) -> StaffCallAnswer:
+        try:
+            state = StaffCallAnswer.model_validate(answer)
+        except ValidationError:
+            raise SyncError("the centre's staff-call answer is not the protocol's", code=SyncReason.CENTER_ERROR) from None
+        if state.call_id != call_id:
+            raise SyncError("the centre answered for another staff call", code=SyncReason.CENTER_ERROR)
+        return state
 
     # -- plumbing -----------------------------------------------------------------------------
 

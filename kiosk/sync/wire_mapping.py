@@ -34,7 +34,7 @@ WIRE_FIELD_OF = {
     "record_id": "record_id", "session_id": "session_id", "occurred_at": "occurred_at", "region_code": "region_code",
     "id_number": "id_number", "outcome": "outcome", "reason_code": "reason_code", "attempt": "attempt",
     "valid_until": "certified_until", "evidence_jpeg": "face_image_jpeg", "assisted_by": "assisted_by",
-    "channel": "channel", "staff_number": "staff_number",
+    "channel": "channel", "staff_number": "staff_number", "staff_reason": "staff_reason",
     **{name: "scores" for name in SCORE_NAMES},
     "device_id": None,  # the record's is the configured id; the wire carries the enrolled one
 }
@@ -63,6 +63,7 @@ def wire_record(record: CertificationRecord, *, device_id: str, key_id: str, hal
         # The default channel is left out: a record stored before these fields existed and sent
         # again after the upgrade must have the same content, or the centre would call it a conflict.
         channel=None if record.channel == "hall" else record.channel, staff_number=record.staff_number,
+        staff_reason=record.staff_reason,
         face_image_jpeg=base64.b64encode(image).decode("ascii") if image else None)
 
 

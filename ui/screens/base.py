@@ -12,11 +12,19 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QBoxLayout, QGridLayout, QVBoxLayout, QWidget
 
-from kiosk.flow import Event, FlowView, HelpRequested, RepeatRequested, State
+from kiosk.flow import Event, FlowView, HelpRequested, RepeatRequested, StaffCallShown, State
 from kiosk.ports import Preview
 from ui.catalogue import Catalogue
 from ui import theme
 from ui.widgets import BigButton, Footer, Scaled, StateBand, TextLabel
+
+STAFF_CALL_BUTTON = {
+    StaffCallShown.CALLING: "help_calling",
+    StaffCallShown.NOTIFIED: "help_called",
+    StaffCallShown.LOCAL: "help_local",
+    StaffCallShown.ACKNOWLEDGED: "help_coming",
+}
+"""The help button's text for each state of the staff call ([button] in the catalogue)."""
 
 
 class Screen(QWidget):
@@ -102,7 +110,8 @@ class Screen(QWidget):
     def show_view(self, view: FlowView) -> None:
         """Renders ``view`` (subclasses extend; call super first)."""
         if self.footer is not None:
-            self.footer.set_staff_called(view.staff_called)
+            self.footer.set_staff_call_text(self.t("button", STAFF_CALL_BUTTON[view.staff_call])
+                                            if view.staff_call is not None else None)
 
     def clear(self) -> None:
         """Forgets the person: subclasses reset every text that held their data (call super)."""

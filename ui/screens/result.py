@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 
 from kiosk.flow import Finished, FlowView, ManualReviewRequested, RetryRequested
-from kiosk.reasons import NextStep, Outcome
+from kiosk.reasons import CERTIFYING_OUTCOMES, NextStep, Outcome
 from ui.illustration import ResultIcon
 from ui.screens.base import Screen
 
@@ -38,7 +38,7 @@ class ResultScreen(Screen):
         super().show_view(view)
         self._view = view
         outcome = view.outcome or Outcome.DEVICE_ERROR
-        certified = outcome == Outcome.CERTIFIED
+        certified = outcome in CERTIFYING_OUTCOMES
         manual = outcome == Outcome.MANUAL_REVIEW_REQUESTED
         if certified:
             tone, title = "success", self.t("screen.result", "success_title")
