@@ -55,3 +55,30 @@ def test_a_staff_number_on_an_ordinary_record_belongs_to_a_home_visit_only() -> 
         CertificationRecord(**values)  # at the hall only a staff_verified record names staff
     with pytest.raises(ValueError, match="channel"):
         CertificationRecord(**{**values, "staff_number": None}, channel="bus")
+
+
+def test_the_visit_signs_the_staff_member_in_with_their_own_account(capsys: pytest.CaptureFixture[str]) -> None:
+    from kiosk.clock import SystemClock
+    from kiosk.staff_accounts import add_staff_account
+    from kiosk.store import Store
+    from kiosk.visit import VisitSignInError, sign_in_for_visit
+
+    config = load_config(profile="visit")
+    with Store.from_config(config, SystemClock()) as store:
+        add_staff_account(store, "GH-7", "李*", "246813", {"verifier"})
+    visit = config.model_copy(update={"terminal": config.terminal.model_copy(update={"staff_number": "GH-7"})})
+    assert sign_in_for_visit(visit, "246813", SystemClock()) == "GH-7"
+    with pytest.raises(VisitSignInError, match="wrong PIN"):
+        sign_in_for_visit(visit, "135792", SystemClock())
+    with pytest.raises(VisitSignInError, match="staff-number"):
+        sign_in_for_visit(config, "246813", SystemClock())
+    # kiosk run refuses to open the window for a refused sign-in (the window is never reached here).
+    import io, sys  # noqa: E401
+
+    sys_stdin = sys.stdin
+    sys.stdin = io.StringIO("000000\n")
+    try:
+        assert run_cli(["run", "--profile", "visit", "--staff-number", "GH-7", "--pin-stdin"]) != 0
+    finally:
+        sys.stdin = sys_stdin
+    assert "visit_sign_in_refused" in capsys.readouterr().err
