@@ -55,3 +55,34 @@ def test_a_visit_certified_offline_syncs_later_with_its_channel(terminal: dict, 
     assert record["record_id"] == result["record_id"] and record["outcome"] == "certified"
     assert record["channel"] == "home_visit" and record["staff_number"] == STAFF_NUMBER
     assert "assisted_by" not in record  # nobody from the family helped here
+
+
+def test_the_centre_exports_the_days_visits_and_the_laptop_imports_them(tmp_path: Path, data_dir: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """kiosk-center roster export -> kiosk roster import: the people of the day, no template in the file."""
+    from click.testing import CliRunner
+
+    from center.cli import cli as center_cli
+    from center.db import Pensioner, make_engine, session_factory
+    from center.provincial_roster import generate_synthetic
+
+    db = tmp_path / "centre.db"
+    with session_factory(make_engine(str(db)))() as session:
+        generate_synthetic(session, 12, seed=3, region="110101")
+        numbers = sorted(row.id_number for row in session.query(Pensioner))
+    ids = tmp_path / "today.txt"
+    ids.write_text(f"# 今天上门\n{numbers[0]}\n{numbers[5]}\n\n110101194001010012\n", encoding="utf-8")
+    out = tmp_path / "visit.csv"
+    result = CliRunner().invoke(center_cli, ["roster", "export", "--region", "110101", "--ids", str(ids),
+                                             "--out", str(out), "--db", str(db)])
+    assert result.exit_code == 1, result.output  # one number of the list is not in the roster
+    assert "exported 2 people" in result.output and "line 5" in result.output
+    assert "110101194001010012" not in result.output  # the unknown number is named by its line only
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "id_number,name,last_certified" and len(lines) == 3
+    assert {line.split(",")[0] for line in lines[1:]} == {numbers[0], numbers[5]}
+    assert run_cli(["roster", "import", str(out)]) == 0
+    capsys.readouterr()
+    assert run_cli(["roster", "show", numbers[5]]) == 0
+    bad = CliRunner().invoke(center_cli, ["roster", "export", "--region", "11010", "--out", str(out), "--db", str(db)])
+    assert bad.exit_code != 0 and "6 digits" in bad.output
