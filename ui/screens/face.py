@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QBoxLayout, QWidget
 
-from kiosk.flow import FlowView, HelperRequested
+from kiosk.flow import FlowView, HelperRequested, State
 from kiosk.ports import Preview
 from ui.camera_view import CameraView
 from ui.illustration import ActionIllustration
@@ -56,6 +56,7 @@ class PositioningScreen(Screen):
     def clear(self) -> None:
         super().clear()
         self.camera.clear()
+        show_helper_button(self, self.helper, FlowView(State.IDLE), offered=False)
         self.hint.setText(self.t("screen.positioning", "body"))
         self.attempt.setText("")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiosk.flow import ConsentGiven, ConsentRefused, FlowView, HelperRequested, StartRequested
+from kiosk.flow import ConsentGiven, ConsentRefused, FlowView, HelperRequested, StartRequested, State
 from kiosk.policy import CycleState
 from ui.screens.base import Screen
 from ui.widgets import BigButton
@@ -67,6 +67,7 @@ class StatusScreen(Screen):
         for widget in (self.fact, self.note, self.back_pay):
             widget.setText("")
         self.helper_note.setVisible(False)
+        show_helper_button(self, self.helper, FlowView(State.IDLE), offered=True)  # for the next person
         self.band.set_state("", "neutral")
 
 
@@ -100,6 +101,10 @@ class ConsentScreen(Screen):
     def show_view(self, view: FlowView) -> None:
         super().show_view(view)
         show_helper_button(self, self.helper, view, offered=view.helper_offered)
+
+    def clear(self) -> None:
+        super().clear()
+        show_helper_button(self, self.helper, FlowView(State.IDLE), offered=False)
 
     def set_face_images_sent(self, sent: bool) -> None:
         """Says whether the photo stays on the terminal or is sent to the centre."""
