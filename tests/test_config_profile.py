@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,23 @@ import pytest
 from conftest import run_cli
 from kiosk.config import load_config
 from kiosk.errors import ConfigError
+
+
+@pytest.fixture
+def restore_root_logging() -> Iterator[None]:
+    """``kiosk run`` installs the log file and console handlers on the root logger (a long-running
+    command): they are taken off again so that later tests do not write to a closed stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
 
 
 def test_the_visit_profile_is_a_windowed_battery_saving_home_visit() -> None:
@@ -36,7 +55,8 @@ def test_an_unknown_profile_and_a_bad_staff_number_are_clear_errors(tmp_path: Pa
         load_config(site, env={}, profile="visit")
 
 
-def test_a_home_visit_will_not_start_without_a_staff_number(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_home_visit_will_not_start_without_a_staff_number(capsys: pytest.CaptureFixture[str],
+                                                            restore_root_logging: None) -> None:
     assert run_cli(["run", "--profile", "visit"]) != 0
     assert "--staff-number" in capsys.readouterr().err
     assert run_cli(["run", "--profile", "visit", "--staff-number", "x y"]) != 0
@@ -57,7 +77,8 @@ def test_a_staff_number_on_an_ordinary_record_belongs_to_a_home_visit_only() -> 
         CertificationRecord(**{**values, "staff_number": None}, channel="bus")
 
 
-def test_the_visit_signs_the_staff_member_in_with_their_own_account(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_visit_signs_the_staff_member_in_with_their_own_account(capsys: pytest.CaptureFixture[str],
+                                                                    restore_root_logging: None) -> None:
     from kiosk.clock import SystemClock
     from kiosk.staff_accounts import add_staff_account
     from kiosk.store import Store
