@@ -191,7 +191,8 @@ def prompt_ids(actions: tuple[str, ...] = ("blink", "mouth_open", "turn_left", "
         "status_overdue", "consent_question", "positioning_start", "positioning_again", "face_ok",
         "action_done", "matching", "result_certified", "maintenance", "reminder_still_there", "staff_called",
         "helper_offer", "helper_on", "helper_step_aside", "helper_look_at_screen",
-        "staff_calling", "staff_call_local", "staff_coming", "result_staff_verified",
+        "staff_calling", "staff_call_local", "staff_coming", "result_staff_verified", "review_approved",
+        "review_rejected",
     }
     ids |= {f"action_{action}" for action in actions}
     ids |= {f"hint_{code}" for code in hint_codes}

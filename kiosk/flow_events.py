@@ -53,9 +53,12 @@ class CardRemoved(Event):
 
 @dataclass(frozen=True)
 class PensionerFound(Event):
-    """The roster knows the person and holds a reference face; ``last_certified`` may be None."""
+    """The roster knows the person and holds a reference face; ``last_certified`` may be None.
+    ``review``: ``approved`` / ``rejected`` when a reviewer at the centre recently decided the
+    person's manual-review request (the status screen tells them), else None."""
 
     last_certified: date | None
+    review: str | None = None
 
 
 @dataclass(frozen=True)

@@ -66,11 +66,13 @@ SESSION_STATES = frozenset(
 
 @dataclass(frozen=True)
 class PersonView:
-    """What the screen may show of the person: a masked name and their certification dates."""
+    """What the screen may show of the person: a masked name, their certification dates and a
+    recent decision on their manual-review request."""
 
     display_name: str
     never_certified: bool
     status: CycleStatus | None
+    review: str | None = None  # a recent review decision at the centre: approved / rejected
 
 
 @dataclass(frozen=True)

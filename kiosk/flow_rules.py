@@ -20,6 +20,7 @@ Thread rule: actions run on the flow's thread (the controller's), through a
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from camera.errors import CameraReason
 from kiosk.flow_events import (
@@ -103,7 +104,7 @@ def card_rejected(ctx: FlowContext, event: CardRejected) -> None:
 
 
 def pensioner_found(ctx: FlowContext, event: PensionerFound) -> None:
-    ctx.update(person=ctx.person(event.last_certified))
+    ctx.update(person=replace(ctx.person(event.last_certified), review=event.review))
 
 
 def reference_missing(ctx: FlowContext, event: ReferenceMissing) -> None:
@@ -434,6 +435,8 @@ def enter_status(ctx: FlowContext) -> None:
         ctx.speak("status_suspended", suspended_from=status.suspended_from, back_pay_months=status.back_pay_months)
     else:
         ctx.speak(f"status_{status.state}", due_date=status.due_date, grace_until=status.grace_until)
+    if person is not None and person.review is not None:
+        ctx.speak(f"review_{person.review}")  # after the status (a within-screen prompt waits for it)
 
 
 def start_attempt(ctx: FlowContext) -> int:

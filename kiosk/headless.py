@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from kiosk.clock import SystemClock
 from kiosk.config import KioskConfig
 from kiosk.devices.matcher_adapter import MatcherAdapter
-from kiosk.flow import ConsentGiven, FlowView, HelperRequested, Speak, StartRequested, State
+from kiosk.flow import (
+    ConsentGiven, FlowView, HelperRequested, ManualReviewRequested, RetryRequested, Speak, StaffCallShown,
+    StartRequested, State,
+)
 from kiosk.runtime import Devices, KioskRuntime
 
 
@@ -46,13 +49,17 @@ class HeadlessRun:
 
 def certify_once(config: KioskConfig, devices: Devices, timeout_s: float, *,
                  matcher: MatcherAdapter | None = None, rng: random.Random | None = None,
-                 helper: bool = False) -> HeadlessRun:
+                 all_attempts: bool = False, request_review: bool = False, helper: bool = False) -> HeadlessRun:
     """Runs one session, from the card on ``devices.reader_url`` to its result, and stops.
 
     ``matcher``: an already started worker to use (the caller keeps owning it); else the runtime
-    starts and ends its own. ``helper``: the operator is a family helper and touches
-    "家人帮忙操作" on the status screen before "开始认证". Raises :class:`~kiosk.errors.KioskError` when the runtime cannot
-    start (store, models).
+    starts and ends its own. ``all_attempts``: after a failed attempt the operator touches "再试一次"
+    until the attempts run out (the camera source then plays again from its start for each
+    attempt); ``request_review``: then also "申请人工审核"; ``helper``: the operator is a family
+    helper and touches "家人帮忙操作" on the status screen before "开始认证". A staff call raised on the way (after the
+    last attempt, or for a missing reference) is waited for until the centre answered or the call
+    was found undeliverable, within ``timeout_s``. Raises :class:`~kiosk.errors.KioskError` when
+    the runtime cannot start (store, models).
     """
     finished = threading.Event()
     voice = RecordingVoice()
@@ -67,7 +74,11 @@ def certify_once(config: KioskConfig, devices: Devices, timeout_s: float, *,
             runtime.post(HelperRequested() if helper and not view.assisted else StartRequested())
         elif view.state is State.CONSENT:
             runtime.post(ConsentGiven())
-        elif view.state in (State.RESULT, State.MAINTENANCE):
+        elif view.state is State.RESULT and all_attempts and view.can_retry:
+            runtime.post(RetryRequested())
+        elif view.state is State.RESULT and request_review and view.manual_review_offered:
+            runtime.post(ManualReviewRequested())
+        elif view.state in (State.RESULT, State.MAINTENANCE) and view.staff_call is not StaffCallShown.CALLING:
             finished.set()
 
     runtime = KioskRuntime(config, SystemClock(), devices, voice=voice, on_view=on_view, with_sync=False,

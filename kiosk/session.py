@@ -25,7 +25,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from kiosk.clock import Clock
+from kiosk.clock import Clock, today
 from kiosk.config import KioskConfig
 from kiosk.disk import free_megabytes
 from kiosk.errors import KeyUnavailableError, KioskError, StorageError, StorageFullError, reason_code
@@ -42,6 +42,7 @@ from kiosk.session_data import (
     build_staff_record, encoding_completion, match_completion,
 )
 from kiosk.store import CertificationRecord, Store
+from kiosk.sync.review import review_news
 
 log = logging.getLogger(__name__)
 
@@ -297,9 +298,10 @@ class SessionController:
                 return PensionerNotFound()
             if not store.has_reference(id_number):
                 return ReferenceMissing(pensioner.last_certified)
+            news = review_news(store, id_number, today(self._clock))
         except StorageError as exc:
             return DeviceFailed(exc.code)
-        return PensionerFound(pensioner.last_certified)
+        return PensionerFound(pensioner.last_certified, review=news.decision if news else None)
 
     def _run_match(self, store: Store) -> None:
         id_number = self._session.id_number

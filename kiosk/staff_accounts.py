@@ -107,6 +107,11 @@ class StaffSignIn:
         self._wrong = 0
         self._locked_until: datetime | None = None
 
+    def accounts(self, role: str = "verifier") -> list[StaffAccount]:
+        """The active accounts with ``role``, for the staff member to touch their own name."""
+        with self._open_store() as store:
+            return [a for a in store.staff_accounts(include_disabled=False) if role in a.roles]
+
     def with_pin(self, staff_number: str, pin: str, role: str = "verifier") -> SignInAnswer:
         """Signs in with a staff number and PIN, for ``role``."""
         with self._lock:

@@ -14,6 +14,7 @@ import pytest
 from kiosk.flow import State, prompt_ids
 from kiosk.reasons import NextStep, Outcome, all_reason_codes
 from ui.catalogue import Catalogue, CatalogueError
+from ui.chime import CHIME_TEXT
 from ui.voice_clips import speech_clips
 
 CATALOGUE = Catalogue.load()
@@ -43,6 +44,8 @@ def test_every_prompt_the_flow_speaks_has_clips(prompt: str) -> None:
     clips = speech_clips(CATALOGUE, prompt, SAMPLE_PARAMS)
     assert clips and all(clip.text.strip() for clip in clips)
     for clip in clips:
+        if clip.text == CHIME_TEXT:
+            continue  # a tone written at render time (ui.chime), not text espeak-ng speaks
         assert "{" not in clip.text and not re.search(r"[A-Za-z0-9]", clip.text), (prompt, clip)
 
 

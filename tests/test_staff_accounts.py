@@ -111,3 +111,52 @@ def test_the_staff_command_adds_lists_and_disables(tmp_path: Path) -> None:
     assert "(disabled)" in run_kiosk(tmp_path, "list").stdout
     missing = run_kiosk(tmp_path, "disable", "S-404")
     assert missing.returncode != 0 and "no staff account S-404" in missing.stderr
+
+
+def test_the_technician_page_adds_disables_and_lists_calls(qapp, data_dir: Path) -> None:
+    from datetime import datetime, timezone
+
+    from conftest import wait_until
+    from kiosk.config import load_config
+    from ui.catalogue import Catalogue
+    from ui.technician.pages_staff import StaffPage
+    from ui.technician.services import TechnicianServices
+
+    config = load_config()
+    clock = FakeClock()
+    with Store.from_config(config, clock) as store:
+        store.add_staff_call("6f1c2e3a-1111-4222-8333-944455556666", clock.now(), "result", "attempts_exhausted")
+        store.mark_staff_call_delivered("6f1c2e3a-1111-4222-8333-944455556666", clock.now())
+        store.mark_staff_call_acknowledged("6f1c2e3a-1111-4222-8333-944455556666",
+                                           datetime(2026, 5, 20, 1, 2, tzinfo=timezone.utc), "S-009", here=False)
+    audited: list[str] = []
+    services = TechnicianServices(config=config, site_config_path=data_dir / "site.toml",
+                                  store_factory=lambda: Store.from_config(config, clock))
+    services.audit = lambda code, **_detail: audited.append(code)  # type: ignore[method-assign]
+    page = StaffPage(Catalogue.load(), services)
+    page.show()
+    page.entered()
+    wait_until(qapp, lambda: "attempts_exhausted" in page.calls.text())
+    assert "09:00:00" in page.calls.text() and "09:02:00" in page.calls.text() and "S-009" in page.calls.text()
+    page.number.setText("S-001")
+    page.name.setText("王芳")
+    page.pin.setText("4826")
+    page.add_account()
+    assert page.pin.text() == ""  # never left in the field
+    wait_until(qapp, lambda: "S-001" in page.accounts.text())
+    assert audited == ["staff_added"]
+    page.pin.setText("1111")
+    page.number.setText("S-002")
+    page.name.setText("李明")
+    page.add_account()
+    wait_until(qapp, lambda: "technician_pin_invalid" in page.status.text())
+    page.chosen.setCurrentText("S-001")
+    page.set_disabled(True)
+    wait_until(qapp, lambda: "已停用" in page.accounts.text())
+    with Store.from_config(config, clock) as store:
+        assert store.staff_account("S-001").disabled and store.staff_account("S-002") is None
+    if os.environ.get("KIOSK_SHOTS"):
+        page.resize(1400, 900)
+        qapp.processEvents()
+        page.grab().save(str(Path(os.environ["KIOSK_SHOTS"]) / "technician_staff.png"))
+    page.close()

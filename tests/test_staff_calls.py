@@ -30,7 +30,7 @@ from kiosk.errors import SyncError
 from kiosk.flow import (
     CallStaff, CardPlaced, CardRead, Flow, HelpRequested, LivenessFailed, PensionerFound, ReferenceMissing,
     StaffCallAcknowledged, StaffCallDelivered, StaffCallShown, StaffCallUndelivered, StaffSignedIn, StartRequested,
-    ConsentGiven, RetryRequested, Speak, State, AcknowledgeStaffCalls,
+    ConsentGiven, RetryRequested, Speak, AcknowledgeStaffCalls,
 )
 from kiosk.reasons import SyncReason
 from kiosk.staff_calls import StaffCallDesk, StaffCallService, StaffCallTimings, staff_call_service

@@ -157,3 +157,29 @@ def test_say_takes_only_ascii_digits_as_a_count(value: str, capsys: pytest.Captu
     assert run_cli(["voice", "say", "attempts_left", "--param", f"attempts_left={value}"]) == 2
     err = capsys.readouterr().err
     assert "prompt_catalogue_invalid" in err and "internal error" not in err
+
+
+def test_the_staff_alert_starts_with_a_rendered_chime_tone(tmp_path: Path) -> None:
+    import wave
+
+    from ui.catalogue import Catalogue
+    from ui.chime import CHIME_CLIP_ID
+    from ui.voice_clips import all_clips, speech_clips
+    from ui.voice_render import render_clips
+
+    catalogue = Catalogue.load()
+    clips = speech_clips(catalogue, "staff_call_local")
+    assert clips[0].clip_id == CHIME_CLIP_ID and len(clips) == 2
+    chime = next(clip for clip in all_clips(catalogue) if clip.clip_id == CHIME_CLIP_ID)
+
+    class NoSpeech:
+        def signature(self) -> str:
+            return "none"
+
+        def render(self, text: str, path: Path) -> None:
+            raise AssertionError(f"the chime must not be spoken: {text}")
+
+    render_clips([chime], tmp_path, NoSpeech())
+    with wave.open(str(tmp_path / "chime.wav"), "rb") as tone:
+        assert tone.getnchannels() == 1 and tone.getframerate() == 16_000
+        assert 0.5 < tone.getnframes() / tone.getframerate() < 1.5

@@ -10,6 +10,9 @@
 * Privacy: when a session ends (the state returns to idle, or a new session id starts) every screen
   is cleared, the camera frames dropped and the voice silenced *before* the next screen shows.
 * The hidden technician gesture (5 taps in the top-left corner within 3 s) opens the PIN pad.
+* Holding the top-right corner for 2 s opens the staff desk (:mod:`ui.staff_desk`): a staff member
+  signs in with their own PIN (acknowledging the terminal's staff calls) and may certify the person
+  face to face.
 
 Thread rule: construct and use on the GUI thread, except ``on_view``/``on_preview``.
 """
@@ -20,7 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QAbstractButton, QStackedWidget, QVBoxLayout, QWidget
 
@@ -28,6 +31,7 @@ from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.flow import Event, FlowView, IdleTouched, RepeatRequested, Speak, State, TechnicianEntered, TechnicianLeft, UserActive
 from kiosk.ports import Preview, ScreenVoice
+from kiosk.staff_accounts import StaffSignIn, staff_sign_in
 from kiosk.technician import CornerTaps, PinGuard, technician_pin_guard
 from ui.catalogue import Catalogue
 from ui import theme
@@ -36,6 +40,7 @@ from ui.receipt import escpos_bytes, print_receipt, receipt_lines
 from ui.screens import Screen, build_screens
 from ui.screens.result import ResultScreen
 from ui.screens.status import ConsentScreen
+from ui.staff_desk import CORNER_PX as STAFF_CORNER_PX, HOLD_S, StaffDesk
 
 if TYPE_CHECKING:
     from ui.technician.panel import TechnicianPanel
@@ -92,6 +97,12 @@ class MainWindow(QWidget):
         # Built by the core: the lockout state file and the lockout alarm in the audit log.
         self.pin_guard: PinGuard = technician_pin_guard(config, self._clock)
         self._pin_pad: QWidget | None = None
+        self.staff_sign_in: StaffSignIn = staff_sign_in(config, self._clock)
+        self._staff_desk: StaffDesk | None = None
+        self._hold = QTimer(self)
+        self._hold.setSingleShot(True)
+        self._hold.setInterval(int(HOLD_S * 1000))
+        self._hold.timeout.connect(self.open_staff_desk)
         self.view_arrived.connect(self.show_view, Qt.ConnectionType.QueuedConnection)
         self.set_orientation(self.portrait)
         self.show_view(self.view)
@@ -121,6 +132,10 @@ class MainWindow(QWidget):
         self.view = view
         if self._pin_pad is not None and view.state not in (State.IDLE, State.MAINTENANCE):
             self._pin_pad_closed()  # a person put a card down: their screen must not stay covered
+        if self._staff_desk is not None and (session_ended or view.state is State.TECHNICIAN):
+            self._staff_desk.close_desk()  # the person left: nothing of theirs stays on the desk
+        elif self._staff_desk is not None:
+            self._staff_desk.set_view(view)
         panel = self.technician_panel
         if panel is not None:
             if view.state is State.TECHNICIAN and previous.state is not State.TECHNICIAN:
@@ -168,7 +183,38 @@ class MainWindow(QWidget):
         if event.type() == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent) \
                 and watched is self.windowHandle():
             self._touched(event.globalPosition().toPoint())
+            self._hold_started(event.globalPosition().toPoint())
+        elif event.type() == QEvent.Type.MouseButtonRelease and watched is self.windowHandle():
+            self._hold.stop()
         return False
+
+    def _hold_started(self, global_pos) -> None:  # noqa: ANN001 - QPoint
+        """A press in the top-right corner starts the staff desk's hold (released early: nothing)."""
+        pos = self.mapFromGlobal(global_pos)
+        in_corner = pos.x() >= self.width() - STAFF_CORNER_PX and pos.y() < STAFF_CORNER_PX
+        if in_corner and self.view.state is not State.TECHNICIAN and self._staff_desk is None and self._pin_pad is None:
+            self._hold.start()
+        else:
+            self._hold.stop()
+
+    def open_staff_desk(self) -> None:
+        """Shows the staff desk over the current screen (see :mod:`ui.staff_desk`)."""
+        if self._staff_desk is not None or self.view.state is State.TECHNICIAN:
+            return
+        services = self.technician_panel.services if self.technician_panel is not None else None
+        desk = StaffDesk(self.catalogue, self.staff_sign_in, self.staff_sign_in.accounts(), self.view, self._post, self,
+                         start_preview=services.start_preview if services else None,
+                         stop_preview=services.stop_preview if services else None)
+        desk.closed.connect(self._staff_desk_closed)
+        desk.setGeometry(self.rect())
+        desk.show()
+        desk.raise_()
+        self._staff_desk = desk
+
+    def _staff_desk_closed(self) -> None:
+        if self._staff_desk is not None:
+            self._staff_desk.deleteLater()
+            self._staff_desk = None
 
     def _on_button(self, pos) -> bool:  # noqa: ANN001 - QPoint in window coordinates
         """True when ``pos`` lies on a button (or a widget inside one)."""
@@ -230,6 +276,8 @@ class MainWindow(QWidget):
         super().resizeEvent(event)
         if self._pin_pad is not None:
             self._pin_pad.setGeometry(self.rect())
+        if self._staff_desk is not None:
+            self._staff_desk.setGeometry(self.rect())
 
     # --- the receipt ---
 

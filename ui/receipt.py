@@ -17,7 +17,7 @@ import serial
 
 from kiosk.clock import CHINA_STANDARD_TIME
 from kiosk.flow import FlowView
-from kiosk.reasons import Outcome
+from kiosk.reasons import CERTIFYING_OUTCOMES, Outcome
 from ui.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def receipt_lines(catalogue: Catalogue, view: FlowView, hall: str, when: datetim
     """The receipt's text lines for a result view; [] for outcomes that get no receipt."""
     lines = [catalogue.text("receipt", "hall", hall=hall),
              catalogue.text("receipt", "time", time=when.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M"))]
-    if view.outcome == Outcome.CERTIFIED and view.valid_until is not None:
+    if view.outcome in CERTIFYING_OUTCOMES and view.valid_until is not None:
         return lines + [catalogue.text("receipt", "certified"), catalogue.text("receipt", "valid_until", valid_until=view.valid_until)]
     if view.outcome == Outcome.MANUAL_REVIEW_REQUESTED:
         return lines + [catalogue.text("receipt", "manual_review"), catalogue.text("receipt", "manual_review_note", days=review_days)]

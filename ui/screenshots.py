@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 
 from camera.errors import CameraReason
 from kiosk.config import KioskConfig, load_config
-from kiosk.flow import FlowView, PersonView, Speak, State
+from kiosk.flow import FlowView, PersonView, Speak, StaffCallShown, State
 from kiosk.policy import cycle_status
 from kiosk.ports import Preview
 from kiosk.reasons import NextStep, Outcome
@@ -70,12 +70,25 @@ def sample_views() -> dict[str, FlowView]:
         "result_retry": replace(base, state=State.RESULT, attempt=1, outcome=Outcome.MISMATCH, next_step=NextStep.RETRY,
                                 can_retry=True),
         "result_manual_offered": replace(base, state=State.RESULT, attempt=3, outcome=CameraReason.ACTION_TIMEOUT,
-                                         next_step=NextStep.MANUAL_REVIEW, manual_review_offered=True, staff_called=True),
+                                         next_step=NextStep.MANUAL_REVIEW, manual_review_offered=True, staff_called=True,
+                                         staff_call=StaffCallShown.NOTIFIED),
         "result_manual_requested": replace(base, state=State.RESULT, attempt=3, outcome=Outcome.MANUAL_REVIEW_REQUESTED,
                                            next_step=NextStep.NONE),
         "result_not_in_roster": replace(base, state=State.RESULT, outcome=Outcome.NOT_IN_ROSTER, next_step=NextStep.COUNTER),
         "result_no_reference": replace(base, state=State.RESULT, outcome=Outcome.NO_REFERENCE,
                                        next_step=NextStep.STAFF_ENROLMENT),
+        "result_staff_verified": replace(base, state=State.RESULT, outcome=Outcome.STAFF_VERIFIED, next_step=NextStep.NONE,
+                                         valid_until=date(2027, 5, 20)),
+        "status_staff_calling": replace(base, state=State.STATUS, person=_person(None), staff_call=StaffCallShown.CALLING),
+        "status_staff_local": replace(base, state=State.STATUS, person=_person(None), staff_call=StaffCallShown.LOCAL),
+        "status_review_approved": replace(base, state=State.STATUS,
+                                          person=replace(_person(TODAY), review="approved")),
+        "status_review_rejected": replace(base, state=State.STATUS,
+                                          person=replace(_person(date(2025, 4, 22)), review="rejected")),
+        "idle_staff_notified": FlowView(State.IDLE, staff_call=StaffCallShown.NOTIFIED, staff_called=True),
+        "result_staff_coming": replace(base, state=State.RESULT, attempt=3, outcome=CameraReason.ACTION_TIMEOUT,
+                                       next_step=NextStep.MANUAL_REVIEW, manual_review_offered=True,
+                                       staff_call=StaffCallShown.ACKNOWLEDGED, staff_called=True),
         "maintenance": FlowView(State.MAINTENANCE, maintenance_code=CameraReason.CAMERA_UNAVAILABLE),
         "technician": FlowView(State.TECHNICIAN),
     }

@@ -33,7 +33,7 @@ from ui.voice_clips import clip_path, speech_clips
 
 log = logging.getLogger(__name__)
 
-WITHIN_SCREEN_PREFIXES = ("hint_", "action_")
+WITHIN_SCREEN_PREFIXES = ("hint_", "action_", "review_")
 WITHIN_SCREEN = frozenset({"face_ok", "reminder_still_there", "staff_called", "staff_calling", "staff_call_local",
                            "staff_coming", "helper_offer"})
 

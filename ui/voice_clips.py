@@ -19,6 +19,10 @@ from pathlib import Path
 
 from kiosk.reasons import NextStep
 from ui.catalogue import PLACEHOLDER, Catalogue, CatalogueError
+from ui.chime import CHIME_CLIP_ID, CHIME_TEXT
+
+CHIMED_PROMPTS = frozenset({"staff_call_local"})
+"""Prompts preceded by the chime (:mod:`ui.chime`): the alert while a staff call could not reach staff."""
 from ui.spoken_numbers import DIGITS, chinese_number, year_words
 
 _CLIP_ID = re.compile(r"^[a-z0-9_][a-z0-9_.-]*$")
@@ -47,7 +51,8 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
     """
     values = dict(params)
     if catalogue.has("prompt", prompt):
-        return _template_clips(catalogue, prompt, values)
+        chime = [Clip(CHIME_CLIP_ID, CHIME_TEXT)] if prompt in CHIMED_PROMPTS else []
+        return chime + _template_clips(catalogue, prompt, values)
     if prompt.startswith("hint_"):
         code = prompt.removeprefix("hint_")
         if catalogue.has("hint", code):
@@ -130,6 +135,7 @@ def all_clips(catalogue: Catalogue) -> list[Clip]:
     for section, prefix in (("hint", "hint"), ("reason", "reason"), ("next_step", "next")):
         for key in catalogue.keys(section):
             clips[f"{prefix}-{key}"] = Clip(f"{prefix}-{key}", catalogue.raw(section, key))
+    clips[CHIME_CLIP_ID] = Clip(CHIME_CLIP_ID, CHIME_TEXT)
     words = [Clip(f"year-{y}", year_words(y)) for y in YEAR_CLIPS]
     words += [Clip(f"month-{m}", f"{chinese_number(m)}月") for m in range(1, 13)]
     words += [Clip(f"day-{d}", f"{chinese_number(d)}日") for d in range(1, 32)]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.errors import KioskError
+from ui.chime import CHIME_TEXT, write_chime
 from ui.voice_clips import Clip
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,10 @@ def render_clips(clips: Iterable[Clip], out_dir: Path, engine: Any = None, *, fo
             report.unchanged.append(clip_id)
             continue
         partial = out_dir / f"{clip_id}.partial.wav"
-        engine.render(clip.text, partial)
+        if clip.text == CHIME_TEXT:
+            write_chime(partial)  # a tone, not speech
+        else:
+            engine.render(clip.text, partial)
         os.replace(partial, target)
         manifest[clip_id] = digest
         _save_manifest(manifest_path, manifest)

@@ -162,6 +162,7 @@ def _hall_staff(db: Database) -> None:
             reviewer TEXT NOT NULL,
             decided_at TEXT NOT NULL,
             signature TEXT NOT NULL,
+            signed_json TEXT NOT NULL,
             verified INTEGER NOT NULL DEFAULT 0,
             received_at TEXT NOT NULL
         );

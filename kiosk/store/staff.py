@@ -74,7 +74,8 @@ class ReviewDecision:
     """A reviewer's decision on a manual-review request, as the roster delta delivered it.
 
     ``verified``: the centre's signature was checked against its public key (False while the key is
-    not known yet; checked again when it is)."""
+    not known yet; checked again when it is). ``signed_json``: the review object exactly as it
+    arrived (JSON), so that its signature can be checked later."""
 
     record_id: str
     id_number: str
@@ -84,6 +85,7 @@ class ReviewDecision:
     decided_at: datetime
     signature: str
     verified: bool
+    signed_json: str = "{}"
 
 
 @dataclass(frozen=True)
@@ -223,11 +225,13 @@ class StaffMixin(StoreBase):
         with self.transaction():
             self._db.execute(
                 "INSERT INTO review_decisions (record_id, id_number, decision, reason, reviewer, decided_at, signature, "
-                "verified, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(record_id) DO UPDATE SET "
-                "decision = excluded.decision, reason = excluded.reason, reviewer = excluded.reviewer, "
-                "decided_at = excluded.decided_at, signature = excluded.signature, verified = excluded.verified",
+                "signed_json, verified, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(record_id) "
+                "DO UPDATE SET decision = excluded.decision, reason = excluded.reason, reviewer = excluded.reviewer, "
+                "decided_at = excluded.decided_at, signature = excluded.signature, signed_json = excluded.signed_json, "
+                "verified = excluded.verified",
                 (decision.record_id, decision.id_number, decision.decision, decision.reason, decision.reviewer,
-                 utc_text(decision.decided_at), decision.signature, int(decision.verified), self._now_text()))
+                 utc_text(decision.decided_at), decision.signature, decision.signed_json, int(decision.verified),
+                 self._now_text()))
 
     def latest_review_decision(self, id_number: str) -> ReviewDecision | None:
         """The person's most recent review decision, None when none."""
@@ -244,9 +248,15 @@ class StaffMixin(StoreBase):
         if unverified_only:
             where.append("verified = 0")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = self._all("SELECT record_id, id_number, decision, reason, reviewer, decided_at, signature, verified "
-                         f"FROM review_decisions {clause} ORDER BY decided_at DESC LIMIT ?", [*params, int(limit)])
-        return [ReviewDecision(r[0], r[1], r[2], r[3], r[4], parse_utc(r[5]), r[6], bool(r[7])) for r in rows]
+        rows = self._all("SELECT record_id, id_number, decision, reason, reviewer, decided_at, signature, verified, "
+                         f"signed_json FROM review_decisions {clause} ORDER BY decided_at DESC LIMIT ?",
+                         [*params, int(limit)])
+        return [ReviewDecision(r[0], r[1], r[2], r[3], r[4], parse_utc(r[5]), r[6], bool(r[7]), r[8]) for r in rows]
+
+    def drop_review_decision(self, record_id: str) -> None:
+        """Forgets a decision (its signature did not verify)."""
+        with self.transaction():
+            self._db.execute("DELETE FROM review_decisions WHERE record_id = ?", (record_id,))
 
     def mark_review_verified(self, record_id: str) -> None:
         """The decision's signature has been checked with the centre's key."""

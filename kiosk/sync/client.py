@@ -76,6 +76,7 @@ class CentreClient:
                                   transport=transport, headers={"User-Agent": USER_AGENT},
                                   follow_redirects=False, verify=tls_verify(ca_file))
         self.clock_skew_s: float | None = None
+        self.center_public_key: str | None = None  # from any answer that names it (enrol, ping, heartbeat)
 
     def close(self) -> None:
         """Closes the connection pool."""
@@ -168,6 +169,9 @@ class CentreClient:
             raise SyncError(f"the centre answered {response.status_code}", code=SyncReason.CENTER_ERROR)
         answer = self._json(response)
         if response.is_success:
+            key = answer.get("center_public_key")
+            if isinstance(key, str) and key:
+                self.center_public_key = key
             return answer
         wire_code, message = _error_of(answer)
         if response.status_code in (401, 403):

@@ -30,6 +30,7 @@ from kiosk.store import OutboxItem, Store
 from kiosk.sync.client import CentreClient, RequestRefused
 from kiosk.sync.credentials import Credentials, mark_key_registered
 from kiosk.reasons import SyncReason
+from kiosk.sync.review import remember_center_key, verify_pending
 from kiosk.sync.wire_mapping import apply_roster_page, roster_cursor, wire_record
 from kiosk.sync.status import SyncReport
 from wire.api import DEFAULT_ROSTER_PAGE
@@ -90,9 +91,11 @@ class SyncRound:
             if not self._credentials.key_registered:
                 self._client.enrol(self._credentials.public_key(), software_version())
                 self._credentials = mark_key_registered(self._data_dir, self._credentials)
+            self._keep_center_key()
             self._push()
             self._pull()
             self._heartbeat()
+            self._keep_center_key()
         except KioskError as exc:  # SyncError, StorageError, KeyUnavailableError
             error = exc
             log.warning("sync round stopped: %s", exc.code)
@@ -186,6 +189,13 @@ class SyncRound:
         with self._store.transaction():
             for item in items:
                 self._store.mark_retry(item.record_id, code, now)
+
+    def _keep_center_key(self) -> None:
+        """Keeps the centre's public key when an answer gave it; checks decisions that waited for it."""
+        if remember_center_key(self._store, self._client.center_public_key):
+            verified, dropped = verify_pending(self._store)
+            if verified or dropped:
+                log.info("review decisions checked with the centre's key: %d verified, %d dropped", verified, dropped)
 
     # -- pull ---------------------------------------------------------------------------------
 

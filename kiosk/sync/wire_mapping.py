@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.errors import reason_code
 from kiosk.store import CertificationRecord, Pensioner, Store
+from kiosk.sync.review import apply_review, parse_failure as review_refusal
 from reader.idnumber import parse_card_number
 from wire.result_record import SCORE_NAMES, ResultRecord, signed_record
 from wire.schemas import RosterChange
@@ -125,6 +126,14 @@ def _apply_change(store: Store, raw: Any) -> bool:
         store.remove_references(id_number, source="center")
     for template in templates:
         store.add_reference(id_number, template, "center")
+    review = raw.get("review") if isinstance(raw, dict) else None
+    if review is not None:
+        # A review that cannot be trusted is refused alone: the row's own data is the roster's.
+        try:
+            with store.transaction():
+                apply_review(store, id_number, review)
+        except ValueError as exc:
+            log.warning("roster change seq %s: review refused (%s)", change.seq, review_refusal(exc))
     return True
 
 

@@ -16,6 +16,7 @@ class StatusScreen(Screen):
         self.fact = self.label("large", "")
         self.note = self.label("body", "")
         self.back_pay = self.label("body", "")
+        self.review = self.label("body", "")
         self.question = self.label("body", self.t("screen.status", "question"))
         self.helper_note = self.label("body", self.t("screen.status", "helper_on"), tone="grace")
         self.helper_note.setVisible(False)
@@ -58,13 +59,16 @@ class StatusScreen(Screen):
             self.fact.setText(self.t("screen.status", "overdue"))
             self.note.setText(self.t("screen.status", "overdue_note"))
         self.note.setVisible(bool(self.note.text()))
+        review = person.review if person else None
+        self.review.setText(self.t("screen.status", f"review_{review}") if review else "")
+        self.review.setVisible(review is not None)
         self.band.set_state(self.t("screen.status", word), tone)
         self.fact.set_tone(tone)
 
     def clear(self) -> None:
         super().clear()
         self.title.setText(self.t("screen.status", "title_no_name"))
-        for widget in (self.fact, self.note, self.back_pay):
+        for widget in (self.fact, self.note, self.back_pay, self.review):
             widget.setText("")
         self.helper_note.setVisible(False)
         show_helper_button(self, self.helper, FlowView(State.IDLE), offered=True)  # for the next person

@@ -15,6 +15,8 @@ from kiosk.errors import KioskError
 from kiosk.reasons import Outcome
 from ui.catalogue import Catalogue
 from ui import theme
+from kiosk.store.staff import FailureFigures
+from ui.technician.failure_chart import FailureChart
 from ui.technician.pages_device import TECH_BODY_PX, TECH_SMALL_PX, Page, tech_button, tech_label
 from ui.technician.services import TechnicianServices, export_logs, run_in_background, usb_folders
 
@@ -173,7 +175,8 @@ class SyncPage(Page):
 
 
 class TodayPage(Page):
-    """Today's attempts: certified, and the failures by reason (in words)."""
+    """Today's attempts: certified (by the face check and by staff in person), and the failures by
+    reason (in words) and by hour as a chart (issue 17, item 6): staff fix the hall, not the person."""
 
     title_key = "page_today"
 
@@ -182,9 +185,15 @@ class TodayPage(Page):
         self._today = today
         self.summary = tech_label("", TECH_BODY_PX, bold=True)
         self.reasons = tech_label("", TECH_SMALL_PX)
-        for widget in (self.summary, self.reasons, self.status):
+        self.chart = FailureChart(self.reason_words, self.t("today_other"))
+        self.hours = tech_label("", TECH_SMALL_PX)
+        for widget in (self.summary, self.reasons, self.chart, self.hours, self.status):
             self.layout_.addWidget(widget)
         self.layout_.addStretch(1)
+
+    def reason_words(self, code: str) -> str:
+        """A reason code in the catalogue's words (the code itself when it has none)."""
+        return self.catalogue.reason(code).rstrip("。") if self.catalogue.has("reason", code) else code
 
     def entered(self) -> None:
         factory = self.services.store_factory
@@ -193,26 +202,32 @@ class TodayPage(Page):
             return
         day = self._today()
 
-        def job() -> dict[str, int]:
+        def job() -> tuple[dict[str, int], FailureFigures]:
             with factory() as store:
-                return store.counts_for_day(day)
+                return store.counts_for_day(day), store.failure_figures(day)
 
-        run_in_background(job, lambda counts: self._show(day, counts), lambda code: self.status.setText(code))
+        run_in_background(job, lambda answer: self._show(day, *answer), lambda code: self.status.setText(code))
 
-    def _show(self, day: date, counts: dict[str, int]) -> None:
-        certified = counts.get(str(Outcome.CERTIFIED), 0)
-        failed = {code: n for code, n in counts.items() if code != Outcome.CERTIFIED}
+    def _show(self, day: date, counts: dict[str, int], figures: FailureFigures) -> None:
         if not counts:
             self.summary.setText(self.t("today_title", day=day) + "\n" + self.t("today_none"))
             self.reasons.setText("")
+            self.chart.set_figures(None)
+            self.hours.setText("")
             return
+        certified = counts.get(str(Outcome.CERTIFIED), 0)
+        by_staff = counts.get(str(Outcome.STAFF_VERIFIED), 0)
         self.summary.setText("\n".join([self.t("today_title", day=day), self.t("today_certified", count=certified),
-                                        self.t("today_failed", count=sum(failed.values()))]))
-        lines = []
-        for code, n in sorted(failed.items(), key=lambda item: -item[1]):
-            words = self.catalogue.reason(code).rstrip("。") if self.catalogue.has("reason", code) else code
-            lines.append(self.t("today_reason", reason=f"{words} ({code})", count=n))
-        self.reasons.setText("\n".join(lines))
+                                        self.t("today_staff_verified", count=by_staff),
+                                        self.t("today_failed", count=figures.total)]))
+        self.reasons.setText("\n".join(
+            self.t("today_reason", reason=f"{self.reason_words(code)} ({code})", count=n)
+            for code, n in figures.by_reason.items()))
+        self.chart.set_figures(figures)
+        self.hours.setText("\n".join(
+            self.t("today_hour", hour=hour, reasons="、".join(f"{self.reason_words(code)} {n}"
+                                                            for code, n in sorted(reasons.items(), key=lambda i: -i[1])))
+            for hour, reasons in figures.by_hour.items()))
 
 
 class LogsPage(Page):

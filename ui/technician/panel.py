@@ -19,6 +19,7 @@ from kiosk.ports import Preview
 from ui.catalogue import Catalogue
 from ui.camera_view import PreviewMailbox
 from ui.technician.pages_admin import LogsPage, SettingsPage, SyncPage, SystemPage, TodayPage
+from ui.technician.pages_staff import StaffPage
 from ui.technician.pages_device import CameraPage, DevicesPage, EnrolPage, Page, ReaderPage, tech_button
 from ui.technician.services import TechnicianServices
 
@@ -37,7 +38,7 @@ class TechnicianPanel(QWidget):
             DevicesPage(catalogue, services), CameraPage(catalogue, services), ReaderPage(catalogue, services),
             SettingsPage(catalogue, services), SyncPage(catalogue, services),
             TodayPage(catalogue, services, lambda: today(clock)), EnrolPage(catalogue, services),
-            LogsPage(catalogue, services, clock.now), SystemPage(catalogue, services),
+            LogsPage(catalogue, services, clock.now), SystemPage(catalogue, services), StaffPage(catalogue, services),
         ]
         self._layout = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
         self._nav = QGridLayout()
