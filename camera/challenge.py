@@ -105,6 +105,10 @@ def draw_plan(settings: LivenessSettings, rng: random.Random) -> list[Action]:
     return distinct[:count]
 
 
+_CROWDING_MASKS = frozenset({CameraReason.ACTION_TIMEOUT, CameraReason.FACE_LOST, CameraReason.CLIP_ENDED})
+"""Failures a second face in view explains better (its frames count as no face for the challenge)."""
+
+
 class ChallengeEngine:
     """See the module docstring. ``prompts``: list of (action, media seconds) for replay mode; an
     empty list only collects events (``kiosk liveness --events``)."""
@@ -138,6 +142,7 @@ class ChallengeEngine:
         self._reference: np.ndarray | None = None
         self._recent: deque[np.ndarray] = deque(maxlen=5)
         self._used: set[int] = set()  # ids of events already credited to a replay prompt
+        self._crowded_in_action = False  # a second face was in view while an action was asked for
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -151,6 +156,8 @@ class ChallengeEngine:
         if self._phase == "done":
             return self.state()
         one_face = obs is not None and obs.face_count == 1
+        if self._phase == "action" and obs is not None and obs.face_count > 1:
+            self._crowded_in_action = True
         frontal = one_face and frontal
         new_events = self.detector.feed(t_s, obs if one_face else None, frontal=frontal)
         self.events.extend(new_events)
@@ -296,7 +303,7 @@ class ChallengeEngine:
         if self._prompts or final:
             self._phase = "done"
             if any(not o.passed for o in self._outcomes):
-                self._failure = CameraReason.ACTION_TIMEOUT
+                self._failure = self._named(CameraReason.ACTION_TIMEOUT)
 
     def _fail(self, reason: CameraReason) -> ChallengeState:
         if self._phase == "action" and self._current < len(self.plan) and self._prompt_s is not None:
@@ -304,5 +311,13 @@ class ChallengeEngine:
         if self._replay:
             for action, prompt_s in self._prompts[len(self._outcomes):]:
                 self._outcomes.append(ActionOutcome(action, prompt_s, None, False))
-        self._phase, self._failure = "done", reason
+        self._phase, self._failure = "done", self._named(reason)
         return self.state()
+
+    def _named(self, reason: CameraReason) -> CameraReason:
+        """The clearer reason for an attempt that ran out while a second face was in view during the
+        actions: the multiple-faces rule held the actions back (a helper who stayed in the picture),
+        so ``multiple_faces`` says what went wrong where ``action_timeout`` would not."""
+        if self._crowded_in_action and reason in _CROWDING_MASKS:
+            return CameraReason.MULTIPLE_FACES
+        return reason

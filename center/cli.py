@@ -18,7 +18,7 @@ import click
 from sqlalchemy import select
 
 from center.db import Certification, Device, make_engine, session_factory
-from center.provincial_roster import RosterFileError, generate_synthetic, import_csv
+from center.provincial_roster import RosterFileError, export_visit_roster, generate_synthetic, import_csv
 from wire.api import DEVICE_ID_RULE, valid_device_id
 from wire.signing import new_secret
 
@@ -154,6 +154,35 @@ def roster_import(csv_file: Path, photos: Path | None, region: str | None, remov
                f"removed {report.removed}, templates {report.templates}, bad rows {len(report.errors)}")
     for line, code, message in report.errors:
         click.echo(f"  line {line}: {message if message.startswith(code) else code + ': ' + message}", err=True)
+
+
+@roster.command("export")
+@click.option("--region", required=True, help="6-digit region code of the people to export.")
+@click.option("--ids", "ids_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="Only these ID numbers (one a line): the day's home visits.")
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The roster CSV to write (id_number,name,last_certified), for `kiosk roster import`.")
+@_db_option
+def roster_export(region: str, ids_file: Path | None, out: Path, db: str) -> None:
+    """Export the roster of a day's home visits (上门认证) for the visiting staff's laptop.
+
+    No face templates go into the file: the laptop receives them through its roster sync."""
+    try:
+        id_lines = ids_file.read_text(encoding="utf-8-sig").splitlines() if ids_file is not None else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {ids_file}: {exc}", param_hint="--ids") from None
+    with _sessions(db)() as session:
+        try:
+            report = export_visit_roster(session, out, region, id_lines)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"exported {report.exported} people of region {region} to {out}")
+    for line in report.unknown_lines:
+        click.echo(f"  ID list line {line}: not in the centre's roster of region {region}", err=True)
+    if report.unknown_lines:
+        raise SystemExit(1)
 
 
 @roster.command("generate")

@@ -19,6 +19,7 @@ Thread rules: functions take a session owned by the calling thread.
 
 from __future__ import annotations
 
+import csv
 import logging
 import random
 from collections.abc import Callable
@@ -215,3 +216,56 @@ def delta_page(session: Session, cursor: int, limit: int) -> RosterPage:
                             templates=list(row.templates or []), template_source=row.template_source)
                for row in rows]
     return RosterPage(changes=changes, next_cursor=rows[-1].seq if rows else cursor, has_more=has_more)
+
+
+VISIT_ROSTER_COLUMNS = ("id_number", "name", "last_certified")
+"""The columns of a day's visit roster: the roster file's own (``wire.roster_csv``), without photos."""
+
+
+@dataclass(frozen=True)
+class VisitRosterExport:
+    """What :func:`export_visit_roster` wrote: ``exported`` people, and the line numbers of the ID
+    list whose number the centre does not hold (or holds as removed) in the region."""
+
+    exported: int
+    unknown_lines: tuple[int, ...] = ()
+
+
+def export_visit_roster(session: Session, out: Path, region: str, id_lines: list[str] | None = None
+                        ) -> VisitRosterExport:
+    """Writes the roster of a day's home visits (issue 19) as a roster CSV that ``kiosk roster import``
+    reads: everyone of ``region`` (a 6-digit code), or only the ID numbers of ``id_lines`` (one a
+    line; blank lines and ``#`` comments skipped).
+
+    No face template goes into the file: a file carried on a stick must not hold biometric data in
+    clear, and the laptop receives the templates through its signed, authenticated roster sync
+    before it leaves. Written atomically (a temporary file renamed). Raises ValueError for a bad
+    region code or an ID line that is no valid number (by line, never the number).
+    """
+    if not (len(region) == 6 and region.isascii() and region.isdigit()):
+        raise ValueError("a region code is 6 digits")
+    query = select(Pensioner).where(Pensioner.region_code == region, Pensioner.removed.is_(False))
+    wanted: dict[str, int] | None = None
+    if id_lines is not None:
+        wanted = {}
+        for number, line in enumerate(id_lines, start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                wanted.setdefault(parse_card_number(text).value, number)
+            except ValueError:
+                raise ValueError(f"ID list line {number}: not a valid ID number") from None
+        query = query.where(Pensioner.id_number.in_(list(wanted)))
+    rows = list(session.scalars(query.order_by(Pensioner.id_number)))
+    found = {row.id_number for row in rows}
+    unknown = tuple(sorted(line for number, line in (wanted or {}).items() if number not in found))
+    partial = out.with_name(out.name + ".partial")
+    with open(partial, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(VISIT_ROSTER_COLUMNS)
+        for row in rows:
+            writer.writerow([row.id_number, row.name, row.last_certified.isoformat() if row.last_certified else ""])
+    partial.replace(out)
+    log.info("visit roster of region %s: %d exported, %d unknown", region, len(rows), len(unknown))
+    return VisitRosterExport(len(rows), unknown)

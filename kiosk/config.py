@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from camera.settings import AntispoofSettings, CameraSettings, LivenessSettings, MatchSettings, QualitySettings
 from kiosk.disk import replace_file_privately
 from kiosk.errors import ConfigError
-from kiosk.paths import SITE_CONFIG_FILE, default_config_file
+from kiosk.paths import PROFILES, SITE_CONFIG_FILE, default_config_file, profile_file
 from reader.settings import ReaderSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,9 @@ class TerminalSettings(BaseModel):
     data_dir: Path
     key_file: Path
     min_free_disk_mb: int = Field(ge=10, le=1_000_000)
+    channel: Literal["hall", "home_visit"] = "hall"
+    staff_number: str = Field(default="", pattern=r"^[0-9A-Za-z_-]{0,32}$")
+    battery_saving: bool = False
 
     @field_validator("data_dir", "key_file", mode="before")
     @classmethod
@@ -178,10 +181,13 @@ class KioskConfig(BaseModel):
 ENV_PREFIX = "KIOSK__"
 
 
-def load_config(site_file: Path | None = None, env: Mapping[str, str] | None = None) -> KioskConfig:
+def load_config(site_file: Path | None = None, env: Mapping[str, str] | None = None, *,
+                profile: str | None = None) -> KioskConfig:
     """Loads and validates the configuration from the three layers (see the module docstring).
 
     ``site_file`` is ``--config``; when None, ``/etc/kiosk/kiosk.toml`` is used if it exists.
+    ``profile`` (``--profile visit``) lays the shipped ``config/<profile>.toml`` over the defaults,
+    under the site file and the environment.
     Raises :class:`ConfigError` for an unreadable file, a TOML syntax error or an invalid value.
     """
     env = os.environ if env is None else env
@@ -189,14 +195,21 @@ def load_config(site_file: Path | None = None, env: Mapping[str, str] | None = N
     if site_file is None and SITE_CONFIG_FILE.is_file():
         site_file = SITE_CONFIG_FILE
     site = _read_toml(site_file) if site_file is not None else None
-    return _validate_layers(defaults, site, site_file, env)
+    if profile is None:
+        return _validate_layers(defaults, site, site_file, env)
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; the profiles are: {', '.join(PROFILES)}")
+    layered = profile_file(profile)
+    return _validate_layers(defaults, site, site_file, env, (_read_toml(layered), layered))
 
 
 def _validate_layers(defaults: Path, site: Mapping[str, Any] | None, site_file: Path | None,
-                     env: Mapping[str, str]) -> KioskConfig:
+                     env: Mapping[str, str], profile: tuple[Mapping[str, Any], Path] | None = None) -> KioskConfig:
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}
     _merge(merged, _read_toml(defaults), origin, str(defaults))
+    if profile is not None:
+        _merge(merged, profile[0], origin, str(profile[1]))
     if site is not None:
         _merge(merged, site, origin, str(site_file))
     _merge(merged, _env_overrides(env), origin, "environment")

@@ -24,7 +24,7 @@ from kiosk.flow_events import (  # noqa: F401 - re-exported: the events and effe
     Effect, Event, CardPlaced, CardRead, CardRejected, CardRemoved, PensionerFound, ReferenceMissing, PensionerNotFound,
     PersonApproached, IdleTouched, StartRequested, ConsentGiven, ConsentRefused, QualityHinted, FacePositioned,
     ActionPrompted, ActionCompleted, LivenessPassed, LivenessFailed, Matched, Mismatched, RetryRequested,
-    ManualReviewRequested, Finished, UserActive, RepeatRequested, HelpRequested, DeviceFailed, RecordFailed,
+    ManualReviewRequested, Finished, HelperRequested, FacesCounted, UserActive, RepeatRequested, HelpRequested, DeviceFailed, RecordFailed,
     RecordStored, MaintenanceRequired, DevicesReady, TechnicianEntered, TechnicianLeft, TimedOut, Speak,
     LookUpPensioner, StartLiveness, StopCamera, RunMatch, StoreRecord, Audit, CallStaff, Wipe, event_name,
     StaffCallDelivered, StaffCallUndelivered, StaffCallAcknowledged, StaffSignedIn, StaffVerified,
@@ -35,7 +35,7 @@ from kiosk.flow_model import (  # noqa: F401 - re-exported
     UndeclaredTarget,
 )
 from kiosk.flow_rules import (  # noqa: F401 - re-exported
-    HINT_REPEAT_S, INVITATION_REPEAT_S, ON_ENTER, REMINDED, RULES, TOUCH_INVITATION_REPEAT_S,
+    HINT_REPEAT_S, INVITATION_REPEAT_S, ON_ENTER, REMINDED, RULES, TOUCH_INVITATION_REPEAT_S, hesitated,
 )
 from kiosk.reasons import Outcome
 
@@ -131,6 +131,7 @@ class Flow:
             ctx.reminded = True
             ctx.effects = []
             ctx.speak("reminder_still_there")
+            hesitated(ctx)
             effects, ctx.effects = ctx.effects, []
             return effects
         return []
@@ -189,6 +190,7 @@ def prompt_ids(actions: tuple[str, ...] = ("blink", "mouth_open", "turn_left", "
         "idle_welcome", "card_reading", "status_never_certified", "status_suspended", "status_valid", "status_grace",
         "status_overdue", "consent_question", "positioning_start", "positioning_again", "face_ok",
         "action_done", "matching", "result_certified", "maintenance", "reminder_still_there", "staff_called",
+        "helper_offer", "helper_on", "helper_step_aside", "helper_look_at_screen",
         "staff_calling", "staff_call_local", "staff_coming", "result_staff_verified", "review_approved",
         "review_rejected",
     }

@@ -90,6 +90,23 @@ class StartRequested(Event):
 
 
 @dataclass(frozen=True)
+class HelperRequested(Event):
+    """Someone touched "家人帮忙操作": a family member operates the screen for the card holder.
+
+    Only the mode changes: the face checked and matched stays the card holder's, and nothing about
+    the helper is kept."""
+
+
+@dataclass(frozen=True)
+class FacesCounted(Event):
+    """The number of faces in the camera's view changed to ``count`` (0 when none is found).
+
+    Posted by the liveness adapter on every change; the helper mode waits on it for exactly one."""
+
+    count: int
+
+
+@dataclass(frozen=True)
 class ConsentGiven(Event):
     """The person agreed to the face check."""
 
@@ -336,6 +353,8 @@ class StoreRecord(Effect):
     valid_until: date | None = None
     staff_number: str | None = None
     staff_reason: str | None = None
+    assisted_by: str | None = None
+    """``family`` when a family member operated the screen (helper mode), else None."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ class State(StrEnum):
     LOOKING_UP = "looking_up"
     STATUS = "status"
     CONSENT = "consent"
+    HELPER_ASIDE = "helper_aside"
     POSITIONING = "positioning"
     ACTIONS = "actions"
     MATCHING = "matching"
@@ -57,7 +58,8 @@ class StaffCallShown(StrEnum):
 
 
 SESSION_STATES = frozenset(
-    {State.READING, State.LOOKING_UP, State.STATUS, State.CONSENT, State.POSITIONING, State.ACTIONS, State.MATCHING}
+    {State.READING, State.LOOKING_UP, State.STATUS, State.CONSENT, State.HELPER_ASIDE, State.POSITIONING,
+     State.ACTIONS, State.MATCHING}
 )
 """States in which a person's session is under way (a pulled card or a device error ends it)."""
 
@@ -75,7 +77,12 @@ class PersonView:
 
 @dataclass(frozen=True)
 class FlowView:
-    """An immutable snapshot of the flow for the screen. No ID number, no score."""
+    """An immutable snapshot of the flow for the screen. No ID number, no score.
+
+    ``assisted``: a family member operates the screen (helper mode); ``helper_offered``: the
+    "家人帮忙操作" button was offered by voice (a second face, or hesitation) and shows beyond the
+    status screen too.
+    """
 
     state: State
     session_id: str | None = None
@@ -94,6 +101,12 @@ class FlowView:
     staff_call: StaffCallShown | None = None
     maintenance_code: str | None = None
     last_prompt: Speak | None = None
+    assisted: bool = False
+    helper_offered: bool = False
+
+
+ASSISTED_BY_FAMILY = "family"
+"""The record's ``assisted_by`` when a family member operated the screen (issue 19)."""
 
 
 # --- the shape of the table ----------------------------------------------------------------------
@@ -188,6 +201,7 @@ def deadline_s(timeouts: SessionSettings, state: State) -> float | None:
         State.LOOKING_UP: timeouts.card_read_timeout_s,
         State.STATUS: timeouts.inactivity_timeout_s,
         State.CONSENT: timeouts.consent_timeout_s,
+        State.HELPER_ASIDE: timeouts.positioning_timeout_s,
         State.POSITIONING: timeouts.positioning_timeout_s,
         State.ACTIONS: timeouts.inactivity_timeout_s,
         State.MATCHING: timeouts.matching_timeout_s,
@@ -202,6 +216,10 @@ class FlowContext:
     ``problems`` maps a device (``reader``, ``camera``, ``storage``, or ``""`` when unnamed) to the
     reason code that keeps the terminal in maintenance, oldest report first.
     ``held_announcement`` is the result prompt waiting for :class:`~kiosk.flow_events.RecordStored`.
+    ``hesitations`` counts reminders and "listen again" touches before the face check (the helper
+    mode is offered at the second); ``faces_in_view`` is the latest face count while the helper
+    steps aside; ``camera_attempt`` the attempt whose liveness session runs (0: none), so that the
+    positioning screen after the helper stepped aside does not restart it.
     """
 
     rules: RulesSettings
@@ -216,6 +234,9 @@ class FlowContext:
     held_announcement: Speak | None = None
     deadline: float | None = None
     reminded: bool = False
+    hesitations: int = 0
+    faces_in_view: int = 0
+    camera_attempt: int = 0
     effects: list[Effect] = field(default_factory=list)
     staff_call_id: str | None = None  # the call the screen speaks of; answers for others are ignored
     staff_alert_at: float | None = None  # next spoken alert while the call could not reach the centre
@@ -265,6 +286,10 @@ class FlowContext:
         self.update(last_prompt=speak)
         self.effects.append(speak)
 
+    def assisted_by(self) -> str | None:
+        """What the record says of help: ``family`` in helper mode (nothing about the helper), else None."""
+        return ASSISTED_BY_FAMILY if self.view.assisted else None
+
     def records_in_this_step(self) -> bool:
         """True when this step asked for a record to be stored (its result waits for RecordStored)."""
         return any(isinstance(effect, StoreRecord) for effect in self.effects)
@@ -274,6 +299,8 @@ class FlowContext:
         state) for ``session_id``."""
         self.attempts_used = 0
         self.held_announcement = None
+        self.hesitations = 0
+        self.faces_in_view = 0
         self.forget_staff_call()
         self.view = FlowView(self.view.state, session_id=session_id, attempts_max=self.rules.attempts_per_session)
 
@@ -314,7 +341,8 @@ class FlowContext:
                                        grace_days=self.rules.grace_days).due_date
         if record:
             staff_number, staff_reason = staff or (None, None)
-            self.emit(StoreRecord(outcome, self.view.attempt, valid_until, staff_number, staff_reason))
+            self.emit(StoreRecord(outcome, self.view.attempt, valid_until, staff_number, staff_reason,
+                                  self.assisted_by()))
         self.emit(Audit("outcome", outcome))
         self.update(outcome=outcome, next_step=next_step, valid_until=valid_until, can_retry=can_retry,
                     manual_review_offered=manual_review, hint=None, action=None)

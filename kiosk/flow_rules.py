@@ -25,7 +25,8 @@ from dataclasses import replace
 from camera.errors import CameraReason
 from kiosk.flow_events import (
     ActionCompleted, ActionPrompted, Audit, CallStaff, CardPlaced, CardRead, CardRejected, CardRemoved, ConsentGiven,
-    ConsentRefused, DeviceFailed, DevicesReady, Effect, Event, FacePositioned, Finished, HelpRequested, IdleTouched,
+    ConsentRefused, DeviceFailed, DevicesReady, Effect, Event, FacePositioned, FacesCounted, Finished, HelperRequested,
+    HelpRequested, IdleTouched,
     LivenessFailed, LivenessPassed, LookUpPensioner, MaintenanceRequired, ManualReviewRequested, Matched, Mismatched,
     PensionerFound, PensionerNotFound, PersonApproached, QualityHinted, RecordFailed, RecordStored, ReferenceMissing,
     RepeatRequested, RetryRequested, RunMatch, StartLiveness, StartRequested, StopCamera, StoreRecord,
@@ -35,7 +36,8 @@ from kiosk.flow_events import (
     AcknowledgeStaffCalls, StaffCallAcknowledged, StaffCallDelivered, StaffCallUndelivered, StaffSignedIn, StaffVerified,
 )
 from kiosk.flow_model import (
-    SESSION_STATES, STAY, Choice, FlowContext, PersonView, Rule, StaffCallShown, State, Target, prompt,
+    ASSISTED_BY_FAMILY, SESSION_STATES, STAY, Choice, FlowContext, PersonView, Rule, StaffCallShown, State, Target,
+    prompt,
 )
 from kiosk.reasons import CERTIFYING_OUTCOMES, NextStep, Outcome
 from wire.staff import StaffCallReason
@@ -56,11 +58,21 @@ a gate must not make the voice chatter at an elderly person."""
 REMINDED = frozenset({State.STATUS, State.CONSENT, State.POSITIONING})
 """States that get a spoken reminder shortly before they time out."""
 
+HESITANT = frozenset({State.STATUS, State.CONSENT, State.POSITIONING})
+"""States in which a reminder or a "listen again" counts as hesitation (see :func:`hesitated`)."""
+
+HELPER_OFFER_AFTER_HESITATIONS = 2
+"""The helper mode is offered by voice at this many hesitations in one session: one reminder or
+one "listen again" is ordinary for an elderly person, a second one means they need a hand."""
+
 
 # --- the named choices ---------------------------------------------------------------------------
 
 BACK_TO_IDLE = Choice("back_to_idle", {State.IDLE: "", State.MAINTENANCE: "a device missing"})
-RETRY = Choice("retry", {State.POSITIONING: "attempts left", STAY: "none left"})
+RETRY = Choice("retry", {State.POSITIONING: "attempts left", State.HELPER_ASIDE: "attempts left, family helps",
+                         STAY: "none left"})
+AFTER_CONSENT = Choice("after_consent", {State.POSITIONING: "alone", State.HELPER_ASIDE: "family helps"})
+ONE_FACE = Choice("one_face", {State.POSITIONING: "exactly one face", STAY: "none, or more than one"})
 MANUAL_REVIEW = Choice("manual_review", {State.RESULT: "after the last attempt", STAY: "not offered"})
 MAINTENANCE_OVER = Choice("maintenance_over", {State.IDLE: "every device back", STAY: "another still missing"})
 
@@ -120,8 +132,64 @@ def invite_unless_said_within(repeat_s: float) -> Callable[[FlowContext, Event],
     return invite
 
 
-def consent_given(ctx: FlowContext, _event: ConsentGiven) -> None:
+def consent_given(ctx: FlowContext, _event: ConsentGiven) -> State:
     ctx.emit(Audit("consent", "given"))
+    return State.HELPER_ASIDE if ctx.view.assisted else State.POSITIONING
+
+
+# --- the helper mode (issue 19): a family member operates, the face checked is the card holder's ---
+
+
+def offer_helper(ctx: FlowContext) -> None:
+    """Offers "家人帮忙操作" by voice, once a session, to someone not already helped."""
+    if ctx.view.assisted or ctx.view.helper_offered:
+        return
+    ctx.update(helper_offered=True)
+    ctx.speak("helper_offer")
+
+
+def hesitated(ctx: FlowContext) -> None:
+    """A reminder or a "listen again" before the face check: the second offers the helper mode.
+    Called by :meth:`kiosk.flow.Flow.tick` for reminders too."""
+    if ctx.view.state not in HESITANT:
+        return
+    ctx.hesitations += 1
+    if ctx.hesitations >= HELPER_OFFER_AFTER_HESITATIONS:
+        offer_helper(ctx)
+
+
+def helper_requested(ctx: FlowContext, _event: HelperRequested) -> None:
+    ctx.extend_deadline()
+    if ctx.view.assisted:
+        return
+    ctx.update(assisted=True, helper_offered=False)
+    ctx.emit(Audit("helper", ASSISTED_BY_FAMILY))  # the mode only: nothing about the helper
+    ctx.speak("helper_on")
+
+
+def faces_counted(ctx: FlowContext, event: FacesCounted) -> Target:
+    """While the helper steps aside: on with exactly one face in view, else ask again (not too often)."""
+    ctx.faces_in_view = event.count
+    if event.count == 1:
+        return State.POSITIONING
+    if event.count > 1:
+        now = ctx.now()
+        last_id, last_at = ctx.last_hint
+        if last_id != "helper_step_aside" or now - last_at >= HINT_REPEAT_S:
+            ctx.last_hint = ("helper_step_aside", now)
+            ctx.speak("helper_step_aside")
+    return STAY
+
+
+def aside_hinted(ctx: FlowContext, event: QualityHinted) -> None:
+    """The screen shows the camera's hint; the voice keeps asking the helper to step aside."""
+    ctx.update(hint=event.code)
+
+
+def aside_timed_out(ctx: FlowContext, _event: TimedOut) -> None:
+    # Still more than one face when the time ran out: the helper never left the camera's view.
+    reason = CameraReason.MULTIPLE_FACES if ctx.faces_in_view > 1 else ctx.view.hint or Outcome.POSITIONING_TIMEOUT
+    ctx.finish(reason, counts_as_attempt=True, record=True)
 
 
 def quality_hinted(ctx: FlowContext, event: QualityHinted) -> None:
@@ -135,6 +203,12 @@ def quality_hinted(ctx: FlowContext, event: QualityHinted) -> None:
     if event.code != last_code or now - last_at >= HINT_REPEAT_S:
         ctx.last_hint = (event.code, now)
         ctx.speak(f"hint_{event.code}")
+
+
+def positioning_hinted(ctx: FlowContext, event: QualityHinted) -> None:
+    quality_hinted(ctx, event)
+    if event.code == CameraReason.MULTIPLE_FACES:
+        offer_helper(ctx)  # a second face: often a son or daughter leaning in to help
 
 
 def face_positioned(ctx: FlowContext, _event: FacePositioned) -> None:
@@ -163,13 +237,15 @@ def call_staff_when_attempts_run_out(ctx: FlowContext) -> None:
 
 
 def retry(ctx: FlowContext, _event: RetryRequested) -> Target:
-    return State.POSITIONING if ctx.view.can_retry else STAY
+    if not ctx.view.can_retry:
+        return STAY
+    return State.HELPER_ASIDE if ctx.view.assisted else State.POSITIONING
 
 
 def manual_review(ctx: FlowContext, _event: ManualReviewRequested) -> Target:
     if not ctx.view.manual_review_offered:
         return STAY
-    ctx.emit(StoreRecord(Outcome.MANUAL_REVIEW_REQUESTED, ctx.view.attempt))
+    ctx.emit(StoreRecord(Outcome.MANUAL_REVIEW_REQUESTED, ctx.view.attempt, assisted_by=ctx.assisted_by()))
     ctx.update(manual_review_offered=False, can_retry=False)
     ctx.finish(Outcome.MANUAL_REVIEW_REQUESTED)
     return State.RESULT
@@ -213,6 +289,11 @@ def repeat(ctx: FlowContext, _event: RepeatRequested) -> None:
     ctx.extend_deadline()
     if ctx.view.last_prompt is not None:
         ctx.emit(ctx.view.last_prompt)
+
+
+def repeat_when_hesitant(ctx: FlowContext, event: RepeatRequested) -> None:
+    repeat(ctx, event)
+    hesitated(ctx)
 
 
 def help_requested(ctx: FlowContext, _event: HelpRequested) -> None:
@@ -292,7 +373,10 @@ def positioning_timed_out(ctx: FlowContext, _event: TimedOut) -> None:
 
 
 def actions_timed_out(ctx: FlowContext, _event: TimedOut) -> None:
-    ctx.finish(CameraReason.ACTION_TIMEOUT, counts_as_attempt=True, record=True)
+    # A second face in view (the multiple-faces rule pauses the actions) is the clearer reason.
+    crowded = ctx.view.hint == CameraReason.MULTIPLE_FACES
+    ctx.finish(CameraReason.MULTIPLE_FACES if crowded else CameraReason.ACTION_TIMEOUT, counts_as_attempt=True,
+               record=True)
 
 
 def device_missing(ctx: FlowContext, event: MaintenanceRequired) -> None:
@@ -340,7 +424,17 @@ def emitting(*effects: Effect) -> Callable[[FlowContext], None]:
     return emit
 
 
+def stopping_camera(*effects: Effect) -> Callable[[FlowContext], None]:
+    """An entry action that stops the camera (and asks for ``effects`` after it)."""
+    def stop(ctx: FlowContext) -> None:
+        ctx.camera_attempt = 0
+        ctx.emit(StopCamera(), *effects)
+
+    return stop
+
+
 def enter_idle(ctx: FlowContext) -> None:
+    ctx.camera_attempt = 0
     ctx.emit(StopCamera(), Wipe())
     ctx.forget_person()
 
@@ -358,10 +452,30 @@ def enter_status(ctx: FlowContext) -> None:
         ctx.speak(f"review_{person.review}")  # after the status (a within-screen prompt waits for it)
 
 
-def enter_positioning(ctx: FlowContext) -> None:
+def start_attempt(ctx: FlowContext) -> int:
+    """Opens the camera for the next attempt (a fresh liveness session); returns its number."""
     attempt = ctx.attempts_used + 1
     ctx.update(attempt=attempt, hint=None, action=None, actions_done=(), outcome=None, next_step=None, can_retry=False)
+    ctx.camera_attempt = attempt
     ctx.emit(StartLiveness(attempt))
+    return attempt
+
+
+def enter_helper_aside(ctx: FlowContext) -> None:
+    # The camera opens here: it counts the faces, and the liveness session it starts cannot pass
+    # positioning while two faces are in view. The positioning state that follows keeps it running.
+    ctx.faces_in_view = 0
+    start_attempt(ctx)
+    ctx.last_hint = ("helper_step_aside", ctx.now())
+    ctx.speak("helper_step_aside")
+
+
+def enter_positioning(ctx: FlowContext) -> None:
+    if ctx.camera_attempt == ctx.attempts_used + 1:  # the helper stepped aside: now the pensioner's turn
+        ctx.update(hint=None)
+        ctx.speak("helper_look_at_screen")
+        return
+    attempt = start_attempt(ctx)
     ctx.speak("positioning_start" if attempt == 1 else "positioning_again")
 
 
@@ -372,6 +486,7 @@ def enter_matching(ctx: FlowContext) -> None:
 
 def enter_result(ctx: FlowContext) -> None:
     view = ctx.view
+    ctx.camera_attempt = 0
     ctx.emit(StopCamera())
     outcome = view.outcome or Outcome.DEVICE_ERROR
     if outcome in CERTIFYING_OUTCOMES:
@@ -386,6 +501,7 @@ def enter_result(ctx: FlowContext) -> None:
 
 
 def enter_maintenance(ctx: FlowContext) -> None:
+    ctx.camera_attempt = 0
     ctx.emit(StopCamera(), Wipe())
     if ctx.view.session_id is not None:  # straight from a session: forget the person as idle would
         ctx.forget_person()
@@ -399,12 +515,13 @@ ON_ENTER: dict[State, Callable[[FlowContext], None]] = {
     State.LOOKING_UP: emitting(LookUpPensioner()),
     State.STATUS: enter_status,
     State.CONSENT: saying("consent_question"),
+    State.HELPER_ASIDE: enter_helper_aside,
     State.POSITIONING: enter_positioning,
     State.ACTIONS: emitting(),  # each action is prompted by action_prompted
     State.MATCHING: enter_matching,
     State.RESULT: enter_result,
     State.MAINTENANCE: enter_maintenance,
-    State.TECHNICIAN: emitting(StopCamera(), Wipe()),
+    State.TECHNICIAN: stopping_camera(Wipe()),
 }
 """What entering each state does (after its ``enter`` audit entry and its deadline are set)."""
 
@@ -427,11 +544,19 @@ RULES: tuple[Rule, ...] = (
     Rule(State.LOOKING_UP, PensionerNotFound, State.RESULT, finish_with(Outcome.NOT_IN_ROSTER)),
     Rule(State.LOOKING_UP, TimedOut, State.RESULT, finish_with(Outcome.DEVICE_ERROR)),
     Rule(State.STATUS, StartRequested, State.CONSENT, nothing),
+    Rule(State.STATUS, HelperRequested, STAY, helper_requested),
     Rule(State.STATUS, TimedOut, BACK_TO_IDLE, session_timed_out),
-    Rule(State.CONSENT, ConsentGiven, State.POSITIONING, consent_given),
+    Rule(State.CONSENT, ConsentGiven, AFTER_CONSENT, consent_given),
+    Rule(State.CONSENT, HelperRequested, STAY, helper_requested),
     Rule(State.CONSENT, ConsentRefused, State.RESULT, finish_with(Outcome.CONSENT_REFUSED, record=True)),
     Rule(State.CONSENT, TimedOut, BACK_TO_IDLE, session_timed_out),
-    Rule(State.POSITIONING, QualityHinted, STAY, quality_hinted),
+    Rule(State.HELPER_ASIDE, FacesCounted, ONE_FACE, faces_counted),
+    Rule(State.HELPER_ASIDE, FacePositioned, State.POSITIONING, nothing),  # one face held still: counted already
+    Rule(State.HELPER_ASIDE, QualityHinted, STAY, aside_hinted),
+    Rule(State.HELPER_ASIDE, LivenessFailed, State.RESULT, failed_attempt),
+    Rule(State.HELPER_ASIDE, TimedOut, State.RESULT, aside_timed_out),
+    Rule(State.POSITIONING, QualityHinted, STAY, positioning_hinted),
+    Rule(State.POSITIONING, HelperRequested, State.HELPER_ASIDE, helper_requested),
     Rule(State.POSITIONING, FacePositioned, STAY, face_positioned),
     Rule(State.POSITIONING, ActionPrompted, State.ACTIONS, action_prompted),
     Rule(State.POSITIONING, LivenessFailed, State.RESULT, failed_attempt),
@@ -465,7 +590,7 @@ RULES: tuple[Rule, ...] = (
     *(Rule(state, DevicesReady, STAY, device_back) for state in _ALL if state is not State.MAINTENANCE),
     # Everywhere: a touch gives more time, "listen again" repeats the prompt, "help" calls staff.
     *(Rule(state, UserActive, STAY, user_active) for state in _ALL),
-    *(Rule(state, RepeatRequested, STAY, repeat) for state in _ALL),
+    *(Rule(state, RepeatRequested, STAY, repeat_when_hesitant if state in HESITANT else repeat) for state in _ALL),
     *(Rule(state, HelpRequested, STAY, help_requested) for state in _ALL),
     # The staff call's answers, and staff at the terminal (issue 17).
     *(Rule(state, StaffCallDelivered, STAY, staff_call_answered(StaffCallShown.NOTIFIED)) for state in _ALL),

@@ -15,7 +15,8 @@ from kiosk.clock import SystemClock
 from kiosk.config import KioskConfig
 from kiosk.devices.matcher_adapter import MatcherAdapter
 from kiosk.flow import (
-    ConsentGiven, FlowView, ManualReviewRequested, RetryRequested, Speak, StaffCallShown, StartRequested, State,
+    ConsentGiven, FlowView, HelperRequested, ManualReviewRequested, RetryRequested, Speak, StaffCallShown,
+    StartRequested, State,
 )
 from kiosk.runtime import Devices, KioskRuntime
 
@@ -48,13 +49,14 @@ class HeadlessRun:
 
 def certify_once(config: KioskConfig, devices: Devices, timeout_s: float, *,
                  matcher: MatcherAdapter | None = None, rng: random.Random | None = None,
-                 all_attempts: bool = False, request_review: bool = False) -> HeadlessRun:
+                 all_attempts: bool = False, request_review: bool = False, helper: bool = False) -> HeadlessRun:
     """Runs one session, from the card on ``devices.reader_url`` to its result, and stops.
 
     ``matcher``: an already started worker to use (the caller keeps owning it); else the runtime
     starts and ends its own. ``all_attempts``: after a failed attempt the operator touches "再试一次"
     until the attempts run out (the camera source then plays again from its start for each
-    attempt); ``request_review``: then also "申请人工审核". A staff call raised on the way (after the
+    attempt); ``request_review``: then also "申请人工审核"; ``helper``: the operator is a family
+    helper and touches "家人帮忙操作" on the status screen before "开始认证". A staff call raised on the way (after the
     last attempt, or for a missing reference) is waited for until the centre answered or the call
     was found undeliverable, within ``timeout_s``. Raises :class:`~kiosk.errors.KioskError` when
     the runtime cannot start (store, models).
@@ -69,7 +71,7 @@ def certify_once(config: KioskConfig, devices: Devices, timeout_s: float, *,
         if not states or states[-1] != view.state:
             states.append(str(view.state))
         if view.state is State.STATUS:
-            runtime.post(StartRequested())
+            runtime.post(HelperRequested() if helper and not view.assisted else StartRequested())
         elif view.state is State.CONSENT:
             runtime.post(ConsentGiven())
         elif view.state is State.RESULT and all_attempts and view.can_retry:

@@ -19,6 +19,15 @@ def default_config_file() -> Path:
     return resource_root() / "config" / "kiosk.toml"
 
 
+def profile_file(name: str) -> Path:
+    """A shipped configuration profile, ``config/<name>.toml`` (``visit``: home visits, issue 19)."""
+    return resource_root() / "config" / f"{name}.toml"
+
+
+PROFILES = ("visit",)
+"""The profiles ``--profile`` accepts (each a ``config/<name>.toml`` over the defaults)."""
+
+
 def prompts_file() -> Path:
     """The message and prompt catalogue, ``config/prompts.toml`` (all Chinese text lives there)."""
     return resource_root() / "config" / "prompts.toml"

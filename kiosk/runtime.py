@@ -27,6 +27,7 @@ from kiosk.config import KioskConfig
 from kiosk.devices.card_reader import CardReaderAdapter
 from kiosk.devices.liveness_adapter import CameraConfig, LivenessAdapter
 from kiosk.devices.matcher_adapter import MatcherAdapter
+from kiosk.devices.on_demand_matcher import OnDemandMatcher
 from kiosk.devices.presence import PresenceWatcher
 from kiosk.flow import Event, FlowView
 from kiosk.ports import Preview, VoicePort
@@ -109,7 +110,9 @@ class KioskRuntime:
         devices = self._devices
         try:
             if self.matcher is None:
-                self.matcher = MatcherAdapter(config.match)
+                # A laptop on home visits loads the face models only while a session needs them.
+                self.matcher = (OnDemandMatcher(config.match) if config.terminal.battery_saving  # type: ignore[assignment]
+                                else MatcherAdapter(config.match))
             self._card_reader = CardReaderAdapter(devices.reader_url, config.reader, self._clock)
             liveness = LivenessAdapter(
                 CameraConfig(devices.camera_url, config.camera, config.quality, config.liveness, config.antispoof),
@@ -139,8 +142,8 @@ class KioskRuntime:
             raise
 
     def _presence(self) -> PresenceWatcher | None:
-        if not self._devices.watch_for_people:
-            return None
+        if not self._devices.watch_for_people or self.config.terminal.battery_saving:
+            return None  # battery: the camera opens only for an attempt
         return PresenceWatcher(self._devices.camera_url, self.config.camera)
 
     def read_card_now(self, timeout_s: float) -> IdCard:

@@ -122,6 +122,10 @@ def build_record(config: KioskConfig, occurred_at: datetime, session_id: str | N
         match_distance=match.distance if match else None,
         attempt=max(1, effect.attempt),
         valid_until=effect.valid_until,
+        assisted_by=effect.assisted_by,
+        channel=config.terminal.channel,
+        # On a home visit every record names the staff member signed in for the visit (issue 19).
+        staff_number=(config.terminal.staff_number or None) if config.terminal.channel == "home_visit" else None,
         evidence_jpeg=evidence_jpeg(config, evidence),
     )
 
@@ -136,7 +140,8 @@ def build_staff_record(config: KioskConfig, occurred_at: datetime, session_id: s
         session_id=session_id or "none", occurred_at=occurred_at, device_id=config.terminal.device_id,
         region_code=config.terminal.region_code, id_number=id_number, outcome=effect.outcome,
         attempt=max(1, effect.attempt), valid_until=effect.valid_until, staff_number=effect.staff_number,
-        staff_reason=effect.staff_reason, evidence_jpeg=photo_jpeg if keeps_image else None)
+        staff_reason=effect.staff_reason, channel=config.terminal.channel,
+        evidence_jpeg=photo_jpeg if keeps_image else None)
 
 
 def evidence_jpeg(config: KioskConfig, frame: np.ndarray | None) -> bytes | None:

@@ -12,6 +12,7 @@ import pytest
 from kiosk.clock import FakeClock
 from kiosk.config import KioskConfig, SessionSettings, load_config
 from kiosk.flow import (
+    FacesCounted, HelperRequested,
     SESSION_STATES, ActionCompleted, ActionPrompted, Audit, CardPlaced, CardRead, CardRejected, CardRemoved,
     ConsentGiven, ConsentRefused, DeviceFailed, DevicesReady, Event, FacePositioned, Finished, Flow, HelpRequested,
     IdleTouched, LivenessFailed, LivenessPassed, LookUpPensioner, MaintenanceRequired, ManualReviewRequested,
@@ -174,6 +175,8 @@ def test_card_removed_in_every_session_state(config: KioskConfig, clock: FakeClo
         State.LOOKING_UP: [CardPlaced(), CardRead("x", "a*")],
         State.STATUS: [CardPlaced(), CardRead("x", "a*"), PensionerFound(None)],
         State.CONSENT: [CardPlaced(), CardRead("x", "a*"), PensionerFound(None), StartRequested()],
+        State.HELPER_ASIDE: [CardPlaced(), CardRead("x", "a*"), PensionerFound(None), HelperRequested(),
+                             StartRequested(), ConsentGiven()],
         State.POSITIONING: [CardPlaced(), CardRead("x", "a*"), PensionerFound(None), StartRequested(), ConsentGiven()],
         State.ACTIONS: [CardPlaced(), CardRead("x", "a*"), PensionerFound(None), StartRequested(), ConsentGiven(),
                         ActionPrompted("blink")],
@@ -266,6 +269,7 @@ SAMPLE_EVENTS: tuple[Event, ...] = (
     MaintenanceRequired("reader_unavailable", device="reader"), DevicesReady(device="reader"), TechnicianEntered(),
     TechnicianLeft(), TimedOut(), StaffCallDelivered("c"), StaffCallUndelivered("c", "center_unreachable"),
     StaffCallAcknowledged("c", "S1"), StaffSignedIn("S1"), StaffVerified("S1", "no_reference"),
+    HelperRequested(), FacesCounted(1), FacesCounted(2),
 )
 
 
@@ -273,7 +277,7 @@ def _situation(flow: Flow) -> tuple:
     """What decides where the flow can go next: the state, whether a retry or a review is open, and
     which devices are missing (a session then ends on the maintenance screen)."""
     view = flow.view
-    return view.state, view.attempt, view.can_retry, view.manual_review_offered, flow.missing_devices
+    return view.state, view.attempt, view.can_retry, view.manual_review_offered, view.assisted, flow.missing_devices
 
 
 def _apply(flow: Flow, clock: FakeClock, event: Event, session: SessionSettings) -> None:

@@ -167,3 +167,18 @@ def test_replay_credits_an_event_that_starts_in_its_window_and_ends_after_it(con
     state = drive(engine, [(2.02, OPEN), (0.15, BLINK), (0.3, OPEN), (0.6, WIDE), (0.5, OPEN)])
     assert [(o.action, o.passed) for o in state.outcomes] == [("blink", True), ("mouth_open", True)]
     assert state.failure is None
+
+
+def test_a_second_face_during_the_actions_names_the_failure_multiple_faces(config) -> None:
+    """Issue 19: a helper who stays in the picture is refused for that, not for a missed action."""
+    crowded = {"ear": 0.3, "faces": 2}
+    engine = live_engine(config, ["blink"], action_timeout_s=2.0)
+    state = drive(engine, [(2.0, OPEN), (4.0, crowded)])  # the clip ends with two faces in view
+    assert state.failure == CameraReason.MULTIPLE_FACES
+    engine = live_engine(config, ["blink"], max_reprompts=1)
+    state = drive(engine, [(2.0, OPEN)] + [(1.0, crowded), (0.3, OPEN)] * 3)
+    assert state.failure == CameraReason.MULTIPLE_FACES
+    # Two faces before the actions only keep positioning waiting; a miss after is still a miss.
+    engine = live_engine(config, ["mouth_open"], action_timeout_s=2.0)
+    state = drive(engine, [(1.0, crowded), (6.0, OPEN)])
+    assert state.failure == CameraReason.ACTION_TIMEOUT

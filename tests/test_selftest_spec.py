@@ -60,7 +60,7 @@ def test_models_config_and_samples_are_bundled(spec: SimpleNamespace) -> None:
     assert {"face_landmark_front_cpu.binarypb", "face_landmark_with_attention.tflite",
             "face_detection_short_range.tflite"} <= facemesh
     assert not any("hand_landmark" in target or "pose" in target for target in datas)
-    assert {Path(p).name for p in datas["config"]} == {"kiosk.toml", "prompts.toml"}
+    assert {Path(p).name for p in datas["config"]} == {"kiosk.toml", "prompts.toml", "visit.toml"}
     assert "resident_long_term.json" in {Path(p).name for p in datas["reader/samples"]}
     assert [Path(p).name for p in datas["selftest"]] == ["grace_hopper.jpg"]
     assert all(Path(source).exists() for source, _target in spec.kwargs["datas"])

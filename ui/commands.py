@@ -14,15 +14,33 @@ from kiosk.cli import CliState, pass_state
 from kiosk.cli.app_cmd import prompt_option
 from kiosk.clock import SystemClock
 from kiosk.config import KioskConfig
+from kiosk.paths import PROFILES
 from kiosk.runtime import Devices, KioskRuntime
 
 
 @click.command()
 @click.option("--windowed", is_flag=True, help="A window instead of the full screen (for set-up).")
+@click.option("--profile", "profile", type=click.Choice(PROFILES), default=None,
+              help="visit: a staff laptop on home visits (config/visit.toml; docs/home-visit.md).")
+@click.option("--staff-number", "staff_number", default=None,
+              help="The staff number (工号) signed in for the whole visit, written to each record.")
+@click.option("--pin-stdin", is_flag=True, help="Home visit: read the staff PIN from standard input, not a prompt.")
 @pass_state
-def run_command(state: CliState, windowed: bool) -> None:
-    """The kiosk, full screen, with the devices from configuration."""
+def run_command(state: CliState, windowed: bool, profile: str | None, staff_number: str | None,
+                pin_stdin: bool) -> None:
+    """The kiosk, full screen, with the devices from configuration.
+
+    A home visit (--profile visit) first signs the staff member in with their own account and PIN:
+    their staff number goes on every record of the visit."""
+    state.use_profile(profile, staff_number)
     config = state.config
+    if config.terminal.channel == "home_visit":
+        from kiosk.visit import sign_in_for_visit  # noqa: PLC0415
+
+        if not config.terminal.staff_number:
+            raise click.UsageError("a home visit records who certified: give --staff-number (or terminal.staff_number)")
+        pin = sys.stdin.readline().strip() if pin_stdin else click.prompt("staff PIN", hide_input=True)
+        click.echo(f"home visit: staff {sign_in_for_visit(config, pin, SystemClock())} signed in")
     devices = Devices(config.reader.url, config.camera.url)
     sys.exit(run_window(config, devices, fullscreen=not windowed and config.ui.fullscreen, demo=False,
                         site_config_path=state.config_path))

@@ -50,6 +50,15 @@ def sample_views() -> dict[str, FlowView]:
         "status_suspended": replace(base, state=State.STATUS, person=_person(date(2024, 9, 1))),
         "status_never": replace(base, state=State.STATUS, person=_person(None)),
         "consent": replace(base, state=State.CONSENT, person=_person(date(2025, 12, 1))),
+        "status_helper": replace(base, state=State.STATUS, person=_person(date(2025, 5, 10)), assisted=True),
+        "consent_helper_offered": replace(base, state=State.CONSENT, person=_person(date(2025, 12, 1)),
+                                          helper_offered=True),
+        "helper_aside": replace(base, state=State.HELPER_ASIDE, attempt=1, assisted=True,
+                                hint=CameraReason.MULTIPLE_FACES),
+        "helper_aside_waiting": replace(base, state=State.HELPER_ASIDE, attempt=2, assisted=True),
+        "positioning_helper_offered": replace(base, state=State.POSITIONING, attempt=1, helper_offered=True,
+                                              hint=CameraReason.MULTIPLE_FACES),
+        "actions_helper": replace(base, state=State.ACTIONS, attempt=1, action="blink", assisted=True),
         "positioning": replace(base, state=State.POSITIONING, attempt=1, hint=CameraReason.FACE_TOO_SMALL),
         "positioning_ok": replace(base, state=State.POSITIONING, attempt=2, last_prompt=Speak("face_ok")),
         "actions": replace(base, state=State.ACTIONS, attempt=1, action="blink"),
@@ -158,7 +167,7 @@ def render_all(out_dir: Path, config: KioskConfig | None = None) -> list[Problem
         orientation = "portrait" if portrait else "landscape"
         for name, view in sample_views().items():
             window.show_view(view)
-            if view.state in (State.POSITIONING, State.ACTIONS):
+            if view.state in (State.HELPER_ASIDE, State.POSITIONING, State.ACTIONS):
                 window.on_preview(sample_preview())
             QApplication.processEvents()
             if view.state is State.TECHNICIAN:

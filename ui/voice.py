@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 WITHIN_SCREEN_PREFIXES = ("hint_", "action_", "review_")
 WITHIN_SCREEN = frozenset({"face_ok", "reminder_still_there", "staff_called", "staff_calling", "staff_call_local",
-                           "staff_coming"})
+                           "staff_coming", "helper_offer"})
 
 
 def interrupts(prompt: str) -> bool:

@@ -64,9 +64,14 @@ class ResultRecord(BaseModel):
     proxy: bool = False
     scores: dict[Code, float] = Field(default_factory=dict, max_length=32)
     certified_until: date | None = None
+    assisted_by: Literal["family"] | None = Field(
+        default=None, description="family: a family member operated the terminal; absent: nobody helped")
+    channel: Literal["hall", "home_visit"] = Field(
+        default="hall", description="where the attempt took place; absent: hall (records before issue 19)")
     face_image_jpeg: str | None = Field(default=None, description="base64 JPEG; only with the region's consent")
     staff_number: str | None = Field(default=None, pattern=r"^[0-9A-Za-z_-]{1,32}$",
-                                     description="the staff member who certified in person (staff_verified)")
+                                     description="the staff member who certified in person (staff_verified), or "
+                                                 "the one signed in for a home visit (channel home_visit)")
     staff_reason: Code | None = Field(default=None, description="a wire.codes.StaffVerifiedReason code")
     signature: str = Field(min_length=1, max_length=200)
 

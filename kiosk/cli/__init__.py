@@ -16,6 +16,8 @@ from pathlib import Path
 import click
 
 from kiosk.config import KioskConfig, load_config
+from kiosk.errors import ConfigError
+from kiosk.paths import PROFILES
 from kiosk.errors import KioskError
 
 log = logging.getLogger(__name__)
@@ -66,16 +68,34 @@ class LazyGroup(click.Group):
 class CliState:
     """What every command can reach: the ``--config`` path and the configuration, loaded once."""
 
-    def __init__(self, config_path: Path | None) -> None:
+    def __init__(self, config_path: Path | None, profile: str | None = None) -> None:
         self.config_path = config_path
+        self.profile = profile
+        self.staff_number: str | None = None
         self._config: KioskConfig | None = None
 
     @property
     def config(self) -> KioskConfig:
         """The validated configuration; raises ConfigError on the first access when it is bad."""
         if self._config is None:
-            self._config = load_config(self.config_path)
+            config = load_config(self.config_path, profile=self.profile)
+            if self.staff_number is not None:  # signed in for the whole visit (validated like the file's)
+                try:
+                    terminal = config.terminal.model_validate({**config.terminal.model_dump(),
+                                                               "staff_number": self.staff_number})
+                except ValueError:
+                    raise ConfigError("--staff-number: 1-32 letters, digits, _ or -") from None
+                config = config.model_copy(update={"terminal": terminal})
+            self._config = config
         return self._config
+
+    def use_profile(self, profile: str | None, staff_number: str | None = None) -> None:
+        """A command's own ``--profile`` / ``--staff-number``: the configuration is read again with them."""
+        if profile is not None:
+            self.profile = profile
+        if staff_number is not None:
+            self.staff_number = staff_number
+        self._config = None
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,15 +106,17 @@ class CliState:
     default=None,
     help="Site configuration file (default: /etc/kiosk/kiosk.toml when present).",
 )
+@click.option("--profile", "profile", type=click.Choice(PROFILES), default=None,
+              help="A shipped profile over the defaults: visit = a staff laptop on home visits (config/visit.toml).")
 @click.option("--self-test", "self_test", is_flag=True,
               help="Check models, database, reader, screen and one certification; exit 0 when all pass.")
 @click.option("--clip", "clip", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="With --self-test: certify on this video instead of the built-in synthetic clip.")
 @click.version_option(package_name="kiosk")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, self_test: bool, clip: Path | None) -> None:
+def cli(ctx: click.Context, config_path: Path | None, profile: str | None, self_test: bool, clip: Path | None) -> None:
     """Pension qualification certification kiosk (养老金资格认证自助终端)."""
-    ctx.obj = CliState(config_path)
+    ctx.obj = CliState(config_path, profile)
     if clip is not None and not self_test:
         raise click.UsageError("--clip is only used with --self-test")
     if self_test:

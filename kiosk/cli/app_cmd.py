@@ -50,10 +50,12 @@ prompt_option = click.option(
 @click.option("--all-attempts", is_flag=True, help="After a failure, try again until the attempts run out.")
 @click.option("--request-review", is_flag=True, help="With --all-attempts: then ask for manual review.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--helper", is_flag=True,
+              help="Family helper mode: the operator touches 家人帮忙操作 on the status screen (issue 19).")
 @pass_state
 def certify_command(state: CliState, headless: bool, reader_url: str | None, camera_url: str | None,
                     prompts: list[Any] | None, timeout_s: float, all_attempts: bool, request_review: bool,
-                    as_json: bool) -> None:
+                    as_json: bool, helper: bool) -> None:
     """One certification with no window: the card on the reader, the face from the camera.
 
     The operator of a headless run answers the status and consent screens on the person's behalf
@@ -62,7 +64,8 @@ def certify_command(state: CliState, headless: bool, reader_url: str | None, cam
     config = state.config
     devices = Devices(reader_url or config.reader.url, camera_url or config.camera.url, prompts,
                       realtime_camera=False, watch_for_people=False)
-    result = run_headless(config, devices, timeout_s, all_attempts=all_attempts, request_review=request_review)
+    result = run_headless(config, devices, timeout_s, all_attempts=all_attempts, request_review=request_review,
+                          helper=helper)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
@@ -72,11 +75,13 @@ def certify_command(state: CliState, headless: bool, reader_url: str | None, cam
 
 
 def run_headless(config: KioskConfig, devices: Devices, timeout_s: float, *, all_attempts: bool = False,
-                 request_review: bool = False) -> dict[str, Any]:
+                 request_review: bool = False, helper: bool = False) -> dict[str, Any]:
     """Runs one session to its result and returns ``outcome``, ``valid_until``, ``record_id``,
     ``attempt``, ``next_step``, ``staff_call`` (how a staff call raised on the way was answered:
-    ``notified``, ``local``, ``acknowledged`` or None) and the prompts."""
-    run = certify_once(config, devices, timeout_s, all_attempts=all_attempts, request_review=request_review)
+    ``notified``, ``local``, ``acknowledged`` or None), whether the session was ``assisted`` by a
+    family helper, the ``states`` passed through and the prompts; ``helper``: in the helper mode."""
+    run = certify_once(config, devices, timeout_s, all_attempts=all_attempts, request_review=request_review,
+                       helper=helper)
     view = run.view
     if not run.finished:
         return {"outcome": "timed_out", "valid_until": None, "record_id": None, "prompts": list(run.prompts)}
@@ -89,5 +94,7 @@ def run_headless(config: KioskConfig, devices: Devices, timeout_s: float, *, all
         "next_step": str(view.next_step) if view.next_step else None,
         "staff_call": str(view.staff_call) if view.staff_call else None,
         "records": list(run.record_ids),
+        "assisted": view.assisted,
+        "states": list(run.states),
         "prompts": list(run.prompts),
     }

@@ -4,7 +4,8 @@ Each attempt runs on its own worker thread, which owns the frame source and the 
 (mediapipe graphs belong to one thread). The thread feeds every frame through exactly the code
 ``kiosk liveness`` replays (:class:`camera.liveness.LivenessSession`) and turns the changes of its
 updates into flow events: ``quality_hinted``, ``face_positioned``, ``action_prompted``,
-``action_completed``, then ``liveness_passed`` or ``liveness_failed``.
+``action_completed``, then ``liveness_passed`` or ``liveness_failed``; and ``faces_counted`` whenever
+the number of faces in view changes (the helper mode waits for exactly one).
 
 Privacy: the best frames and the scores are held only until :meth:`LivenessAdapter.wipe`.
 """
@@ -26,8 +27,8 @@ from camera.liveness import LivenessSession, LivenessUpdate
 from camera.settings import Action, AntispoofSettings, CameraSettings, LivenessSettings, QualitySettings
 from camera.sources import Frame, FrameSource, open_source
 from kiosk.flow import (
-    ActionCompleted, ActionPrompted, DeviceFailed, Event, FacePositioned, LivenessFailed, LivenessPassed,
-    QualityHinted,
+    ActionCompleted, ActionPrompted, DeviceFailed, Event, FacePositioned, FacesCounted, LivenessFailed,
+    LivenessPassed, QualityHinted,
 )
 from kiosk.ports import LivenessScores, Post, Preview
 
@@ -147,6 +148,7 @@ class LivenessAdapter:
     def _loop(self, stop: threading.Event, source: FrameSource, detector: LandmarkDetector,
               session: LivenessSession, post: Post, on_preview: Callable[[Preview], None] | None) -> None:
         last: LivenessUpdate | None = None
+        faces: int | None = None
         pace = _Pacer() if self._realtime else None
         while not stop.is_set():
             frame = source.next_frame(FRAME_TIMEOUT_S)
@@ -160,6 +162,10 @@ class LivenessAdapter:
             if pace is not None:
                 pace.wait_for(frame.t_s, stop)
             observation = detector.detect(np.asarray(frame.image))
+            count = 0 if observation is None else observation.face_count
+            if count != faces:  # before the frame's other events: the helper mode waits on it
+                faces = count
+                post(FacesCounted(count))
             update = session.feed_observation(frame.t_s, observation, np.asarray(frame.image))
             if on_preview is not None:
                 on_preview(_preview(frame, observation, update))

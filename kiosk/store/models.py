@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Literal, NewType
 
 from kiosk.reasons import CERTIFYING_OUTCOMES, Outcome, is_code
+from wire.staff import STAFF_NUMBER_PATTERN
 
 RecordId = NewType("RecordId", str)
 """A certification record's UUID (text, 36 characters); also the outbox key and the sync key."""
@@ -24,6 +25,12 @@ UpsertResult = Literal["inserted", "updated", "unchanged"]
 
 REFERENCE_SOURCES = frozenset({"roster_photo", "chip_photo", "staff_enrolment", "center", "live_refresh"})
 """Where a face template came from (kept with it so a technician can tell enrolments apart)."""
+
+CHANNELS = frozenset({"hall", "home_visit"})
+"""Where an attempt took place: the hall's terminal, or a staff laptop on a home visit (上门认证)."""
+
+ASSISTED_BY = frozenset({"family"})
+"""Who helped the person operate the terminal (亲情代办); the face is always the card holder's."""
 
 MAX_EVIDENCE_BYTES = 2_000_000  # a 640x480 JPEG is ~50 kB; anything far larger is a caller's mistake
 
@@ -71,7 +78,11 @@ class CertificationRecord:
     ``staff_number`` and ``staff_reason`` (a ``wire.codes.StaffVerifiedReason``): who certified the
     person face to face and why; set on ``staff_verified`` records only.
     ``attempt`` counts from 1 within the session. ``valid_until``: the date the person is certified
-    until (set when certified). ``evidence_jpeg``: optional face image, kept encrypted only when the
+    until (set when certified). ``assisted_by``: ``family`` when a family member operated the
+    terminal (nothing about the helper is kept). ``channel``: where the attempt took place, one of
+    :data:`CHANNELS` (``home_visit``: staff certifying at the person's home). ``staff_number``: the
+    number of the staff member signed in for the visit, None at an unattended hall terminal.
+    ``evidence_jpeg``: optional face image, kept encrypted only when the
     configuration keeps evidence; it is never part of ``repr``.
     """
 
@@ -90,6 +101,8 @@ class CertificationRecord:
     valid_until: date | None = None
     staff_number: str | None = None
     staff_reason: str | None = None
+    assisted_by: str | None = None
+    channel: str = "hall"
     evidence_jpeg: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -104,10 +117,20 @@ class CertificationRecord:
             raise ValueError("session_id and device_id are required")
         if self.attempt < 1:
             raise ValueError("attempt counts from 1")
+        if self.assisted_by is not None and self.assisted_by not in ASSISTED_BY:
+            raise ValueError(f"assisted_by must be one of {sorted(ASSISTED_BY)}")
+        if self.channel not in CHANNELS:
+            raise ValueError(f"channel must be one of {sorted(CHANNELS)}")
+        if self.staff_number is not None and not re.match(STAFF_NUMBER_PATTERN, self.staff_number):
+            raise ValueError("staff_number must be 1-32 letters, digits, _ or -")
         if self.outcome in CERTIFYING_OUTCOMES and not self.id_number:
             raise ValueError("a certified record needs the id_number")
-        if (self.outcome == Outcome.STAFF_VERIFIED) != (self.staff_number is not None):
-            raise ValueError("a staff_verified record, and only one, names the staff member")
+        if self.outcome == Outcome.STAFF_VERIFIED and self.staff_number is None:
+            raise ValueError("a staff_verified record names the staff member")
+        if self.staff_number is not None and self.outcome != Outcome.STAFF_VERIFIED and self.channel != "home_visit":
+            # At the hall only a face-to-face certification names staff; on a home visit every record
+            # names the staff member signed in for the visit (issue 19).
+            raise ValueError("only a staff_verified record or a home visit's names a staff member")
         if self.staff_reason is not None and not is_code(self.staff_reason):
             raise ValueError("staff_reason must be a snake_case reason code")
         for name in ("liveness_score", "attack_score"):

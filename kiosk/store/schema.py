@@ -171,6 +171,15 @@ def _hall_staff(db: Database) -> None:
     )
 
 
+@migrations(name="0005_record_channel_assistance")
+def _record_channel_assistance(db: Database) -> None:
+    # Issue 19: a family helper at the terminal (assisted_by = 'family') and certification on a home
+    # visit (channel = 'home_visit'; the visiting staff member's number goes in staff_number, added by
+    # 0004). Records written before took place at the hall without help.
+    db.execute("ALTER TABLE certifications ADD COLUMN assisted_by TEXT")
+    db.execute("ALTER TABLE certifications ADD COLUMN channel TEXT NOT NULL DEFAULT 'hall'")
+
+
 def migration_names() -> list[str]:
     """Every migration this version of the kiosk knows, in order."""
     return [migration.name for migration in migrations._migrations]  # sqlite-utils has no public list

@@ -34,8 +34,8 @@ CURSOR_META_KEY = "sync.roster_cursor"
 WIRE_FIELD_OF = {
     "record_id": "record_id", "session_id": "session_id", "occurred_at": "occurred_at", "region_code": "region_code",
     "id_number": "id_number", "outcome": "outcome", "reason_code": "reason_code", "attempt": "attempt",
-    "valid_until": "certified_until", "evidence_jpeg": "face_image_jpeg",
-    "staff_number": "staff_number", "staff_reason": "staff_reason",
+    "valid_until": "certified_until", "evidence_jpeg": "face_image_jpeg", "assisted_by": "assisted_by",
+    "channel": "channel", "staff_number": "staff_number", "staff_reason": "staff_reason",
     **{name: "scores" for name in SCORE_NAMES},
     "device_id": None,  # the record's is the configured id; the wire carries the enrolled one
 }
@@ -60,7 +60,11 @@ def wire_record(record: CertificationRecord, *, device_id: str, key_id: str, hal
         occurred_at=record.occurred_at.astimezone(timezone.utc), region_code=record.region_code,
         hall_name=hall_name[:80], outcome=record.outcome, reason_code=record.reason_code or "",
         attempt=record.attempt, scores=scores, id_number=record.id_number or None,
-        certified_until=record.valid_until, staff_number=record.staff_number, staff_reason=record.staff_reason,
+        certified_until=record.valid_until, assisted_by=record.assisted_by,
+        # The default channel is left out: a record stored before these fields existed and sent
+        # again after the upgrade must have the same content, or the centre would call it a conflict.
+        channel=None if record.channel == "hall" else record.channel, staff_number=record.staff_number,
+        staff_reason=record.staff_reason,
         face_image_jpeg=base64.b64encode(image).decode("ascii") if image else None)
 
 

@@ -8,6 +8,7 @@ from kiosk.flow import State
 from ui.catalogue import Catalogue
 from ui.screens.base import Screen
 from ui.screens.face import ActionsScreen, PositioningScreen
+from ui.screens.helper import HelperAsideScreen
 from ui.screens.result import ResultScreen
 from ui.screens.simple import IdleScreen, MaintenanceScreen, TechnicianScreen, WaitScreen
 from ui.screens.status import ConsentScreen, StatusScreen
@@ -21,6 +22,7 @@ SCREEN_CLASSES: dict[State, type[Screen]] = {
     State.LOOKING_UP: WaitScreen,
     State.STATUS: StatusScreen,
     State.CONSENT: ConsentScreen,
+    State.HELPER_ASIDE: HelperAsideScreen,
     State.POSITIONING: PositioningScreen,
     State.ACTIONS: ActionsScreen,
     State.MATCHING: WaitScreen,

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QBoxLayout, QWidget
 
-from kiosk.flow import FlowView
+from kiosk.flow import FlowView, HelperRequested, State
 from kiosk.ports import Preview
 from ui.camera_view import CameraView
 from ui.illustration import ActionIllustration
 from ui.screens.base import Screen
+from ui.screens.status import show_helper_button
 
 
 class PositioningScreen(Screen):
@@ -28,9 +29,13 @@ class PositioningScreen(Screen):
         self.text_column.addStretch(1)
         self.camera = CameraView(self)
         self.visual = self.camera
+        # Offered by voice when a second face is seen (issue 19): the family member taps it.
+        self.helper = self.button(self.t("button", "helper"), HelperRequested(), kind="neutral")
+        self.helper.setVisible(False)
 
     def show_view(self, view: FlowView) -> None:
         super().show_view(view)
+        show_helper_button(self, self.helper, view, offered=view.helper_offered)
         if view.hint:
             self.hint.setText(self.catalogue.hint_text(view.hint))
             self.hint.set_tone("grace")
@@ -51,6 +56,7 @@ class PositioningScreen(Screen):
     def clear(self) -> None:
         super().clear()
         self.camera.clear()
+        show_helper_button(self, self.helper, FlowView(State.IDLE), offered=False)
         self.hint.setText(self.t("screen.positioning", "body"))
         self.attempt.setText("")
 
@@ -66,6 +72,8 @@ class ActionsScreen(Screen):
         self.hint = self.label("body", "")
         self.done = self.label("body", "")
         self.attempt = self.label("body", "")
+        self.helper_note = self.label("body", self.t("screen.actions", "helper_note"), tone="grace")
+        self.helper_note.setVisible(False)
         self.text_column.addStretch(1)
         visual = QWidget(self)
         self._visual_layout = QBoxLayout(QBoxLayout.Direction.TopToBottom, visual)
@@ -97,6 +105,7 @@ class ActionsScreen(Screen):
         self.done.setText("\n".join("✓ " + tick for tick in ticks))
         self.done.set_tone("success")
         self.attempt.setText(self.t("screen.actions", "attempt", attempt=max(1, view.attempt), attempts_max=view.attempts_max))
+        self.helper_note.setVisible(view.assisted)
 
     def set_preview(self, preview: Preview) -> None:
         self.camera.set_preview(preview)
@@ -104,6 +113,7 @@ class ActionsScreen(Screen):
     def clear(self) -> None:
         super().clear()
         self.camera.clear()
+        self.helper_note.setVisible(False)
         self.illustration.set_action(None)
         for widget in (self.instruction, self.hint, self.done, self.attempt):
             widget.setText("")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from kiosk.flow import ConsentGiven, ConsentRefused, FlowView, StartRequested
+from kiosk.flow import ConsentGiven, ConsentRefused, FlowView, HelperRequested, StartRequested, State
 from kiosk.policy import CycleState
 from ui.screens.base import Screen
+from ui.widgets import BigButton
 
 
 class StatusScreen(Screen):
@@ -17,11 +18,17 @@ class StatusScreen(Screen):
         self.back_pay = self.label("body", "")
         self.review = self.label("body", "")
         self.question = self.label("body", self.t("screen.status", "question"))
+        self.helper_note = self.label("body", self.t("screen.status", "helper_on"), tone="grace")
+        self.helper_note.setVisible(False)
         self.text_column.addStretch(1)
+        # Issue 19: one large button for a son or daughter who does the tapping.
+        self.helper = self.button(self.t("button", "helper"), HelperRequested(), kind="neutral")
         self.start = self.button(self.t("button", "start"), StartRequested(), kind="success")
 
     def show_view(self, view: FlowView) -> None:
         super().show_view(view)
+        show_helper_button(self, self.helper, view, offered=True)
+        self.helper_note.setVisible(view.assisted)
         person = view.person
         name = person.display_name if person else ""
         self.title.setText(self.t("screen.status", "title", name=name) if name else self.t("screen.status", "title_no_name"))
@@ -63,7 +70,17 @@ class StatusScreen(Screen):
         self.title.setText(self.t("screen.status", "title_no_name"))
         for widget in (self.fact, self.note, self.back_pay, self.review):
             widget.setText("")
+        self.helper_note.setVisible(False)
+        show_helper_button(self, self.helper, FlowView(State.IDLE), offered=True)  # for the next person
         self.band.set_state("", "neutral")
+
+
+def show_helper_button(screen: Screen, button: BigButton, view: FlowView, *, offered: bool) -> None:
+    """Shows "家人帮忙操作" where it is offered and the session is not helped yet."""
+    visible = offered and not view.assisted
+    if button.isHidden() == visible:
+        button.setVisible(visible)
+        screen.relayout_buttons()
 
 
 class ConsentScreen(Screen):
@@ -81,7 +98,17 @@ class ConsentScreen(Screen):
         self.counter = self.label("body", self.t("screen.consent", "counter"))
         self.text_column.addStretch(1)
         self.disagree = self.button(self.t("button", "disagree"), ConsentRefused(), kind="quiet")
+        self.helper = self.button(self.t("button", "helper"), HelperRequested(), kind="neutral")
+        self.helper.setVisible(False)
         self.agree = self.button(self.t("button", "agree"), ConsentGiven(), kind="success")
+
+    def show_view(self, view: FlowView) -> None:
+        super().show_view(view)
+        show_helper_button(self, self.helper, view, offered=view.helper_offered)
+
+    def clear(self) -> None:
+        super().clear()
+        show_helper_button(self, self.helper, FlowView(State.IDLE), offered=False)
 
     def set_face_images_sent(self, sent: bool) -> None:
         """Says whether the photo stays on the terminal or is sent to the centre."""
