@@ -27,12 +27,13 @@ from kiosk.flow_events import (  # noqa: F401 - re-exported: the events and effe
     ManualReviewRequested, Finished, UserActive, RepeatRequested, HelpRequested, DeviceFailed, RecordFailed,
     RecordStored, MaintenanceRequired, DevicesReady, TechnicianEntered, TechnicianLeft, TimedOut, Speak,
     LookUpPensioner, StartLiveness, StopCamera, RunMatch, StoreRecord, Audit, CallStaff, Wipe, event_name,
+    PromptFinished, PersonLeft, ActionHeard,
 )
 from kiosk.flow_model import (  # noqa: F401 - re-exported
     SESSION_STATES, STAY, Choice, FlowContext, FlowView, PersonView, Rule, State, Stay, Target, UndeclaredTarget,
 )
 from kiosk.flow_rules import (  # noqa: F401 - re-exported
-    HINT_REPEAT_S, INVITATION_REPEAT_S, ON_ENTER, REMINDED, RULES, TOUCH_INVITATION_REPEAT_S,
+    HINT_REPEAT_S, INVITATION_REPEAT_S, ON_ENTER, REMINDED, RULES, TOUCH_INVITATION_REPEAT_S, on_tick,
 )
 from kiosk.reasons import Outcome
 
@@ -115,6 +116,11 @@ class Flow:
     def tick(self) -> list[Effect]:
         """Checks the current deadline against the clock; call a few times a second."""
         ctx = self._ctx
+        ctx.effects = []
+        on_tick(ctx)
+        if ctx.effects:
+            effects, ctx.effects = ctx.effects, []
+            return effects
         if ctx.deadline is None:
             return []
         now = ctx.now()
@@ -169,6 +175,7 @@ def prompt_ids(actions: tuple[str, ...] = ("blink", "mouth_open", "turn_left", "
         "idle_welcome", "card_reading", "status_never_certified", "status_suspended", "status_valid", "status_grace",
         "status_overdue", "consent_question", "positioning_start", "positioning_again", "face_ok",
         "action_done", "matching", "result_certified", "maintenance", "reminder_still_there", "staff_called",
+        "remove_card",
     }
     ids |= {f"action_{action}" for action in actions}
     ids |= {f"hint_{code}" for code in hint_codes}

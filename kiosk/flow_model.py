@@ -80,6 +80,7 @@ class FlowView:
     staff_called: bool = False
     maintenance_code: str | None = None
     last_prompt: Speak | None = None
+    take_card: bool = False
 
 
 # --- the shape of the table ----------------------------------------------------------------------
@@ -171,7 +172,7 @@ def deadline_s(timeouts: SessionSettings, state: State) -> float | None:
     return {
         State.READING: timeouts.card_read_timeout_s,
         State.LOOKING_UP: timeouts.card_read_timeout_s,
-        State.STATUS: timeouts.inactivity_timeout_s,
+        State.STATUS: timeouts.status_timeout_s,
         State.CONSENT: timeouts.consent_timeout_s,
         State.POSITIONING: timeouts.positioning_timeout_s,
         State.ACTIONS: timeouts.inactivity_timeout_s,
@@ -201,6 +202,11 @@ class FlowContext:
     held_announcement: Speak | None = None
     deadline: float | None = None
     reminded: bool = False
+    hint_shown_at: float = float("-inf")
+    pending_hint: tuple[str | None] | None = None
+    card_on_reader: bool = False
+    card_reminded_at: float = float("-inf")
+    card_reminders: int = 0
     effects: list[Effect] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -110,6 +110,7 @@ class KioskRuntime:
             liveness = LivenessAdapter(
                 CameraConfig(devices.camera_url, config.camera, config.quality, config.liveness, config.antispoof),
                 rng=self._rng, prompts=devices.prompts, realtime=devices.realtime_camera,
+                wait_for_prompts=bool(getattr(self._callbacks["voice"], "reports_prompt_ends", False)),
             )
             self.controller = SessionController(
                 config, self._clock,

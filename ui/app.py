@@ -23,7 +23,7 @@ from kiosk import watchdog
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.errors import KioskError, reason_code
-from kiosk.flow import Event
+from kiosk.flow import Event, PromptFinished
 from kiosk.ports import ScreenVoice
 from kiosk.runtime import TECHNICIAN_READ_TIMEOUT_S, KioskSlot, RunningKiosk, technician_services as kiosk_services
 from kiosk.technician_services import RESTART_EXIT_STATUS, TechnicianServices
@@ -152,6 +152,8 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
     if panel is not None:
         panel.show()
     poster.failed.connect(lambda code: _start_failed(window, code))
+    # The flow learns when a prompt has been heard in full (an action's window starts then).
+    voice.finished.connect(lambda prompt_id: poster.post(PromptFinished(prompt_id)))
 
     def start_controller() -> None:
         try:
