@@ -87,6 +87,9 @@ class SessionSettings(BaseModel):
     result_display_s: float = Field(gt=0, le=600)
     reminder_before_timeout_s: float = Field(ge=0, le=120)
     inactivity_timeout_s: float = Field(gt=0, le=3600)
+    # The status screen shows the person's name and pension status: short, so that nothing of a
+    # person who walked away stays up long (a default, so older site files stay valid).
+    status_timeout_s: float = Field(default=45.0, gt=0, le=600)
 
 
 class StorageSettings(BaseModel):

@@ -42,6 +42,7 @@ def sample_views() -> dict[str, FlowView]:
     base = FlowView(State.IDLE, session_id="s1", attempts_max=3)
     views = {
         "idle": FlowView(State.IDLE),
+        "idle_take_card": FlowView(State.IDLE, take_card=True),
         "reading": replace(base, state=State.READING),
         "looking_up": replace(base, state=State.LOOKING_UP, person=_person(None)),
         "status_valid": replace(base, state=State.STATUS, person=_person(date(2025, 12, 1))),

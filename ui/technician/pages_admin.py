@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # The keys a technician may tune on site; everything else needs a site file edited by hand.
 EDITABLE_KEYS = [
     "session.consent_timeout_s", "session.positioning_timeout_s", "session.result_display_s",
-    "session.reminder_before_timeout_s", "session.inactivity_timeout_s", "liveness.action_timeout_s",
+    "session.reminder_before_timeout_s", "session.inactivity_timeout_s", "session.status_timeout_s", "liveness.action_timeout_s",
     "liveness.blink_close_fraction", "liveness.mouth_open_min_ratio", "quality.min_brightness",
     "antispoof.max_attack_score", "match.max_distance", "rules.attempts_per_session", "ui.volume",
     "technician.idle_timeout_s",
