@@ -145,6 +145,10 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
     app.installEventFilter(window)
     if fullscreen if fullscreen is not None else config.ui.fullscreen:
         window.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
+        screen = app.primaryScreen()
+        if screen is not None:
+            size = screen.size()
+            window.fit_to_screen(size.width(), size.height())
         window.showFullScreen()
     else:
         window.show()

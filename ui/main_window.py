@@ -147,7 +147,8 @@ class MainWindow(QWidget):
 
     def _screen_event(self, event: Event) -> None:
         if self.view.state is State.IDLE and isinstance(event, RepeatRequested) and self.voice is not None:
-            self.voice.speak(Speak("idle_welcome"))  # the flow has no prompt in idle; the screen's own invitation
+            # The flow has no prompt in idle: the screen's own words (the card left behind, or the invitation).
+            self.voice.speak(Speak("remove_card" if self.view.take_card else "idle_welcome"))
             return
         self._post(event)
 
@@ -157,8 +158,13 @@ class MainWindow(QWidget):
         for screen in self.screens.values():
             screen.set_orientation(portrait)
         width, height = PORTRAIT_SIZE if portrait else LANDSCAPE_SIZE
-        if not self.isFullScreen():
-            self.resize(width, height)
+        self.fit_to_screen(width, height)
+
+    def fit_to_screen(self, width: int, height: int) -> None:
+        """Fixes the window to ``width`` x ``height`` px (the screen's size): no page may grow it
+        past the screen, which would push the person's buttons below its edge (seen once: the
+        device page grew the window to 1920x1395 for good). Long pages scroll inside themselves."""
+        self.setFixedSize(width, height)
 
     # --- touches: activity, the hidden gesture ---
 

@@ -48,6 +48,7 @@ class IdleScreen(Screen):
             self.body.setText(self.t("screen.idle", "body"))
         for step in self.steps:
             step.setVisible(not view.take_card)
+        self.visual.lifting = view.take_card
 
 
 class WaitScreen(Screen):
