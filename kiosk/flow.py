@@ -130,7 +130,8 @@ class Flow:
         if reminder > 0 and not ctx.reminded and now >= ctx.deadline - reminder and self.state in REMINDED:
             ctx.reminded = True
             ctx.effects = []
-            ctx.speak("reminder_still_there")
+            # A touch does nothing for the face check: there the reminder asks for the face, not a touch.
+            ctx.speak("reminder_positioning" if self.state is State.POSITIONING else "reminder_still_there")
             effects, ctx.effects = ctx.effects, []
             return effects
         return []
@@ -175,7 +176,7 @@ def prompt_ids(actions: tuple[str, ...] = ("blink", "mouth_open", "turn_left", "
         "idle_welcome", "card_reading", "status_never_certified", "status_suspended", "status_valid", "status_grace",
         "status_overdue", "consent_question", "positioning_start", "positioning_again", "face_ok",
         "action_done", "matching", "result_certified", "maintenance", "reminder_still_there", "staff_called",
-        "remove_card",
+        "remove_card", "reminder_positioning",
     }
     ids |= {f"action_{action}" for action in actions}
     ids |= {f"hint_{code}" for code in hint_codes}

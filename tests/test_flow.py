@@ -502,3 +502,21 @@ def test_walking_away_from_the_status_screen_blanks_it(flow: Flow, config: Kiosk
     assert flow.state is State.STATUS and config.session.status_timeout_s < config.session.inactivity_timeout_s
     run(flow, PersonLeft())
     assert flow.state is State.IDLE and flow.view.person is None
+
+
+def test_the_positioning_reminder_asks_for_the_face_not_a_touch(flow: Flow, clock: FakeClock, config: KioskConfig) -> None:
+    """A touch does not extend the face check, so its reminder must not ask for one."""
+    run(flow, CardPlaced(), CardRead("x", "a*"), PensionerFound(None), StartRequested(), ConsentGiven())
+    clock.advance(config.session.positioning_timeout_s - config.session.reminder_before_timeout_s)
+    assert spoken(flow.tick()) == ["reminder_positioning"]
+
+
+def test_an_overdue_person_hears_the_day_payment_stops(flow: Flow, clock: FakeClock) -> None:
+    from datetime import timedelta
+
+    from kiosk.clock import today
+
+    last = today(clock) - timedelta(days=365 + 20)
+    effects = run(flow, CardPlaced(), CardRead("x", "a*"), PensionerFound(last))
+    said = [e for e in effects if isinstance(e, Speak)][-1]
+    assert said.prompt == "status_overdue" and dict(said.params)["suspended_from"] == flow.view.person.status.suspended_from

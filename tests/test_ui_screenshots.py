@@ -132,3 +132,30 @@ def test_consent_says_where_the_photo_goes_as_configured(qapp: QApplication, mon
     monkeypatch.setenv("KIOSK__SYNC__SEND_FACE_IMAGES", "true")
     sent = MainWindow(load_config(), catalogue, post=lambda _e: None)
     assert sent.screens[State.CONSENT].storage.text() == catalogue.text("screen.consent", "sent_to_center")
+
+
+def _primary_buttons(screen) -> list[str]:
+    from ui.widgets import BigButton
+
+    return [b.text() for b in screen.findChildren(BigButton)
+            if b.isVisibleTo(screen) and b.property("kind") not in ("outline", "quiet")]
+
+
+def test_each_decision_screen_has_one_primary_button_and_refusal_is_not_a_failure(qapp: QApplication) -> None:
+    from kiosk.config import load_config
+    from ui.catalogue import Catalogue
+    from ui.screenshots import _window
+
+    window = _window(load_config(), Catalogue.load(), False)
+    window.show()
+    views = sample_views()
+    for name in ("status_valid", "consent", "result_certified", "result_retry", "result_manual_offered",
+                 "result_not_in_roster", "result_consent_refused"):
+        window.show_view(views[name])
+        qapp.processEvents()
+        screen = window.screens[views[name].state]
+        assert len(_primary_buttons(screen)) == 1, (name, _primary_buttons(screen))
+    window.show_view(views["result_consent_refused"])
+    qapp.processEvents()
+    assert theme.RED not in window.screens[State.RESULT].band.styleSheet()
+    window.close()

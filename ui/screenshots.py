@@ -68,6 +68,8 @@ def sample_views() -> dict[str, FlowView]:
         "result_not_in_roster": replace(base, state=State.RESULT, outcome=Outcome.NOT_IN_ROSTER, next_step=NextStep.COUNTER),
         "result_no_reference": replace(base, state=State.RESULT, outcome=Outcome.NO_REFERENCE,
                                        next_step=NextStep.STAFF_ENROLMENT),
+        "result_consent_refused": replace(base, state=State.RESULT, outcome=Outcome.CONSENT_REFUSED,
+                                          next_step=NextStep.COUNTER),
         "maintenance": FlowView(State.MAINTENANCE, maintenance_code=CameraReason.CAMERA_UNAVAILABLE),
         "technician": FlowView(State.TECHNICIAN),
     }

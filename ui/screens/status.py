@@ -49,7 +49,7 @@ class StatusScreen(Screen):
         else:
             tone, word = "failure", "state_overdue"
             self.fact.setText(self.t("screen.status", "overdue"))
-            self.note.setText(self.t("screen.status", "overdue_note"))
+            self.note.setText(self.t("screen.status", "overdue_note", suspended_from=status.suspended_from))
         self.note.setVisible(bool(self.note.text()))
         self.band.set_state(self.t("screen.status", word), tone)
         self.fact.set_tone(tone)
@@ -76,7 +76,7 @@ class ConsentScreen(Screen):
         self.storage = self.label("body", self.t("screen.consent", "kept_local"))
         self.counter = self.label("body", self.t("screen.consent", "counter"))
         self.text_column.addStretch(1)
-        self.disagree = self.button(self.t("button", "disagree"), ConsentRefused(), kind="quiet")
+        self.disagree = self.button(self.t("button", "disagree"), ConsentRefused(), kind="outline")
         self.agree = self.button(self.t("button", "agree"), ConsentGiven(), kind="success")
 
     def set_face_images_sent(self, sent: bool) -> None:
