@@ -345,6 +345,8 @@ def enter_status(ctx: FlowContext) -> None:
         ctx.speak("status_never_certified")
     elif status.payment_suspended:
         ctx.speak("status_suspended", suspended_from=status.suspended_from, back_pay_months=status.back_pay_months)
+    elif status.state == "overdue":  # the known date payment stops is said, not "soon"
+        ctx.speak("status_overdue", suspended_from=status.suspended_from)
     else:
         ctx.speak(f"status_{status.state}", due_date=status.due_date, grace_until=status.grace_until)
 
