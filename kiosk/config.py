@@ -122,6 +122,8 @@ class UiSettings(BaseModel):
     volume: float = Field(ge=0.0, le=1.0)
     voice_dir: str
     receipt_printer_url: str
+    # The terminal's voice: Mandarin or Cantonese (a default, so older site files stay valid).
+    voice_language: Literal["cmn", "yue"] = "cmn"
 
 
 class TechnicianSettings(BaseModel):

@@ -115,6 +115,9 @@ class ScreenVoice(VoicePort, Protocol):
     def stop(self) -> None:
         """Stops what is playing and drops what is queued (returns at once)."""
 
+    def set_language(self, language: str) -> None:
+        """Speaks ``language`` (``cmn`` Mandarin, ``yue`` Cantonese) from the next prompt on."""
+
 
 class PresencePort(Protocol):
     """Watches for a person walking up to the idle terminal (posts PersonApproached)."""

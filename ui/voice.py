@@ -38,6 +38,7 @@ from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from kiosk.errors import KioskError
 from kiosk.flow import Speak
 from ui.catalogue import Catalogue
+from ui.dialects import DEFAULT_LANGUAGE, clip_dir
 from ui.voice_clips import clip_path, speech_clips
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,9 @@ class QtAudioBackend(QObject):
     def stop(self) -> None:
         self._player.stop()
 
+    def set_volume(self, volume: float) -> None:
+        self._output.setVolume(volume)
+
     def _status_changed(self, status: object) -> None:
         if status in (self._media.MediaStatus.EndOfMedia, self._media.MediaStatus.InvalidMedia):
             self.on_finished()
@@ -116,11 +120,13 @@ class VoicePlayer(QObject):
     _stop_requested = Signal()
 
     def __init__(self, catalogue: Catalogue, rendered_dir: Path, recorded_dir: Path | None, *, volume: float = 0.9,
-                 backend: object | None = None, parent: QObject | None = None) -> None:
+                 backend: object | None = None, parent: QObject | None = None, language: str = DEFAULT_LANGUAGE) -> None:
         super().__init__(parent)
         self._catalogue = catalogue
         self._rendered_dir = rendered_dir
         self._recorded_dir = recorded_dir
+        self.default_language = language
+        self.language = language
         self._backend = backend if backend is not None else QtAudioBackend(volume, self)
         self._backend.on_finished = self._clip_finished
         self._current: list[Path] = []
@@ -130,6 +136,16 @@ class VoicePlayer(QObject):
         self._waiting: Speak | None = None  # the one chatter prompt that may wait
         self._requested.connect(self._on_request)
         self._stop_requested.connect(self._on_stop)
+
+    def set_language(self, language: str) -> None:
+        """Speaks ``language`` (``cmn`` or ``yue``) from the next prompt on (GUI thread). A clip
+        missing in that language is played in Mandarin rather than not at all."""
+        self.language = language
+
+    def set_volume(self, volume: float) -> None:
+        """The loudness of the voice, 0-1 (GUI thread; the technician's setting, applied at once)."""
+        if isinstance(self._backend, QtAudioBackend):
+            self._backend.set_volume(volume)
 
     def speak(self, prompt: Speak) -> None:
         """Plays ``prompt`` (any thread; returns at once)."""
@@ -195,7 +211,7 @@ class VoicePlayer(QObject):
             return
         paths = []
         for clip in clips:
-            path = clip_path(clip.clip_id, self._rendered_dir, self._recorded_dir)
+            path = self._clip_path(clip.clip_id)
             if path is None:
                 log.warning("voice clip %s is missing (run `kiosk voice render`)", clip.clip_id)
             else:
@@ -205,6 +221,14 @@ class VoicePlayer(QObject):
         self._current = paths
         self.started.emit(prompt.prompt)
         self._next_clip()
+
+    def _clip_path(self, clip_id: str) -> Path | None:
+        if self.language != DEFAULT_LANGUAGE:
+            recorded = clip_dir(self._recorded_dir, self.language) if self._recorded_dir else None
+            path = clip_path(clip_id, clip_dir(self._rendered_dir, self.language), recorded)
+            if path is not None:
+                return path
+        return clip_path(clip_id, self._rendered_dir, self._recorded_dir)
 
     def _next_clip(self) -> None:
         if self._current:

@@ -32,6 +32,7 @@ class IdleScreen(Screen):
         self.text_column.addStretch(1)
         self.visual = CardIllustration(self)
         self.taking_card = False
+        self.add_language_switch()
 
     def show_view(self, view: FlowView) -> None:
         super().show_view(view)

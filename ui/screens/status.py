@@ -18,6 +18,7 @@ class StatusScreen(Screen):
         self.question = self.label("body", self.t("screen.status", "question"))
         self.text_column.addStretch(1)
         self.start = self.button(self.t("button", "start"), StartRequested(), kind="success")
+        self.add_language_switch()
 
     def show_view(self, view: FlowView) -> None:
         super().show_view(view)
