@@ -109,6 +109,8 @@ class SettingsPage(Page):
             self.status.setText(self.t("settings_invalid", error=type(exc).__name__))
             return
         self.status.setText(self.t("settings_saved"))
+        if "ui.volume" in changes and self.services.set_volume is not None:
+            self.services.set_volume(float(changes["ui.volume"]))  # heard at once, not after a restart
         self.services.audit("settings_saved", keys=",".join(sorted(changes))[:200])
 
 
