@@ -13,15 +13,18 @@ the face the camera sees (synthetic landmarks, :mod:`camera.synthetic`: they fol
 actions), the card reader (the card reads ``READ_S`` after it is laid down) and the matcher
 (answers ``MATCH_S`` later).
 
-Virtual time: the whole journey (about a minute of a person's time) runs in about a second. The
-clock advances in steps of at most ``STEP_S``; frames come at ``FPS``. Thread rule: one thread
-(the caller's, with a QApplication).
+Virtual time: the whole journey (about a minute of a person's time) runs in a few seconds. The
+clock advances in steps of ``STEP_S``; frames come at ``FPS``. With ``real_time=True`` the same
+journey runs on the system clock with the real Qt audio backend (QMediaPlayer, which plays the
+clips silently in real time on a machine without a sound device and reports their ends): slow (a
+minute and more), for measuring once. Thread rule: one thread (the caller's, with a QApplication).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import time
 import random
 import wave
 from collections.abc import Callable
@@ -33,7 +36,7 @@ import numpy as np
 
 from camera.liveness import LivenessSession, LivenessUpdate
 from camera.synthetic import observation
-from kiosk.clock import FakeClock
+from kiosk.clock import FakeClock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.devices.liveness_adapter import PROMPT_HEARD_WAIT_S, events_between
 from kiosk.flow import (
@@ -331,17 +334,19 @@ class Timeline:
 class PaceRun:
     """Builds the terminal and the person; :meth:`run` plays the journey until the card is lifted."""
 
-    def __init__(self, config: KioskConfig, rendered: Path, *, reaction_s: float = 1.5) -> None:
+    def __init__(self, config: KioskConfig, rendered: Path, *, reaction_s: float = 1.5, real_time: bool = False) -> None:
         from ui.catalogue import Catalogue
-        from ui.voice import VoicePlayer
+        from ui.voice import QtAudioBackend, VoicePlayer
 
         self.config = config
-        self.clock = FakeClock()
+        self.real_time = real_time
+        self.clock = SystemClock() if real_time else FakeClock()
         self.scheduler = Scheduler(self.clock)
         self.timeline = Timeline()
         self.person = Person(self.scheduler, reaction_s, self.log)
         self.audio = VirtualAudio(self.scheduler, self.log)
-        self.voice = VoicePlayer(Catalogue.load(), rendered, None, backend=self.audio)
+        backend = QtAudioBackend(config.ui.volume) if real_time else self.audio
+        self.voice = VoicePlayer(Catalogue.load(), rendered, None, backend=backend)
         self.voice.started.connect(self._voice_started)
         self.voice.finished.connect(self._voice_finished)
         self.camera = Camera(config, self.scheduler, self.person)
@@ -381,6 +386,18 @@ class PaceRun:
             self.timeline.hints.append((self.now(), view.hint))
             self.log("screen", f"hint {view.hint}")
 
+    def _step(self) -> None:
+        self.controller.run_pending()
+        self.scheduler.run_due()
+        self.controller.run_pending()
+        if self.real_time:
+            from PySide6.QtWidgets import QApplication
+
+            QApplication.processEvents()  # the media player's end-of-clip signals
+            time.sleep(STEP_S)
+        else:
+            self.clock.advance(STEP_S)
+
     def run(self, limit_s: float = 300.0) -> None:
         """Plays the journey until the person lifted the card (or ``limit_s`` virtual seconds)."""
         self.controller.start_inline()
@@ -388,16 +405,11 @@ class PaceRun:
         self.scheduler.after(0.5, self.person.walk_up)
         try:
             while not self.person.done and self.now() - self.started_at < limit_s:
-                self.controller.run_pending()
-                self.scheduler.run_due()
-                self.controller.run_pending()
-                self.clock.advance(STEP_S)
+                self._step()
             # a few more seconds: the screen returns to the invitation once the card is gone
             end = self.now() + 3.0
             while self.now() < end:
-                self.controller.run_pending()
-                self.scheduler.run_due()
-                self.clock.advance(STEP_S)
+                self._step()
         finally:
             self.controller.stop()
 
