@@ -449,6 +449,9 @@ RULES: tuple[Rule, ...] = (
     Rule(State.RESULT, CardPlaced, State.READING, start_session),
     Rule(State.RESULT, CardRemoved, STAY, card_lifted),
     Rule(State.IDLE, CardRemoved, STAY, card_lifted),
+    # A card lifted while the terminal is out of service or being looked after is not asked for later.
+    Rule(State.MAINTENANCE, CardRemoved, STAY, card_lifted),
+    Rule(State.TECHNICIAN, CardRemoved, STAY, card_lifted),
     Rule(State.MAINTENANCE, DevicesReady, MAINTENANCE_OVER, device_back_in_maintenance),
     Rule(State.MAINTENANCE, MaintenanceRequired, STAY, maintenance_changed),
     Rule(State.MAINTENANCE, TechnicianEntered, State.TECHNICIAN, nothing),

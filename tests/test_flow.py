@@ -520,3 +520,11 @@ def test_an_overdue_person_hears_the_day_payment_stops(flow: Flow, clock: FakeCl
     effects = run(flow, CardPlaced(), CardRead("x", "a*"), PensionerFound(last))
     said = [e for e in effects if isinstance(e, Speak)][-1]
     assert said.prompt == "status_overdue" and dict(said.params)["suspended_from"] == flow.view.person.status.suspended_from
+
+
+def test_a_card_lifted_during_maintenance_is_not_asked_for_afterwards(flow: Flow) -> None:
+    run(flow, CardPlaced(), CardRead("x", "a*"), MaintenanceRequired("reader_unavailable", device="reader"),
+        DeviceFailed("camera_unavailable"), Finished())
+    assert flow.state is State.MAINTENANCE
+    run(flow, CardRemoved(), DevicesReady(device="reader"))
+    assert flow.state is State.IDLE and not flow.view.take_card

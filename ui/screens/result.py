@@ -27,7 +27,7 @@ class ResultScreen(Screen):
         self.text_column.addStretch(1)
         self.retry = self.button(self.t("button", "retry"), RetryRequested(), kind="success")
         self.manual_review = self.button(self.t("button", "manual_review"), ManualReviewRequested(), kind="neutral")
-        self.receipt = self.button(self.t("button", "print_receipt"), kind="quiet")
+        self.receipt = self.button(self.t("button", "print_receipt"), kind="outline")
         self.receipt.clicked.connect(self.print_requested)
         self.finish = self.button(self.t("button", "finish"), Finished(), kind="neutral")
         # One primary button per decision: the way on (retry, review) is filled, "done" beside it
