@@ -17,6 +17,12 @@ centre between consecutive frames, a changed face shape after the face was lost,
 pauses the action; when one face is back the action is prompted again with a fresh window, up to
 ``max_reprompts`` times (then ``face_lost``).
 
+Waiting for the voice (live mode with ``prompt_wait_s``): an action's window starts when the
+person has heard its prompt (:meth:`ChallengeEngine.prompt_heard`, told by the kiosk when the clip
+ended), not when it was asked for; if that never comes, it starts ``prompt_wait_s`` after the ask
+(a silent or broken voice must not hold the check up). The action still counts from the ask: a
+person who blinks while hearing "请眨眨眼" did what was asked.
+
 Time comes only from the ``t_s`` fed in; the engine never reads a clock. One thread.
 """
 
@@ -114,8 +120,10 @@ class ChallengeEngine:
     empty list only collects events (``kiosk liveness --events``)."""
 
     def __init__(self, settings: LivenessSettings, rng: random.Random, *, hold_s: float,
-                 prompts: list[tuple[Action, float]] | None = None) -> None:
+                 prompts: list[tuple[Action, float]] | None = None, prompt_wait_s: float | None = None) -> None:
         self._s = settings
+        self._prompt_wait_s = prompt_wait_s if prompts is None else None
+        self._awaiting_heard = False
         self._hold_s = hold_s
         self.detector = EventDetector(settings)
         self.events: list[Event] = []
@@ -183,6 +191,14 @@ class ChallengeEngine:
             if self._phase != "done":
                 self._fail(CameraReason.ACTION_TIMEOUT if self._phase == "action" else CameraReason.CLIP_ENDED)
         return self.state()
+
+    def prompt_heard(self, t_s: float, action: str) -> None:
+        """The prompt for ``action`` finished playing at ``t_s``: its window starts now (live mode
+        with ``prompt_wait_s``; ignored otherwise, or when ``action`` is not the one asked for)."""
+        state = self.state()
+        if self._awaiting_heard and state.action == action:
+            self._awaiting_heard = False
+            self._deadline_s = t_s + self._s.action_timeout_s
 
     def state(self) -> ChallengeState:
         """The current state."""
@@ -259,7 +275,9 @@ class ChallengeEngine:
 
     def _prompt(self, t_s: float) -> None:
         self._phase = "action"
-        self._prompt_s, self._deadline_s = t_s, t_s + self._s.action_timeout_s
+        wait = self._prompt_wait_s or 0.0
+        self._awaiting_heard = self._prompt_wait_s is not None
+        self._prompt_s, self._deadline_s = t_s, t_s + wait + self._s.action_timeout_s
 
     def _credit(self, new_events: list[Event]) -> None:
         if self._phase != "action" or self._prompt_s is None:

@@ -91,10 +91,11 @@ class LivenessSession:
 
     def __init__(self, quality: QualitySettings, liveness: LivenessSettings, antispoof: AntispoofSettings,
                  rng: random.Random, prompts: list[tuple[Action, float]] | None = None,
-                 *, detector: LandmarkDetector | None = None) -> None:
+                 *, detector: LandmarkDetector | None = None, prompt_wait_s: float | None = None) -> None:
         self._quality = quality
         self._liveness = liveness
-        self._engine = ChallengeEngine(liveness, rng, hold_s=quality.hold_s, prompts=prompts)
+        self._engine = ChallengeEngine(liveness, rng, hold_s=quality.hold_s, prompts=prompts,
+                                       prompt_wait_s=prompt_wait_s)
         self._assessor = AttackAssessor(antispoof)
         self._best = BestFrames(liveness.best_frames)
         self._own_detector = detector is None
@@ -143,6 +144,11 @@ class LivenessSession:
             self._best.offer(image, obs, t_s, report.sharpness or None,
                              open_eye=(baseline.eye_left + baseline.eye_right) / 2 if baseline else None)
         return self._update(t_s, state, state.phase == "done")
+
+    def prompt_heard(self, t_s: float, action: str) -> None:
+        """The voice finished asking for ``action`` at frame time ``t_s`` (see
+        :meth:`camera.challenge.ChallengeEngine.prompt_heard`)."""
+        self._engine.prompt_heard(t_s, action)
 
     def finish(self) -> LivenessUpdate:
         """The frames ran out (end of a clip): judges what is pending and returns the final update."""

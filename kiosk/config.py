@@ -92,6 +92,9 @@ class SessionSettings(BaseModel):
     inactivity_timeout_s: float = Field(gt=0, le=3600)
     staff_alert_repeat_s: float = Field(default=20.0, ge=5, le=600)
     staff_notice_idle_s: float = Field(default=60.0, ge=5, le=3600)
+    # The status screen shows the person's name and pension status: short, so that nothing of a
+    # person who walked away stays up long (a default, so older site files stay valid).
+    status_timeout_s: float = Field(default=45.0, gt=0, le=600)
 
 
 class StorageSettings(BaseModel):
@@ -124,6 +127,8 @@ class UiSettings(BaseModel):
     volume: float = Field(ge=0.0, le=1.0)
     voice_dir: str
     receipt_printer_url: str
+    # The terminal's voice: Mandarin or Cantonese (a default, so older site files stay valid).
+    voice_language: Literal["cmn", "yue"] = "cmn"
 
 
 class TechnicianSettings(BaseModel):

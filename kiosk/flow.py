@@ -29,6 +29,7 @@ from kiosk.flow_events import (  # noqa: F401 - re-exported: the events and effe
     LookUpPensioner, StartLiveness, StopCamera, RunMatch, StoreRecord, Audit, CallStaff, Wipe, event_name,
     StaffCallDelivered, StaffCallUndelivered, StaffCallAcknowledged, StaffSignedIn, StaffVerified,
     AcknowledgeStaffCalls,
+    PromptFinished, PersonLeft, ActionHeard,
 )
 from kiosk.flow_model import (  # noqa: F401 - re-exported
     SESSION_STATES, STAY, Choice, FlowContext, FlowView, PersonView, Rule, StaffCallShown, State, Stay, Target,
@@ -36,6 +37,7 @@ from kiosk.flow_model import (  # noqa: F401 - re-exported
 )
 from kiosk.flow_rules import (  # noqa: F401 - re-exported
     HINT_REPEAT_S, INVITATION_REPEAT_S, ON_ENTER, REMINDED, RULES, TOUCH_INVITATION_REPEAT_S, hesitated,
+    on_tick,
 )
 from kiosk.reasons import Outcome
 
@@ -121,6 +123,11 @@ class Flow:
         staff_effects = self._staff_call_tick()
         if staff_effects:
             return staff_effects
+        ctx.effects = []
+        on_tick(ctx)
+        if ctx.effects:
+            effects, ctx.effects = ctx.effects, []
+            return effects
         if ctx.deadline is None:
             return []
         now = ctx.now()
@@ -130,7 +137,8 @@ class Flow:
         if reminder > 0 and not ctx.reminded and now >= ctx.deadline - reminder and self.state in REMINDED:
             ctx.reminded = True
             ctx.effects = []
-            ctx.speak("reminder_still_there")
+            # A touch does nothing for the face check: there the reminder asks for the face, not a touch.
+            ctx.speak("reminder_positioning" if self.state is State.POSITIONING else "reminder_still_there")
             hesitated(ctx)
             effects, ctx.effects = ctx.effects, []
             return effects
@@ -193,6 +201,7 @@ def prompt_ids(actions: tuple[str, ...] = ("blink", "mouth_open", "turn_left", "
         "helper_offer", "helper_on", "helper_step_aside", "helper_look_at_screen",
         "staff_calling", "staff_call_local", "staff_coming", "result_staff_verified", "review_approved",
         "review_rejected",
+        "remove_card", "reminder_positioning",
     }
     ids |= {f"action_{action}" for action in actions}
     ids |= {f"hint_{code}" for code in hint_codes}

@@ -136,6 +136,18 @@ class ActionPrompted(Event):
 
 
 @dataclass(frozen=True)
+class PromptFinished(Event):
+    """The voice played prompt ``prompt`` (a prompt id) to its end: the person has heard it."""
+
+    prompt: str
+
+
+@dataclass(frozen=True)
+class PersonLeft(Event):
+    """The face that stood in front of the terminal has been gone for a while (presence watcher)."""
+
+
+@dataclass(frozen=True)
 class ActionCompleted(Event):
     """The liveness session saw ``action`` done."""
     action: str
@@ -331,6 +343,13 @@ class StartLiveness(Effect):
     """Open the camera and start a new liveness session for attempt ``attempt`` (1-based)."""
 
     attempt: int
+
+
+@dataclass(frozen=True)
+class ActionHeard(Effect):
+    """The prompt for ``action`` has been heard: its time window starts now (the liveness port)."""
+
+    action: str
 
 
 @dataclass(frozen=True)

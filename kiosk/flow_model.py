@@ -103,6 +103,7 @@ class FlowView:
     last_prompt: Speak | None = None
     assisted: bool = False
     helper_offered: bool = False
+    take_card: bool = False
 
 
 ASSISTED_BY_FAMILY = "family"
@@ -199,7 +200,7 @@ def deadline_s(timeouts: SessionSettings, state: State) -> float | None:
     return {
         State.READING: timeouts.card_read_timeout_s,
         State.LOOKING_UP: timeouts.card_read_timeout_s,
-        State.STATUS: timeouts.inactivity_timeout_s,
+        State.STATUS: timeouts.status_timeout_s,
         State.CONSENT: timeouts.consent_timeout_s,
         State.HELPER_ASIDE: timeouts.positioning_timeout_s,
         State.POSITIONING: timeouts.positioning_timeout_s,
@@ -237,6 +238,11 @@ class FlowContext:
     hesitations: int = 0
     faces_in_view: int = 0
     camera_attempt: int = 0
+    hint_shown_at: float = float("-inf")
+    pending_hint: tuple[str | None] | None = None
+    card_on_reader: bool = False
+    card_reminded_at: float = float("-inf")
+    card_reminders: int = 0
     effects: list[Effect] = field(default_factory=list)
     staff_call_id: str | None = None  # the call the screen speaks of; answers for others are ignored
     staff_alert_at: float | None = None  # next spoken alert while the call could not reach the centre

@@ -28,7 +28,8 @@ from kiosk.flow_events import (
     ConsentRefused, DeviceFailed, DevicesReady, Effect, Event, FacePositioned, FacesCounted, Finished, HelperRequested,
     HelpRequested, IdleTouched,
     LivenessFailed, LivenessPassed, LookUpPensioner, MaintenanceRequired, ManualReviewRequested, Matched, Mismatched,
-    PensionerFound, PensionerNotFound, PersonApproached, QualityHinted, RecordFailed, RecordStored, ReferenceMissing,
+    PensionerFound, PensionerNotFound, PersonApproached, PersonLeft, PromptFinished, ActionHeard, QualityHinted,
+    RecordFailed, RecordStored, ReferenceMissing,
     RepeatRequested, RetryRequested, RunMatch, StartLiveness, StartRequested, StopCamera, StoreRecord,
     TechnicianEntered, TechnicianLeft, TimedOut, UserActive, Wipe,
 )
@@ -54,6 +55,18 @@ approach) less than this long ago (seconds): a touch asks for it, a double tap m
 HINT_REPEAT_S = 6.0
 """The same spoken hint is not repeated sooner than this (seconds): a face flickering in and out of
 a gate must not make the voice chatter at an elderly person."""
+
+HINT_MIN_DWELL_S = 2.5
+"""A hint stays on screen at least this long (seconds), about the time the voice takes to say one:
+the screen must not change faster than an elderly person can read it or the voice can speak it.
+A newer hint waits (:func:`settle_hint`, on the flow's tick) and shows if it still holds."""
+
+REMOVE_CARD_REPEAT_S = 8.0
+"""The card-removal reminder is repeated this often (seconds) while the card stays on the reader."""
+
+REMOVE_CARD_SPOKEN_MAX = 8
+"""After this many spoken reminders the voice stops (the screen keeps asking): a card forgotten on
+an unattended terminal must not make it talk for hours."""
 
 REMINDED = frozenset({State.STATUS, State.CONSENT, State.POSITIONING})
 """States that get a spoken reminder shortly before they time out."""
@@ -90,8 +103,16 @@ def nothing(_ctx: FlowContext, _event: Event) -> None:
 
 
 def start_session(ctx: FlowContext, _event: CardPlaced) -> None:
+    ctx.card_on_reader = True
     ctx.emit(Wipe())
     ctx.forget_person(ctx.new_session_id())
+
+
+def card_lifted(ctx: FlowContext, _event: CardRemoved) -> None:
+    """The card left the reader after its session: stop asking for it, invite the next person."""
+    ctx.card_on_reader = False
+    if ctx.view.take_card:
+        ctx.update(take_card=False)
 
 
 def card_read(ctx: FlowContext, event: CardRead) -> None:
@@ -125,6 +146,10 @@ def invite_unless_said_within(repeat_s: float) -> Callable[[FlowContext, Event],
     """Speaks the idle invitation unless it was spoken less than ``repeat_s`` seconds ago."""
     def invite(ctx: FlowContext, _event: Event) -> None:
         now = ctx.now()
+        if ctx.view.take_card:  # the last person's card is still there: ask for it, invite nobody
+            if now - ctx.card_reminded_at >= min(repeat_s, REMOVE_CARD_REPEAT_S) / 2:
+                remind_to_take_card(ctx)
+            return
         if now - ctx.invited_at >= repeat_s:
             ctx.invited_at = now
             ctx.speak("idle_welcome")
@@ -192,17 +217,40 @@ def aside_timed_out(ctx: FlowContext, _event: TimedOut) -> None:
     ctx.finish(reason, counts_as_attempt=True, record=True)
 
 
+def remind_to_take_card(ctx: FlowContext) -> None:
+    """Says "请取走您的身份证" (the screen shows it as long as ``take_card`` holds)."""
+    ctx.card_reminded_at = ctx.now()
+    ctx.card_reminders += 1
+    ctx.speak("remove_card")
+
+
 def quality_hinted(ctx: FlowContext, event: QualityHinted) -> None:
-    if event.code == ctx.view.hint:
+    if ctx.now() - ctx.hint_shown_at < HINT_MIN_DWELL_S:
+        ctx.pending_hint = (event.code,)  # shown by settle_hint once the current one has stood long enough
         return
-    ctx.update(hint=event.code)
-    if event.code is None:
+    ctx.pending_hint = None
+    show_hint(ctx, event.code)
+
+
+def settle_hint(ctx: FlowContext) -> None:
+    """On the flow's tick: shows a hint that waited for the minimum dwell of the one before it."""
+    if ctx.pending_hint is not None and ctx.now() - ctx.hint_shown_at >= HINT_MIN_DWELL_S:
+        (code,), ctx.pending_hint = ctx.pending_hint, None
+        show_hint(ctx, code)
+
+
+def show_hint(ctx: FlowContext, code: str | None) -> None:
+    if code == ctx.view.hint:
+        return
+    ctx.update(hint=code)
+    ctx.hint_shown_at = ctx.now()
+    if code is None:
         return
     now = ctx.now()
     last_code, last_at = ctx.last_hint
-    if event.code != last_code or now - last_at >= HINT_REPEAT_S:
-        ctx.last_hint = (event.code, now)
-        ctx.speak(f"hint_{event.code}")
+    if code != last_code or now - last_at >= HINT_REPEAT_S:
+        ctx.last_hint = (code, now)
+        ctx.speak(f"hint_{code}")
 
 
 def positioning_hinted(ctx: FlowContext, event: QualityHinted) -> None:
@@ -216,8 +264,21 @@ def face_positioned(ctx: FlowContext, _event: FacePositioned) -> None:
 
 
 def action_prompted(ctx: FlowContext, event: ActionPrompted) -> None:
+    ctx.pending_hint = None
     ctx.update(action=event.action, hint=None)
     ctx.speak(f"action_{event.action}")
+
+
+def prompt_finished(ctx: FlowContext, event: PromptFinished) -> None:
+    # The action's time window starts when the person has heard the whole instruction.
+    if ctx.view.action is not None and event.prompt == f"action_{ctx.view.action}":
+        ctx.emit(ActionHeard(ctx.view.action))
+
+
+def person_left(ctx: FlowContext, _event: PersonLeft) -> State:
+    # The person walked away from their status screen: nothing of them may stay up for passers-by.
+    ctx.emit(Audit("outcome", Outcome.SESSION_TIMEOUT))
+    return back_to_idle(ctx)
 
 
 def action_completed(ctx: FlowContext, event: ActionCompleted) -> None:
@@ -437,6 +498,19 @@ def enter_idle(ctx: FlowContext) -> None:
     ctx.camera_attempt = 0
     ctx.emit(StopCamera(), Wipe())
     ctx.forget_person()
+    ctx.pending_hint = None
+    ctx.card_reminders = 0
+    if ctx.card_on_reader:  # the session ended with the card still on the reader
+        ctx.update(take_card=True)
+        remind_to_take_card(ctx)
+
+
+def on_tick(ctx: FlowContext) -> None:
+    """What the flow does on each tick besides deadlines: a waiting hint, the card reminder."""
+    settle_hint(ctx)
+    if (ctx.view.state is State.IDLE and ctx.view.take_card and ctx.card_reminders < REMOVE_CARD_SPOKEN_MAX
+            and ctx.now() - ctx.card_reminded_at >= REMOVE_CARD_REPEAT_S):
+        remind_to_take_card(ctx)
 
 
 def enter_status(ctx: FlowContext) -> None:
@@ -446,6 +520,8 @@ def enter_status(ctx: FlowContext) -> None:
         ctx.speak("status_never_certified")
     elif status.payment_suspended:
         ctx.speak("status_suspended", suspended_from=status.suspended_from, back_pay_months=status.back_pay_months)
+    elif status.state == "overdue":  # the known date payment stops is said, not "soon"
+        ctx.speak("status_overdue", suspended_from=status.suspended_from)
     else:
         ctx.speak(f"status_{status.state}", due_date=status.due_date, grace_until=status.grace_until)
     if person is not None and person.review is not None:
@@ -546,6 +622,7 @@ RULES: tuple[Rule, ...] = (
     Rule(State.STATUS, StartRequested, State.CONSENT, nothing),
     Rule(State.STATUS, HelperRequested, STAY, helper_requested),
     Rule(State.STATUS, TimedOut, BACK_TO_IDLE, session_timed_out),
+    Rule(State.STATUS, PersonLeft, BACK_TO_IDLE, person_left),
     Rule(State.CONSENT, ConsentGiven, AFTER_CONSENT, consent_given),
     Rule(State.CONSENT, HelperRequested, STAY, helper_requested),
     Rule(State.CONSENT, ConsentRefused, State.RESULT, finish_with(Outcome.CONSENT_REFUSED, record=True)),
@@ -563,6 +640,7 @@ RULES: tuple[Rule, ...] = (
     Rule(State.POSITIONING, TimedOut, State.RESULT, positioning_timed_out),
     Rule(State.ACTIONS, ActionPrompted, State.ACTIONS, action_prompted),
     Rule(State.ACTIONS, ActionCompleted, STAY, action_completed),
+    Rule(State.ACTIONS, PromptFinished, STAY, prompt_finished),
     Rule(State.ACTIONS, QualityHinted, STAY, quality_hinted),
     Rule(State.ACTIONS, LivenessPassed, State.MATCHING, nothing),
     Rule(State.ACTIONS, LivenessFailed, State.RESULT, failed_attempt),
@@ -577,6 +655,11 @@ RULES: tuple[Rule, ...] = (
     Rule(State.RESULT, Finished, BACK_TO_IDLE, leave_to_idle),
     Rule(State.RESULT, TimedOut, BACK_TO_IDLE, leave_to_idle),
     Rule(State.RESULT, CardPlaced, State.READING, start_session),
+    Rule(State.RESULT, CardRemoved, STAY, card_lifted),
+    Rule(State.IDLE, CardRemoved, STAY, card_lifted),
+    # A card lifted while the terminal is out of service or being looked after is not asked for later.
+    Rule(State.MAINTENANCE, CardRemoved, STAY, card_lifted),
+    Rule(State.TECHNICIAN, CardRemoved, STAY, card_lifted),
     Rule(State.MAINTENANCE, DevicesReady, MAINTENANCE_OVER, device_back_in_maintenance),
     Rule(State.MAINTENANCE, MaintenanceRequired, STAY, maintenance_changed),
     Rule(State.MAINTENANCE, TechnicianEntered, State.TECHNICIAN, nothing),

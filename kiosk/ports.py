@@ -75,6 +75,9 @@ class LivenessPort(Protocol):
     def stop(self) -> None:
         """Stops the challenge and the camera (idempotent)."""
 
+    def prompt_heard(self, action: str) -> None:
+        """The voice finished asking for ``action``: its time window starts now (any thread)."""
+
     def best_frames(self) -> list[np.ndarray]:
         """The sharpest frontal eyes-open frames of the last passed challenge (BGR)."""
 
@@ -96,7 +99,11 @@ class MatcherPort(Protocol):
 
 
 class VoicePort(Protocol):
-    """Plays prompts; implemented by the UI (Qt multimedia) or by a recorder in headless runs."""
+    """Plays prompts; implemented by the UI (Qt multimedia) or by a recorder in headless runs.
+
+    A voice whose ``reports_prompt_ends`` attribute is True promises that the end of every prompt
+    played in full reaches the controller as a ``PromptFinished`` event; the actions' time windows
+    then start when their prompt has been heard."""
 
     def speak(self, prompt: Speak) -> None:
         """Plays ``prompt`` (never overlapping another); returns at once."""
@@ -107,6 +114,9 @@ class ScreenVoice(VoicePort, Protocol):
 
     def stop(self) -> None:
         """Stops what is playing and drops what is queued (returns at once)."""
+
+    def set_language(self, language: str) -> None:
+        """Speaks ``language`` (``cmn`` Mandarin, ``yue`` Cantonese) from the next prompt on."""
 
 
 class PresencePort(Protocol):

@@ -117,6 +117,7 @@ class KioskRuntime:
             liveness = LivenessAdapter(
                 CameraConfig(devices.camera_url, config.camera, config.quality, config.liveness, config.antispoof),
                 rng=self._rng, prompts=devices.prompts, realtime=devices.realtime_camera,
+                wait_for_prompts=bool(getattr(self._callbacks["voice"], "reports_prompt_ends", False)),
             )
             if self._with_staff_calls:
                 from kiosk.staff_calls import staff_call_service

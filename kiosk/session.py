@@ -30,7 +30,7 @@ from kiosk.config import KioskConfig
 from kiosk.disk import free_megabytes
 from kiosk.errors import KeyUnavailableError, KioskError, StorageError, StorageFullError, reason_code
 from kiosk.flow import (
-    Audit, CallStaff, CardPlaced, CardRead, DeviceFailed, DevicesReady, Effect, Event, Flow, FlowView,
+    ActionHeard, Audit, CallStaff, CardPlaced, CardRead, DeviceFailed, DevicesReady, Effect, Event, Flow, FlowView,
     LookUpPensioner, MaintenanceRequired, Matched, Mismatched, PensionerFound, PensionerNotFound, RecordFailed,
     RecordStored, ReferenceMissing, RunMatch, Speak, StartLiveness, State, StopCamera, StoreRecord, Wipe,
 )
@@ -104,6 +104,7 @@ class SessionController:
         self._initial_view = self.flow.view
         self._last_view: FlowView | None = None
         self._disk_checked_at = float("-inf")
+        self._inline = False
 
     # --- lifecycle ---
 
@@ -128,11 +129,42 @@ class SessionController:
 
         What is queued before the stop is still handled."""
         if self._thread is None:
+            if self._inline and self._store is not None:  # run inline: close on the caller's thread
+                self._reader.stop()
+                self._liveness.stop()
+                self._wipe()
+                self._store.close()
+                self._store = None
             return
         self._reader.stop()
         self._inbox.put(None)
         self._thread.join()
         self._thread = None
+
+    def start_inline(self) -> None:
+        """Opens the store on the caller's thread without starting the controller's thread: the
+        caller then drives the controller with :meth:`run_pending` (simulations on a fake clock,
+        e.g. the scripted-person test). Never mixed with :meth:`start`. Raises like :meth:`start`."""
+        self._store = self._store_factory()
+        self._inline = True
+        self._publish()
+        self._reader.start(self.post)
+
+    def run_pending(self) -> int:
+        """Handles every queued item, then one tick, on the caller's thread (after
+        :meth:`start_inline`); returns how many items were handled."""
+        handled = 0
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                continue
+            handled += 1
+            self._apply(self._receive(item))
+        self._apply(self.flow.tick() + self._recover_storage())
+        return handled
 
     def post(self, item: Event | Completion) -> None:
         """Queues a flow event or a completion for the controller's thread (thread-safe, returns at once)."""
@@ -228,8 +260,9 @@ class SessionController:
         if view != self._last_view:
             self._last_view = view
             # The watcher also tells when the camera is missing or back, so it runs on the
-            # maintenance screen too while the camera is the reason for it.
-            self._watch_for_people(view.state is State.IDLE
+            # maintenance screen too while the camera is the reason for it; on the status screen
+            # it sees the person walk away (the camera is not needed until the face check).
+            self._watch_for_people(view.state in (State.IDLE, State.STATUS)
                                    or (view.state is State.MAINTENANCE and self.flow.is_missing("camera")))
             self._on_view(view)
 
@@ -257,6 +290,8 @@ class SessionController:
             case StartLiveness():
                 self._session.match, self._session.evidence = None, None
                 self._liveness.start(effect.attempt, self.post, self._on_preview)
+            case ActionHeard():
+                self._liveness.prompt_heard(effect.action)
             case StopCamera():
                 self._liveness.stop()
             case RunMatch():

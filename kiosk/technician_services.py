@@ -67,6 +67,7 @@ class TechnicianServices:
     log_dir: Path | None = None
     restart: Callable[[], None] | None = None
     exit: Callable[[], None] | None = None
+    set_volume: Callable[[float], None] | None = None  # the voice's loudness 0-1, applied at once (GUI thread)
 
     def audit(self, code: str, **detail: Any) -> threading.Thread | None:
         """Appends ``technician``/``code`` to the audit log on a worker thread (never blocks the GUI);

@@ -11,6 +11,7 @@ import pytest
 
 from kiosk.clock import FakeClock
 from kiosk.config import KioskConfig, SessionSettings, load_config
+from kiosk.flow_rules import HINT_MIN_DWELL_S, REMOVE_CARD_REPEAT_S, REMOVE_CARD_SPOKEN_MAX
 from kiosk.flow import (
     FacesCounted, HelperRequested,
     SESSION_STATES, ActionCompleted, ActionPrompted, Audit, CardPlaced, CardRead, CardRejected, CardRemoved,
@@ -20,7 +21,7 @@ from kiosk.flow import (
     RecordStored, ReferenceMissing, RepeatRequested, RetryRequested, RunMatch, Speak, StartLiveness, StartRequested,
     Rule, State, StopCamera, StoreRecord, TechnicianEntered, TechnicianLeft, TimedOut, UndeclaredTarget, UserActive,
     Wipe, CallStaff, StaffCallAcknowledged, StaffCallDelivered, StaffCallUndelivered, StaffSignedIn, StaffVerified,
-    declared_targets, reachable_from, transition_table,
+    PromptFinished, PersonLeft, ActionHeard, declared_targets, reachable_from, transition_table,
 )
 from kiosk.flow_model import deadline_s
 from kiosk.flow_rules import BACK_TO_IDLE
@@ -269,7 +270,7 @@ SAMPLE_EVENTS: tuple[Event, ...] = (
     MaintenanceRequired("reader_unavailable", device="reader"), DevicesReady(device="reader"), TechnicianEntered(),
     TechnicianLeft(), TimedOut(), StaffCallDelivered("c"), StaffCallUndelivered("c", "center_unreachable"),
     StaffCallAcknowledged("c", "S1"), StaffSignedIn("S1"), StaffVerified("S1", "no_reference"),
-    HelperRequested(), FacesCounted(1), FacesCounted(2),
+    HelperRequested(), FacesCounted(1), FacesCounted(2), PromptFinished("action_blink"), PersonLeft(),
 )
 
 
@@ -426,9 +427,34 @@ def test_a_flickering_hint_is_not_repeated_at_once(flow: Flow, clock: FakeClock)
     run(flow, CardPlaced(), CardRead("x", "a*"), PensionerFound(None), StartRequested(), ConsentGiven())
     effects = run(flow, QualityHinted("turned_away"), QualityHinted(None), QualityHinted("turned_away"),
                   QualityHinted(None), QualityHinted("too_dark"))
-    assert spoken(effects) == ["hint_turned_away", "hint_too_dark"]
+    # Within the minimum dwell the screen and the voice keep the first hint; the latest one waits.
+    assert spoken(effects) == ["hint_turned_away"] and flow.view.hint == "turned_away"
+    clock.advance(HINT_MIN_DWELL_S)
+    assert spoken(flow.tick()) == ["hint_too_dark"] and flow.view.hint == "too_dark"
     clock.advance(7)
     assert spoken(run(flow, QualityHinted("turned_away"))) == ["hint_turned_away"]
+
+
+def test_a_hint_changes_the_screen_at_most_once_per_dwell(flow: Flow, clock: FakeClock) -> None:
+    """Seen live: the positioning hint changed 9 times in 4.7 s. Now a change needs the dwell."""
+    run(flow, CardPlaced(), CardRead("x", "a*"), PensionerFound(None), StartRequested(), ConsentGiven())
+    shown: list[tuple[float, str | None]] = []
+    codes = ["face_too_small", None, "off_centre", "face_too_small", None, "turned_away", None, "off_centre", None]
+    for step in range(48):  # 4.7 s of camera updates every 0.1 s, the hint flickering
+        run(flow, QualityHinted(codes[step % len(codes)]))
+        flow.tick()
+        if not shown or shown[-1][1] != flow.view.hint:
+            shown.append((clock.monotonic(), flow.view.hint))
+        clock.advance(0.1)
+    gaps = [later[0] - earlier[0] for earlier, later in zip(shown, shown[1:])]
+    assert len(shown) <= 3 and all(gap >= HINT_MIN_DWELL_S - 1e-9 for gap in gaps), shown
+
+
+def test_the_action_window_starts_when_its_prompt_was_heard(flow: Flow) -> None:
+    to_actions(flow)
+    action = flow.view.action
+    assert run(flow, PromptFinished("face_ok")) == []  # not the action's prompt
+    assert run(flow, PromptFinished(f"action_{action}")) == [ActionHeard(action)]
 
 
 def test_a_card_laid_on_the_result_screen_starts_a_fresh_session(flow: Flow) -> None:
@@ -443,3 +469,73 @@ def test_a_card_laid_on_the_result_screen_starts_a_fresh_session(flow: Flow) -> 
     assert flow.view.outcome is None and not flow.view.can_retry
     run(flow, CardRead("110101199003070011", "张*"), PensionerFound(None), StartRequested(), ConsentGiven())
     assert flow.state is State.POSITIONING and flow.view.attempt == 1
+
+
+def test_the_card_left_on_the_reader_is_asked_for_until_it_is_lifted(flow: Flow, clock: FakeClock) -> None:
+    """Seen live: the card stayed on the reader and the idle screen invited the next card."""
+    to_actions(flow)
+    run(flow, ActionCompleted("blink"), LivenessPassed(), Matched(), RecordStored())
+    effects = run(flow, Finished())
+    assert flow.state is State.IDLE and flow.view.take_card and flow.view.person is None
+    assert spoken(effects) == ["remove_card"]
+    assert spoken(run(flow, IdleTouched(), PersonApproached())) == []  # said just now: no invitation
+    clock.advance(REMOVE_CARD_REPEAT_S)
+    assert spoken(flow.tick()) == ["remove_card"]
+    clock.advance(REMOVE_CARD_REPEAT_S)
+    assert spoken(run(flow, IdleTouched())) == ["remove_card"]  # a touch asks again, not for a new card
+    run(flow, CardRemoved())
+    assert not flow.view.take_card
+    clock.advance(REMOVE_CARD_REPEAT_S)
+    assert spoken(flow.tick()) == [] and spoken(run(flow, IdleTouched())) == ["idle_welcome"]
+
+
+def test_the_card_reminder_stops_talking_but_the_screen_keeps_asking(flow: Flow, clock: FakeClock) -> None:
+    run(flow, CardPlaced(), CardRead("x", "a*"), PensionerFound(None))
+    clock.advance(1000)
+    flow.tick()  # the status screen timed out with the card still there
+    assert flow.state is State.IDLE and flow.view.take_card
+    said = 1
+    for _ in range(30):
+        clock.advance(REMOVE_CARD_REPEAT_S)
+        said += len(spoken(flow.tick()))
+    assert said == REMOVE_CARD_SPOKEN_MAX and flow.view.take_card
+
+
+def test_a_card_lifted_on_the_result_screen_is_not_asked_for(flow: Flow) -> None:
+    to_actions(flow)
+    run(flow, ActionCompleted("blink"), LivenessPassed(), Matched(), RecordStored(), CardRemoved())
+    effects = run(flow, Finished())
+    assert flow.state is State.IDLE and not flow.view.take_card and "remove_card" not in spoken(effects)
+
+
+def test_walking_away_from_the_status_screen_blanks_it(flow: Flow, config: KioskConfig) -> None:
+    run(flow, CardPlaced(), CardRead("x", "李*英"), PensionerFound(None))
+    assert flow.state is State.STATUS and config.session.status_timeout_s < config.session.inactivity_timeout_s
+    run(flow, PersonLeft())
+    assert flow.state is State.IDLE and flow.view.person is None
+
+
+def test_the_positioning_reminder_asks_for_the_face_not_a_touch(flow: Flow, clock: FakeClock, config: KioskConfig) -> None:
+    """A touch does not extend the face check, so its reminder must not ask for one."""
+    run(flow, CardPlaced(), CardRead("x", "a*"), PensionerFound(None), StartRequested(), ConsentGiven())
+    clock.advance(config.session.positioning_timeout_s - config.session.reminder_before_timeout_s)
+    assert spoken(flow.tick()) == ["reminder_positioning"]
+
+
+def test_an_overdue_person_hears_the_day_payment_stops(flow: Flow, clock: FakeClock) -> None:
+    from datetime import timedelta
+
+    from kiosk.clock import today
+
+    last = today(clock) - timedelta(days=365 + 20)
+    effects = run(flow, CardPlaced(), CardRead("x", "a*"), PensionerFound(last))
+    said = [e for e in effects if isinstance(e, Speak)][-1]
+    assert said.prompt == "status_overdue" and dict(said.params)["suspended_from"] == flow.view.person.status.suspended_from
+
+
+def test_a_card_lifted_during_maintenance_is_not_asked_for_afterwards(flow: Flow) -> None:
+    run(flow, CardPlaced(), CardRead("x", "a*"), MaintenanceRequired("reader_unavailable", device="reader"),
+        DeviceFailed("camera_unavailable"), Finished())
+    assert flow.state is State.MAINTENANCE
+    run(flow, CardRemoved(), DevicesReady(device="reader"))
+    assert flow.state is State.IDLE and not flow.view.take_card

@@ -106,3 +106,12 @@ def test_a_touch_and_an_approach_share_one_invitation(config: KioskConfig) -> No
     flow.handle(CardPlaced())
     clock.advance(INVITATION_REPEAT_S)
     assert flow.handle(IdleTouched()) == []  # only the idle screen invites
+
+
+def test_a_person_who_walks_away_is_reported_once() -> None:
+    from kiosk.devices.presence import LEFT_AFTER_S
+    from kiosk.flow import PersonLeft
+
+    gone = [None] * int(LEFT_AFTER_S / 0.5 + 2)
+    assert run_watch([NEAR, NEAR, *gone]) == [PersonApproached(), PersonLeft()]
+    assert run_watch([None, *gone]) == []  # nobody was there: nobody left

@@ -13,6 +13,7 @@ import pytest
 
 from kiosk.flow import State, prompt_ids
 from kiosk.reasons import NextStep, Outcome, all_reason_codes
+from ui.spoken_numbers import spoken_text
 from ui.catalogue import Catalogue, CatalogueError
 from ui.chime import CHIME_TEXT
 from ui.voice_clips import speech_clips
@@ -58,9 +59,35 @@ def test_every_state_has_a_screen_title(state: str) -> None:
 def test_spoken_text_avoids_words_espeak_misreads() -> None:
     for section in ("prompt", "hint", "reason", "next_step"):
         for key in CATALOGUE.keys(section):
-            text = CATALOGUE.raw(section, key)
+            text = spoken_text(CATALOGUE.raw(section, key))
             assert "重试" not in text, f"[{section}] {key}: say 请再试一次, espeak misreads 重试"
             assert not re.search(r"\d", text), f"[{section}] {key}: numbers must be words for the voice"
+
+
+def test_the_hotline_is_digits_on_screen_and_yao_er_san_san_san_in_the_voice() -> None:
+    shown = CATALOGUE.next_step("counter")
+    assert "12333" in shown
+    clips = speech_clips(CATALOGUE, "result_not_in_roster", {"next_step": "counter"})
+    assert "幺二三三三" in "".join(clip.text for clip in clips) and "12333" not in "".join(c.text for c in clips)
+
+
+def test_two_attempts_left_is_said_liang_ci() -> None:
+    clips = speech_clips(CATALOGUE, "attempts_left", {"attempts_left": 2})
+    assert "".join(clip.text for clip in clips) == "您还可以再试两次。"
+    assert "十二" in "".join(c.text for c in speech_clips(CATALOGUE, "attempts_left", {"attempts_left": 12}))
+
+
+def test_no_sentence_is_said_twice_in_one_result() -> None:
+    """A reason said what to do and the next step said it again ("请到人工窗口办理" twice)."""
+    from kiosk.reasons import NextStep
+
+    for code in CATALOGUE.keys("reason"):
+        if code == Outcome.CERTIFIED:
+            continue  # said by its own prompt, with its date
+        for step in NextStep:
+            clips = speech_clips(CATALOGUE, f"result_{code}", {"next_step": str(step), "attempts_left": 1})
+            sentences = [s for clip in clips for s in re.split(r"[。，？！]", clip.text) if s.strip()]
+            assert len(sentences) == len(set(sentences)), (code, step, sentences)
 
 
 def test_unknown_prompt_and_missing_value_are_clear_errors() -> None:

@@ -76,7 +76,7 @@ def setup(qapp: QApplication, tmp_path: Path, data_dir: Path, monkeypatch: pytes
                            Finding(Check("reader", lambda _x: CheckResult(Status.OK, "")), CheckResult(Status.FAILED, "no answer", "plug it in"))],
         read_card=lambda: FakeCard(), start_preview=devices.start_preview, stop_preview=devices.stop_preview,
         encode_face=devices.encode, log_dir=data_dir / "logs",
-        restart=lambda: exits.append("restart"), exit=lambda: exits.append("exit"))
+        restart=lambda: exits.append("restart"), exit=lambda: exits.append("exit"), set_volume=exits.append)
     posted: list = []
     window = build_main_window(config, posted.append, clock=clock, technician_services=services)
     qapp.installEventFilter(window)
@@ -164,6 +164,7 @@ def test_pages_work_are_audited_and_leave_nothing_behind(qapp, setup) -> None:
     settings.save_values()
     saved = tomllib.loads(site.read_text())
     assert saved["ui"]["volume"] == 0.5 and saved["session"]["consent_timeout_s"] == 120.0
+    assert 0.5 in exits  # the new volume is applied to the voice at once (set_volume)
     assert saved["technician"]["pin_hash"]  # the rest of the site file is kept
 
     panel.show_page(5)  # today's counts

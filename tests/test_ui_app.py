@@ -152,3 +152,30 @@ def test_the_demo_does_not_render_the_voice_a_second_time(config: KioskConfig, m
     monkeypatch.setattr("ui.app.run_app", lambda *_args, **kwargs: seen.update(kwargs) or 0)
     assert run_window(config, Devices("sim://?present=0", config.camera.url), fullscreen=False, demo=demo) == 0
     assert seen["render_voice"] is renders
+
+
+def test_a_prompt_heard_to_its_end_reaches_the_flow(qapp: QApplication, config: KioskConfig) -> None:
+    """The wiring of run_app: the voice's ``finished`` becomes a PromptFinished for the controller."""
+    from kiosk.flow import PromptFinished
+
+    release = threading.Event()
+    release.set()
+    made: list[FakeController] = []
+    voices: list = []
+
+    def factory(**hooks):
+        voices.append(hooks["voice"])
+        made.append(FakeController(release))
+        return made[-1]
+
+    def after_start() -> None:
+        if not made:  # the controller is made on a background thread: look again shortly
+            QTimer.singleShot(50, after_start)
+            return
+        voices[0].finished.emit("action_blink")  # as the player does at the end of the clip
+        quit_when(qapp, lambda: bool(made and made[0].posted))
+
+    QTimer.singleShot(200, after_start)
+    run_app(config, factory, fullscreen=False, render_voice=False)
+    assert made[0].posted == [PromptFinished("action_blink")]
+    assert voices[0].reports_prompt_ends

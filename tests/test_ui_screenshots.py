@@ -42,8 +42,28 @@ def test_all_screens_render_and_fit(qapp: QApplication, tmp_path: Path) -> None:
     problems = render_all(out)
     assert not problems, "\n".join(f"{p.screen}: {p.widget}: {p.rule}" for p in problems)
     pngs = sorted(out.glob("*.png"))
-    assert len(pngs) == 2 * (len(sample_views()) + 1)  # every view and the PIN pad, at both orientations
+    # every view, the PIN pad and every technician page (at the window's real size), both orientations
+    assert len(pngs) == 2 * (len(sample_views()) + 1 + TECHNICIAN_PAGES)
+    assert (out / "landscape_technician_page_devices.png").is_file()
     assert all(path.stat().st_size > 5000 for path in pngs)
+
+
+TECHNICIAN_PAGES = 9
+
+
+def test_a_page_taller_than_the_screen_is_reported(qapp: QApplication) -> None:
+    """The window-size rule works: a window that grew past the screen puts its buttons outside it."""
+    from PySide6.QtWidgets import QPushButton, QWidget
+
+    from ui.screenshots import check_inside_window
+
+    window = QWidget()
+    window.setFixedSize(400, 300)
+    QPushButton("开始认证", window).setGeometry(10, 280, 200, 60)  # as if the page above had grown
+    window.show()
+    qapp.processEvents()
+    assert [p.rule for p in check_inside_window(window, "planted")][0].startswith("ends at")
+    window.close()
 
 
 def test_the_checker_catches_clipped_small_and_english_text(qapp: QApplication) -> None:
@@ -112,3 +132,30 @@ def test_consent_says_where_the_photo_goes_as_configured(qapp: QApplication, mon
     monkeypatch.setenv("KIOSK__SYNC__SEND_FACE_IMAGES", "true")
     sent = MainWindow(load_config(), catalogue, post=lambda _e: None)
     assert sent.screens[State.CONSENT].storage.text() == catalogue.text("screen.consent", "sent_to_center")
+
+
+def _primary_buttons(screen) -> list[str]:
+    from ui.widgets import BigButton
+
+    return [b.text() for b in screen.findChildren(BigButton)
+            if b.isVisibleTo(screen) and b.property("kind") not in ("outline", "quiet")]
+
+
+def test_each_decision_screen_has_one_primary_button_and_refusal_is_not_a_failure(qapp: QApplication) -> None:
+    from kiosk.config import load_config
+    from ui.catalogue import Catalogue
+    from ui.screenshots import _window
+
+    window = _window(load_config(), Catalogue.load(), False)
+    window.show()
+    views = sample_views()
+    for name in ("status_valid", "consent", "result_certified", "result_retry", "result_manual_offered",
+                 "result_not_in_roster", "result_consent_refused"):
+        window.show_view(views[name])
+        qapp.processEvents()
+        screen = window.screens[views[name].state]
+        assert len(_primary_buttons(screen)) == 1, (name, _primary_buttons(screen))
+    window.show_view(views["result_consent_refused"])
+    qapp.processEvents()
+    assert theme.RED not in window.screens[State.RESULT].band.styleSheet()
+    window.close()

@@ -105,6 +105,9 @@ class TaggingVoice:
     def stop(self) -> None:
         self.player.stop()
 
+    def set_language(self, language: str) -> None:
+        self.player.set_language(language)
+
 
 @pytest.fixture
 def kiosk(qapp: QApplication, config: KioskConfig, data_dir: Path):

@@ -142,3 +142,34 @@ def test_speak_from_another_thread_plays_on_the_gui_thread(qapp: QApplication, c
 def test_the_interrupt_rule() -> None:
     assert interrupts("status_valid") and interrupts("result_mismatch") and interrupts("card_reading")
     assert not interrupts("hint_no_face") and not interrupts("action_blink") and not interrupts("face_ok")
+
+
+def test_no_action_prompt_is_dropped_and_none_waits_behind_a_long_sentence(qapp: QApplication, clips: Path) -> None:
+    """Seen live: with one waiting slot, "请张张嘴" and "请眨眨眼" were replaced by later chatter."""
+    player, backend, started = make(qapp, clips)
+    finished: list[str] = []
+    player.finished.connect(finished.append)
+    player.speak(Speak("positioning_start"))  # a long screen sentence
+    player.speak(Speak("hint_off_centre"))
+    player.speak(Speak("action_blink"))  # cuts the long sentence at once, drops the stale hint
+    settle(qapp)
+    assert started == ["positioning_start", "action_blink"] and backend.stops == 1
+    player.speak(Speak("action_done"))
+    player.speak(Speak("action_mouth_open"))  # waits for the blink prompt, never replaced
+    player.speak(Speak("hint_too_dark"))
+    player.speak(Speak("staff_called"))
+    assert player.waiting == ["action_mouth_open", "staff_called", "hint_too_dark"]
+    for _ in range(4):
+        backend.finish()
+    assert started == ["positioning_start", "action_blink", "action_mouth_open", "staff_called", "hint_too_dark"]
+    assert finished == ["action_blink", "action_mouth_open", "staff_called", "hint_too_dark"]  # cut ones not
+
+
+def test_an_action_prompt_lets_short_chatter_finish(qapp: QApplication, clips: Path) -> None:
+    player, backend, started = make(qapp, clips)
+    player.speak(Speak("face_ok"))
+    player.speak(Speak("action_blink"))
+    settle(qapp)
+    assert started == ["face_ok"] and backend.stops == 0  # no half word
+    backend.finish()
+    assert started == ["face_ok", "action_blink"]

@@ -23,7 +23,7 @@ from kiosk import watchdog
 from kiosk.clock import Clock, SystemClock
 from kiosk.config import KioskConfig
 from kiosk.errors import KioskError, reason_code
-from kiosk.flow import Event
+from kiosk.flow import Event, PromptFinished
 from kiosk.ports import ScreenVoice
 from kiosk.runtime import TECHNICIAN_READ_TIMEOUT_S, KioskSlot, RunningKiosk, technician_services as kiosk_services
 from kiosk.technician_services import RESTART_EXIT_STATUS, TechnicianServices
@@ -74,7 +74,7 @@ def make_voice(config: KioskConfig, catalogue: Catalogue) -> VoicePlayer:
     """The voice player with the rendered clips of ``<data_dir>/voice`` and recorded ones from ``ui.voice_dir``."""
     recorded = recorded_voice_dir(config.ui.voice_dir)
     return VoicePlayer(catalogue, rendered_voice_dir(config.terminal.resolved_data_dir()), recorded,
-                       volume=config.ui.volume)
+                       volume=config.ui.volume, language=config.ui.voice_language)
 
 
 def build_main_window(config: KioskConfig, post: Callable[[Event], None], *, catalogue: Catalogue | None = None,
@@ -99,11 +99,14 @@ def build_main_window(config: KioskConfig, post: Callable[[Event], None], *, cat
 def _render_missing_clips(config: KioskConfig, catalogue: Catalogue) -> None:
     """Renders clips that are missing or whose text changed (0.3 s when all are current), so a
     terminal where `kiosk voice render` was forgotten still speaks after a few seconds."""
+    from ui.dialects import LANGUAGES, render_language
     from ui.voice_clips import all_clips
-    from ui.voice_render import render_clips
 
     try:
-        render_clips(all_clips(catalogue), rendered_voice_dir(config.terminal.resolved_data_dir()))
+        clips = all_clips(catalogue)
+        # Both voices: a person may switch to the other one at any terminal.
+        for language in sorted(LANGUAGES, key=lambda lang: lang != config.ui.voice_language):
+            render_language(clips, rendered_voice_dir(config.terminal.resolved_data_dir()), language)
     except (KioskError, OSError) as exc:
         log.warning("voice clips could not be rendered: %s", reason_code(exc))
 
@@ -140,11 +143,17 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
 
         technician_services = kiosk_services(config, site_config_path or SITE_CONFIG_FILE, SystemClock(), slot,
                                              restart=quit_with(RESTART_EXIT_STATUS), exit_app=quit_with(0))
+    if technician_services.set_volume is None:
+        technician_services.set_volume = voice.set_volume
     window = build_main_window(config, poster.post, catalogue=catalogue, voice=voice,
                                technician_services=technician_services)
     app.installEventFilter(window)
     if fullscreen if fullscreen is not None else config.ui.fullscreen:
         window.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
+        screen = app.primaryScreen()
+        if screen is not None:
+            size = screen.size()
+            window.fit_to_screen(size.width(), size.height())
         window.showFullScreen()
     else:
         window.show()
@@ -152,6 +161,8 @@ def run_app(config: KioskConfig, controller_factory: ControllerFactory, *, fulls
     if panel is not None:
         panel.show()
     poster.failed.connect(lambda code: _start_failed(window, code))
+    # The flow learns when a prompt has been heard in full (an action's window starts then).
+    voice.finished.connect(lambda prompt_id: poster.post(PromptFinished(prompt_id)))
 
     def start_controller() -> None:
         try:

@@ -120,10 +120,12 @@ class ActionIllustration(Animated):
 
 
 class CardIllustration(Animated):
-    """An ID card gliding down onto the reader: "put the card here"."""
+    """An ID card gliding down onto the reader: "put the card here"; with ``lifting`` it rises off
+    the reader instead: "take your card"."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(2400, parent)
+        self.lifting = False
 
     def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
@@ -136,6 +138,8 @@ class CardIllustration(Animated):
         painter.setBrush(QBrush(QColor(theme.GREY)))
         painter.drawRoundedRect(reader, 18, 18)
         drop = min(1.0, self.phase() / 0.6)
+        if self.lifting:
+            drop = 1.0 - drop
         top = h * 0.05 + drop * (reader.top() - card_h * 0.35 - h * 0.05)
         card = QRectF((w - card_w) / 2, top, card_w, card_h)
         painter.setBrush(QBrush(QColor("#DCEBFA")))

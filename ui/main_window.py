@@ -34,6 +34,7 @@ from kiosk.ports import Preview, ScreenVoice
 from kiosk.staff_accounts import StaffSignIn, staff_sign_in
 from kiosk.technician import CornerTaps, PinGuard, technician_pin_guard
 from ui.catalogue import Catalogue
+from ui.dialects import other_language
 from ui import theme
 from ui.camera_view import PreviewMailbox
 from ui.receipt import escpos_bytes, print_receipt, receipt_lines
@@ -82,6 +83,7 @@ class MainWindow(QWidget):
         for screen in self.screens.values():
             self.stack.addWidget(screen)
             screen.event_requested.connect(self._screen_event)
+            screen.language_requested.connect(self._switch_language)
         consent = self.screens[State.CONSENT]
         assert isinstance(consent, ConsentScreen)
         consent.set_face_images_sent(config.sync.send_face_images)
@@ -105,6 +107,8 @@ class MainWindow(QWidget):
         self._hold.timeout.connect(self.open_staff_desk)
         self.view_arrived.connect(self.show_view, Qt.ConnectionType.QueuedConnection)
         self.set_orientation(self.portrait)
+        self.language = config.ui.voice_language
+        self._set_language(self.language)
         self.show_view(self.view)
 
     # --- from the controller (any thread) ---
@@ -129,6 +133,8 @@ class MainWindow(QWidget):
             # The voice is silenced only where nothing new is said: on entering a new session or the
             # maintenance screen, the new screen's prompt (already queued) has cut the old one off.
             self.wipe(silence=view.state in (State.IDLE, State.TECHNICIAN))
+        if view.state is State.IDLE and not view.take_card and (previous.state is not State.IDLE or previous.take_card):
+            self._set_language(self.config.ui.voice_language)  # the visit is over: the terminal's own voice
         self.view = view
         if self._pin_pad is not None and view.state not in (State.IDLE, State.MAINTENANCE):
             self._pin_pad_closed()  # a person put a card down: their screen must not stay covered
@@ -160,9 +166,27 @@ class MainWindow(QWidget):
     def _draw_preview(self, preview: Preview) -> None:
         self.screens[self.view.state].set_preview(preview)
 
+    def _set_language(self, language: str) -> None:
+        self.language = language
+        if self.voice is not None:
+            self.voice.set_language(language)
+        for screen in self.screens.values():
+            screen.offer_language(other_language(language))
+
+    def _switch_language(self) -> None:
+        """The person pressed 听粤语 / 听普通话: the other voice, and this screen's words again in it."""
+        if self.voice is None:
+            return
+        self._set_language(other_language(self.language))
+        if self.view.state is State.IDLE:
+            self.voice.speak(Speak("remove_card" if self.view.take_card else "idle_welcome"))
+        elif self.view.last_prompt is not None:
+            self.voice.speak(self.view.last_prompt)
+
     def _screen_event(self, event: Event) -> None:
         if self.view.state is State.IDLE and isinstance(event, RepeatRequested) and self.voice is not None:
-            self.voice.speak(Speak("idle_welcome"))  # the flow has no prompt in idle; the screen's own invitation
+            # The flow has no prompt in idle: the screen's own words (the card left behind, or the invitation).
+            self.voice.speak(Speak("remove_card" if self.view.take_card else "idle_welcome"))
             return
         self._post(event)
 
@@ -172,8 +196,13 @@ class MainWindow(QWidget):
         for screen in self.screens.values():
             screen.set_orientation(portrait)
         width, height = PORTRAIT_SIZE if portrait else LANDSCAPE_SIZE
-        if not self.isFullScreen():
-            self.resize(width, height)
+        self.fit_to_screen(width, height)
+
+    def fit_to_screen(self, width: int, height: int) -> None:
+        """Fixes the window to ``width`` x ``height`` px (the screen's size): no page may grow it
+        past the screen, which would push the person's buttons below its edge (seen once: the
+        device page grew the window to 1920x1395 for good). Long pages scroll inside themselves."""
+        self.setFixedSize(width, height)
 
     # --- touches: activity, the hidden gesture ---
 

@@ -42,6 +42,7 @@ def sample_views() -> dict[str, FlowView]:
     base = FlowView(State.IDLE, session_id="s1", attempts_max=3)
     views = {
         "idle": FlowView(State.IDLE),
+        "idle_take_card": FlowView(State.IDLE, take_card=True),
         "reading": replace(base, state=State.READING),
         "looking_up": replace(base, state=State.LOOKING_UP, person=_person(None)),
         "status_valid": replace(base, state=State.STATUS, person=_person(date(2025, 12, 1))),
@@ -89,6 +90,8 @@ def sample_views() -> dict[str, FlowView]:
         "result_staff_coming": replace(base, state=State.RESULT, attempt=3, outcome=CameraReason.ACTION_TIMEOUT,
                                        next_step=NextStep.MANUAL_REVIEW, manual_review_offered=True,
                                        staff_call=StaffCallShown.ACKNOWLEDGED, staff_called=True),
+        "result_consent_refused": replace(base, state=State.RESULT, outcome=Outcome.CONSENT_REFUSED,
+                                          next_step=NextStep.COUNTER),
         "maintenance": FlowView(State.MAINTENANCE, maintenance_code=CameraReason.CAMERA_UNAVAILABLE),
         "technician": FlowView(State.TECHNICIAN),
     }
@@ -144,6 +147,47 @@ def check_widget_tree(root: QWidget, screen: str, person_facing: bool = True) ->
     return problems
 
 
+def check_inside_window(window: QWidget, screen: str) -> list[Problem]:
+    """Every visible button lies wholly inside the window (none pushed below the screen's edge)."""
+    problems: list[Problem] = []
+    for button in window.findChildren(QAbstractButton):
+        if not button.isVisibleTo(window) or _inside_scroll_area(button):
+            continue
+        bottom = button.mapTo(window, button.rect().bottomRight())
+        if bottom.y() >= window.height() or bottom.x() >= window.width():
+            problems.append(Problem(screen, f"button:{button.text()[:16]!r}",
+                                    f"ends at {bottom.x()},{bottom.y()}, outside the {window.width()}x{window.height()} window"))
+    return problems
+
+
+def _inside_scroll_area(widget: QWidget) -> bool:
+    from PySide6.QtWidgets import QScrollArea
+
+    parent = widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QScrollArea):
+            return True
+        parent = parent.parentWidget()
+    return False
+
+
+def _render_technician_pages(window: MainWindow, out_dir: Path, orientation: str,
+                             expected: tuple[int, int]) -> list[Problem]:
+    """Every technician page at the window's real size; the window must not grow."""
+    panel = window.technician_panel
+    problems: list[Problem] = []
+    for index, page in enumerate(panel.pages):
+        panel.show_page(index)
+        _settle_background_jobs() if index == 0 else QApplication.processEvents()
+        name = f"{orientation}_technician_{page.title_key}"
+        if (window.width(), window.height()) != expected:
+            problems.append(Problem(name, "window", f"grew to {window.width()}x{window.height()}"))
+        window.grab().save(str(out_dir / f"{name}.png"))
+        problems += check_widget_tree(page, name, person_facing=False)
+    panel.show_page(0)
+    return problems
+
+
 def _settle_background_jobs() -> None:
     """Lets the technician pages' worker threads answer (the device page runs its checks on entry)."""
     import time
@@ -179,6 +223,9 @@ def render_all(out_dir: Path, config: KioskConfig | None = None) -> list[Problem
                                         f"needs {window.width()}x{window.height()}, the screen is {expected[0]}x{expected[1]}"))
             window.grab().save(str(out_dir / f"{orientation}_{name}.png"))
             problems += check_widget_tree(screen, f"{orientation}_{name}", screen.person_facing)
+            problems += check_inside_window(window, f"{orientation}_{name}")
+            if view.state is State.TECHNICIAN and window.technician_panel is not None:
+                problems += _render_technician_pages(window, out_dir, orientation, expected)
         window.show_view(FlowView(State.IDLE))
         window.open_pin_pad()
         QApplication.processEvents()
@@ -196,9 +243,15 @@ def _window(config: KioskConfig, catalogue: Catalogue, portrait: bool) -> MainWi
     from ui.technician.services import TechnicianServices
 
     def checks(_config: KioskConfig) -> list[Finding]:
-        return [Finding(Check("camera", lambda _c: CheckResult(Status.OK, "")), CheckResult(Status.OK, "device:0 gives 30 fps")),
-                Finding(Check("reader", lambda _c: CheckResult(Status.OK, "")),
-                        CheckResult(Status.FAILED, "no answer on /dev/ttyUSB0", "check the cable and the power of the reader"))]
+        # The real doctor's checks, every one failing with a long detail and hint: the worst case
+        # for the device page's height (it once grew the window to 1920x1395).
+        from kiosk.doctor import all_checks
+
+        return [Finding(check, CheckResult(Status.FAILED if index % 3 else Status.WARNING,
+                                           f"{check.name}: no answer from the device or file it needs",
+                                           "check the cable, the power and the path in the site configuration, "
+                                           "then run the checks again"))
+                for index, check in enumerate(all_checks())]
 
     services = TechnicianServices(config=config, site_config_path=Path("/nonexistent/site.toml"), checks=checks)
     return build_main_window(config, lambda _event: None, catalogue=catalogue, technician_services=services, portrait=portrait)

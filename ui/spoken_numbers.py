@@ -50,3 +50,26 @@ def date_words(day: date) -> str:
 def date_display(day: date) -> str:
     """A date for the screen, in large Arabic digits elders read fastest: 2027年5月20日."""
     return f"{day.year}年{day.month}月{day.day}日"
+
+
+def count_words(n: int) -> str:
+    """A count before a measure word (次, 个月): 2 is 两 (再试两次, never 再试二次); otherwise as
+    :func:`chinese_number` (12 stays 十二)."""
+    return "两" if n == 2 else chinese_number(n)
+
+
+PHONE_DIGITS = "幺二三四五六七八九"
+"""Digits of a telephone number as said aloud: 1 is 幺 (yāo), so 12333 is 幺二三三三."""
+
+
+def phone_words(number: str) -> str:
+    """A telephone number (ASCII digits) as said aloud, digit by digit: 12333 → 幺二三三三."""
+    return "".join("零" if ch == "0" else PHONE_DIGITS[int(ch) - 1] for ch in number)
+
+
+def spoken_text(text: str) -> str:
+    """The catalogue's screen text as the voice must say it: digit runs of three or more (the
+    hotline 12333) are read digit by digit as a telephone number."""
+    import re
+
+    return re.sub(r"[0-9]{3,}", lambda m: phone_words(m.group(0)), text)

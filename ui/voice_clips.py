@@ -20,10 +20,10 @@ from pathlib import Path
 from kiosk.reasons import NextStep
 from ui.catalogue import PLACEHOLDER, Catalogue, CatalogueError
 from ui.chime import CHIME_CLIP_ID, CHIME_TEXT
+from ui.spoken_numbers import DIGITS, chinese_number, count_words, spoken_text, year_words
 
 CHIMED_PROMPTS = frozenset({"staff_call_local"})
 """Prompts preceded by the chime (:mod:`ui.chime`): the alert while a staff call could not reach staff."""
-from ui.spoken_numbers import DIGITS, chinese_number, year_words
 
 _CLIP_ID = re.compile(r"^[a-z0-9_][a-z0-9_.-]*$")
 # Years with a pre-rendered clip: wide enough for any last-certified, due or suspension date that a
@@ -56,13 +56,13 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
     if prompt.startswith("hint_"):
         code = prompt.removeprefix("hint_")
         if catalogue.has("hint", code):
-            return [Clip(f"hint-{code}", catalogue.raw("hint", code))]
+            return [Clip(f"hint-{code}", spoken_text(catalogue.raw("hint", code)))]
         return [_reason_clip(catalogue, code)]
     if prompt.startswith("result_"):
         clips = [_reason_clip(catalogue, prompt.removeprefix("result_"))]
         step = values.get("next_step")
         if step is not None:
-            clips.append(Clip(f"next-{step}", catalogue.next_step(str(step))))
+            clips.append(Clip(f"next-{step}", spoken_text(catalogue.next_step(str(step)))))
             if str(step) == NextStep.RETRY and isinstance(values.get("attempts_left"), int):
                 clips += _template_clips(catalogue, "attempts_left", values)
         return clips
@@ -72,7 +72,7 @@ def speech_clips(catalogue: Catalogue, prompt: str, params: Mapping[str, object]
 def _reason_clip(catalogue: Catalogue, code: str) -> Clip:
     """The reason clip for ``code``, or the generic one when the catalogue lacks it (logged)."""
     code = catalogue.reason_key(code)
-    return Clip(f"reason-{code}", catalogue.reason(code))
+    return Clip(f"reason-{code}", spoken_text(catalogue.reason(code)))
 
 
 def _prompt_parts(catalogue: Catalogue, prompt: str) -> list[Clip | str]:
@@ -81,8 +81,8 @@ def _prompt_parts(catalogue: Catalogue, prompt: str) -> list[Clip | str]:
     template = catalogue.raw("prompt", prompt)
     parts = PLACEHOLDER.split(template)  # text, name, text, name, ..., text
     if len(parts) == 1:
-        return [Clip(f"prompt-{prompt}", template)]
-    return [part if index % 2 else Clip(f"prompt-{prompt}-{index // 2}", part)
+        return [Clip(f"prompt-{prompt}", spoken_text(template))]
+    return [part if index % 2 else Clip(f"prompt-{prompt}-{index // 2}", spoken_text(part))
             for index, part in enumerate(parts) if index % 2 or part.strip()]
 
 
@@ -105,6 +105,8 @@ def value_clips(value: object) -> list[Clip]:
         return [*_year_clips(value.year), Clip(f"month-{value.month}", f"{chinese_number(value.month)}月"),
                 Clip(f"day-{value.day}", f"{chinese_number(value.day)}日")]
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        if value == 2:  # every spoken count stands before a measure word: 再试两次, 两个月
+            return [Clip("count-2", count_words(2))]
         if value in NUMBER_CLIPS:
             return [Clip(f"num-{value}", chinese_number(value))]
         return [_char_clip(ch) for ch in chinese_number(value)]
@@ -134,12 +136,12 @@ def all_clips(catalogue: Catalogue) -> list[Clip]:
         clips.update((part.clip_id, part) for part in _prompt_parts(catalogue, prompt) if isinstance(part, Clip))
     for section, prefix in (("hint", "hint"), ("reason", "reason"), ("next_step", "next")):
         for key in catalogue.keys(section):
-            clips[f"{prefix}-{key}"] = Clip(f"{prefix}-{key}", catalogue.raw(section, key))
+            clips[f"{prefix}-{key}"] = Clip(f"{prefix}-{key}", spoken_text(catalogue.raw(section, key)))
     clips[CHIME_CLIP_ID] = Clip(CHIME_CLIP_ID, CHIME_TEXT)
     words = [Clip(f"year-{y}", year_words(y)) for y in YEAR_CLIPS]
     words += [Clip(f"month-{m}", f"{chinese_number(m)}月") for m in range(1, 13)]
     words += [Clip(f"day-{d}", f"{chinese_number(d)}日") for d in range(1, 32)]
-    words += [Clip(f"num-{n}", chinese_number(n)) for n in NUMBER_CLIPS]
+    words += [Clip(f"num-{n}", chinese_number(n)) for n in NUMBER_CLIPS] + [Clip("count-2", count_words(2))]
     words += [Clip(f"digit-{d}", DIGITS[d]) for d in range(10)] + [Clip("unit-year", "年")]
     words += [Clip(clip_id, ch) for ch, clip_id in _UNIT_CLIPS.items()]
     for clip in words:

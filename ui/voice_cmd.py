@@ -12,6 +12,7 @@ from kiosk.cli import CliState, pass_state
 from kiosk.paths import recorded_voice_dir, rendered_voice_dir
 from ui.catalogue import Catalogue
 from ui.voice_clips import all_clips, clip_path, speech_clips
+from ui.dialects import render_language
 from ui.voice_render import EspeakEngine, render_clips
 
 
@@ -34,6 +35,10 @@ def render_command(state: CliState, out_dir: Path | None, force: bool, speed_wpm
     report = render_clips(all_clips(catalogue), out_dir, EspeakEngine(speed_wpm=speed_wpm), force=force)
     click.echo(f"{len(report.rendered)} rendered, {len(report.unchanged)} unchanged, "
                f"{len(report.removed)} removed, in {out_dir}")
+    # The second voice (Cantonese, ui.dialects): a person may switch to it at any terminal.
+    cantonese = render_language(all_clips(catalogue), out_dir, "yue", force=force, speed_wpm=speed_wpm)
+    click.echo(f"Cantonese: {len(cantonese.rendered)} rendered, {len(cantonese.unchanged)} unchanged, "
+               f"in {out_dir / 'yue'}")
 
 
 @voice_command.command("list")

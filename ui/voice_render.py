@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import wave
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 
 from kiosk.errors import KioskError
 from ui.chime import CHIME_TEXT, write_chime
+from ui.loudness import TARGET_SPEECH_DBFS, normalise_wav
 from ui.voice_clips import Clip
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ class EspeakEngine:
 
     def signature(self) -> str:
         """What, besides the text, changes the sound (part of each clip's hash)."""
-        return f"{self.voice}|{self.speed_wpm}|{self.pitch_range}"
+        return f"{self.voice}|{self.speed_wpm}|{self.pitch_range}|speech {TARGET_SPEECH_DBFS:g} dBFS"
 
     def render(self, text: str, path: Path) -> None:
         """Writes ``text`` spoken to the WAV file ``path``. Raises :class:`VoiceRenderError`."""
@@ -62,6 +64,11 @@ class EspeakEngine:
         if result.returncode != 0 or not path.is_file() or path.stat().st_size <= 44:
             detail = result.stderr.decode("utf-8", "replace").strip()[:200]
             raise VoiceRenderError(f"{self.executable} failed for clip {path.stem} (status {result.returncode}): {detail}")
+        # One loudness for all clips, so that a sentence composed of word clips does not rise and fall.
+        try:
+            normalise_wav(path)
+        except (ValueError, OSError, EOFError, wave.Error) as exc:
+            raise VoiceRenderError(f"clip {path.stem} could not be normalised: {exc}") from None
 
 
 def _xml_escape(text: str) -> str:

@@ -12,6 +12,7 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from ui import theme
+from ui.line_breaks import keep_words_whole, plain
 from ui.theme import Metrics
 
 
@@ -37,6 +38,14 @@ class TextLabel(QLabel, Scaled):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.apply_metrics(m)
         self.set_tone(tone)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        """Shows ``text`` with no line break inside a word (:mod:`ui.line_breaks`)."""
+        super().setText(keep_words_whole(text))
+
+    def text(self) -> str:
+        """The text as given (without the invisible word joiners)."""
+        return plain(super().text())
 
     def apply_metrics(self, m: Metrics) -> None:
         """Sets the font size of this label's role for the orientation's metrics."""
@@ -73,6 +82,7 @@ class BigButton(QPushButton, Scaled):
 
     def set_kind(self, kind: str) -> None:
         """``neutral`` (blue), ``success``, ``failure``, ``quiet`` (grey) or ``outline`` (blue on white)."""
+        self.setProperty("kind", kind)
         if kind == "outline":
             style = (f"QPushButton {{ color: {theme.BLUE}; background: {theme.PAPER}; border: 6px solid {theme.BLUE};"
                      f" border-radius: 24px; padding: 8px 24px; }}"

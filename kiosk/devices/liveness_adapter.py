@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 FRAME_TIMEOUT_S = 2.0
 """A device that delivers no frame for this long counts as lost (seconds)."""
 
+PROMPT_HEARD_WAIT_S = 6.0
+"""With ``wait_for_prompts``: an action's window starts at the latest this long after it was asked
+for, when the voice never says its prompt ended (seconds; the longest action prompt is ~3 s)."""
+
 
 @dataclass(frozen=True)
 class CameraConfig:
@@ -75,14 +79,19 @@ class LivenessAdapter:
 
     ``prompts`` fixes (action, media seconds) prompts for a recorded clip (``--prompt``);
     ``realtime`` paces a file source at its own frame rate (the demo) instead of as fast as it
-    decodes (headless runs). Thread rules: :meth:`start`, :meth:`stop` and :meth:`wipe` may be
-    called from any thread; ``post`` and ``on_preview`` are called from the attempt's thread.
+    decodes (headless runs); ``wait_for_prompts`` starts each action's window when
+    :meth:`prompt_heard` says its prompt was heard (a voice that reports the ends of its clips).
+    Thread rules: :meth:`start`, :meth:`stop`, :meth:`prompt_heard` and :meth:`wipe` may be called
+    from any thread; ``post`` and ``on_preview`` are called from the attempt's thread.
     """
 
     def __init__(self, config: CameraConfig, *, rng: random.Random | None = None,
                  prompts: list[tuple[Action, float]] | None = None, realtime: bool = True,
-                 source_factory: Callable[[str, CameraSettings], FrameSource] = open_source) -> None:
+                 source_factory: Callable[[str, CameraSettings], FrameSource] = open_source,
+                 wait_for_prompts: bool = False) -> None:
         self._config = config
+        self._wait_for_prompts = wait_for_prompts
+        self._heard: list[str] = []  # actions whose prompt ended, taken by the attempt's thread
         self._rng = rng or random.SystemRandom()
         self._prompts = prompts
         self._realtime = realtime
@@ -98,6 +107,7 @@ class LivenessAdapter:
         with self._lock:
             self._stop = threading.Event()
             self._best, self._scores = (), LivenessScores()
+            self._heard = []
             self._thread = threading.Thread(target=self._run, args=(self._stop, post, on_preview),
                                             name=f"liveness-attempt-{attempt}", daemon=True)
             self._thread.start()
@@ -108,6 +118,10 @@ class LivenessAdapter:
             self._stop.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5.0)
+
+    def prompt_heard(self, action: str) -> None:
+        with self._lock:
+            self._heard.append(action)
 
     def best_frames(self) -> list[np.ndarray]:
         with self._lock:
@@ -135,7 +149,8 @@ class LivenessAdapter:
         try:
             detector = LandmarkDetector()
             session = LivenessSession(config.quality, config.liveness, config.antispoof, self._rng,
-                                      prompts=self._prompts, detector=detector)
+                                      prompts=self._prompts, detector=detector,
+                                      prompt_wait_s=PROMPT_HEARD_WAIT_S if self._wait_for_prompts else None)
             self._loop(stop, source, detector, session, post, on_preview)
         except CameraError as exc:
             log.warning("liveness attempt failed: %s", exc.code)
@@ -161,6 +176,8 @@ class LivenessAdapter:
                 return
             if pace is not None:
                 pace.wait_for(frame.t_s, stop)
+            for action in self._take_heard():
+                session.prompt_heard(frame.t_s, action)
             observation = detector.detect(np.asarray(frame.image))
             count = 0 if observation is None else observation.face_count
             if count != faces:  # before the frame's other events: the helper mode waits on it
@@ -173,6 +190,11 @@ class LivenessAdapter:
             last = update
             if update.phase == "done":
                 return
+
+    def _take_heard(self) -> list[str]:
+        with self._lock:
+            heard, self._heard = self._heard, []
+        return heard
 
     def _post_changes(self, last: LivenessUpdate | None, update: LivenessUpdate, post: Post) -> None:
         if update.phase == "done" and update.verdict is not None:

@@ -20,7 +20,7 @@ from camera.errors import CameraError
 from camera.landmarks import LandmarkDetector
 from camera.settings import CameraSettings
 from camera.sources import open_source
-from kiosk.flow import DevicesReady, MaintenanceRequired, PersonApproached
+from kiosk.flow import DevicesReady, MaintenanceRequired, PersonApproached, PersonLeft
 from kiosk.ports import Post
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,18 @@ MIN_FACE_WIDTH_RATIO = 0.12
 ABSENT_BEFORE_NEW_S = 5.0
 """A face must have been gone this long before a face counts as a new arrival (seconds)."""
 
+LEFT_AFTER_S = 6.0
+"""A near face gone for this long counts as the person having walked away (seconds): long enough
+for someone who bends down to their bag, short enough that their status does not stay on screen."""
+
 REOPEN_EVERY_S = 5.0
 """Time between attempts to open a camera that is missing (seconds)."""
 
 
 class PresenceWatcher:
-    """Posts :class:`~kiosk.flow.PersonApproached` when a near face appears after none, and
+    """Posts :class:`~kiosk.flow.PersonApproached` when a near face appears after none,
+    :class:`~kiosk.flow.PersonLeft` when a near face seen since the start has been gone for
+    :data:`LEFT_AFTER_S`, and
     ``maintenance_required`` / ``devices_ready`` (device ``camera``) when the camera cannot be
     opened / opens again.
 
@@ -104,6 +110,7 @@ def watch(stop: threading.Event, next_image, detect, post: Post, *,  # noqa: ANN
     ``detect(image)`` returns an observation with ``box`` (x0, y0, x1, y1) and ``image_size``, or None.
     """
     absent_for = ABSENT_BEFORE_NEW_S  # a face already there at start counts as arriving
+    seen = False
     while not stop.wait(look_every_s):
         image = next_image()
         observation = detect(image) if image is not None else None
@@ -112,8 +119,12 @@ def watch(stop: threading.Event, next_image, detect, post: Post, *,  # noqa: ANN
             if absent_for >= ABSENT_BEFORE_NEW_S:
                 post(PersonApproached())
             absent_for = 0.0
+            seen = True
         else:
             absent_for += look_every_s
+            if seen and absent_for >= LEFT_AFTER_S:
+                post(PersonLeft())
+                seen = False
 
 
 def _frame(source) -> np.ndarray | None:  # noqa: ANN001 - a camera FrameSource

@@ -31,7 +31,9 @@ class Screen(QWidget):
     """Base of the screens; subclasses fill ``text_column``, ``visual`` and ``buttons`` in ``build``."""
 
     event_requested = Signal(object)  # a kiosk.flow.Event to post to the controller
+    language_requested = Signal()  # the person asked for the other voice (the window switches it)
     person_facing = True
+    language_button: BigButton | None = None
 
     def __init__(self, state: State, catalogue: Catalogue, portrait: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -95,6 +97,17 @@ class Screen(QWidget):
         self._button_list.append(widget)
         self.relayout_buttons()
         return widget
+
+    def add_language_switch(self) -> None:
+        """A large button that switches the voice between Mandarin and Cantonese (outlined: it is
+        never the screen's main step)."""
+        self.language_button = self.button(self.t("button", "listen_yue"), kind="outline")
+        self.language_button.clicked.connect(self.language_requested)
+
+    def offer_language(self, language: str) -> None:
+        """Labels the switch with the language it switches to (``yue`` → 听粤语, ``cmn`` → 听普通话)."""
+        if self.language_button is not None:
+            self.language_button.setText(self.t("button", f"listen_{language}"))
 
     def relayout_buttons(self) -> None:
         """Places the visible action buttons: up to 4 a line in landscape, 2 in portrait."""

@@ -1,12 +1,12 @@
 """Face positioning (camera image, guide oval, live hint) and the liveness actions (illustration + camera).
 
-Both screens keep the camera image at the same place, so moving from positioning to the actions
-does not make the person look somewhere else while they are still acting.
+Both screens keep the camera image at the same place and size (it is each screen's visual; the
+actions' illustration sits in the text column), so moving from positioning to the actions does not
+make the person look somewhere else while they are still acting (it once shrank from 706 to 317 px).
+The attempt counter shows only from the second attempt: before a first failure it is noise.
 """
 
 from __future__ import annotations
-
-from PySide6.QtWidgets import QBoxLayout, QWidget
 
 from kiosk.flow import FlowView, HelperRequested, State
 from kiosk.ports import Preview
@@ -30,7 +30,7 @@ class PositioningScreen(Screen):
         self.camera = CameraView(self)
         self.visual = self.camera
         # Offered by voice when a second face is seen (issue 19): the family member taps it.
-        self.helper = self.button(self.t("button", "helper"), HelperRequested(), kind="neutral")
+        self.helper = self.button(self.t("button", "helper"), HelperRequested(), kind="outline")
         self.helper.setVisible(False)
 
     def show_view(self, view: FlowView) -> None:
@@ -48,7 +48,8 @@ class PositioningScreen(Screen):
             self.hint.setText(self.t("screen.positioning", "body"))
             self.hint.set_tone(None)
             self.camera.set_ok(False)
-        self.attempt.setText(self.t("screen.positioning", "attempt", attempt=max(1, view.attempt), attempts_max=view.attempts_max))
+        self.attempt.setText(attempt_text(self, "screen.positioning", view))
+        self.attempt.setVisible(bool(self.attempt.text()))
 
     def set_preview(self, preview: Preview) -> None:
         self.camera.set_preview(preview)
@@ -74,19 +75,10 @@ class ActionsScreen(Screen):
         self.attempt = self.label("body", "")
         self.helper_note = self.label("body", self.t("screen.actions", "helper_note"), tone="grace")
         self.helper_note.setVisible(False)
-        self.text_column.addStretch(1)
-        visual = QWidget(self)
-        self._visual_layout = QBoxLayout(QBoxLayout.Direction.TopToBottom, visual)
-        self._visual_layout.setContentsMargins(0, 0, 0, 0)
-        self.illustration = ActionIllustration(visual)
-        self.camera = CameraView(visual)
-        self._visual_layout.addWidget(self.illustration, 3)
-        self._visual_layout.addWidget(self.camera, 2)
-        self.visual = visual
-
-    def set_orientation(self, portrait: bool) -> None:
-        super().set_orientation(portrait)
-        self._visual_layout.setDirection(QBoxLayout.Direction.LeftToRight if portrait else QBoxLayout.Direction.TopToBottom)
+        self.illustration = ActionIllustration(self)
+        self.text_column.addWidget(self.illustration, 1)
+        self.camera = CameraView(self)
+        self.visual = self.camera
 
     def show_view(self, view: FlowView) -> None:
         super().show_view(view)
@@ -104,7 +96,8 @@ class ActionsScreen(Screen):
                  for a in view.actions_done]
         self.done.setText("\n".join("✓ " + tick for tick in ticks))
         self.done.set_tone("success")
-        self.attempt.setText(self.t("screen.actions", "attempt", attempt=max(1, view.attempt), attempts_max=view.attempts_max))
+        self.attempt.setText(attempt_text(self, "screen.actions", view))
+        self.attempt.setVisible(bool(self.attempt.text()))
         self.helper_note.setVisible(view.assisted)
 
     def set_preview(self, preview: Preview) -> None:
@@ -117,3 +110,10 @@ class ActionsScreen(Screen):
         self.illustration.set_action(None)
         for widget in (self.instruction, self.hint, self.done, self.attempt):
             widget.setText("")
+
+
+def attempt_text(screen: Screen, section: str, view: FlowView) -> str:
+    """"第 2 次，共 3 次" from the second attempt on; empty on the first."""
+    if view.attempt <= 1:
+        return ""
+    return screen.t(section, "attempt", attempt=view.attempt, attempts_max=view.attempts_max)

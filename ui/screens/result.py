@@ -27,9 +27,11 @@ class ResultScreen(Screen):
         self.text_column.addStretch(1)
         self.retry = self.button(self.t("button", "retry"), RetryRequested(), kind="success")
         self.manual_review = self.button(self.t("button", "manual_review"), ManualReviewRequested(), kind="neutral")
-        self.receipt = self.button(self.t("button", "print_receipt"), kind="quiet")
+        self.receipt = self.button(self.t("button", "print_receipt"), kind="outline")
         self.receipt.clicked.connect(self.print_requested)
         self.finish = self.button(self.t("button", "finish"), Finished(), kind="neutral")
+        # One primary button per decision: the way on (retry, review) is filled, "done" beside it
+        # is only outlined, so a failure does not offer "done" as an equal choice.
         self._view: FlowView | None = None
         self.icon = ResultIcon(self)
         self.visual = self.icon
@@ -44,6 +46,11 @@ class ResultScreen(Screen):
             tone, title = "success", self.t("screen.result", "success_title")
             self.fact.setText(self.t("screen.result", "success_body", valid_until=view.valid_until) if view.valid_until else "")
             self.reason.setText(self.t("screen.result", "success_note"))
+        elif outcome == Outcome.CONSENT_REFUSED:
+            # Not a failure: "不同意也没关系" was promised on the consent screen.
+            tone, title = "neutral", self.t("screen.result", "consent_refused_title")
+            self.fact.setText("")
+            self.reason.setText(self.catalogue.reason_or_fallback(outcome))
         elif manual:
             tone, title = "neutral", self.t("screen.result", "manual_review_title")
             self.fact.setText(self.t("screen.result", "manual_review_days", days=self.manual_review_days))
@@ -70,8 +77,9 @@ class ResultScreen(Screen):
         self.retry.setVisible(view.can_retry)
         self.manual_review.setVisible(view.manual_review_offered)
         self.receipt.setVisible(self.printer_configured and (certified or manual))
+        self.finish.set_kind("outline" if view.can_retry or view.manual_review_offered else "success" if certified else "neutral")
         self.relayout_buttons()
-        self.icon.set_kind("success" if certified else "neutral" if manual else "failure")
+        self.icon.set_kind("success" if certified else "neutral" if manual or tone == "neutral" else "failure")
 
     def last_view(self) -> FlowView | None:
         """The view shown (for the receipt); None after :meth:`clear`."""

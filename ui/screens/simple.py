@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 
-from kiosk.flow import State
+from kiosk.flow import FlowView, State
 from ui.catalogue import Catalogue
 from ui.illustration import CardIllustration, Spinner
 from ui.screens.base import Screen
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 
 class IdleScreen(Screen):
-    """Shown between sessions; holds no personal data at all."""
+    """Shown between sessions; holds no personal data at all. While the last person's card is still
+    on the reader (``view.take_card``) it asks for the card instead of inviting the next one."""
 
     def build(self) -> None:
         self.band.set_state(self.t("screen.idle", "card_hint"), "neutral")
@@ -30,6 +31,25 @@ class IdleScreen(Screen):
         self.steps = [self.label("body", self.t("screen.idle", f"step_{n}")) for n in (1, 2, 3)]
         self.text_column.addStretch(1)
         self.visual = CardIllustration(self)
+        self.taking_card = False
+        self.add_language_switch()
+
+    def show_view(self, view: FlowView) -> None:
+        super().show_view(view)
+        if view.take_card == self.taking_card:
+            return
+        self.taking_card = view.take_card
+        if view.take_card:
+            self.band.set_state(self.t("screen.idle", "take_card_title"), "grace")
+            self.title.setText(self.t("screen.idle", "take_card_title"))
+            self.body.setText(self.t("screen.idle", "take_card_body"))
+        else:
+            self.band.set_state(self.t("screen.idle", "card_hint"), "neutral")
+            self.title.setText(self.t("screen.idle", "title"))
+            self.body.setText(self.t("screen.idle", "body"))
+        for step in self.steps:
+            step.setVisible(not view.take_card)
+        self.visual.lifting = view.take_card
 
 
 class WaitScreen(Screen):

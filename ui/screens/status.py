@@ -22,8 +22,9 @@ class StatusScreen(Screen):
         self.helper_note.setVisible(False)
         self.text_column.addStretch(1)
         # Issue 19: one large button for a son or daughter who does the tapping.
-        self.helper = self.button(self.t("button", "helper"), HelperRequested(), kind="neutral")
+        self.helper = self.button(self.t("button", "helper"), HelperRequested(), kind="outline")
         self.start = self.button(self.t("button", "start"), StartRequested(), kind="success")
+        self.add_language_switch()
 
     def show_view(self, view: FlowView) -> None:
         super().show_view(view)
@@ -57,7 +58,7 @@ class StatusScreen(Screen):
         else:
             tone, word = "failure", "state_overdue"
             self.fact.setText(self.t("screen.status", "overdue"))
-            self.note.setText(self.t("screen.status", "overdue_note"))
+            self.note.setText(self.t("screen.status", "overdue_note", suspended_from=status.suspended_from))
         self.note.setVisible(bool(self.note.text()))
         review = person.review if person else None
         self.review.setText(self.t("screen.status", f"review_{review}") if review else "")
@@ -97,8 +98,8 @@ class ConsentScreen(Screen):
         self.storage = self.label("body", self.t("screen.consent", "kept_local"))
         self.counter = self.label("body", self.t("screen.consent", "counter"))
         self.text_column.addStretch(1)
-        self.disagree = self.button(self.t("button", "disagree"), ConsentRefused(), kind="quiet")
-        self.helper = self.button(self.t("button", "helper"), HelperRequested(), kind="neutral")
+        self.disagree = self.button(self.t("button", "disagree"), ConsentRefused(), kind="outline")
+        self.helper = self.button(self.t("button", "helper"), HelperRequested(), kind="outline")
         self.helper.setVisible(False)
         self.agree = self.button(self.t("button", "agree"), ConsentGiven(), kind="success")
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # The keys a technician may tune on site; everything else needs a site file edited by hand.
 EDITABLE_KEYS = [
     "session.consent_timeout_s", "session.positioning_timeout_s", "session.result_display_s",
-    "session.reminder_before_timeout_s", "session.inactivity_timeout_s", "liveness.action_timeout_s",
+    "session.reminder_before_timeout_s", "session.inactivity_timeout_s", "session.status_timeout_s", "liveness.action_timeout_s",
     "liveness.blink_close_fraction", "liveness.mouth_open_min_ratio", "quality.min_brightness",
     "antispoof.max_attack_score", "match.max_distance", "rules.attempts_per_session", "ui.volume",
     "technician.idle_timeout_s",
@@ -111,6 +111,8 @@ class SettingsPage(Page):
             self.status.setText(self.t("settings_invalid", error=type(exc).__name__))
             return
         self.status.setText(self.t("settings_saved"))
+        if "ui.volume" in changes and self.services.set_volume is not None:
+            self.services.set_volume(float(changes["ui.volume"]))  # heard at once, not after a restart
         self.services.audit("settings_saved", keys=",".join(sorted(changes))[:200])
 
 

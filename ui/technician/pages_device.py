@@ -131,6 +131,7 @@ class DevicesPage(Page):
         tones = {Status.OK: theme.GREEN, Status.WARNING: theme.AMBER, Status.FAILED: theme.RED}
         for row, finding in enumerate(findings):
             state = tech_label(words[finding.result.status], TECH_SMALL_PX, bold=True)
+            state.setWordWrap(False)  # "注意" / "故障" must never break between its two characters
             state.setStyleSheet(f"color: {theme.ON_COLOUR}; background: {tones[finding.result.status]}; padding: 4px 12px;")
             detail = finding.result.detail + (f" — {finding.result.hint}" if finding.result.hint and finding.result.status is not Status.OK else "")
             self.rows.addWidget(state, row, 0)

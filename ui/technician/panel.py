@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QApplication, QBoxLayout, QGridLayout, QStackedWidget, QWidget
+from PySide6.QtCore import Qt, QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QBoxLayout, QFrame, QGridLayout, QScrollArea, QStackedWidget, QWidget
 
 from kiosk.clock import Clock, today
 from kiosk.config import KioskConfig
@@ -48,7 +48,7 @@ class TechnicianPanel(QWidget):
             button = tech_button(catalogue.text("technician", page.title_key), kind="outline")
             button.clicked.connect(lambda _=False, i=index: self.show_page(i))
             self.nav_buttons.append(button)
-            self.stack.addWidget(page)
+            self.stack.addWidget(_scrolling(page))
         self.leave_button = tech_button(catalogue.text("technician", "leave"), kind="failure")
         self.leave_button.clicked.connect(lambda: self.leave("left"))
         self.nav_buttons.append(self.leave_button)
@@ -82,9 +82,7 @@ class TechnicianPanel(QWidget):
 
     @property
     def current(self) -> Page:
-        page = self.stack.currentWidget()
-        assert isinstance(page, Page)
-        return page
+        return self.pages[self.stack.currentIndex()]
 
     def activate(self) -> None:
         """The flow entered the technician state: start the idle timer, show the first page."""
@@ -133,3 +131,16 @@ class TechnicianPanel(QWidget):
         if self.active and event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.KeyPress, QEvent.Type.TouchBegin):
             self._idle.start()  # restart the inactivity countdown
         return False
+
+
+def _scrolling(page: Page) -> QScrollArea:
+    """``page`` inside a vertical scroll area: a page longer than the screen (the device checks,
+    the logs) scrolls inside itself instead of growing the window past the screen, which would push
+    the person's buttons off it."""
+    area = QScrollArea()
+    area.setObjectName(f"scroll_{type(page).__name__}")
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(page)
+    return area
