@@ -129,7 +129,7 @@ def test_repeated_hesitation_offers_the_helper_mode(flow: Flow, clock: FakeClock
     assert "helper_offer" in spoken(run(flow, RepeatRequested()))
     flow2 = Flow(config.rules, config.session, clock)
     to_status(flow2)
-    clock.advance(config.session.inactivity_timeout_s - config.session.reminder_before_timeout_s + 0.1)
+    clock.advance(config.session.status_timeout_s - config.session.reminder_before_timeout_s + 0.1)
     assert spoken(flow2.tick()) == ["reminder_still_there"]
     run(flow2, StartRequested())
     clock.advance(config.session.consent_timeout_s - config.session.reminder_before_timeout_s + 0.1)
