@@ -32,7 +32,7 @@ from kiosk.errors import SyncError
 from kiosk.flow import (
     CallStaff, CardPlaced, CardRead, DeviceFailed, Flow, HelpRequested, LivenessFailed, PensionerFound, ReferenceMissing,
     StaffCallAcknowledged, StaffCallDelivered, StaffCallShown, StaffCallUndelivered, StaffSignedIn, StartRequested,
-    ConsentGiven, RetryRequested, Speak, AcknowledgeStaffCalls,
+    ConsentGiven, RetryRequested, Speak, AcknowledgeStaffCalls, UserActive,
 )
 from kiosk.reasons import SyncReason
 from kiosk.sync.client import RequestRefused
@@ -274,10 +274,12 @@ def test_an_undelivered_call_repeats_its_alert_until_acknowledged(flow: Flow, cl
     clock.advance(CONFIG.session.staff_alert_repeat_s)
     assert spoken(flow.tick()) == ["staff_call_local"]
     assert spoken(flow.tick()) == []
+    run(flow, UserActive())  # the person is still there: the status screen stays (it times out sooner)
     clock.advance(CONFIG.session.staff_alert_repeat_s)
     assert spoken(flow.tick()) == ["staff_call_local"]
     assert spoken(run(flow, StaffCallAcknowledged(call.call_id, None))) == ["staff_coming"]
     assert flow.view.staff_call is StaffCallShown.ACKNOWLEDGED
+    run(flow, UserActive())
     clock.advance(CONFIG.session.staff_alert_repeat_s)
     assert spoken(flow.tick()) == []
 

@@ -48,7 +48,7 @@ def test_all_screens_render_and_fit(qapp: QApplication, tmp_path: Path) -> None:
     assert all(path.stat().st_size > 5000 for path in pngs)
 
 
-TECHNICIAN_PAGES = 9
+TECHNICIAN_PAGES = 10
 
 
 def test_a_page_taller_than_the_screen_is_reported(qapp: QApplication) -> None:
