@@ -2,6 +2,10 @@
 
 SQLite (a file path or ``sqlite:///...``) is the default; a ``postgresql+psycopg://`` URL is accepted
 for production (the driver is not part of the kiosk's locked packages and must be installed there).
+A SQLite file is created with mode 0600 (and an existing one tightened to it): it holds personal
+data. Nothing in the database lets anyone act as a terminal: devices have public keys and the hash
+of a one-time enrolment code, never a secret.
+
 Roster rows carry a monotonically increasing ``seq``; a terminal's cursor is the highest ``seq`` it has
 applied, so a delta is "every row with a larger seq", removals included as tombstones.
 
@@ -30,26 +34,37 @@ class Base(DeclarativeBase):
 
 
 class Device(Base):
-    """An enrolled terminal. ``secret`` must be readable to check HMACs: protect the database."""
+    """A terminal the centre knows. Until its first contact it has an enrolment code (as a hash,
+    with an expiry); after it, a registered public key (:class:`DeviceKey`) and no code."""
 
     __tablename__ = "devices"
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
-    secret: Mapped[str] = mapped_column(String(128))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    enrolment_code_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    enrolment_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_health: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class DeviceKey(Base):
-    """A public key a terminal signs its records with; kept after re-enrolment to verify old records."""
+    """A public key of a terminal. At most one per device is current (``retired_at`` None); retired
+    keys are kept to verify old records and to tell when each key was the device's (the audit).
+
+    ``origin``: ``enrolment_code`` (registered with a one-time code), ``rotation`` (signed by the
+    previous key) or ``legacy_hmac`` (registered under the old shared-secret scheme: never trusted
+    for requests again, kept only to verify records received then).
+    """
 
     __tablename__ = "device_keys"
     key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"), index=True)
     public_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    origin: Mapped[str] = mapped_column(String(20), default="enrolment_code")
 
 
 class Nonce(Base):
@@ -117,6 +132,7 @@ def make_engine(db: str) -> Engine:
     """
     url = database_url(db)
     if url.startswith("sqlite"):
+        _private_file(make_url(url).database)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -152,7 +168,10 @@ def make_engine(db: str) -> Engine:
 
 # Columns added after the first release, created on databases made before them. A stop-gap until
 # the centre's schema has real migrations: each is nullable, so adding it changes no existing row.
-_ADDED_COLUMNS = {"pensioners": {"photo_sha256": "VARCHAR(64)"}}
+_ADDED_COLUMNS = {"pensioners": {"photo_sha256": "VARCHAR(64)"},
+                  "devices": {"enrolment_code_sha256": "VARCHAR(64)", "enrolment_expires_at": "TIMESTAMP",
+                              "enrolled_at": "TIMESTAMP"},
+                  "device_keys": {"retired_at": "TIMESTAMP", "origin": "VARCHAR(20)"}}
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -163,6 +182,37 @@ def _add_missing_columns(engine: Engine) -> None:
             for name, sql_type in columns.items():
                 if name not in have:
                     connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+    if "secret" in {column["name"] for column in present.get_columns("devices")}:
+        _forget_shared_secrets(engine)
+
+
+def _forget_shared_secrets(engine: Engine) -> None:
+    """A database from the shared-secret era: the secrets go, and every key registered under them
+    is retired. Whoever held a secret could have registered a key of their own, and the centre
+    cannot tell it from the terminal's; such keys still verify the records received then, but no
+    longer authenticate anything. Each terminal is enrolled again with a code
+    (`kiosk-center device reenrol`). See docs/sync.md, "Upgrading from shared secrets"."""
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(DeviceKey.__table__.update().where(DeviceKey.retired_at.is_(None))
+                           .values(retired_at=now, origin="legacy_hmac"))
+        connection.exec_driver_sql("UPDATE device_keys SET origin = 'legacy_hmac' WHERE origin IS NULL")
+        connection.exec_driver_sql("ALTER TABLE devices DROP COLUMN secret")
+
+
+def _private_file(path: str | None) -> None:
+    """Creates the SQLite file (and tightens an existing one and its WAL files) to mode 0600. SQLite
+    gives its -wal and -shm files the database file's mode."""
+    if not path or path == ":memory:":
+        return
+    import os  # noqa: PLC0415 - only file databases need it
+
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(descriptor)
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        if os.path.exists(name) and os.stat(name).st_mode & 0o077:
+            os.chmod(name, 0o600)
+
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit (responses are built after committing)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +26,22 @@ def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_device_add_prints_id_and_a_fresh_secret(tmp_path: Path) -> None:
+def test_device_add_prints_id_and_a_one_time_code_kept_only_as_a_hash(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
     code, out = _run("device", "add", "东城大厅 1", "--db", db, "--json")
     first = json.loads(out)
-    assert code == 0 and len(first["secret"]) == 64 and first["device_id"].startswith("KIOSK-")
+    assert code == 0 and first["device_id"].startswith("KIOSK-") and len(first["enrolment_code"]) == 19
+    assert first["expires_at"] > datetime.now(timezone.utc).isoformat()
     second = json.loads(_run("device", "add", "hall 2", "--db", db, "--json")[1])
-    assert second["secret"] != first["secret"]
+    assert second["enrolment_code"] != first["enrolment_code"]
     code, out = _run("device", "add", "again", "--device-id", first["device_id"], "--db", db)
     assert code != 0 and "already exists" in out
     code, out = _run("device", "list", "--db", db, "--json")
-    assert first["secret"] not in out and first["device_id"] in out
+    assert first["enrolment_code"] not in out and first["device_id"] in out and '"awaiting"' in out
+    raw = (tmp_path / "c.db").read_bytes()
+    for printed in (first["enrolment_code"], first["enrolment_code"].replace("-", "")):
+        assert printed.encode() not in raw
+    assert _run("device", "reenrol", "NOPE", "--db", db)[0] != 0
 
 
 def test_an_unsupported_database_url_is_one_clear_line(tmp_path: Path) -> None:
