@@ -144,8 +144,9 @@ def test_a_centre_database_from_before_photo_hashes_gets_the_column(tmp_path: Pa
 
     db = tmp_path / "old.db"
     make_engine(str(db)).dispose()
-    with sqlite3.connect(db) as connection:
+    with sqlite3.connect(db) as connection:  # what a release before migrations and photo hashes left
         connection.execute("ALTER TABLE pensioners DROP COLUMN photo_sha256")
+        connection.execute("DROP TABLE alembic_version")
     make_engine(str(db)).dispose()
     with sqlite3.connect(db) as connection:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(pensioners)")}
@@ -227,7 +228,9 @@ def test_a_postgresql_url_is_accepted_and_a_missing_driver_is_one_clear_line() -
     assert database_url(url) == url
     code, out = _run("device", "add", "x", "--db", url)
     assert code != 0
-    assert "psycopg" in out or "could not" in out.lower() or "connection" in out.lower(), out
+    # psycopg is locked now, so the answer is the driver's one line about the unreachable host.
+    assert "cannot open the database" in out or "psycopg" in out, out
+    assert "pw" not in out.replace("psycopg", ""), "the URL's password must never be printed"
 
 
 def test_a_foreign_card_number_needs_the_region_given(tmp_path: Path) -> None:
