@@ -49,13 +49,13 @@ class Terminal:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    path = str(tmp_path / "centre.db")
-    with session_factory(make_engine(path))() as session:
+def db(centre_db: str) -> str:
+    """The centre's database with two devices (SQLite and PostgreSQL: the ``centre_db`` fixture)."""
+    with session_factory(make_engine(centre_db))() as session:
         session.add(Device(device_id="T1", name="hall 1", secret=SECRET))
         session.add(Device(device_id="T2", name="hall 2", secret="77" * 32))
         session.commit()
-    return path
+    return centre_db
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ def test_the_served_openapi_lists_every_operation(terminal: Terminal) -> None:
     assert {"/v1/ping", "/v1/enrol", "/v1/roster", "/v1/results", "/v1/heartbeat"} <= set(paths)
 
 
-def test_ids_stored_by_a_concurrent_request_are_told_apart_one_by_one(tmp_path: Path) -> None:
+def test_ids_stored_by_a_concurrent_request_are_told_apart_one_by_one(centre_db: str) -> None:
     """The race path of receive_batch: after an IntegrityError each row is stored alone, and an id
     another request stored first is a duplicate (same content) or a conflict (other content)."""
     from datetime import datetime, timezone
@@ -226,7 +226,7 @@ def test_ids_stored_by_a_concurrent_request_are_told_apart_one_by_one(tmp_path: 
                              occurred_at=datetime.now(timezone.utc), outcome="certified", reason_code="",
                              content_digest=digest, record={}, face_image=None)
 
-    sessions = session_factory(make_engine(str(tmp_path / "centre.db")))
+    sessions = session_factory(make_engine(centre_db))
     with sessions() as session:
         session.add(Device(device_id="T1", name="hall", secret=SECRET))
         session.commit()

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from center.db import Base, make_engine
+from center.db import Base, database_url, make_engine
 from center.schema import MIGRATIONS_DIR, current_revision, head_revision, upgrade
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,40 +24,52 @@ def test_the_revisions_form_one_line_with_simple_ids() -> None:
     assert all(len(name) <= 32 for name in files), "alembic_version holds 32 characters"
 
 
-def test_a_new_database_at_head_matches_the_models_exactly(tmp_path: Path) -> None:
-    engine = make_engine(str(tmp_path / "centre.db"))
+def test_a_new_database_at_head_matches_the_models_exactly(centre_db: str) -> None:
+    engine = make_engine(centre_db)
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()
         differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
                                        Base.metadata)
+    engine.dispose()
     assert differences == [], f"center/db.py and the migrations disagree (add a revision): {differences}"
 
 
-def test_a_database_made_by_the_old_create_all_is_adopted_with_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    old = create_engine(f"sqlite:///{path}")
+def test_a_database_made_by_the_old_create_all_is_adopted_with_its_rows(centre_db: str) -> None:
+    old = create_engine(database_url(centre_db))
     Base.metadata.create_all(old)  # what make_engine did before migrations...
+    with old.begin() as connection:  # ...in a release before photo_sha256 existed
+        connection.exec_driver_sql("ALTER TABLE pensioners DROP COLUMN photo_sha256")
+        connection.exec_driver_sql("INSERT INTO devices (device_id, name, secret, disabled, created_at) "
+                                   "VALUES ('KIOSK-OLD', 'hall 1', 's', false, '2026-01-01 00:00:00+00')")
+        connection.exec_driver_sql(
+            "INSERT INTO pensioners (id_number, name, region_code, templates, template_source, removed, seq, "
+            "updated_at) VALUES ('11010119300101001X', 'x', '110101', '[]', '', false, 7, '2026-01-01 00:00:00+00')")
     old.dispose()
-    with sqlite3.connect(path) as raw:  # ...in a release before photo_sha256 existed
-        raw.execute("DROP INDEX ix_pensioners_seq")
-        raw.execute("ALTER TABLE pensioners DROP COLUMN photo_sha256")
-        raw.execute("CREATE UNIQUE INDEX ix_pensioners_seq ON pensioners (seq)")
-        raw.execute("INSERT INTO devices (device_id, name, secret, disabled, created_at) "
-                    "VALUES ('KIOSK-OLD', 'hall 1', 's', 0, '2026-01-01 00:00:00')")
-        raw.execute("INSERT INTO pensioners (id_number, name, region_code, templates, template_source, removed, seq, "
-                    "updated_at) VALUES ('11010119300101001X', 'x', '110101', '[]', '', 0, 7, '2026-01-01 00:00:00')")
-    engine = make_engine(str(path))
+    engine = make_engine(centre_db)
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()
         assert "photo_sha256" in {column["name"] for column in inspect(connection).get_columns("pensioners")}
         assert connection.exec_driver_sql("SELECT device_id FROM devices").scalars().all() == ["KIOSK-OLD"]
         assert connection.exec_driver_sql("SELECT seq, photo_sha256 FROM pensioners").all() == [(7, None)]
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    engine.dispose()
 
 
-def test_upgrading_twice_changes_nothing(tmp_path: Path) -> None:
-    engine = make_engine(str(tmp_path / "centre.db"))
+def test_upgrading_twice_changes_nothing(centre_db: str) -> None:
+    engine = make_engine(centre_db)
     assert upgrade(engine) == (head_revision(), head_revision())
+    engine.dispose()
+
+
+def test_workers_starting_together_on_an_empty_database_all_come_up(centre_db: str) -> None:
+    """Each worker upgrades at start: the database's lock (BEGIN IMMEDIATE, an advisory lock on
+    PostgreSQL) lets one create the tables and the others find them made."""
+    with ThreadPoolExecutor(4) as pool:
+        engines = list(pool.map(lambda _index: make_engine(centre_db), range(4)))
+    for engine in engines:
+        with engine.connect() as connection:
+            assert current_revision(connection) == head_revision()
+        engine.dispose()
 
 
 def test_db_upgrade_finds_the_migrations_from_any_folder(tmp_path: Path) -> None:
