@@ -1,13 +1,16 @@
 """The centre's database: tables, engine and session factory (SQLAlchemy 2 ORM).
 
-SQLite (a file path or ``sqlite:///...``) is the default; a ``postgresql+psycopg://`` URL is accepted
-for production (the driver is not part of the kiosk's locked packages and must be installed there).
-A SQLite file is created with mode 0600 (and an existing one tightened to it): it holds personal
-data. Nothing in the database lets anyone act as a terminal: devices have public keys and the hash
-of a one-time enrolment code, never a secret.
+SQLite (a file path or ``sqlite:///...``) is the default; a ``postgresql+psycopg://`` URL is for
+production (psycopg is locked with the project's packages). A SQLite file is created with mode 0600
+(and an existing one tightened to it): it holds personal data. Nothing in the database lets anyone
+act as a terminal: devices have public keys and the hash of a one-time enrolment code, never a
+secret.
 
 Roster rows carry a monotonically increasing ``seq``; a terminal's cursor is the highest ``seq`` it has
 applied, so a delta is "every row with a larger seq", removals included as tombstones.
+
+The schema is managed by Alembic (:mod:`center.schema`, revisions in ``center/migrations``): a model
+changed here needs a revision there (``tests/test_center_migrations.py`` compares the two).
 
 Thread rules: the engine is shared; a :class:`Session` belongs to one thread (one request).
 """
@@ -18,10 +21,12 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String,
-                        create_engine, event, func, inspect, select, text)
+                        create_engine, event, func, select, text)
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from center.schema import upgrade
 
 
 def utcnow() -> datetime:
@@ -124,8 +129,11 @@ def database_url(db: str) -> str:
     return db
 
 
-def make_engine(db: str) -> Engine:
-    """An engine for ``db`` (path or URL) with the tables created.
+def make_engine(db: str, *, migrate: bool = True) -> Engine:
+    """An engine for ``db`` (path or URL), its schema upgraded to the newest migration (:mod:`center.schema`)
+    unless ``migrate`` is false (``kiosk-center db upgrade`` runs the upgrade itself to report it).
+
+    Raises ValueError when the database cannot be opened or upgraded (one line, never the URL).
 
     SQLite gets WAL, ``synchronous=FULL`` (a received result must survive a power cut before the
     terminal is told "accepted") and a busy timeout so that request threads queue instead of failing.
@@ -156,48 +164,18 @@ def make_engine(db: str) -> Engine:
         except ImportError as exc:
             raise ValueError(f"the database driver for {make_url(url).drivername} is not installed ({exc.name}); "
                              "for PostgreSQL install psycopg (`pip install 'psycopg[binary]'`)") from None
-    try:
-        Base.metadata.create_all(engine)
-        _add_missing_columns(engine)
-    except OperationalError as exc:
-        # The driver's own text (host, port, reason), never the URL: it may hold a password.
-        raise ValueError(f"cannot open the database: {str(exc.orig).strip().splitlines()[0][:200]}") from None
+    if migrate:
+        upgrade_schema(engine)
     return engine
 
 
-
-# Columns added after the first release, created on databases made before them. A stop-gap until
-# the centre's schema has real migrations: each is nullable, so adding it changes no existing row.
-_ADDED_COLUMNS = {"pensioners": {"photo_sha256": "VARCHAR(64)"},
-                  "devices": {"enrolment_code_sha256": "VARCHAR(64)", "enrolment_expires_at": "TIMESTAMP",
-                              "enrolled_at": "TIMESTAMP"},
-                  "device_keys": {"retired_at": "TIMESTAMP", "origin": "VARCHAR(20)"}}
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    present = inspect(engine)
-    for table, columns in _ADDED_COLUMNS.items():
-        have = {column["name"] for column in present.get_columns(table)}
-        with engine.begin() as connection:
-            for name, sql_type in columns.items():
-                if name not in have:
-                    connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
-    if "secret" in {column["name"] for column in present.get_columns("devices")}:
-        _forget_shared_secrets(engine)
-
-
-def _forget_shared_secrets(engine: Engine) -> None:
-    """A database from the shared-secret era: the secrets go, and every key registered under them
-    is retired. Whoever held a secret could have registered a key of their own, and the centre
-    cannot tell it from the terminal's; such keys still verify the records received then, but no
-    longer authenticate anything. Each terminal is enrolled again with a code
-    (`kiosk-center device reenrol`). See docs/sync.md, "Upgrading from shared secrets"."""
-    now = utcnow()
-    with engine.begin() as connection:
-        connection.execute(DeviceKey.__table__.update().where(DeviceKey.retired_at.is_(None))
-                           .values(retired_at=now, origin="legacy_hmac"))
-        connection.exec_driver_sql("UPDATE device_keys SET origin = 'legacy_hmac' WHERE origin IS NULL")
-        connection.exec_driver_sql("ALTER TABLE devices DROP COLUMN secret")
+def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
+    """:func:`center.schema.upgrade` with a database that cannot be opened as one-line ValueError."""
+    try:
+        return upgrade(engine)
+    except DBAPIError as exc:
+        # The driver's own text (host, port, reason), never the URL: it may hold a password.
+        raise ValueError(f"cannot open the database: {str(exc.orig).strip().splitlines()[0][:200]}") from None
 
 
 def _private_file(path: str | None) -> None:
@@ -219,6 +197,11 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (responses are built after committing)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
 def next_seq(session: Session) -> int:
     """The next roster sequence number (call inside the writing transaction).
 
@@ -232,4 +215,4 @@ def next_seq(session: Session) -> int:
 
 
 __all__ = ["Base", "Certification", "Device", "DeviceKey", "Nonce", "Pensioner", "database_url",
-           "make_engine", "next_seq", "session_factory", "utcnow"]
+           "make_engine", "next_seq", "upgrade_schema", "session_factory", "utcnow"]
