@@ -2,8 +2,14 @@
 
 Idempotent by ``record_id``: a record already stored with the same content is answered ``duplicate``
 (the terminal then marks it sent); the same id with different content is ``rejected`` as a conflict,
-because two different decisions must never share an id. Each record is judged on its own, so one bad
-record in a batch never holds back the others.
+because two different decisions must never share an id. Record ids are compared in their canonical
+form (lower-case UUID), so an upper-case spelling of a stored id is the same record. Each record is
+judged on its own, so one bad record in a batch never holds back the others.
+
+Times are checked at the door (``record_time_out_of_range``): ``occurred_at`` not before the device
+was added at the centre (less :data:`~wire.api.MAX_RECORD_BEFORE_DEVICE_S` for a terminal clock set
+wrong at installation) and not more than the clock-skew allowance in the future; ``certified_until`` (``record_certified_until_out_of_range``) not before the day of
+``occurred_at`` and at most :data:`~wire.api.MAX_CERTIFIED_DAYS` after it (one cycle).
 
 Thread rules: called from a request worker thread with that request's session.
 """
@@ -12,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,7 +29,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from center.db import Certification, Device, DeviceKey, utcnow
+from wire.api import MAX_CERTIFIED_DAYS, MAX_RECORD_BEFORE_DEVICE_S, SKEW_WINDOW_S
 from wire.codes import RecordRejection, RecordVerdict
+from wire.roster_csv import CHINA_STANDARD_TIME
 from wire.result_record import RecordReceipt, ResultRecord, content_digest
 from wire.schemas import explain_errors
 from wire.signing import verify_record
@@ -36,7 +46,7 @@ def receive_batch(session: Session, device: Device, records: list[dict]) -> list
     """
     keys = {key.key_id: key.public_key for key in
             session.scalars(select(DeviceKey).where(DeviceKey.device_id == device.device_id))}
-    ids = [str(raw.get("record_id", "")) for raw in records if isinstance(raw, dict)]
+    ids = [canonical_record_id(raw.get("record_id")) for raw in records if isinstance(raw, dict)]
     existing = dict(session.execute(select(Certification.record_id, Certification.content_digest)
                                     .where(Certification.record_id.in_(ids))).all())
     receipts: list[RecordReceipt] = []
@@ -71,7 +81,11 @@ def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, s
     if not verify_record(public_key, raw):
         return _rejected(record.record_id, RecordRejection.SIGNATURE_INVALID,
                          "record signature does not verify with the device's key"), None
-    digest = content_digest(raw)
+    refusal = _out_of_range(record, device)
+    if refusal is not None:
+        return refusal, None
+    # The digest of the record with its canonical id: a resend spelt in upper case is the same decision.
+    digest = content_digest({**raw, "record_id": record.record_id})
     known = existing.get(record.record_id) or seen_in_batch.get(record.record_id)
     if known is not None:
         return _repeat_or_conflict(record.record_id, same=known == digest), None
@@ -82,6 +96,34 @@ def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, s
            "reason_code": record.reason_code, "content_digest": digest, "record": stored, "face_image": image,
            "received_at": utcnow()}
     return RecordReceipt(record_id=record.record_id, status=RecordVerdict.ACCEPTED), row
+
+
+def canonical_record_id(value: Any) -> str:
+    """A record id as stored and looked up: the lower-case hyphenated UUID, or the text as given when it
+    is no UUID (such a record is refused as invalid anyway)."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return str(value or "")
+
+
+def _out_of_range(record: ResultRecord, device: Device, now: datetime | None = None) -> RecordReceipt | None:
+    """The refusal of a record whose times no genuine terminal could have written, else None."""
+    now = now or utcnow()
+    allowance = timedelta(seconds=SKEW_WINDOW_S)
+    added = device.created_at if device.created_at.tzinfo else device.created_at.replace(tzinfo=timezone.utc)
+    if record.occurred_at < added - timedelta(seconds=MAX_RECORD_BEFORE_DEVICE_S):
+        return _rejected(record.record_id, RecordRejection.TIME_OUT_OF_RANGE,
+                         "occurred_at is before the device was added at the centre")
+    if record.occurred_at > now + allowance:
+        return _rejected(record.record_id, RecordRejection.TIME_OUT_OF_RANGE,
+                         f"occurred_at is more than {SKEW_WINDOW_S} s after the centre's clock (check the terminal's clock)")
+    if record.certified_until is not None:
+        day = record.occurred_at.astimezone(CHINA_STANDARD_TIME).date()
+        if not day <= record.certified_until <= day + timedelta(days=MAX_CERTIFIED_DAYS):
+            return _rejected(record.record_id, RecordRejection.CERTIFIED_UNTIL_OUT_OF_RANGE,
+                             f"certified_until is not within {MAX_CERTIFIED_DAYS} days after the day of occurred_at")
+    return None
 
 
 def _store_new(session: Session, rows: list[dict[str, Any]], receipts: list[RecordReceipt]) -> list[RecordReceipt]:
