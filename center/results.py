@@ -32,7 +32,7 @@ from center.db import Certification, Device, DeviceKey, utcnow
 from wire.api import MAX_CERTIFIED_DAYS, MAX_RECORD_BEFORE_DEVICE_S, SKEW_WINDOW_S
 from wire.codes import RecordRejection, RecordVerdict
 from wire.roster_csv import CHINA_STANDARD_TIME
-from wire.result_record import RecordReceipt, ResultRecord, content_digest
+from wire.result_record import RecordReceipt, ResultRecord, chain_hash, content_digest
 from wire.schemas import explain_errors
 from wire.signing import verify_record
 
@@ -44,8 +44,10 @@ def receive_batch(session: Session, device: Device, records: list[dict]) -> list
     Writes in the caller's transaction, which commits (before answering: an ``accepted`` receipt
     must be durable).
     """
-    keys = {key.key_id: key.public_key for key in
-            session.scalars(select(DeviceKey).where(DeviceKey.device_id == device.device_id))}
+    # Only the device's current key: a terminal signs its records when it sends them, with the key
+    # that signs the request. A record signed with a retired key is no record of this terminal now.
+    keys = {key.key_id: key.public_key for key in session.scalars(
+        select(DeviceKey).where(DeviceKey.device_id == device.device_id, DeviceKey.retired_at.is_(None)))}
     ids = [canonical_record_id(raw.get("record_id")) for raw in records if isinstance(raw, dict)]
     existing = dict(session.execute(select(Certification.record_id, Certification.content_digest)
                                     .where(Certification.record_id.in_(ids))).all())
@@ -60,7 +62,30 @@ def receive_batch(session: Session, device: Device, records: list[dict]) -> list
             seen_in_batch[row["record_id"]] = row["content_digest"]
     if fresh:
         receipts = _store_new(session, fresh, receipts)
+        check_links(session, device.device_id, [row["chain_seq"] for row in fresh if row["chain_seq"] is not None])
     return receipts
+
+
+def check_links(session: Session, device_id: str, numbers: list[int]) -> int:
+    """Verifies the links of newly stored chain numbers with their neighbours already received (in
+    whatever order they came); logs each broken one (device and numbers only) and returns how many.
+    The full report is ``kiosk-center audit``. Nothing is refused for it: a record that breaks a
+    link is signed evidence, and the audit needs it."""
+    if not numbers:
+        return 0
+    wanted = sorted({n for number in numbers for n in (number - 1, number, number + 1) if n >= 1})
+    rows = session.execute(select(Certification.chain_seq, Certification.prev_hash, Certification.record_hash)
+                           .where(Certification.device_id == device_id, Certification.chain_seq.in_(wanted))).all()
+    by_number: dict[int, list[tuple[str | None, str | None]]] = {}
+    for number, prev_hash, record_hash in rows:
+        by_number.setdefault(int(number), []).append((prev_hash, record_hash))
+    broken = 0
+    for number in sorted({n for number in numbers for n in (number, number + 1)}):
+        before, after = by_number.get(number - 1), by_number.get(number)
+        if before and after and any(prev != own for prev, _ in after for _, own in before):
+            broken += 1
+            log.warning("device %s: the chain link from record %d to %d is broken", device_id, number - 1, number)
+    return broken
 
 
 def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, str],
@@ -77,7 +102,7 @@ def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, s
     public_key = keys.get(record.key_id)
     if public_key is None:
         return _rejected(record.record_id, RecordRejection.KEY_UNKNOWN,
-                         "key_id is not a key this device enrolled"), None
+                         "key_id is not this device's current key"), None
     if not verify_record(public_key, raw):
         return _rejected(record.record_id, RecordRejection.SIGNATURE_INVALID,
                          "record signature does not verify with the device's key"), None
@@ -94,7 +119,8 @@ def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, s
     row = {"record_id": record.record_id, "device_id": device.device_id, "key_id": record.key_id,
            "id_number": record.id_number, "occurred_at": record.occurred_at, "outcome": record.outcome,
            "reason_code": record.reason_code, "content_digest": digest, "record": stored, "face_image": image,
-           "received_at": utcnow()}
+           "received_at": utcnow(), "chain_seq": record.chain_seq, "prev_hash": record.prev_hash,
+           "record_hash": chain_hash(raw) if record.chain_seq is not None else None}
     return RecordReceipt(record_id=record.record_id, status=RecordVerdict.ACCEPTED), row
 
 
