@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -127,6 +128,8 @@ def main() -> int:
     parser.add_argument("--ramp-s", type=float, default=30)
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the private PostgreSQL server is stopped and its folder removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     from center.cli import _served  # noqa: PLC0415 - `loadtest`'s own server start and stop
 
