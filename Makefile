@@ -18,7 +18,7 @@ STAMP_PY := $(VENV)/.stamp-py
 STAMP_CLIPS := $(VENV)/.stamp-clips
 STAMP_FACE_MODEL := $(VENV)/.stamp-face-model
 
-.PHONY: demo test bench run doctor clips lock bundle bundle-test clean
+.PHONY: demo test bench bench-centre run doctor clips lock bundle bundle-test clean
 
 demo: $(STAMP_PY) $(STAMP_FACE_MODEL) $(STAMP_CLIPS)
 	$(VENV)/bin/kiosk demo
@@ -31,6 +31,12 @@ test: $(STAMP_PY) $(STAMP_FACE_MODEL)
 
 bench: $(STAMP_PY) $(STAMP_FACE_MODEL)
 	$(VENV)/bin/kiosk bench
+
+# The centre at provincial scale on a private PostgreSQL (scripts/centre_bench.py): a roster of a
+# million pensioners (generate, CSV import, re-import, a new terminal's pull) and a thousand
+# simulated terminals (lost, doubled, latency, records/s, memory). Figures only; takes ~15 minutes.
+bench-centre: $(STAMP_PY)
+	$(PY) scripts/centre_bench.py --roster 1000000 --terminals 1000 --workers 2
 
 doctor: $(STAMP_PY) $(STAMP_FACE_MODEL)
 	$(VENV)/bin/kiosk doctor

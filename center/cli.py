@@ -7,17 +7,20 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import secrets
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 from sqlalchemy import select
 
-from center.db import Certification, Device, make_engine, session_factory, upgrade_schema
+from center.db import Certification, Device, database_url, make_engine, session_factory, upgrade_schema
 from center.enrolment import current_key, issue_code
 from center.provincial_roster import RosterFileError, generate_synthetic, import_csv
 from wire.api import DEVICE_ID_RULE, ENROLMENT_CODE_HOURS, valid_device_id
@@ -49,22 +52,123 @@ def cli() -> None:
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS private key (PEM).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(host: str, port: int, db: str, certfile: str | None, keyfile: str | None, log_level: str) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes (uvicorn). More than one needs PostgreSQL to be of use: on SQLite "
+                   "every write waits for the one write lock.")
+def serve(host: str, port: int, db: str, certfile: str | None, keyfile: str | None, log_level: str,
+          workers: int) -> None:
     """Serve the sync protocol (OpenAPI at /docs and /openapi.json)."""
     import uvicorn  # noqa: PLC0415 - only this command needs it
 
     from center.app import create_app  # noqa: PLC0415
+    from center.asgi import DATABASE_VARIABLE  # noqa: PLC0415
 
     if certfile is None and host not in ("127.0.0.1", "localhost", "::1"):
         # Terminals refuse plain http to anything but loopback; say so rather than look broken.
         click.echo("kiosk-center: warning: serving plain HTTP on a network address; terminals only accept "
                    "https there (give --certfile and --keyfile, or put a TLS proxy in front)", err=True)
+    tls = {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
+    if workers == 1:
+        try:
+            app = create_app(db)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, **tls)
+        return
+    if database_url(db).startswith("sqlite"):
+        click.echo("kiosk-center: warning: several workers on SQLite take turns at its one write lock; "
+                   "use PostgreSQL for more than one", err=True)
     try:
-        app = create_app(db)
+        engine = make_engine(db, migrate=False)
+        upgrade_schema(engine)  # errors here, once, not in every worker
+        engine.dispose()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile,
-                access_log=False)
+    os.environ[DATABASE_VARIABLE] = db  # each worker process builds its own app and engine from it
+    uvicorn.run("center.asgi:app_from_environment", factory=True, workers=workers, host=host, port=port,
+                log_level=log_level, access_log=False, **tls)
+
+
+@cli.command()
+@_db_option
+@click.option("--center", "center_url", default=None,
+              help="URL of a running centre on that database (default: start `serve --workers N` on a free "
+                   "loopback port for the run, and measure its memory).")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes of the centre started for the run.")
+@click.option("--terminals", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@click.option("--rounds", type=click.IntRange(1, 10_000), default=3, show_default=True,
+              help="Rounds per terminal (push, maybe resend, roster pages, heartbeat).")
+@click.option("--records-per-round", type=click.IntRange(1, 500), default=5, show_default=True)
+@click.option("--duplicates", type=click.IntRange(0, 500), default=2, show_default=True,
+              help="Already-sent records pushed again in each batch.")
+@click.option("--resend-rate", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Share of batches sent twice (the first answer lost).")
+@click.option("--roster-pages", type=click.IntRange(0, 1000), default=2, show_default=True)
+@click.option("--page-size", type=click.IntRange(1, 5000), default=100, show_default=True)
+@click.option("--duration-s", type=click.FloatRange(1, 86400), default=300, show_default=True,
+              help="No round starts after this; then every terminal drains what is pending.")
+@click.option("--drain-s", type=click.FloatRange(0, 86400), default=120, show_default=True)
+@click.option("--ramp-s", type=click.FloatRange(0, 3600), default=10, show_default=True,
+              help="Terminals start spread over this many seconds.")
+@click.option("--think-s", type=click.FloatRange(0, 3600), default=1.0, show_default=True,
+              help="Largest random pause between a terminal's rounds.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def loadtest(db: str, center_url: str | None, workers: int, as_json: bool, **plan_values: object) -> None:
+    """Simulate many terminals with real signatures over HTTP, then check the database: records lost
+    and doubled (both must be 0; exit status 1 otherwise), latencies, records/s, centre memory.
+
+    Creates devices named LOAD-<run>-<n> in the database (use a test or staging database)."""
+    from center.loadtest import LoadPlan, format_report, run_load  # noqa: PLC0415
+
+    plan = LoadPlan(**plan_values)  # type: ignore[arg-type]
+    sessions = _sessions(db)
+    if center_url is not None:
+        report = run_load(center_url.rstrip("/"), sessions, plan)
+    else:
+        with _served(db, workers) as (url, pid):
+            report = run_load(url, sessions, plan, server_pids={f"centre ({workers} workers)": pid})
+    click.echo(json.dumps(report) if as_json else format_report(report))
+    if report["lost"] or report["doubled"]:
+        raise click.exceptions.Exit(1)
+
+
+@contextlib.contextmanager
+def _served(db: str, workers: int):  # type: ignore[no-untyped-def]
+    """``kiosk-center serve --workers N`` on a free loopback port for the duration; yields (URL, pid)."""
+    import socket  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "center", "serve", "--port", str(port), "--db", db,
+                                "--workers", str(workers), "--log-level", "warning"], stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise click.ClickException(f"the centre exited at start (status {process.returncode})")
+            try:
+                if httpx.get(f"{url}/v1/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise click.ClickException("the centre did not answer within 60 s")
+            time.sleep(0.2)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 @cli.group()

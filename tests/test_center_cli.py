@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from center.cli import cli
 from center.db import Pensioner, make_engine, session_factory
-from center.provincial_roster import RosterFileError, import_csv
+from center.provincial_roster import RosterFileError, generate_synthetic, import_csv
 from wire.template_codec import decode_template
 
 GOOD = "110101194001010012"
@@ -261,3 +261,16 @@ def test_a_foreign_card_number_needs_the_region_given(centre_db: str, tmp_path: 
         report = import_csv(session, csv_file, None, region="310101")
         assert report.added == 2 and report.errors == []
         assert {session.get(Pensioner, n).region_code for n in (foreign_2023, foreign_2017)} == {"310101"}
+
+
+def test_generating_the_same_people_again_replaces_them_with_new_sequence_numbers(centre_db: str) -> None:
+    """roster generate is an upsert: the same seed gives the same numbers, which terminals must fetch again."""
+    from sqlalchemy import func
+
+    sessions = session_factory(make_engine(centre_db))
+    with sessions() as session:
+        assert generate_synthetic(session, 40, seed=5) == 40
+        assert generate_synthetic(session, 40, seed=5) == 40
+        count, lowest, highest = session.execute(select(func.count(), func.min(Pensioner.seq), func.max(Pensioner.seq))
+                                                 .select_from(Pensioner)).one()
+    assert (count, lowest, highest) == (40, 41, 80)
