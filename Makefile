@@ -6,16 +6,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Debian packages the project needs at run time (Qt multimedia, voice, CJK fonts, X libraries for
-# Qt and OpenCV) and for tests (a virtual X server, sox to measure clips).
+# Qt and OpenCV) and for tests (a virtual X server, sox to measure clips, and postgresql: the centre's
+# tests and bench start their own server from its initdb/pg_ctl in a temporary folder, never the
+# system service: tests/postgres_harness.py).
 DEB_PACKAGES := libpulse0 espeak-ng sox xvfb xauth fonts-noto-cjk libgl1 libglib2.0-0 libegl1 \
 	libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 \
-	libxcb-keysyms1 libxcb-shape0 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-randr0
+	libxcb-keysyms1 libxcb-shape0 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-randr0 \
+	postgresql
 STAMP_DEB := $(VENV)/.stamp-deb
 STAMP_PY := $(VENV)/.stamp-py
 STAMP_CLIPS := $(VENV)/.stamp-clips
 STAMP_FACE_MODEL := $(VENV)/.stamp-face-model
 
-.PHONY: demo test bench run doctor clips lock bundle bundle-test clean
+.PHONY: demo test bench bench-centre run doctor clips lock bundle bundle-test clean
 
 demo: $(STAMP_PY) $(STAMP_FACE_MODEL) $(STAMP_CLIPS)
 	$(VENV)/bin/kiosk demo
@@ -28,6 +31,12 @@ test: $(STAMP_PY) $(STAMP_FACE_MODEL)
 
 bench: $(STAMP_PY) $(STAMP_FACE_MODEL)
 	$(VENV)/bin/kiosk bench
+
+# The centre at provincial scale on a private PostgreSQL (scripts/centre_bench.py): a roster of a
+# million pensioners (generate, CSV import, re-import, a new terminal's pull) and a thousand
+# simulated terminals (lost, doubled, latency, records/s, memory). Figures only; takes ~15 minutes.
+bench-centre: $(STAMP_PY)
+	$(PY) scripts/centre_bench.py --roster 1000000 --terminals 1000 --workers 2
 
 doctor: $(STAMP_PY) $(STAMP_FACE_MODEL)
 	$(VENV)/bin/kiosk doctor

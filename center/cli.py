@@ -7,20 +7,23 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import secrets
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 from sqlalchemy import select
 
-from center.db import Certification, Device, make_engine, session_factory
+from center.db import Certification, Device, database_url, make_engine, session_factory, upgrade_schema
+from center.enrolment import current_key, issue_code
 from center.provincial_roster import RosterFileError, export_visit_roster, generate_synthetic, import_csv
-from wire.api import DEVICE_ID_RULE, valid_device_id
-from wire.signing import new_secret
+from wire.api import DEVICE_ID_RULE, ENROLMENT_CODE_HOURS, valid_device_id
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +52,150 @@ def cli() -> None:
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS private key (PEM).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(host: str, port: int, db: str, certfile: str | None, keyfile: str | None, log_level: str) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes (uvicorn). More than one needs PostgreSQL to be of use: on SQLite "
+                   "every write waits for the one write lock.")
+def serve(host: str, port: int, db: str, certfile: str | None, keyfile: str | None, log_level: str,
+          workers: int) -> None:
     """Serve the sync protocol (OpenAPI at /docs and /openapi.json)."""
     import uvicorn  # noqa: PLC0415 - only this command needs it
 
     from center.app import create_app  # noqa: PLC0415
+    from center.asgi import DATABASE_VARIABLE  # noqa: PLC0415
 
     if certfile is None and host not in ("127.0.0.1", "localhost", "::1"):
         # Terminals refuse plain http to anything but loopback; say so rather than look broken.
         click.echo("kiosk-center: warning: serving plain HTTP on a network address; terminals only accept "
                    "https there (give --certfile and --keyfile, or put a TLS proxy in front)", err=True)
+    tls = {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
+    if workers == 1:
+        try:
+            app = create_app(db)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, **tls)
+        return
+    if database_url(db).startswith("sqlite"):
+        click.echo("kiosk-center: warning: several workers on SQLite take turns at its one write lock; "
+                   "use PostgreSQL for more than one", err=True)
     try:
-        app = create_app(db)
+        engine = make_engine(db, migrate=False)
+        upgrade_schema(engine)  # errors here, once, not in every worker
+        engine.dispose()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile,
-                access_log=False)
+    os.environ[DATABASE_VARIABLE] = db  # each worker process builds its own app and engine from it
+    uvicorn.run("center.asgi:app_from_environment", factory=True, workers=workers, host=host, port=port,
+                log_level=log_level, access_log=False, **tls)
+
+
+@cli.command()
+@_db_option
+@click.option("--center", "center_url", default=None,
+              help="URL of a running centre on that database (default: start `serve --workers N` on a free "
+                   "loopback port for the run, and measure its memory).")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes of the centre started for the run.")
+@click.option("--terminals", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@click.option("--rounds", type=click.IntRange(1, 10_000), default=3, show_default=True,
+              help="Rounds per terminal (push, maybe resend, roster pages, heartbeat).")
+@click.option("--records-per-round", type=click.IntRange(1, 500), default=5, show_default=True)
+@click.option("--duplicates", type=click.IntRange(0, 500), default=2, show_default=True,
+              help="Already-sent records pushed again in each batch.")
+@click.option("--resend-rate", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Share of batches sent twice (the first answer lost).")
+@click.option("--roster-pages", type=click.IntRange(0, 1000), default=2, show_default=True)
+@click.option("--page-size", type=click.IntRange(1, 5000), default=100, show_default=True)
+@click.option("--duration-s", type=click.FloatRange(1, 86400), default=300, show_default=True,
+              help="No round starts after this; then every terminal drains what is pending.")
+@click.option("--drain-s", type=click.FloatRange(0, 86400), default=120, show_default=True)
+@click.option("--ramp-s", type=click.FloatRange(0, 3600), default=10, show_default=True,
+              help="Terminals start spread over this many seconds.")
+@click.option("--think-s", type=click.FloatRange(0, 3600), default=1.0, show_default=True,
+              help="Largest random pause between a terminal's rounds.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def loadtest(db: str, center_url: str | None, workers: int, as_json: bool, **plan_values: object) -> None:
+    """Simulate many terminals with real signatures over HTTP, then check the database: records lost
+    and doubled (both must be 0; exit status 1 otherwise), latencies, records/s, centre memory.
+
+    Creates devices named LOAD-<run>-<n> in the database (use a test or staging database)."""
+    from center.loadtest import LoadPlan, format_report, run_load  # noqa: PLC0415
+
+    plan = LoadPlan(**plan_values)  # type: ignore[arg-type]
+    sessions = _sessions(db)
+    if center_url is not None:
+        report = run_load(center_url.rstrip("/"), sessions, plan)
+    else:
+        with _served(db, workers) as (url, pid):
+            report = run_load(url, sessions, plan, server_pids={f"centre ({workers} workers)": pid})
+    click.echo(json.dumps(report) if as_json else format_report(report))
+    if report["lost"] or report["doubled"]:
+        raise click.exceptions.Exit(1)
+
+
+@contextlib.contextmanager
+def _served(db: str, workers: int):  # type: ignore[no-untyped-def]
+    """``kiosk-center serve --workers N`` on a free loopback port for the duration; yields (URL, pid)."""
+    import socket  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "center", "serve", "--port", str(port), "--db", db,
+                                "--workers", str(workers), "--log-level", "warning"], stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise click.ClickException(f"the centre exited at start (status {process.returncode})")
+            try:
+                if httpx.get(f"{url}/v1/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise click.ClickException("the centre did not answer within 60 s")
+            time.sleep(0.2)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@cli.group()
+def db() -> None:
+    """The centre's database schema (Alembic migrations in center/migrations)."""
+
+
+@db.command("upgrade")
+@_db_option
+def db_upgrade(db: str) -> None:
+    """Bring the database to the newest schema (every command does this too; run it once before
+    starting several workers, or to see what changed). A database made before migrations is adopted."""
+    try:
+        before, after = upgrade_schema(make_engine(db, migrate=False))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"database at {after} (was {before or 'not versioned'})" if before != after else f"database already at {after}")
+
+
+@db.command("revision")
+@click.argument("message")
+@click.option("--autogenerate", is_flag=True, help="Fill in the operations that make a database at head match center/db.py.")
+def db_revision(message: str, autogenerate: bool) -> None:
+    """For developers: write center/migrations/versions/NNNN_MESSAGE.py after the current head."""
+    from center.schema import new_revision  # noqa: PLC0415
+
+    click.echo(str(new_revision(message, autogenerate=autogenerate)))
 
 
 @cli.group()
@@ -75,39 +206,78 @@ def device() -> None:
 @device.command("add")
 @click.argument("name")
 @click.option("--device-id", default=None, help="Identifier to give the terminal (default: generated).")
+@click.option("--valid-hours", type=click.FloatRange(0.1, 24 * 30), default=ENROLMENT_CODE_HOURS, show_default=True,
+              help="How long the enrolment code can be used.")
 @_db_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with device_id and secret.")
-def device_add(name: str, device_id: str | None, db: str, as_json: bool) -> None:
-    """Create a terminal and print its id and secret (shown once; give them to `kiosk enroll-device`)."""
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with device_id and enrolment_code.")
+def device_add(name: str, device_id: str | None, valid_hours: float, db: str, as_json: bool) -> None:
+    """Create a terminal and print its id and one-time enrolment code (give both to `kiosk enroll-device`).
+
+    The code works once, until it expires; the centre keeps only its hash.
+    """
     device_id = device_id or f"KIOSK-{secrets.token_hex(4).upper()}"
     if not valid_device_id(device_id):
         raise click.ClickException(f"device id: {DEVICE_ID_RULE}")
     if not 1 <= len(name) <= 120:
         raise click.ClickException("name: 1-120 characters")
-    secret = new_secret()
     with _sessions(db)() as session:
         if session.get(Device, device_id) is not None:
             raise click.ClickException(f"device {device_id} already exists")
-        session.add(Device(device_id=device_id, name=name, secret=secret))
+        row = Device(device_id=device_id, name=name)
+        code = issue_code(row, valid_hours)
+        session.add(row)
         session.commit()
+        expires = _utc(row.enrolment_expires_at).isoformat()
+    _print_code(device_id, code, expires, name, as_json)
+
+
+@device.command("reenrol")
+@click.argument("device_id")
+@click.option("--valid-hours", type=click.FloatRange(0.1, 24 * 30), default=ENROLMENT_CODE_HOURS, show_default=True,
+              help="How long the enrolment code can be used.")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with device_id and enrolment_code.")
+def device_reenrol(device_id: str, valid_hours: float, db: str, as_json: bool) -> None:
+    """Approve a new key for a terminal: print a fresh one-time code for `kiosk enroll-device`.
+
+    For a terminal that lost its key (disk replaced) or was enrolled under the old shared secrets.
+    Its current key keeps working until the code is used; then it is retired (kept to verify the
+    records it signed).
+    """
+    with _sessions(db)() as session:
+        row = session.get(Device, device_id)
+        if row is None:
+            raise click.ClickException(f"no device {device_id}")
+        code = issue_code(row, valid_hours)
+        session.commit()
+        expires = _utc(row.enrolment_expires_at).isoformat()
+    _print_code(device_id, code, expires, row.name, as_json)
+
+
+def _print_code(device_id: str, code: str, expires: str, name: str, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"device_id": device_id, "secret": secret, "name": name}, ensure_ascii=False))
+        click.echo(json.dumps({"device_id": device_id, "enrolment_code": code, "expires_at": expires, "name": name},
+                              ensure_ascii=False))
     else:
-        click.echo(f"device_id: {device_id}\nsecret:    {secret}")
+        click.echo(f"device_id:      {device_id}\nenrolment_code: {code}\nexpires_at:     {expires}")
 
 
 @device.command("list")
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per device.")
 def device_list(db: str, as_json: bool) -> None:
-    """Terminals, when they were last seen and their last reported health (never the secret)."""
+    """Terminals, their current key, when they were last seen and their last reported health."""
     with _sessions(db)() as session:
         for row in session.scalars(select(Device).order_by(Device.device_id)):
-            item = {"device_id": row.device_id, "name": row.name, "disabled": row.disabled,
+            key = current_key(session, row.device_id)
+            state = "disabled" if row.disabled else ("enrolled" if key else "awaiting")
+            item = {"device_id": row.device_id, "name": row.name, "disabled": row.disabled, "state": state,
+                    "key_id": key.key_id if key else None,
+                    "code_expires_at": _utc(row.enrolment_expires_at).isoformat() if row.enrolment_expires_at else None,
                     "last_seen_at": _utc(row.last_seen_at).isoformat() if row.last_seen_at else None,
                     "health": row.last_health}
             click.echo(json.dumps(item, ensure_ascii=False) if as_json else
-                       f"{row.device_id:<24} {'disabled' if row.disabled else 'active':<9} "
+                       f"{row.device_id:<24} {state:<9} {item['key_id'] or '-':<17} "
                        f"{item['last_seen_at'] or 'never seen'}  {row.name}")
 
 
@@ -217,6 +387,42 @@ def certifications(db: str, device_id: str | None, limit: int, as_json: bool) ->
     for row in rows:
         click.echo(f"{row['record_id']}  {row['device_id']:<20} {row['occurred_at']}  {row['outcome']:<16} "
                    f"{row.get('reason_code') or ''}")
+
+
+@cli.command("audit")
+@_db_option
+@click.option("--device", "device_id", default=None, help="Only this terminal.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per device.")
+def audit_command(db: str, device_id: str | None, as_json: bool) -> None:
+    """The terminals' tamper-evident trails: per device, missing record numbers (deleted), broken
+    links (edited) and records signed by a key that was not the device's at that time.
+
+    Exit status 1 when anything was found, 0 when every trail is whole.
+    """
+    from center.audit import audit  # noqa: PLC0415
+
+    with _sessions(db)() as session:
+        if device_id and session.get(Device, device_id) is None:
+            raise click.ClickException(f"no device {device_id}")
+        results = audit(session, device_id)
+    if as_json:
+        click.echo(json.dumps([result.as_dict() for result in results]))
+    else:
+        for result in results:
+            click.echo(f"{result.device_id}: {result.records} records, {result.chained} numbered up to "
+                       f"{result.highest}: {'whole' if result.clean else 'FINDINGS'}")
+            if result.missing:
+                spans = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in result.missing)
+                click.echo(f"  missing numbers (deleted, or not sent yet): {spans}")
+            for link in result.broken_links:
+                click.echo(f"  broken link into number {link['chain_seq']} (record {link['record_id']}): record "
+                           f"{link['previous_record_id'] or '-'} before it was edited")
+            for duplicate in result.duplicate_numbers:
+                click.echo(f"  number {duplicate['chain_seq']} used by {', '.join(duplicate['record_ids'])}")
+            for wrong in result.wrong_key:
+                click.echo(f"  record {wrong['record_id']} signed by key {wrong['key_id']}: {wrong['problem']}")
+    if not all(result.clean for result in results):
+        raise SystemExit(1)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -1,9 +1,16 @@
 """The centre's database: tables, engine and session factory (SQLAlchemy 2 ORM).
 
-SQLite (a file path or ``sqlite:///...``) is the default; a ``postgresql+psycopg://`` URL is accepted
-for production (the driver is not part of the kiosk's locked packages and must be installed there).
+SQLite (a file path or ``sqlite:///...``) is the default; a ``postgresql+psycopg://`` URL is for
+production (psycopg is locked with the project's packages). A SQLite file is created with mode 0600
+(and an existing one tightened to it): it holds personal data. Nothing in the database lets anyone
+act as a terminal: devices have public keys and the hash of a one-time enrolment code, never a
+secret.
+
 Roster rows carry a monotonically increasing ``seq``; a terminal's cursor is the highest ``seq`` it has
 applied, so a delta is "every row with a larger seq", removals included as tombstones.
+
+The schema is managed by Alembic (:mod:`center.schema`, revisions in ``center/migrations``): a model
+changed here needs a revision there (``tests/test_center_migrations.py`` compares the two).
 
 Thread rules: the engine is shared; a :class:`Session` belongs to one thread (one request).
 """
@@ -13,11 +20,13 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String,
-                        create_engine, event, func, inspect, select, text)
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
+                        create_engine, event, func, select, text)
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from center.schema import upgrade
 
 
 def utcnow() -> datetime:
@@ -30,26 +39,37 @@ class Base(DeclarativeBase):
 
 
 class Device(Base):
-    """An enrolled terminal. ``secret`` must be readable to check HMACs: protect the database."""
+    """A terminal the centre knows. Until its first contact it has an enrolment code (as a hash,
+    with an expiry); after it, a registered public key (:class:`DeviceKey`) and no code."""
 
     __tablename__ = "devices"
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
-    secret: Mapped[str] = mapped_column(String(128))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    enrolment_code_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    enrolment_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_health: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class DeviceKey(Base):
-    """A public key a terminal signs its records with; kept after re-enrolment to verify old records."""
+    """A public key of a terminal. At most one per device is current (``retired_at`` None); retired
+    keys are kept to verify old records and to tell when each key was the device's (the audit).
+
+    ``origin``: ``enrolment_code`` (registered with a one-time code), ``rotation`` (signed by the
+    previous key) or ``legacy_hmac`` (registered under the old shared-secret scheme: never trusted
+    for requests again, kept only to verify records received then).
+    """
 
     __tablename__ = "device_keys"
     key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"), index=True)
     public_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    origin: Mapped[str] = mapped_column(String(20), default="enrolment_code")
 
 
 class Nonce(Base):
@@ -94,6 +114,14 @@ class Certification(Base):
     record: Mapped[dict] = mapped_column(JSON)
     face_image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # The terminal's tamper-evident trail (wire.result_record.chain_hash): the record's number, the
+    # link hash of the record before it as the terminal stated it, and its own link hash as received.
+    # Not unique: two records with one number are evidence too (the audit lists them).
+    chain_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    record_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_certifications_device_chain", "device_id", "chain_seq"),)
 
 
 def database_url(db: str) -> str:
@@ -109,14 +137,18 @@ def database_url(db: str) -> str:
     return db
 
 
-def make_engine(db: str) -> Engine:
-    """An engine for ``db`` (path or URL) with the tables created.
+def make_engine(db: str, *, migrate: bool = True) -> Engine:
+    """An engine for ``db`` (path or URL), its schema upgraded to the newest migration (:mod:`center.schema`)
+    unless ``migrate`` is false (``kiosk-center db upgrade`` runs the upgrade itself to report it).
+
+    Raises ValueError when the database cannot be opened or upgraded (one line, never the URL).
 
     SQLite gets WAL, ``synchronous=FULL`` (a received result must survive a power cut before the
     terminal is told "accepted") and a busy timeout so that request threads queue instead of failing.
     """
     url = database_url(db)
     if url.startswith("sqlite"):
+        _private_file(make_url(url).database)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -140,29 +172,48 @@ def make_engine(db: str) -> Engine:
         except ImportError as exc:
             raise ValueError(f"the database driver for {make_url(url).drivername} is not installed ({exc.name}); "
                              "for PostgreSQL install psycopg (`pip install 'psycopg[binary]'`)") from None
-    try:
-        Base.metadata.create_all(engine)
-        _add_missing_columns(engine)
-    except OperationalError as exc:
-        # The driver's own text (host, port, reason), never the URL: it may hold a password.
-        raise ValueError(f"cannot open the database: {str(exc.orig).strip().splitlines()[0][:200]}") from None
+    if migrate:
+        upgrade_schema(engine)
     return engine
 
 
+def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
+    """:func:`center.schema.upgrade` with a database that cannot be opened as one-line ValueError."""
+    try:
+        return upgrade(engine)
+    except DBAPIError as exc:
+        # The driver's own text (host, port, reason), never the URL: it may hold a password.
+        raise ValueError(f"cannot open the database: {str(exc.orig).strip().splitlines()[0][:200]}") from None
 
-# Columns added after the first release, created on databases made before them. A stop-gap until
-# the centre's schema has real migrations: each is nullable, so adding it changes no existing row.
-_ADDED_COLUMNS = {"pensioners": {"photo_sha256": "VARCHAR(64)"}}
+
+def _private_file(path: str | None) -> None:
+    """Creates a missing SQLite file with mode 0600, and tightens an existing one and its WAL files to
+    it (SQLite gives its -wal and -shm files the database file's mode).
+
+    An existing file is never opened here: closing any descriptor of a database file drops every
+    POSIX lock this process holds on it, including those of open SQLite connections (SQLite's
+    documented pitfall), which corrupts their view of the WAL. Only ``chmod`` by path touches it.
+    """
+    if not path or path == ":memory:":
+        return
+    import os  # noqa: PLC0415 - only file databases need it
+
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    present = inspect(engine)
-    for table, columns in _ADDED_COLUMNS.items():
-        have = {column["name"] for column in present.get_columns(table)}
-        with engine.begin() as connection:
-            for name, sql_type in columns.items():
-                if name not in have:
-                    connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (responses are built after committing)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit (responses are built after committing)."""
@@ -182,4 +233,4 @@ def next_seq(session: Session) -> int:
 
 
 __all__ = ["Base", "Certification", "Device", "DeviceKey", "Nonce", "Pensioner", "database_url",
-           "make_engine", "next_seq", "session_factory", "utcnow"]
+           "make_engine", "next_seq", "upgrade_schema", "session_factory", "utcnow"]

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from center.db import Pensioner, next_seq, utcnow
@@ -194,13 +196,18 @@ def generate_synthetic(session: Session, count: int, *, seed: int = 1, region: s
         rows.append({"id_number": id_number, "name": f"测试{index:06d}", "region_code": region,
                      "last_certified": date(2026, 1, 1) - timedelta(days=rng.randrange(0, 400)),
                      "templates": templates, "template_source": "center" if templates else "",
-                     "removed": False, "seq": seq + added, "updated_at": utcnow()})
+                     "photo_sha256": None, "removed": False, "seq": seq + added, "updated_at": utcnow()})
         added += 1
-    unique = {row["id_number"]: row for row in rows}
-    ids = list(unique)
-    for start_at in range(0, len(ids), 500):  # SQLite's bound-parameter limit
-        session.execute(Pensioner.__table__.delete().where(Pensioner.id_number.in_(ids[start_at:start_at + 500])))
-    session.execute(Pensioner.__table__.insert(), list(unique.values()))
+    unique = list({row["id_number"]: row for row in rows}.values())
+    # One upsert (ON CONFLICT DO UPDATE) replaces people generated before with the same numbers. A
+    # DELETE ... IN (500 numbers) per chunk first was quadratic on PostgreSQL: a table filled in
+    # the same run has no statistics yet, and the planner scanned it for every chunk.
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(Pensioner.__table__)
+    statement = statement.on_conflict_do_update(
+        index_elements=["id_number"], set_={name: statement.excluded[name] for name in unique[0] if name != "id_number"})
+    for start_at in range(0, len(unique), 10_000):
+        session.execute(statement, unique[start_at:start_at + 10_000])
     session.commit()
     return len(unique)
 

@@ -41,7 +41,8 @@ def full_record(**changes: object) -> CertificationRecord:
                         region_code="110101", id_number="11010519491231002X", outcome="staff_verified",
                         reason_code="proxy_assisted", liveness_score=0.93, attack_score=0.1, match_distance=0.3125,
                         attempt=2, valid_until=date(2027, 5, 20), evidence_jpeg=JPEG, staff_number="S-007",
-                        staff_reason="cannot_do_actions", assisted_by="family", channel="home_visit")
+                        staff_reason="cannot_do_actions", assisted_by="family", channel="home_visit",
+                        chain_seq=7, prev_hash="ab" * 32)
     return CertificationRecord(**{**values, **changes})
 
 
@@ -91,13 +92,29 @@ def test_the_signed_form_of_a_record_is_pinned() -> None:
     protocol moved into ``wire/``."""
     # A hall record nobody helped with (issue 19's fields at their defaults) is signed as before.
     sent = send(full_record(reason_code=None, session_id="s" * 70, outcome="certified", staff_number=None,
-                            staff_reason=None, assisted_by=None, channel="hall"), images=False).wire_dict()
+                            staff_reason=None, assisted_by=None, channel="hall", chain_seq=None, prev_hash=None),
+                images=False).wire_dict()
     assert canonical_record(sent) == (
         '{"attempt":2,"certified_until":"2027-05-20","device_id":"KIOSK-1","hall_name":"hall",'
         '"id_number":"11010519491231002X","key_id":"0123456789abcdef","occurred_at":"2026-05-20T01:00:00.000000+00:00",'
         '"outcome":"certified","reason_code":"","record_id":"6f1c2e3a-1111-4222-8333-944455556666",'
         '"region_code":"110101","scores":{"attack_score":0.1,"liveness_score":0.93,"match_distance":0.3125},'
         f'"session_id":"{"s" * 64}"}}').encode()
+    chained = send(full_record(reason_code=None, session_id="s", chain_seq=1, prev_hash=""), images=False).wire_dict()
+    assert canonical_record(chained).startswith(b'{"attempt":2,"certified_until":"2027-05-20","chain_seq":1,')
+    assert b'"prev_hash":""' in canonical_record(chained)
+
+
+def test_the_terminal_and_the_centre_compute_the_same_link_hash() -> None:
+    from kiosk.store.chain import link_hash
+    from wire.result_record import chain_hash
+
+    record = full_record()
+    sent = send(record).wire_dict()
+    assert link_hash(record) == chain_hash(sent) == chain_hash(ResultRecord.model_validate(sent).wire_dict())
+    assert chain_hash({**sent, "hall_name": "elsewhere", "key_id": "f" * 16, "signature": "x"}) == chain_hash(sent)
+    for change in ({"outcome": "match_failed"}, {"chain_seq": 8}, {"prev_hash": "cd" * 32}, {"attempt": 3}):
+        assert link_hash(full_record(**change)) != link_hash(record), change
 
 
 def test_a_record_signed_with_a_new_key_is_the_same_content() -> None:

@@ -40,10 +40,13 @@ class WireError(StrEnum):
     SIGNATURE_INVALID = "auth_signature_invalid"
     REQUEST_STALE = "auth_request_stale"
     NONCE_REPLAYED = "auth_nonce_replayed"
-    DEVICE_UNKNOWN = "auth_device_unknown"
     DEVICE_DISABLED = "auth_device_disabled"
     HEADERS_MISSING = "auth_headers_missing"
+    ENROLMENT_REFUSED = "enrolment_refused"
+    KEY_ROTATION_INVALID = "key_rotation_invalid"
     REQUEST_TOO_LARGE = "request_too_large"
+    REQUEST_TIMEOUT = "request_timeout"
+    REQUEST_INCOMPLETE = "request_incomplete"
     REQUEST_INVALID = "request_invalid"
     NOT_FOUND = "request_not_found"
     SERVER_ERROR = "center_internal_error"
@@ -66,6 +69,8 @@ class RecordRejection(StrEnum):
     DEVICE_MISMATCH = "record_device_mismatch"
     IMAGE_TOO_LARGE = "record_image_too_large"
     CONFLICT = "record_conflict"
+    TIME_OUT_OF_RANGE = "record_time_out_of_range"
+    CERTIFIED_UNTIL_OUT_OF_RANGE = "record_certified_until_out_of_range"
 
 
 class StaffVerifiedReason(StrEnum):

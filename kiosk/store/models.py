@@ -82,7 +82,9 @@ class CertificationRecord:
     terminal (nothing about the helper is kept). ``channel``: where the attempt took place, one of
     :data:`CHANNELS` (``home_visit``: staff certifying at the person's home). ``staff_number``: the
     number of the staff member signed in for the visit, None at an unattended hall terminal.
-    ``evidence_jpeg``: optional face image, kept encrypted only when the
+    ``chain_seq`` / ``prev_hash``: the record's number and the link hash of the record before it,
+    given by the store (None for records stored before the trail). ``evidence_jpeg``: optional face
+    image, kept encrypted only when the
     configuration keeps evidence; it is never part of ``repr``.
     """
 
@@ -103,6 +105,10 @@ class CertificationRecord:
     staff_reason: str | None = None
     assisted_by: str | None = None
     channel: str = "hall"
+    # Its place in the terminal's tamper-evident trail (kiosk/store/chain.py), set by the store when
+    # the record is stored: not part of the decision, so two records compare without it.
+    chain_seq: int | None = field(default=None, compare=False)
+    prev_hash: str | None = field(default=None, compare=False)
     evidence_jpeg: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

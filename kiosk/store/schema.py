@@ -8,7 +8,8 @@ in a service hall updates in place and must keep its records. Tables:
                      roster photo the roster reference was built from.
 ``face_references``  encrypted face templates keyed by ``person_key`` only (GB/T 35273: biometrics
                      apart from identity data; no ID number or name in this table).
-``certifications``   one row per attempt (the decision record).
+``certifications``   one row per attempt (the decision record), numbered and linked to the one
+                     before (``chain_seq``, ``prev_hash``: the tamper-evident trail).
 ``outbox``           one row per record to send to the centre; written in the record's transaction.
 ``evidence``         encrypted face images of records, only when the configuration keeps them.
 ``audit_log``        session steps with reason codes; no personal data.
@@ -178,6 +179,19 @@ def _record_channel_assistance(db: Database) -> None:
     # 0004). Records written before took place at the hall without help.
     db.execute("ALTER TABLE certifications ADD COLUMN assisted_by TEXT")
     db.execute("ALTER TABLE certifications ADD COLUMN channel TEXT NOT NULL DEFAULT 'hall'")
+
+
+@migrations(name="0006_record_chain")
+def _record_chain(db: Database) -> None:
+    # The tamper-evident trail (kiosk/store/chain.py): each record's number and the link hash of the
+    # one before. Records stored before stay unnumbered (NULL): the centre has them without a chain.
+    db.executescript(
+        """
+        ALTER TABLE certifications ADD COLUMN chain_seq INTEGER;
+        ALTER TABLE certifications ADD COLUMN prev_hash TEXT;
+        CREATE UNIQUE INDEX certifications_chain ON certifications(chain_seq);
+        """
+    )
 
 
 def migration_names() -> list[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import logging
 from collections import Counter
-from datetime import timezone
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kiosk.errors import reason_code
 from kiosk.store import CertificationRecord, Pensioner, Store
 from kiosk.sync.review import apply_review, parse_failure as review_refusal
+from kiosk.store.chain import decision_fields
 from reader.idnumber import parse_card_number
 from wire.result_record import SCORE_NAMES, ResultRecord, signed_record
 from wire.schemas import RosterChange
@@ -35,7 +35,8 @@ WIRE_FIELD_OF = {
     "record_id": "record_id", "session_id": "session_id", "occurred_at": "occurred_at", "region_code": "region_code",
     "id_number": "id_number", "outcome": "outcome", "reason_code": "reason_code", "attempt": "attempt",
     "valid_until": "certified_until", "evidence_jpeg": "face_image_jpeg", "assisted_by": "assisted_by",
-    "channel": "channel", "staff_number": "staff_number", "staff_reason": "staff_reason",
+    "channel": "channel", "staff_number": "staff_number", "staff_reason": "staff_reason", "chain_seq": "chain_seq",
+    "prev_hash": "prev_hash",
     **{name: "scores" for name in SCORE_NAMES},
     "device_id": None,  # the record's is the configured id; the wire carries the enrolled one
 }
@@ -54,17 +55,9 @@ def wire_record(record: CertificationRecord, *, device_id: str, key_id: str, hal
     JSON (the caller sets the record aside).
     """
     image = record.evidence_jpeg if send_face_images else None
-    scores = {name: float(getattr(record, name)) for name in SCORE_NAMES if getattr(record, name) is not None}
+    # The decision's fields come from the one function the store's link hashes come from.
     return signed_record(
-        key, record_id=str(record.record_id), device_id=device_id, key_id=key_id, session_id=record.session_id[:64],
-        occurred_at=record.occurred_at.astimezone(timezone.utc), region_code=record.region_code,
-        hall_name=hall_name[:80], outcome=record.outcome, reason_code=record.reason_code or "",
-        attempt=record.attempt, scores=scores, id_number=record.id_number or None,
-        certified_until=record.valid_until, assisted_by=record.assisted_by,
-        # The default channel is left out: a record stored before these fields existed and sent
-        # again after the upgrade must have the same content, or the centre would call it a conflict.
-        channel=None if record.channel == "hall" else record.channel, staff_number=record.staff_number,
-        staff_reason=record.staff_reason,
+        key, **decision_fields(record), device_id=device_id, key_id=key_id, hall_name=hall_name[:80],
         face_image_jpeg=base64.b64encode(image).decode("ascii") if image else None)
 
 
