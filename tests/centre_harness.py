@@ -287,3 +287,13 @@ class FaultProxy:
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
+
+
+def enrolled_credentials(center_url: str, device_id: str) -> "Credentials":
+    """Terminal credentials whose key counts as registered (first contact done), for tests that talk
+    to a stand-in centre which checks that requests are signed but keeps no key list."""
+    from dataclasses import replace
+
+    from kiosk.sync.credentials import Credentials, new_credentials  # noqa: F401 - the annotation's type
+
+    return replace(new_credentials(center_url, device_id, "ABCD-EFGH-JKMN-PQRS"), enrolment_code="")

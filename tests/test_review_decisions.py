@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlite_utils import Database
 
+from centre_harness import enrolled_credentials
 from kiosk.clock import FakeClock
 from kiosk.config import load_config
 from kiosk.flow import CardPlaced, CardRead, Flow, PensionerFound, Speak, State
@@ -98,7 +99,7 @@ def test_the_client_keeps_the_centre_key_from_an_answer(clock: FakeClock) -> Non
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"server_time": "2026-05-20T01:00:00Z", "center_public_key": key})
 
-    client = CentreClient(new_credentials("http://127.0.0.1:9", "KIOSK-1", "ab" * 32), clock, 5,
+    client = CentreClient(enrolled_credentials("http://127.0.0.1:9", "KIOSK-1"), clock, 5,
                           transport=httpx.MockTransport(answer))
     client.ping()
     assert client.center_public_key == key

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from centre_harness import enrolled_credentials
 from kiosk.clock import SystemClock
 from kiosk.config import load_config
 from kiosk.store import Store
@@ -20,7 +21,7 @@ from test_staff_calls import MiniCentre, mini_centre  # noqa: F401 - fixture
 
 def test_three_failures_call_staff_over_http_and_request_review(
         terminal: dict, mini_centre: MiniCentre, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
-    save_credentials(data_dir, new_credentials(mini_centre.url, "KIOSK-1", "ab" * 32))
+    save_credentials(data_dir, enrolled_credentials(mini_centre.url, "KIOSK-1"))
     import_roster(terminal, "other.png")  # another person's reference: every attempt is a mismatch
     status, result = certify(terminal, GENUINE, [*PROMPTS, "--all-attempts", "--request-review"], capsys)
     assert status == 3

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
+from centre_harness import enrolled_credentials
 from kiosk.clock import FakeClock, SystemClock
 from kiosk.config import load_config
 from kiosk.devices.staff_signal import (
@@ -479,7 +480,7 @@ def test_a_call_reaches_a_centre_over_http_and_its_console_acknowledgement_comes
         tmp_path: Path, mini_centre: MiniCentre) -> None:
     config = load_config(env={"KIOSK_DATA_DIR": str(tmp_path), "KIOSK__STAFF__POLL_INTERVAL_S": "0.5"})
     config = config.model_copy(update={"terminal": config.terminal.model_copy(update={"data_dir": tmp_path})})
-    save_credentials(tmp_path, new_credentials(mini_centre.url, "KIOSK-1", "ab" * 32))
+    save_credentials(tmp_path, enrolled_credentials(mini_centre.url, "KIOSK-1"))
     events: queue.Queue = queue.Queue()
     service = staff_call_service(config, SystemClock(), events.put)
     service.start()
@@ -503,7 +504,7 @@ def test_with_the_centre_down_the_call_is_queued_then_delivered(tmp_path: Path) 
     server = MiniCentre()
     url = server.url
     server.server_close()  # the port is closed: connection refused
-    save_credentials(tmp_path, new_credentials(url, "KIOSK-1", "ab" * 32))
+    save_credentials(tmp_path, enrolled_credentials(url, "KIOSK-1"))
     events: queue.Queue = queue.Queue()
     service = staff_call_service(config, SystemClock(), events.put)
     service.start()

@@ -100,7 +100,8 @@ def test_the_signed_form_of_a_record_is_pinned() -> None:
         '"outcome":"certified","reason_code":"","record_id":"6f1c2e3a-1111-4222-8333-944455556666",'
         '"region_code":"110101","scores":{"attack_score":0.1,"liveness_score":0.93,"match_distance":0.3125},'
         f'"session_id":"{"s" * 64}"}}').encode()
-    chained = send(full_record(reason_code=None, session_id="s", chain_seq=1, prev_hash=""), images=False).wire_dict()
+    chained = send(full_record(reason_code=None, session_id="s", outcome="certified", staff_number=None, staff_reason=None,
+                               assisted_by=None, channel="hall", chain_seq=1, prev_hash=""), images=False).wire_dict()
     assert canonical_record(chained).startswith(b'{"attempt":2,"certified_until":"2027-05-20","chain_seq":1,')
     assert b'"prev_hash":""' in canonical_record(chained)
 
