@@ -1,13 +1,16 @@
 """The centre's web service (FastAPI): enrolment, roster deltas, results, heartbeats, a probe.
 
-Every route except ``GET /v1/ping`` is authenticated (:mod:`center.auth`). Every non-2xx answer has
+Every route except ``GET /v1/ping`` and ``POST /v1/enrol`` is authenticated by the terminal's key
+(:mod:`center.auth`); enrolment is authenticated by a one-time code and signed with the key it
+registers (:mod:`center.enrolment`). Every non-2xx answer has
 the body ``{"error": {"code": ..., "message": ...}}`` with a stable code (``WireError``); validation
 errors name the fields and never echo the submitted values (they may be personal data). FastAPI
 serves its own OpenAPI document at ``/openapi.json``; the reviewed, normative one is
 ``docs/sync-protocol.yaml``.
 
 Thread rules: :func:`create_app` builds one engine; each request uses its own session in a worker
-thread (route functions are plain ``def``; only body reading is async).
+thread (route functions are plain ``def``; authentication and body reading are async, with their
+database work in the thread pool).
 """
 
 # No `from __future__ import annotations`: FastAPI must resolve the local Annotated aliases at runtime.
@@ -22,24 +25,28 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from center.auth import ApiError, authenticate, purge_nonces, read_body
-from center.db import Device, DeviceKey, make_engine, session_factory, utcnow
-from center.results import receive_batch
+from center.auth import ApiError, Authenticator, Caller, read_body, request_path
+from center.db import Device, make_engine, session_factory, utcnow
+from center.enrolment import enrol as enrol_key
+from center.enrolment import rotate
 from center.provincial_roster import delta_page
-from wire.api import (DEFAULT_ROSTER_PAGE, MAX_BODY_BYTES, MAX_RECORDS_PER_BATCH, MAX_ROSTER_PAGE, PATH_ENROL,
-                      PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER, SKEW_WINDOW_S)
+from center.results import receive_batch
+from wire.api import (BODY_TIMEOUT_S, DEFAULT_ROSTER_PAGE, MAX_BODY_BYTES, MAX_RECORDS_PER_BATCH, MAX_ROSTER_CURSOR,
+                      MAX_ROSTER_PAGE, MAX_SMALL_BODY_BYTES, PATH_ENROL, PATH_HEARTBEAT, PATH_KEYS, PATH_PING,
+                      PATH_RESULTS, PATH_ROSTER, SKEW_WINDOW_S)
 from wire.codes import WireError
 from wire.result_record import ResultBatch, ResultBatchResponse, ResultRecord
-from wire.schemas import (EnrolRequest, EnrolResponse, ErrorResponse, Heartbeat, HeartbeatResponse, RosterPage,
-                          explain_errors)
-from wire.signing import key_id
+from wire.schemas import (EnrolRequest, EnrolResponse, ErrorResponse, Heartbeat, HeartbeatResponse, KeyRotation,
+                          RosterPage, explain_errors)
+from wire.signing import body_matches
 
 log = logging.getLogger(__name__)
-_ERRORS = {401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
-# Bodies are read raw (the HMAC covers the exact bytes), so their schemas are declared by hand for the
-# served OpenAPI document.
+_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 408, 413, 422)}
+# Bodies are read raw (the signed headers carry their digest), so their schemas are declared by hand
+# for the served OpenAPI document.
 _BATCH_SCHEMA = {"type": "object", "required": ["records"], "additionalProperties": False,
                  "properties": {"records": {"type": "array", "minItems": 1, "maxItems": MAX_RECORDS_PER_BATCH,
                                             "items": ResultRecord.model_json_schema()}}}
@@ -49,39 +56,33 @@ def _body_doc(schema: dict) -> dict:  # type: ignore[type-arg]
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-# Nonces are purged at most this often (seconds): a DELETE per request would be wasted work.
-_PURGE_INTERVAL_S = 60.0
-
-
 def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = MAX_BODY_BYTES,
-               now: Callable[[], float] = time.time) -> FastAPI:
+               body_timeout_s: float = BODY_TIMEOUT_S, now: Callable[[], float] = time.time) -> FastAPI:
     """The centre application on database ``db`` (path or URL; tables are created when missing)."""
     engine = make_engine(db)
     sessions = session_factory(engine)
     app = FastAPI(title="Kiosk provincial centre (reference)", version="1",
                   description="Sync protocol of the pension certification kiosk; see docs/sync-protocol.yaml.")
     app.state.engine = engine
-    last_purge = [0.0]
+    authenticator = Authenticator(sessions, window_s=window_s, max_body_bytes=max_body_bytes,
+                                  body_timeout_s=body_timeout_s, now=now)
 
     def session() -> Iterator[Session]:
         with sessions() as opened:
             yield opened
 
-    async def body(request: Request) -> bytes:
-        return await read_body(request, max_body_bytes)
+    async def caller(request: Request) -> Caller:
+        return await authenticator.authenticate(request)
 
-    def device(request: Request, raw: Annotated[bytes, Depends(body)],
-               db_session: Annotated[Session, Depends(session)]) -> Device:
-        if now() - last_purge[0] > _PURGE_INTERVAL_S:
-            last_purge[0] = now()
-            purge_nonces(db_session, window_s, now)
-        found = authenticate(db_session, request, raw, window_s, now)
-        found.last_seen_at = utcnow()
-        return found  # every authenticated route commits (nonce, last seen and its own writes at once)
-
-    Authed = Annotated[Device, Depends(device)]
+    Authed = Annotated[Caller, Depends(caller)]
     DbSession = Annotated[Session, Depends(session)]
-    RawBody = Annotated[bytes, Depends(body)]
+
+    def seen(db_session: Session, found: Caller) -> Device:
+        device = db_session.get(Device, found.device_id)
+        if device is None:  # removed between the check and now
+            raise ApiError(401, WireError.SIGNATURE_INVALID, "request signature does not verify")
+        device.last_seen_at = utcnow()
+        return device
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -108,40 +109,57 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
 
     @app.post(PATH_ENROL, response_model=EnrolResponse, responses=_ERRORS,
               openapi_extra=_body_doc(EnrolRequest.model_json_schema()),
-              summary="Register the terminal's record-signing public key")
-    def enrol(found: Authed, raw: RawBody, db_session: DbSession) -> EnrolResponse:
-        request = _parse(EnrolRequest, raw)
-        kid = key_id(request.public_key)
-        existing = db_session.get(DeviceKey, kid)
-        if existing is not None and existing.device_id != found.device_id:
-            raise ApiError(409, WireError.REQUEST_INVALID, "this public key is registered to another device")
-        if existing is None:
-            db_session.add(DeviceKey(key_id=kid, device_id=found.device_id, public_key=request.public_key))
-            log.info("device %s enrolled key %s", found.device_id, kid)
+              summary="First contact: register the terminal's public key with its one-time enrolment code")
+    async def enrol(request: Request) -> EnrolResponse:
+        headers = authenticator.fresh_headers(request)
+        raw = await read_body(request, MAX_SMALL_BODY_BYTES, body_timeout_s)
+        if not body_matches(headers, raw):
+            raise ApiError(401, WireError.ENROLMENT_REFUSED, "the body is not the one the signed headers describe")
+        parsed = _parse(EnrolRequest, raw)
+
+        def register() -> EnrolResponse:
+            with sessions() as db_session:
+                key = enrol_key(db_session, headers, parsed, request.method, request_path(request))
+                authenticator.spend_nonce(db_session, headers)  # commits the key and the nonce together
+                return EnrolResponse(device_id=key.device_id, key_id=key.key_id, server_time=utcnow())
+
+        return await run_in_threadpool(register)
+
+    @app.post(PATH_KEYS, response_model=EnrolResponse, responses=_ERRORS,
+              openapi_extra=_body_doc(KeyRotation.model_json_schema()),
+              summary="Replace the terminal's key (signed with the current key; the new key proves itself)")
+    def rotate_key(found: Authed, db_session: DbSession) -> EnrolResponse:
+        rotation = _parse(KeyRotation, found.body)
+        seen(db_session, found)
+        key = rotate(db_session, found.device_id, found.key_id, rotation)
         db_session.commit()
-        return EnrolResponse(device_id=found.device_id, key_id=kid, server_time=utcnow())
+        return EnrolResponse(device_id=key.device_id, key_id=key.key_id, server_time=utcnow())
 
     @app.get(PATH_ROSTER, response_model=RosterPage, responses=_ERRORS, summary="Roster changes after a cursor")
-    def roster(_found: Authed, db_session: DbSession, cursor: Annotated[int, Query(ge=0)] = 0,
+    def roster(found: Authed, db_session: DbSession,
+               cursor: Annotated[int, Query(ge=0, le=MAX_ROSTER_CURSOR)] = 0,
                limit: Annotated[int, Query(ge=1, le=MAX_ROSTER_PAGE)] = DEFAULT_ROSTER_PAGE) -> RosterPage:
+        seen(db_session, found)
         page = delta_page(db_session, cursor, limit)
         db_session.commit()
         return page
 
     @app.post(PATH_RESULTS, response_model=ResultBatchResponse, responses=_ERRORS, openapi_extra=_body_doc(_BATCH_SCHEMA),
               summary="Submit a batch of signed certification results (idempotent by record_id)")
-    def results(found: Authed, raw: RawBody, db_session: DbSession) -> ResultBatchResponse:
-        batch = _parse(ResultBatch, raw)
-        receipts = receive_batch(db_session, found, batch.records)
+    def results(found: Authed, db_session: DbSession) -> ResultBatchResponse:
+        batch = _parse(ResultBatch, found.body)
+        device = seen(db_session, found)
+        receipts = receive_batch(db_session, device, batch.records)
         db_session.commit()
         return ResultBatchResponse(receipts=receipts)
 
     @app.post(PATH_HEARTBEAT, response_model=HeartbeatResponse, responses=_ERRORS,
               openapi_extra=_body_doc(Heartbeat.model_json_schema()),
               summary="The terminal's health (no personal data)")
-    def heartbeat(found: Authed, raw: RawBody, db_session: DbSession) -> HeartbeatResponse:
-        health = _parse(Heartbeat, raw)
-        found.last_health = health.model_dump(mode="json")
+    def heartbeat(found: Authed, db_session: DbSession) -> HeartbeatResponse:
+        health = _parse(Heartbeat, found.body)
+        device = seen(db_session, found)
+        device.last_health = health.model_dump(mode="json")
         db_session.commit()
         return HeartbeatResponse(server_time=utcnow())
 

@@ -21,9 +21,9 @@ import click
 from sqlalchemy import select
 
 from center.db import Certification, Device, database_url, make_engine, session_factory, upgrade_schema
+from center.enrolment import current_key, issue_code
 from center.provincial_roster import RosterFileError, generate_synthetic, import_csv
-from wire.api import DEVICE_ID_RULE, valid_device_id
-from wire.signing import new_secret
+from wire.api import DEVICE_ID_RULE, ENROLMENT_CODE_HOURS, valid_device_id
 
 log = logging.getLogger(__name__)
 
@@ -206,39 +206,78 @@ def device() -> None:
 @device.command("add")
 @click.argument("name")
 @click.option("--device-id", default=None, help="Identifier to give the terminal (default: generated).")
+@click.option("--valid-hours", type=click.FloatRange(0.1, 24 * 30), default=ENROLMENT_CODE_HOURS, show_default=True,
+              help="How long the enrolment code can be used.")
 @_db_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with device_id and secret.")
-def device_add(name: str, device_id: str | None, db: str, as_json: bool) -> None:
-    """Create a terminal and print its id and secret (shown once; give them to `kiosk enroll-device`)."""
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with device_id and enrolment_code.")
+def device_add(name: str, device_id: str | None, valid_hours: float, db: str, as_json: bool) -> None:
+    """Create a terminal and print its id and one-time enrolment code (give both to `kiosk enroll-device`).
+
+    The code works once, until it expires; the centre keeps only its hash.
+    """
     device_id = device_id or f"KIOSK-{secrets.token_hex(4).upper()}"
     if not valid_device_id(device_id):
         raise click.ClickException(f"device id: {DEVICE_ID_RULE}")
     if not 1 <= len(name) <= 120:
         raise click.ClickException("name: 1-120 characters")
-    secret = new_secret()
     with _sessions(db)() as session:
         if session.get(Device, device_id) is not None:
             raise click.ClickException(f"device {device_id} already exists")
-        session.add(Device(device_id=device_id, name=name, secret=secret))
+        row = Device(device_id=device_id, name=name)
+        code = issue_code(row, valid_hours)
+        session.add(row)
         session.commit()
+        expires = _utc(row.enrolment_expires_at).isoformat()
+    _print_code(device_id, code, expires, name, as_json)
+
+
+@device.command("reenrol")
+@click.argument("device_id")
+@click.option("--valid-hours", type=click.FloatRange(0.1, 24 * 30), default=ENROLMENT_CODE_HOURS, show_default=True,
+              help="How long the enrolment code can be used.")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with device_id and enrolment_code.")
+def device_reenrol(device_id: str, valid_hours: float, db: str, as_json: bool) -> None:
+    """Approve a new key for a terminal: print a fresh one-time code for `kiosk enroll-device`.
+
+    For a terminal that lost its key (disk replaced) or was enrolled under the old shared secrets.
+    Its current key keeps working until the code is used; then it is retired (kept to verify the
+    records it signed).
+    """
+    with _sessions(db)() as session:
+        row = session.get(Device, device_id)
+        if row is None:
+            raise click.ClickException(f"no device {device_id}")
+        code = issue_code(row, valid_hours)
+        session.commit()
+        expires = _utc(row.enrolment_expires_at).isoformat()
+    _print_code(device_id, code, expires, row.name, as_json)
+
+
+def _print_code(device_id: str, code: str, expires: str, name: str, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"device_id": device_id, "secret": secret, "name": name}, ensure_ascii=False))
+        click.echo(json.dumps({"device_id": device_id, "enrolment_code": code, "expires_at": expires, "name": name},
+                              ensure_ascii=False))
     else:
-        click.echo(f"device_id: {device_id}\nsecret:    {secret}")
+        click.echo(f"device_id:      {device_id}\nenrolment_code: {code}\nexpires_at:     {expires}")
 
 
 @device.command("list")
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per device.")
 def device_list(db: str, as_json: bool) -> None:
-    """Terminals, when they were last seen and their last reported health (never the secret)."""
+    """Terminals, their current key, when they were last seen and their last reported health."""
     with _sessions(db)() as session:
         for row in session.scalars(select(Device).order_by(Device.device_id)):
-            item = {"device_id": row.device_id, "name": row.name, "disabled": row.disabled,
+            key = current_key(session, row.device_id)
+            state = "disabled" if row.disabled else ("enrolled" if key else "awaiting")
+            item = {"device_id": row.device_id, "name": row.name, "disabled": row.disabled, "state": state,
+                    "key_id": key.key_id if key else None,
+                    "code_expires_at": _utc(row.enrolment_expires_at).isoformat() if row.enrolment_expires_at else None,
                     "last_seen_at": _utc(row.last_seen_at).isoformat() if row.last_seen_at else None,
                     "health": row.last_health}
             click.echo(json.dumps(item, ensure_ascii=False) if as_json else
-                       f"{row.device_id:<24} {'disabled' if row.disabled else 'active':<9} "
+                       f"{row.device_id:<24} {state:<9} {item['key_id'] or '-':<17} "
                        f"{item['last_seen_at'] or 'never seen'}  {row.name}")
 
 

@@ -1,7 +1,11 @@
 """The centre's database: tables, engine and session factory (SQLAlchemy 2 ORM).
 
 SQLite (a file path or ``sqlite:///...``) is the default; a ``postgresql+psycopg://`` URL is for
-production (psycopg is locked with the project's packages).
+production (psycopg is locked with the project's packages). A SQLite file is created with mode 0600
+(and an existing one tightened to it): it holds personal data. Nothing in the database lets anyone
+act as a terminal: devices have public keys and the hash of a one-time enrolment code, never a
+secret.
+
 Roster rows carry a monotonically increasing ``seq``; a terminal's cursor is the highest ``seq`` it has
 applied, so a delta is "every row with a larger seq", removals included as tombstones.
 
@@ -35,26 +39,37 @@ class Base(DeclarativeBase):
 
 
 class Device(Base):
-    """An enrolled terminal. ``secret`` must be readable to check HMACs: protect the database."""
+    """A terminal the centre knows. Until its first contact it has an enrolment code (as a hash,
+    with an expiry); after it, a registered public key (:class:`DeviceKey`) and no code."""
 
     __tablename__ = "devices"
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
-    secret: Mapped[str] = mapped_column(String(128))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    enrolment_code_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    enrolment_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_health: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class DeviceKey(Base):
-    """A public key a terminal signs its records with; kept after re-enrolment to verify old records."""
+    """A public key of a terminal. At most one per device is current (``retired_at`` None); retired
+    keys are kept to verify old records and to tell when each key was the device's (the audit).
+
+    ``origin``: ``enrolment_code`` (registered with a one-time code), ``rotation`` (signed by the
+    previous key) or ``legacy_hmac`` (registered under the old shared-secret scheme: never trusted
+    for requests again, kept only to verify records received then).
+    """
 
     __tablename__ = "device_keys"
     key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"), index=True)
     public_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    origin: Mapped[str] = mapped_column(String(20), default="enrolment_code")
 
 
 class Nonce(Base):
@@ -125,6 +140,7 @@ def make_engine(db: str, *, migrate: bool = True) -> Engine:
     """
     url = database_url(db)
     if url.startswith("sqlite"):
+        _private_file(make_url(url).database)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -160,6 +176,25 @@ def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
     except DBAPIError as exc:
         # The driver's own text (host, port, reason), never the URL: it may hold a password.
         raise ValueError(f"cannot open the database: {str(exc.orig).strip().splitlines()[0][:200]}") from None
+
+
+def _private_file(path: str | None) -> None:
+    """Creates the SQLite file (and tightens an existing one and its WAL files) to mode 0600. SQLite
+    gives its -wal and -shm files the database file's mode."""
+    if not path or path == ":memory:":
+        return
+    import os  # noqa: PLC0415 - only file databases need it
+
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(descriptor)
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        if os.path.exists(name) and os.stat(name).st_mode & 0o077:
+            os.chmod(name, 0o600)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (responses are built after committing)."""
+    return sessionmaker(engine, expire_on_commit=False)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

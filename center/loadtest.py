@@ -1,8 +1,9 @@
 """Load test of a running centre: N simulated terminals over HTTP with real signatures, then a check
 of what the database holds.
 
-Each simulated terminal is provisioned in the centre's database (:func:`provision`), enrols its own
-Ed25519 record-signing key over HTTP (:func:`enrol_body`), then runs ``rounds`` rounds (fewer when
+Each simulated terminal is provisioned in the centre's database with a one-time enrolment code
+(:func:`provision`), makes its own Ed25519 key pair and enrols it over HTTP (:func:`enrol_body`;
+every request is signed with that key), then runs ``rounds`` rounds (fewer when
 the deadline passes first):
 
 * makes ``records_per_round`` new records, built and signed exactly as the kiosk signs them
@@ -52,6 +53,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from center.db import Certification, Device, Pensioner
+from center.enrolment import issue_code
 from wire import signing
 from wire.api import PATH_ENROL, PATH_HEARTBEAT, PATH_RESULTS, PATH_ROSTER
 from wire.result_record import content_digest, signed_record
@@ -83,7 +85,7 @@ class Terminal:
     """One simulated terminal: its credentials, its key, its outbox and what the centre told it."""
 
     device_id: str
-    secret: str
+    enrolment_code: str  # one-time, from the centre; spent at first contact
     key: Ed25519PrivateKey = field(default_factory=signing.new_signing_key)
     cursor: int = 0
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # record_id -> wire dict, not yet acknowledged
@@ -114,21 +116,26 @@ class Tally:
 
 # -- the two places that know how a terminal authenticates ----------------------------------------
 def request_headers(terminal: Terminal, method: str, path: str, body: bytes) -> dict[str, str]:
-    """The authentication headers of one request (path with its query, exact body bytes)."""
-    headers = signing.sign_request(terminal.secret, terminal.device_id, method, path, body, int(time.time()))
+    """The authentication headers of one request (path with its query, exact body bytes), signed
+    with the terminal's own Ed25519 key as the kiosk signs them."""
+    headers = signing.sign_request(terminal.key, terminal.device_id, method, path, body, int(time.time()))
     return {**headers.as_dict(), "Content-Type": "application/json"}
 
 
 def enrol_body(terminal: Terminal) -> dict[str, Any]:
-    """What the terminal sends to ``/v1/enrol`` to register its record-signing key."""
-    return {"public_key": signing.public_key_text(terminal.key)}
+    """What the terminal sends to ``/v1/enrol`` at first contact: its code and its public key."""
+    return {"enrolment_code": terminal.enrolment_code, "public_key": signing.public_key_text(terminal.key)}
 
 
 def provision(sessions: sessionmaker[Session], count: int, run_id: str) -> list[Terminal]:
-    """Creates ``count`` devices named ``LOAD-<run_id>-<n>`` in the centre's database."""
-    terminals = [Terminal(device_id=f"LOAD-{run_id}-{index:05d}", secret=signing.new_secret()) for index in range(count)]
+    """Creates ``count`` devices named ``LOAD-<run_id>-<n>`` in the centre's database, each with a
+    one-time enrolment code as ``kiosk-center device add`` issues it."""
+    terminals = []
     with sessions() as session:
-        session.add_all([Device(device_id=t.device_id, name=f"load test {run_id}", secret=t.secret) for t in terminals])
+        for index in range(count):
+            device = Device(device_id=f"LOAD-{run_id}-{index:05d}", name=f"load test {run_id}")
+            terminals.append(Terminal(device_id=device.device_id, enrolment_code=issue_code(device, hours=24)))
+            session.add(device)
         session.commit()
     return terminals
 
@@ -141,6 +148,14 @@ def new_record(terminal: Terminal, id_numbers: list[str], rng: random.Random) ->
         occurred_at=datetime.now(timezone.utc), region_code="110101", outcome="certified", attempt=1,
         scores={"liveness_score": round(rng.uniform(0.8, 1.0), 3), "match_distance": round(rng.uniform(0.2, 0.35), 3)})
     return record.wire_dict()
+
+
+def _error_code(answer: httpx.Response) -> str:
+    """The protocol's error code of a refusal, or "" when the body is not the error envelope."""
+    try:
+        return str(answer.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 # -- one terminal ----------------------------------------------------------------------------------
@@ -161,7 +176,7 @@ class _Simulation:
             return None
         self.tally.observe(kind, time.perf_counter() - started)
         if answer.status_code != 200:
-            self.tally.failures[f"{kind}:{answer.status_code}"] += 1
+            self.tally.failures[f"{kind}:{answer.status_code} {_error_code(answer)}".strip()] += 1
             return None
         return answer.json()
 

@@ -56,7 +56,7 @@ class SyncReason(StrEnum):
     CENTER_ERROR = "center_error"  # 5xx, garbage, a 4xx that is not the protocol's: retried
     CENTER_CERTIFICATE_INVALID = "center_certificate_invalid"  # TLS does not verify: a technician acts
     CENTER_REFUSED_REQUEST = "center_refused_request"  # 413/422 for a whole request (a batch is split)
-    AUTH_FAILED = "auth_failed"  # wrong id or secret, unknown or disabled device
+    AUTH_FAILED = "auth_failed"  # unknown device, key not current (re-enrol), disabled, code refused
     CLOCK_SKEW = "clock_skew"  # refused as stale even after correcting by the measured skew
     NOT_ENROLLED = "not_enrolled"  # no credentials in the data folder
     RECORD_REJECTED = "record_rejected"  # a record set aside without a reason from the centre
@@ -64,7 +64,7 @@ class SyncReason(StrEnum):
     CREDENTIALS_INVALID = "sync_credentials_invalid"  # credentials file damaged or readable by others
     URL_INVALID = "sync_url_invalid"
     DEVICE_ID_INVALID = "sync_device_id_invalid"
-    SECRET_INVALID = "sync_secret_invalid"
+    ENROLMENT_CODE_INVALID = "sync_enrolment_code_invalid"
     CA_FILE_INVALID = "sync_ca_file_invalid"
     INTERNAL_ERROR = "sync_internal_error"  # a bug: the worker logged it and carries on
 

@@ -13,31 +13,30 @@ from fastapi.testclient import TestClient
 
 from center.app import create_app
 from center.db import Device, make_engine, session_factory
+from center.enrolment import issue_code
 from center.provincial_roster import generate_synthetic
 from wire import signing
 
-SECRET = "5e" * 32
-
 
 class Terminal:
-    """A test terminal: signs requests like the kiosk does."""
+    """A test terminal: holds its own key and signs requests like the kiosk does."""
 
-    def __init__(self, client: TestClient, device_id: str = "T1", secret: str = SECRET) -> None:
-        self.client, self.device_id, self.secret = client, device_id, secret
+    def __init__(self, client: TestClient, device_id: str = "T1", code: str = "") -> None:
+        self.client, self.device_id, self.code = client, device_id, code
         self.key = signing.new_signing_key()
         self.key_id = signing.key_id(signing.public_key_text(self.key))
         self.clock_offset = 0.0
 
     def request(self, method: str, path: str, payload: Any = None, *, raw: bytes | None = None,
-                nonce: str | None = None) -> Any:
+                nonce: str | None = None, key: Any = None) -> Any:
         body = raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
-        headers = signing.sign_request(self.secret, self.device_id, method, path, body,
+        headers = signing.sign_request(key or self.key, self.device_id, method, path, body,
                                        int(time.time() + self.clock_offset), nonce).as_dict()
         return self.client.request(method, path, content=body, headers={**headers, "Content-Type": "application/json"})
 
-    def enrol(self) -> None:
-        answer = self.request("POST", "/v1/enrol", {"public_key": signing.public_key_text(self.key)})
-        assert answer.status_code == 200, answer.text
+    def enrol(self, code: str | None = None) -> Any:
+        return self.request("POST", "/v1/enrol", {"enrolment_code": self.code if code is None else code,
+                                                  "public_key": signing.public_key_text(self.key)})
 
     def record(self, **changes: Any) -> dict[str, Any]:
         record = {"record_id": str(uuid.uuid4()), "device_id": self.device_id, "key_id": self.key_id,
@@ -48,20 +47,31 @@ class Terminal:
         return record
 
 
+def add_device(db: str, device_id: str, *, hours: float = 72, created_at: Any = None) -> str:
+    """Creates a device as `kiosk-center device add` does; returns its enrolment code."""
+    with session_factory(make_engine(db))() as session:
+        row = Device(device_id=device_id, name=f"hall {device_id}",
+                     **({"created_at": created_at} if created_at is not None else {}))
+        code = issue_code(row, hours)
+        session.add(row)
+        session.commit()
+    return code
+
+
 @pytest.fixture
 def db(centre_db: str) -> str:
-    """The centre's database with two devices (SQLite and PostgreSQL: the ``centre_db`` fixture)."""
-    with session_factory(make_engine(centre_db))() as session:
-        session.add(Device(device_id="T1", name="hall 1", secret=SECRET))
-        session.add(Device(device_id="T2", name="hall 2", secret="77" * 32))
-        session.commit()
+    """An empty centre database (SQLite and PostgreSQL: the ``centre_db`` fixture)."""
+    make_engine(centre_db).dispose()
     return centre_db
 
 
 @pytest.fixture
 def terminal(db: str) -> Terminal:
-    terminal = Terminal(TestClient(create_app(db, max_body_bytes=200_000)))
-    terminal.enrol()
+    code = add_device(db, "T1")
+    add_device(db, "T2")
+    terminal = Terminal(TestClient(create_app(db, max_body_bytes=200_000)), code=code)
+    answer = terminal.enrol()
+    assert answer.status_code == 200, answer.text
     return terminal
 
 
@@ -75,8 +85,9 @@ def test_ping_needs_no_credentials(terminal: Terminal) -> None:
 
 
 @pytest.mark.parametrize(("change", "status", "code"), [
-    ({"device_id": "NOPE"}, 401, "auth_device_unknown"),
-    ({"secret": "00" * 32}, 401, "auth_signature_invalid"),
+    ({"device_id": "NOPE"}, 401, "auth_signature_invalid"),
+    ({"device_id": "T2"}, 401, "auth_signature_invalid"),
+    ({"key": signing.new_signing_key()}, 401, "auth_signature_invalid"),
     ({"clock_offset": -3600}, 401, "auth_request_stale"),
     ({"clock_offset": +3600}, 401, "auth_request_stale"),
 ])
@@ -157,7 +168,7 @@ def test_same_id_with_other_content_is_a_conflict(terminal: Terminal) -> None:
 
 
 def test_a_record_signed_with_an_unenrolled_key_is_refused(terminal: Terminal) -> None:
-    stranger = Terminal(terminal.client)
+    stranger = Terminal(terminal.client, "T1")
     receipt = terminal.request("POST", "/v1/results", {"records": [stranger.record()]}).json()["receipts"][0]
     assert receipt["reason"] == "record_key_unknown"
 
@@ -229,7 +240,7 @@ def test_ids_stored_by_a_concurrent_request_are_told_apart_without_a_rollback(ce
 
     sessions = session_factory(make_engine(centre_db))
     with sessions() as session:
-        session.add(Device(device_id="T1", name="hall", secret=SECRET))
+        session.add(Device(device_id="T1", name="hall"))
         session.commit()
         session.add_all([Certification(**row("a", "d1")), Certification(**row("b", "d2"))])
         session.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +26,23 @@ def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_device_add_prints_id_and_a_fresh_secret(centre_db: str) -> None:
+def test_device_add_prints_id_and_a_one_time_code_kept_only_as_a_hash(centre_db: str) -> None:
     db = centre_db
     code, out = _run("device", "add", "东城大厅 1", "--db", db, "--json")
     first = json.loads(out)
-    assert code == 0 and len(first["secret"]) == 64 and first["device_id"].startswith("KIOSK-")
+    assert code == 0 and first["device_id"].startswith("KIOSK-") and len(first["enrolment_code"]) == 19
+    assert first["expires_at"] > datetime.now(timezone.utc).isoformat()
     second = json.loads(_run("device", "add", "hall 2", "--db", db, "--json")[1])
-    assert second["secret"] != first["secret"]
+    assert second["enrolment_code"] != first["enrolment_code"]
     code, out = _run("device", "add", "again", "--device-id", first["device_id"], "--db", db)
     assert code != 0 and "already exists" in out
     code, out = _run("device", "list", "--db", db, "--json")
-    assert first["secret"] not in out and first["device_id"] in out
+    assert first["enrolment_code"] not in out and first["device_id"] in out and '"awaiting"' in out
+    if "://" not in db:  # a SQLite file: read it as an intruder would
+        raw = Path(db).read_bytes() + (Path(db + "-wal").read_bytes() if Path(db + "-wal").exists() else b"")
+        for printed in (first["enrolment_code"], first["enrolment_code"].replace("-", "")):
+            assert printed.encode() not in raw
+    assert _run("device", "reenrol", "NOPE", "--db", db)[0] != 0
 
 
 def test_an_unsupported_database_url_is_one_clear_line(tmp_path: Path) -> None:
@@ -142,9 +149,16 @@ def test_a_photo_is_encoded_again_only_when_its_content_changes(centre_db: str, 
 def test_a_centre_database_from_before_photo_hashes_gets_the_column(tmp_path: Path) -> None:
     import sqlite3
 
+    from alembic import command
+
+    from center.schema import alembic_config
+
     db = tmp_path / "old.db"
-    make_engine(str(db)).dispose()
-    with sqlite3.connect(db) as connection:  # what a release before migrations and photo hashes left
+    engine = make_engine(str(db), migrate=False)
+    with engine.begin() as connection:  # the tables of a release before migrations...
+        command.upgrade(alembic_config(connection), "0001_initial")
+    engine.dispose()
+    with sqlite3.connect(db) as connection:  # ...and before photo hashes
         connection.execute("ALTER TABLE pensioners DROP COLUMN photo_sha256")
         connection.execute("DROP TABLE alembic_version")
     make_engine(str(db)).dispose()

@@ -7,12 +7,13 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from center.db import Base, database_url, make_engine
-from center.schema import MIGRATIONS_DIR, current_revision, head_revision, upgrade
+from center.schema import MIGRATIONS_DIR, alembic_config, current_revision, head_revision, upgrade
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +37,9 @@ def test_a_new_database_at_head_matches_the_models_exactly(centre_db: str) -> No
 
 def test_a_database_made_by_the_old_create_all_is_adopted_with_its_rows(centre_db: str) -> None:
     old = create_engine(database_url(centre_db))
-    Base.metadata.create_all(old)  # what make_engine did before migrations...
+    with old.begin() as connection:  # the tables make_engine's create_all made before migrations...
+        command.upgrade(alembic_config(connection), "0001_initial")
+        connection.exec_driver_sql("DROP TABLE alembic_version")
     with old.begin() as connection:  # ...in a release before photo_sha256 existed
         connection.exec_driver_sql("ALTER TABLE pensioners DROP COLUMN photo_sha256")
         connection.exec_driver_sql("INSERT INTO devices (device_id, name, secret, disabled, created_at) "
@@ -50,6 +53,7 @@ def test_a_database_made_by_the_old_create_all_is_adopted_with_its_rows(centre_d
         assert current_revision(connection) == head_revision()
         assert "photo_sha256" in {column["name"] for column in inspect(connection).get_columns("pensioners")}
         assert connection.exec_driver_sql("SELECT device_id FROM devices").scalars().all() == ["KIOSK-OLD"]
+        assert "secret" not in {column["name"] for column in inspect(connection).get_columns("devices")}
         assert connection.exec_driver_sql("SELECT seq, photo_sha256 FROM pensioners").all() == [(7, None)]
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     engine.dispose()
@@ -92,3 +96,4 @@ def test_db_upgrade_on_a_database_it_cannot_open_is_one_line(tmp_path: Path) -> 
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+

@@ -182,7 +182,7 @@ def test_a_record_and_its_audit_with_members_are_stored_and_sent_as_with_strings
 
 
 def _client(handler: Handler, ca_file: str = "") -> CentreClient:
-    credentials = new_credentials("https://centre.example", "T-1", "ab" * 32)
+    credentials = new_credentials("https://centre.example", "T-1", "ABCD-EFGH-JKMN-PQRS")
     return CentreClient(credentials, FakeClock(NOW), 5.0, httpx.MockTransport(handler), ca_file=ca_file)
 
 
@@ -234,16 +234,20 @@ def test_an_unusable_ca_file_is_a_sync_reason(tmp_path: Path) -> None:
     assert info.value.code is SyncReason.CA_FILE_INVALID
 
 
-@pytest.mark.parametrize(("url", "device_id", "secret", "expected"), [
-    ("ftp://centre.example", "T-1", "ab" * 32, SyncReason.URL_INVALID),
-    ("http://centre.example", "T-1", "ab" * 32, SyncReason.URL_INVALID),
-    ("https://centre.example?x=1", "T-1", "ab" * 32, SyncReason.URL_INVALID),
-    ("https://centre.example", "T 1", "ab" * 32, SyncReason.DEVICE_ID_INVALID),
-    ("https://centre.example", "T-1", "xyz", SyncReason.SECRET_INVALID),
+CODE = "ABCD-EFGH-JKMN-PQRS"
+
+
+@pytest.mark.parametrize(("url", "device_id", "code", "expected"), [
+    ("ftp://centre.example", "T-1", CODE, SyncReason.URL_INVALID),
+    ("http://centre.example", "T-1", CODE, SyncReason.URL_INVALID),
+    ("https://centre.example?x=1", "T-1", CODE, SyncReason.URL_INVALID),
+    ("https://centre.example", "T 1", CODE, SyncReason.DEVICE_ID_INVALID),
+    ("https://centre.example", "T-1", "xyz", SyncReason.ENROLMENT_CODE_INVALID),
+    ("https://centre.example", "T-1", "ABCD-EFGH-JKMN-PQRU", SyncReason.ENROLMENT_CODE_INVALID),
 ])
-def test_bad_credentials_are_sync_reasons(url: str, device_id: str, secret: str, expected: SyncReason) -> None:
+def test_bad_credentials_are_sync_reasons(url: str, device_id: str, code: str, expected: SyncReason) -> None:
     with pytest.raises(SyncError) as info:
-        new_credentials(url, device_id, secret)
+        new_credentials(url, device_id, code)
     assert info.value.code is expected
 
 
@@ -263,7 +267,7 @@ def test_a_damaged_credentials_file_and_a_missing_one_are_sync_reasons(config: K
 # Reasons of one set-aside record (grouped by the "records set aside" check, never a round's error),
 # and the enrolment command's own refusals (printed by `kiosk enroll-device`, never stored).
 NOT_A_ROUNDS_ERROR = {SyncReason.RECORD_REJECTED, SyncReason.RECORD_UNSENDABLE, SyncReason.URL_INVALID,
-                      SyncReason.DEVICE_ID_INVALID, SyncReason.SECRET_INVALID}
+                      SyncReason.DEVICE_ID_INVALID, SyncReason.ENROLMENT_CODE_INVALID}
 
 
 @pytest.mark.parametrize("reason", sorted(set(SyncReason) - NOT_A_ROUNDS_ERROR))

@@ -33,8 +33,11 @@ def centre(module_centre_db: str) -> Iterator[CenterProcess]:
 @pytest.fixture
 def device(centre: CenterProcess) -> tuple[str, str]:
     output = json.loads(centre.admin("device", "add", "CLI hall", "--json"))
-    assert set(output) >= {"device_id", "secret"}
-    return output["device_id"], output["secret"]
+    assert set(output) >= {"device_id", "enrolment_code"}
+    return output["device_id"], output["enrolment_code"]
+
+
+CODE = "ABCD-EFGH-JKMN-PQRS"
 
 
 def _json_lines(text: str) -> list[dict]:
@@ -43,14 +46,17 @@ def _json_lines(text: str) -> list[dict]:
 
 def test_enrol_then_sync_once(centre: CenterProcess, device: tuple[str, str], data_dir: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    device_id, secret = device
-    assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--secret", secret, "--json"]) == 0
+    device_id, code = device
+    assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--code", code, "--json"]) == 0
     out = capsys.readouterr().out
     enrolled = json.loads(out)
     assert enrolled["registered"] is True and enrolled["device_id"] == device_id
     path = credentials_path(data_dir)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert secret not in out
+    assert code not in out
+    stored = json.loads(path.read_text())
+    assert "secret" not in stored and stored["enrolment_code"] == ""  # spent: forgotten
+    assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--code", code]) == 2  # once only
     clock = SystemClock()
     with Store.from_config(load_config(), clock) as store:
         for index in range(3):
@@ -67,13 +73,24 @@ def test_enrol_then_sync_once(centre: CenterProcess, device: tuple[str, str], da
     assert run_cli(["sync", "--status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert (status["enrolled"], status["pending"], status["sent"], status["last_error_code"]) == (True, 0, 3, None)
+    assert run_cli(["rotate-key", "--json"]) == 0
+    rotated = json.loads(capsys.readouterr().out)
+    assert rotated["previous_key_id"] == enrolled["key_id"] != rotated["key_id"]
+    assert load_credentials(data_dir).key_id == rotated["key_id"]
+    with Store.from_config(load_config(), clock) as store:
+        store.record_attempt(CertificationRecord(session_id="s9", occurred_at=clock.now(), device_id=device_id,
+                                                 region_code="110101", id_number=None, outcome="card_unreadable"))
+    assert run_cli(["sync", "--once", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pushed"] == 1
+    listed = [json.loads(line) for line in centre.admin("device", "list", "--json").splitlines()]
+    assert next(d for d in listed if d["device_id"] == device_id)["key_id"] == rotated["key_id"]
 
 
 def test_sync_without_a_reachable_centre_prints_the_error_not_a_traceback(
         data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     port = free_port()  # nothing listens there
-    secret = signing.new_secret()
-    assert run_cli(["enroll-device", "--center", f"http://127.0.0.1:{port}", "--device-id", "T9", "--secret", secret,
+    code = signing.new_enrolment_code()
+    assert run_cli(["enroll-device", "--center", f"http://127.0.0.1:{port}", "--device-id", "T9", "--code", code,
                     "--json"]) == 0
     enrolled = json.loads(capsys.readouterr().out)
     assert (enrolled["registered"], enrolled["error"]) == (False, "center_unreachable")
@@ -89,23 +106,23 @@ def test_sync_without_a_reachable_centre_prints_the_error_not_a_traceback(
     assert "center_unreachable" in checks["last sync"]["detail"]
 
 
-def test_enrolment_with_a_wrong_secret_stores_nothing(centre: CenterProcess, device: tuple[str, str],
-                                                      data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    device_id, _secret = device
-    status = run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--secret", "ab" * 32])
+def test_enrolment_with_a_wrong_code_stores_nothing(centre: CenterProcess, device: tuple[str, str],
+                                                    data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    device_id, _code = device
+    status = run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--code", CODE])
     assert status == 2 and "auth_failed" in capsys.readouterr().err
     assert load_credentials(data_dir) is None
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
-    (["--center", "ftp://x", "--device-id", "T1", "--secret", "ab" * 32], "sync_url_invalid"),
-    (["--center", "http://10.0.0.1", "--device-id", "T1", "--secret", "ab" * 32], "https"),
-    (["--center", "https://c.example", "--device-id", "bad id!", "--secret", "ab" * 32], "sync_device_id_invalid"),
-    (["--center", "https://c.example", "--device-id", "T1", "--secret", "short"], "sync_secret_invalid"),
-    (["--center", "http://[::1", "--device-id", "T1", "--secret", "ab" * 32], "sync_url_invalid"),
-    (["--center", "https://c.example:99999", "--device-id", "T1", "--secret", "ab" * 32], "sync_url_invalid"),
-    (["--center", "https://c.example:abc", "--device-id", "T1", "--secret", "ab" * 32], "sync_url_invalid"),
-    (["--center", "https://c.example/\x01", "--device-id", "T1", "--secret", "ab" * 32], "sync_url_invalid"),
+    (["--center", "ftp://x", "--device-id", "T1", "--code", CODE], "sync_url_invalid"),
+    (["--center", "http://10.0.0.1", "--device-id", "T1", "--code", CODE], "https"),
+    (["--center", "https://c.example", "--device-id", "bad id!", "--code", CODE], "sync_device_id_invalid"),
+    (["--center", "https://c.example", "--device-id", "T1", "--code", "short"], "sync_enrolment_code_invalid"),
+    (["--center", "http://[::1", "--device-id", "T1", "--code", CODE], "sync_url_invalid"),
+    (["--center", "https://c.example:99999", "--device-id", "T1", "--code", CODE], "sync_url_invalid"),
+    (["--center", "https://c.example:abc", "--device-id", "T1", "--code", CODE], "sync_url_invalid"),
+    (["--center", "https://c.example/\x01", "--device-id", "T1", "--code", CODE], "sync_url_invalid"),
 ])
 def test_bad_enrolment_input_is_refused_with_a_reason(argv: list[str], fragment: str, data_dir: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,12 +159,12 @@ def test_a_usable_centre_url_passes(url: str, expected: str) -> None:
 
 def test_cli_names_an_invalid_centre_url_instead_of_an_internal_error(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    status = run_cli(["enroll-device", "--center", "http://[::1", "--device-id", "T1", "--secret", "ab" * 32])
+    status = run_cli(["enroll-device", "--center", "http://[::1", "--device-id", "T1", "--code", CODE])
     err = capsys.readouterr().err
     assert status == 2 and status != 70, err
     assert "[sync_url_invalid]" in err and "--center" in err and "http://[::1" in err and "IPv6" in err
     monkeypatch.setenv("KIOSK__SYNC__CENTER_URL", "'https://c.example:abc'")
-    status = run_cli(["enroll-device", "--device-id", "T1", "--secret", "ab" * 32])
+    status = run_cli(["enroll-device", "--device-id", "T1", "--code", CODE])
     err = capsys.readouterr().err
     assert status == 2 and "[sync_url_invalid]" in err and "sync.center_url" in err
     assert load_credentials(data_dir) is None
@@ -160,8 +177,8 @@ def test_sync_before_enrolment_says_not_enrolled(data_dir: Path, capsys: pytest.
 
 def test_credentials_readable_by_others_are_refused(centre: CenterProcess, device: tuple[str, str], data_dir: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    device_id, secret = device
-    assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--secret", secret]) == 0
+    device_id, code = device
+    assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--code", code]) == 0
     capsys.readouterr()
     credentials_path(data_dir).chmod(0o644)
     assert run_cli(["sync", "--once", "--json"]) == 1
@@ -174,8 +191,8 @@ def test_credentials_readable_by_others_are_refused(centre: CenterProcess, devic
 
 def test_a_disabled_device_shows_as_an_auth_failure(centre: CenterProcess, device: tuple[str, str],
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    device_id, secret = device
-    assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--secret", secret]) == 0
+    device_id, code = device
+    assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--code", code]) == 0
     capsys.readouterr()
     centre.admin("device", "disable", device_id)
     assert run_cli(["sync", "--once", "--json"]) == 1
@@ -205,10 +222,10 @@ def test_a_kiosk_killed_mid_batch_resends_and_the_centre_keeps_one_copy(
     from center.db import Certification
     from centre_harness import REPO_ROOT, FaultProxy
 
-    device_id, secret = device
+    device_id, code = device
     proxy = FaultProxy(centre.port).start()
     try:
-        assert run_cli(["enroll-device", "--center", proxy.url, "--device-id", device_id, "--secret", secret]) == 0
+        assert run_cli(["enroll-device", "--center", proxy.url, "--device-id", device_id, "--code", code]) == 0
         clock = SystemClock()
         with Store.from_config(load_config(), clock) as store:
             for index in range(250):
@@ -246,9 +263,9 @@ def test_https_with_the_regions_ca_and_refusal_without_it(tmp_path: Path, data_d
     certificate, key, ca = self_signed_tls(tmp_path)
     with CenterProcess(tmp_path / "tls.db", tls=(certificate, key, ca)) as centre:
         added = json.loads(centre.admin("device", "add", "TLS hall", "--json"))
-        device_id, secret = added["device_id"], added["secret"]
+        device_id, code = added["device_id"], added["enrolment_code"]
         monkeypatch.setenv("KIOSK__SYNC__CA_FILE", str(ca))
-        assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--secret", secret,
+        assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--code", code,
                         "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["registered"] is True
         assert run_cli(["sync", "--once", "--json"]) == 0
@@ -282,7 +299,7 @@ def test_an_unusable_ca_file_does_not_count_as_reaching_the_centre(tmp_path: Pat
     from kiosk.sync.credentials import new_credentials, save_credentials
     from kiosk.sync.worker import SyncWorker
 
-    save_credentials(data_dir, new_credentials("http://127.0.0.1:9", "t9", signing.new_secret()))  # nothing there
+    save_credentials(data_dir, new_credentials("http://127.0.0.1:9", "t9", CODE))  # nothing there
     monkeypatch.setenv("KIOSK__SYNC__CA_FILE", str(tmp_path / "missing.pem"))
     worker = SyncWorker(load_config(), SystemClock())
     assert worker.run_once().error == "sync_ca_file_invalid"

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from center.db import Certification, Device, DeviceKey, make_engine, session_factory
+from center.enrolment import issue_code
 from center.provincial_roster import generate_synthetic
 from centre_harness import CenterProcess, FaultProxy, free_port
 from kiosk.clock import CHINA_STANDARD_TIME, FakeClock, SystemClock
@@ -50,12 +51,14 @@ def centre(module_centre_db: str) -> Iterator[CenterProcess]:
 
 
 def add_device(db: str, device_id: str | None = None) -> tuple[str, str]:
+    """A device as `kiosk-center device add` makes it: (device id, one-time enrolment code)."""
     device_id = device_id or f"T-{uuid.uuid4().hex[:8]}"
-    secret = signing.new_secret()
     with session_factory(make_engine(db))() as session:
-        session.add(Device(device_id=device_id, name="test hall", secret=secret))
+        row = Device(device_id=device_id, name="test hall")
+        code = issue_code(row, 1)
+        session.add(row)
         session.commit()
-    return device_id, secret
+    return device_id, code
 
 
 def received(db: str, device_id: str) -> tuple[int, int]:
@@ -70,13 +73,13 @@ def received(db: str, device_id: str) -> tuple[int, int]:
 class Rig:
     """A terminal enrolled with the centre through a fault proxy."""
 
-    def __init__(self, centre: CenterProcess, data_dir: Path, *, secret: str | None = None,
+    def __init__(self, centre: CenterProcess, data_dir: Path, *, code: str | None = None,
                  clock: FakeClock | SystemClock | None = None) -> None:
         self.centre = centre
         self.proxy = FaultProxy(centre.port).start()
-        self.device_id, real_secret = add_device(centre.db)
+        self.device_id, real_code = add_device(centre.db)
         self.config: KioskConfig = load_config(env={**os.environ, "KIOSK__TERMINAL__DEVICE_ID": self.device_id})
-        save_credentials(data_dir, new_credentials(self.proxy.url, self.device_id, secret or real_secret))
+        save_credentials(data_dir, new_credentials(self.proxy.url, self.device_id, code or real_code))
         self.clock = clock or SystemClock()
         self.store = Store.from_config(self.config, self.clock)
         self.worker = SyncWorker(self.config, self.clock)
@@ -168,8 +171,8 @@ def test_an_answer_later_than_the_timeout_is_a_network_error(centre: CenterProce
         rig.close()
 
 
-def test_a_wrong_secret_is_an_auth_failure_and_loses_nothing(centre: CenterProcess, data_dir: Path) -> None:
-    rig = Rig(centre, data_dir, secret="0f" * 32)
+def test_a_wrong_code_is_an_auth_failure_and_loses_nothing(centre: CenterProcess, data_dir: Path) -> None:
+    rig = Rig(centre, data_dir, code=signing.new_enrolment_code())
     try:
         rig.add_records(3)
         report = rig.worker.run_once()
@@ -189,8 +192,9 @@ def test_replayed_and_old_requests_are_refused(rig: Rig) -> None:
     replay = httpx.post(f"{rig.centre.url}/v1/results", content=captured.body,
                         headers={**headers, "Content-Type": "application/json"})
     assert (replay.status_code, replay.json()["error"]["code"]) == (401, "auth_nonce_replayed")
-    secret = json.loads((rig.config.terminal.resolved_data_dir() / "sync" / "credentials.json").read_text())["secret"]
-    old = signing.sign_request(secret, rig.device_id, "GET", "/v1/roster", b"", int(time.time()) - 3600)
+    stored = json.loads((rig.config.terminal.resolved_data_dir() / "sync" / "credentials.json").read_text())
+    key = signing.private_key_from_text(stored["private_key"])
+    old = signing.sign_request(key, rig.device_id, "GET", "/v1/roster", b"", int(time.time()) - 3600)
     answer = httpx.get(f"{rig.centre.url}/v1/roster", headers=old.as_dict())
     assert (answer.status_code, answer.json()["error"]["code"]) == (401, "auth_request_stale")
     assert received(rig.centre.db, rig.device_id) == (2, 2)
@@ -391,7 +395,9 @@ def test_sync_now_beside_the_background_round_sends_each_record_once(rig: Rig) -
     assert received(rig.centre.db, rig.device_id) == (300, 300)
 
 
-def test_a_centre_that_lost_the_signing_key_gets_it_again_and_sets_nothing_aside(rig: Rig) -> None:
+def test_a_centre_that_lost_the_terminals_key_is_an_auth_failure_and_sets_nothing_aside(rig: Rig) -> None:
+    """A key cannot be registered again by the terminal alone (that would let anyone do it): the
+    operator issues a code, the terminal enrols again, and the waiting records go."""
     rig.add_records(5)
     assert rig.worker.run_once().error is None
     with session_factory(make_engine(rig.centre.db))() as session:  # the centre restored from an old backup
@@ -399,10 +405,12 @@ def test_a_centre_that_lost_the_signing_key_gets_it_again_and_sets_nothing_aside
         session.commit()
     rig.add_records(4)
     report = rig.worker.run_once()
+    assert (report.error, report.pushed, report.rejected, report.pending) == ("auth_failed", 0, 0, 4)
+    code = json.loads(rig.centre.admin("device", "reenrol", rig.device_id, "--json"))["enrolment_code"]
+    save_credentials(rig.config.terminal.resolved_data_dir(), new_credentials(rig.proxy.url, rig.device_id, code))
+    report = rig.worker.run_once()
     assert (report.error, report.pushed, report.rejected, report.pending) == (None, 4, 0, 0)
     assert received(rig.centre.db, rig.device_id) == (9, 9)
-    enrolments = [seen for seen in rig.proxy.seen if seen.path == "/v1/enrol"]
-    assert len(enrolments) == 2  # at the first contact, and once again: not on every round
 
 
 def test_a_malformed_roster_change_is_skipped_without_blocking_the_rest(rig: Rig) -> None:

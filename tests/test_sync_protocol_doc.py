@@ -9,8 +9,10 @@ import pytest
 from center.app import create_app
 from wire.codes import RecordRejection, RecordVerdict, WireError
 from wire.result_record import RecordReceipt, ResultRecord
-from wire.schemas import EnrolRequest, EnrolResponse, Heartbeat, HeartbeatResponse, RosterChange, RosterPage
-from wire.signing import HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, SCHEME
+from wire.schemas import (EnrolRequest, EnrolResponse, Heartbeat, HeartbeatResponse, KeyRotation, RosterChange,
+                          RosterPage)
+from wire.signing import (HEADER_CONTENT, HEADER_DEVICE, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+                          SCHEME)
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "sync-protocol.yaml").read_text(encoding="utf-8")
 
@@ -19,7 +21,7 @@ def _section(name: str) -> str:
     """The text of one schema under components/schemas (up to the next schema)."""
     start = DOC.index(f"\n    {name}:\n")
     following = [DOC.find(f"\n    {other}:", start + 1) for other in
-                 ("EnrolRequest", "EnrolResponse", "ResultRecord", "RecordReceipt", "ResultBatchResponse",
+                 ("EnrolRequest", "KeyRotation", "EnrolResponse", "ResultRecord", "RecordReceipt", "ResultBatchResponse",
                   "RosterChange", "RosterPage", "Heartbeat", "HeartbeatResponse", "ErrorResponse")]
     end = min([index for index in following if index > start] or [len(DOC)])
     return DOC[start:end]
@@ -39,7 +41,8 @@ def test_every_reason_code_is_documented(code: str) -> None:
 
 
 @pytest.mark.parametrize(("model", "schema"), [(ResultRecord, "ResultRecord"), (Heartbeat, "Heartbeat"),
-                                               (EnrolRequest, "EnrolRequest"), (RosterChange, "RosterChange"),
+                                               (EnrolRequest, "EnrolRequest"), (KeyRotation, "KeyRotation"),
+                                               (RosterChange, "RosterChange"),
                                                (EnrolResponse, "EnrolResponse"), (RecordReceipt, "RecordReceipt"),
                                                (RosterPage, "RosterPage"), (HeartbeatResponse, "HeartbeatResponse")])
 def test_every_field_is_documented(model: type, schema: str) -> None:
@@ -49,5 +52,5 @@ def test_every_field_is_documented(model: type, schema: str) -> None:
 
 
 def test_the_signing_scheme_is_documented() -> None:
-    for name in (SCHEME, HEADER_DEVICE, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE):
+    for name in (SCHEME, HEADER_DEVICE, HEADER_KEY, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_CONTENT, HEADER_SIGNATURE):
         assert name in DOC

@@ -1,4 +1,4 @@
-"""Request HMACs, record signatures and template encoding of the sync protocol (pure functions)."""
+"""Request and record signatures, enrolment codes and template encoding of the sync protocol (pure functions)."""
 
 from __future__ import annotations
 
@@ -10,26 +10,48 @@ from hypothesis import strategies as st
 from wire import signing
 from wire.template_codec import decode_template, encode_template
 
-SECRET = "ab" * 32
+KEY = signing.new_signing_key()
+PUBLIC = signing.public_key_text(KEY)
 
 
 def test_a_signed_request_verifies_and_any_change_breaks_it() -> None:
     body = b'{"records":[]}'
-    headers = signing.sign_request(SECRET, "T1", "POST", "/v1/results", body, 1_700_000_000)
-    assert signing.verify_request(SECRET, headers, "POST", "/v1/results", body)
-    assert not signing.verify_request("cd" * 32, headers, "POST", "/v1/results", body)
-    assert not signing.verify_request(SECRET, headers, "GET", "/v1/results", body)
-    assert not signing.verify_request(SECRET, headers, "POST", "/v1/roster", body)
-    assert not signing.verify_request(SECRET, headers, "POST", "/v1/results", body + b" ")
-    moved = signing.SignedHeaders("T2", headers.timestamp, headers.nonce, headers.signature)
-    assert not signing.verify_request(SECRET, moved, "POST", "/v1/results", body)
-    later = signing.SignedHeaders("T1", headers.timestamp + 1, headers.nonce, headers.signature)
-    assert not signing.verify_request(SECRET, later, "POST", "/v1/results", body)
+    headers = signing.sign_request(KEY, "T1", "POST", "/v1/results", body, 1_700_000_000)
+    assert signing.verify_request(PUBLIC, headers, "POST", "/v1/results") and signing.body_matches(headers, body)
+    assert not signing.body_matches(headers, body + b" ")
+    assert not signing.verify_request(signing.public_key_text(signing.new_signing_key()), headers, "POST", "/v1/results")
+    assert not signing.verify_request(PUBLIC, headers, "GET", "/v1/results")
+    assert not signing.verify_request(PUBLIC, headers, "POST", "/v1/roster")
+    for change in ({"device_id": "T2"}, {"timestamp": headers.timestamp + 1}, {"nonce": signing.new_nonce()},
+                   {"content_sha256": signing.body_digest(b"other")}, {"key_id": "0" * 16}):
+        moved = signing.SignedHeaders(**{**headers.__dict__, **change})
+        assert not signing.verify_request(PUBLIC, moved, "POST", "/v1/results"), change
+    assert headers.key_id == signing.key_id(PUBLIC)
+    assert signing.signed_headers_from(headers.as_dict()) == headers
 
 
 def test_the_query_string_is_covered() -> None:
-    headers = signing.sign_request(SECRET, "T1", "GET", "/v1/roster?cursor=5&limit=10", b"", 1)
-    assert not signing.verify_request(SECRET, headers, "GET", "/v1/roster?cursor=0&limit=10", b"")
+    headers = signing.sign_request(KEY, "T1", "GET", "/v1/roster?cursor=5&limit=10", b"", 1)
+    assert not signing.verify_request(PUBLIC, headers, "GET", "/v1/roster?cursor=0&limit=10")
+
+
+@pytest.mark.parametrize("change", [{"X-Kiosk-Nonce": "ABC"}, {"X-Kiosk-Key": "xyz"}, {"X-Kiosk-Content-SHA256": "0"},
+                                    {"X-Kiosk-Timestamp": "soon"}, {"X-Kiosk-Signature": ""}])
+def test_malformed_headers_are_named_not_echoed(change: dict) -> None:
+    headers = {**signing.sign_request(KEY, "T1", "GET", "/v1/roster", b"", 1).as_dict(), **change}
+    with pytest.raises(signing.HeadersInvalid) as info:
+        signing.signed_headers_from(headers)
+    assert all(value not in str(info.value) for value in change.values() if value)
+
+
+def test_enrolment_codes_are_fresh_forgiving_and_hashed() -> None:
+    codes = {signing.new_enrolment_code() for _ in range(50)}
+    assert len(codes) == 50 and all(len(code) == 19 and code.count("-") == 3 for code in codes)
+    code = next(iter(codes))
+    assert signing.enrolment_code_hash(code) == signing.enrolment_code_hash(code.lower().replace("-", " "))
+    assert code.replace("-", "") not in signing.enrolment_code_hash(code)
+    with pytest.raises(ValueError):
+        signing.normalise_enrolment_code(code[:-1])
 
 
 def test_nonces_are_fresh_and_hex() -> None:

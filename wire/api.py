@@ -11,17 +11,31 @@ PATH_ENROL = f"{API_PREFIX}/enrol"
 PATH_ROSTER = f"{API_PREFIX}/roster"
 PATH_RESULTS = f"{API_PREFIX}/results"
 PATH_HEARTBEAT = f"{API_PREFIX}/heartbeat"
+PATH_KEYS = f"{API_PREFIX}/keys"
 
 # A request older or newer than this (by the centre's clock) is refused as stale; nonces are kept
 # for twice as long so that a replay can never slip in after its nonce was forgotten.
 SKEW_WINDOW_S = 300
-# Largest request body the centre reads (bytes). 500 records with a 100 KB JPEG each fit in 64 MiB;
-# decision records alone are about 600 bytes each.
-MAX_BODY_BYTES = 64 * 1024 * 1024
+# Largest request body the centre reads (bytes): what a batch can need. A decision record is about
+# 1 KB, so a full batch of decision records is about 1 MB; a face image adds at most 700 KB of base64.
+# A batch with images larger than this is refused (413) and the terminal splits it in halves.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+# An enrolment or key rotation is a public key and a code: it is read before anything is trusted.
+MAX_SMALL_BODY_BYTES = 4 * 1024
+# A body must arrive within this time (seconds) once its headers have passed, or the request is
+# refused (408): a slow sender must not hold a worker.
+BODY_TIMEOUT_S = 30.0
 MAX_RECORDS_PER_BATCH = 1_000
 MAX_ROSTER_PAGE = 5_000
 DEFAULT_ROSTER_PAGE = 1_000
 MAX_FACE_IMAGE_BYTES = 512 * 1024
+# A roster cursor is a sequence number the centre handed out; it fits a signed 64-bit column.
+MAX_ROSTER_CURSOR = 2**63 - 1
+# How long an enrolment code from `kiosk-center device add` stays usable (hours), by default.
+ENROLMENT_CODE_HOURS = 72
+# A certification is due again within 365 days (domain: the rolling cycle); a leap day makes 366.
+# `certified_until` further than this after the day of `occurred_at` is refused.
+MAX_CERTIFIED_DAYS = 366
 # What a terminal's device id may be (the centre assigns it, the terminal is enrolled with it).
 DEVICE_ID_RULE = "1-64 ASCII letters, digits, '-', '_' or '.'"
 

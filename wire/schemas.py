@@ -31,27 +31,41 @@ def explain_errors(errors: Iterable[Mapping[str, Any]], *, whole: str, max_chars
     return (prefix + "; ".join(parts))[:max_chars]
 
 
+def _public_key(value: str) -> str:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raise ValueError("public_key is not base64") from None
+    if len(raw) != 32:
+        raise ValueError("public_key must be 32 raw bytes (Ed25519)")
+    return value
+
+
 class EnrolRequest(BaseModel):
-    """A terminal registers the public half of its record-signing key."""
+    """A terminal's first contact: the one-time enrolment code and the public half of the key pair it
+    generated. The request is signed with that new key (proof that the terminal holds it)."""
 
     model_config = _STRICT
+    enrolment_code: str = Field(min_length=16, max_length=40, description="as printed by `kiosk-center device add`")
     public_key: str = Field(min_length=44, max_length=44, description="raw Ed25519 public key, base64")
     software_version: str = Field(default="", max_length=40)
 
-    @field_validator("public_key")
-    @classmethod
-    def _is_key(cls, value: str) -> str:
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except ValueError:
-            raise ValueError("public_key is not base64") from None
-        if len(raw) != 32:
-            raise ValueError("public_key must be 32 raw bytes (Ed25519)")
-        return value
+    _key = field_validator("public_key")(classmethod(lambda cls, value: _public_key(value)))
+
+
+class KeyRotation(BaseModel):
+    """A terminal replaces its key: the request is signed with the current key, and the new key
+    signs :func:`wire.signing.rotation_statement` (``possession``)."""
+
+    model_config = _STRICT
+    public_key: str = Field(min_length=44, max_length=44, description="the new raw Ed25519 public key, base64")
+    possession: str = Field(min_length=1, max_length=100, description="the new key's signature of the rotation statement")
+
+    _key = field_validator("public_key")(classmethod(lambda cls, value: _public_key(value)))
 
 
 class EnrolResponse(BaseModel):
-    """The device as the centre knows it."""
+    """The device as the centre knows it, with the key now registered as its credential."""
 
     device_id: str
     key_id: str

@@ -1,18 +1,30 @@
 """Request and record signatures of the sync protocol (docs/sync-protocol.yaml), bytes in, values out.
 
-Two layers, both shared by the terminal (``kiosk/sync/``) and the reference centre (``center/``):
+One credential, two uses, both shared by the terminal (``kiosk/sync/``) and the reference centre
+(``center/``): the terminal's Ed25519 key pair, generated on the terminal at enrolment (only the
+public half ever leaves it).
 
-* **Request authentication**: every request carries ``X-Kiosk-Device``, ``X-Kiosk-Timestamp`` (Unix
-  seconds), ``X-Kiosk-Nonce`` (32 hex digits) and ``X-Kiosk-Signature``, the HMAC-SHA256 with the
-  device secret of :func:`canonical_request` (method, path with query, timestamp, nonce, SHA-256 of
-  the body). The centre refuses a timestamp further than its window from its own clock (stale) and a
-  nonce it has already seen within that window (replayed).
-* **Record signatures**: each certification result is also signed with the terminal's Ed25519 key
-  (generated on the terminal at enrolment; only the public half is sent). An HMAC with the shared
-  secret could have been forged by the centre itself; an asymmetric signature lets the centre prove
-  to a third party which terminal produced a record (non-repudiation).
+* **Request signatures**: every request carries ``X-Kiosk-Device``, ``X-Kiosk-Key`` (the key id),
+  ``X-Kiosk-Timestamp`` (Unix seconds), ``X-Kiosk-Nonce`` (32 hex digits),
+  ``X-Kiosk-Content-SHA256`` (of the body) and ``X-Kiosk-Signature``, the Ed25519 signature of
+  :func:`canonical_request`. Because the body's digest is a header, the centre verifies the
+  signature before it reads a byte of the body, and a stranger can make it read nothing.
+* **Record signatures**: each certification result is signed with the same key, so the centre can
+  prove to a third party which terminal produced a record (non-repudiation).
 
-Pure functions, no I/O, thread-safe. Nothing here logs; secrets and keys never appear in exceptions.
+Why signatures and not an HMAC: a shared secret sits at the centre too, and whoever reads the
+centre's database could then act as any terminal. With Ed25519 the centre stores public keys only,
+and nothing it holds lets anyone sign. Why request signatures and not mutual TLS: a province
+terminates TLS at its load balancer or gateway, so a client certificate would not reach the
+application (or would arrive as a header anyone behind the gateway could set); a signature covers
+the method, path, time, nonce and body end to end through any proxy, needs no CA, certificate
+expiry or revocation list on thousands of mostly-offline terminals, and is the same key that signs
+the records. TLS still protects confidentiality and authenticates the centre.
+
+Enrolment codes (:func:`new_enrolment_code`) are one-time, expiring, and kept by the centre only as
+a hash (:func:`enrolment_code_hash`).
+
+Pure functions, no I/O, thread-safe. Nothing here logs; keys and codes never appear in exceptions.
 """
 
 from __future__ import annotations
@@ -30,32 +42,41 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from wire.canonical import canonical_json
 
-SCHEME = "KIOSK-HMAC-SHA256"
+SCHEME = "KIOSK-ED25519"
 HEADER_DEVICE = "X-Kiosk-Device"
+HEADER_KEY = "X-Kiosk-Key"
 HEADER_TIMESTAMP = "X-Kiosk-Timestamp"
 HEADER_NONCE = "X-Kiosk-Nonce"
+HEADER_CONTENT = "X-Kiosk-Content-SHA256"
 HEADER_SIGNATURE = "X-Kiosk-Signature"
 NONCE_HEX_DIGITS = 32
-# Secrets are 32 random bytes, written as 64 hex digits; shorter ones are refused at enrolment so
-# that a typo'd or truncated secret fails loudly rather than weakening the HMAC.
-MIN_SECRET_HEX_DIGITS = 32
+KEY_ID_HEX_DIGITS = 16
+# Enrolment codes: 16 characters of Crockford's base32 (no I, L, O, U: nothing to misread when a code
+# is read out over the phone), 80 random bits, shown in groups of four.
+ENROLMENT_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ENROLMENT_CODE_CHARS = 16
+_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
 class SignedHeaders:
-    """The four authentication headers of one request."""
+    """The six authentication headers of one request."""
 
     device_id: str
+    key_id: str
     timestamp: int
     nonce: str
+    content_sha256: str
     signature: str
 
     def as_dict(self) -> dict[str, str]:
         """The headers as sent on the wire."""
         return {
             HEADER_DEVICE: self.device_id,
+            HEADER_KEY: self.key_id,
             HEADER_TIMESTAMP: str(self.timestamp),
             HEADER_NONCE: self.nonce,
+            HEADER_CONTENT: self.content_sha256,
             HEADER_SIGNATURE: self.signature,
         }
 
@@ -66,31 +87,33 @@ class HeadersInvalid(ValueError):
 
 
 def signed_headers_from(headers: Mapping[str, str]) -> SignedHeaders:
-    """The four authentication headers of a received request (``headers`` looked up by name; an
-    HTTP framework's case-insensitive mapping works). Raises :class:`HeadersInvalid` when one is
-    absent, the timestamp is not an integer or the nonce is not :data:`NONCE_HEX_DIGITS` lower-case
-    hex digits."""
+    """The authentication headers of a received request (``headers`` looked up by name; an HTTP
+    framework's case-insensitive mapping works). Raises :class:`HeadersInvalid` when one is absent,
+    the timestamp is not an integer, or the nonce, key id or content digest is not lower-case hex of
+    its length. The device id is not judged here (the caller answers an unknown one like a bad
+    signature)."""
     try:
         device_id = headers[HEADER_DEVICE]
+        key = headers[HEADER_KEY]
         timestamp = int(headers[HEADER_TIMESTAMP])
         nonce = headers[HEADER_NONCE]
+        content = headers[HEADER_CONTENT]
         signature = headers[HEADER_SIGNATURE]
     except (KeyError, ValueError):
-        raise HeadersInvalid(f"every request needs {HEADER_DEVICE}, {HEADER_TIMESTAMP} (Unix seconds), "
-                             f"{HEADER_NONCE} and {HEADER_SIGNATURE}") from None
-    if len(nonce) != NONCE_HEX_DIGITS or any(c not in "0123456789abcdef" for c in nonce):
-        raise HeadersInvalid(f"{HEADER_NONCE} must be {NONCE_HEX_DIGITS} lower-case hex digits")
-    return SignedHeaders(device_id, timestamp, nonce, signature)
+        raise HeadersInvalid(f"every request needs {HEADER_DEVICE}, {HEADER_KEY}, {HEADER_TIMESTAMP} (Unix seconds), "
+                             f"{HEADER_NONCE}, {HEADER_CONTENT} and {HEADER_SIGNATURE}") from None
+    for name, value, digits in ((HEADER_NONCE, nonce, NONCE_HEX_DIGITS), (HEADER_KEY, key, KEY_ID_HEX_DIGITS),
+                                (HEADER_CONTENT, content, 64)):
+        if len(value) != digits or not set(value) <= _HEX:
+            raise HeadersInvalid(f"{name} must be {digits} lower-case hex digits")
+    if not 1 <= len(signature) <= 100:
+        raise HeadersInvalid(f"{HEADER_SIGNATURE} must be a base64 Ed25519 signature")
+    return SignedHeaders(device_id, key, timestamp, nonce, content, signature)
 
 
 def is_fresh(timestamp: int, now_s: float, window_s: int) -> bool:
     """Whether a request timestamp (Unix seconds) is within ``window_s`` of the receiver's clock."""
     return abs(now_s - timestamp) <= window_s
-
-
-def new_secret() -> str:
-    """A fresh device secret: 32 random bytes as 64 lower-case hex digits."""
-    return secrets.token_hex(32)
 
 
 def new_nonce() -> str:
@@ -103,34 +126,96 @@ def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def canonical_request(method: str, path: str, timestamp: int, nonce: str, body: bytes, device_id: str) -> bytes:
-    """The exact bytes the request HMAC covers.
+def canonical_request(method: str, path: str, timestamp: int, nonce: str, device_id: str, key_id: str,
+                      content_sha256: str) -> bytes:
+    """The exact bytes a request signature covers.
 
     ``path`` is the raw path including the query string as sent (``/v1/roster?cursor=5&limit=100``).
-    The device id is covered too, so a signature cannot be moved to another device's header.
+    The device id and key id are covered too, so a signature cannot be moved to another device.
     """
-    lines = [SCHEME, method.upper(), path, str(int(timestamp)), nonce, device_id, body_digest(body)]
+    lines = [SCHEME, method.upper(), path, str(int(timestamp)), nonce, device_id, key_id, content_sha256]
     return "\n".join(lines).encode("utf-8")
 
 
-def sign_request(secret: str, device_id: str, method: str, path: str, body: bytes, timestamp: int,
+def sign_request(key: Ed25519PrivateKey, device_id: str, method: str, path: str, body: bytes, timestamp: int,
                  nonce: str | None = None) -> SignedHeaders:
-    """Signs one request; ``timestamp`` is Unix seconds (already corrected for known clock skew)."""
+    """Signs one request with the terminal's key; ``timestamp`` is Unix seconds (already corrected
+    for known clock skew)."""
     nonce = nonce or new_nonce()
-    message = canonical_request(method, path, timestamp, nonce, body, device_id)
-    signature = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
-    return SignedHeaders(device_id, int(timestamp), nonce, signature)
+    kid = key_id(public_key_text(key))
+    content = body_digest(body)
+    message = canonical_request(method, path, timestamp, nonce, device_id, kid, content)
+    signature = base64.b64encode(key.sign(message)).decode("ascii")
+    return SignedHeaders(device_id, kid, int(timestamp), nonce, content, signature)
 
 
-def verify_request(secret: str, headers: SignedHeaders, method: str, path: str, body: bytes) -> bool:
-    """True when ``headers.signature`` is the HMAC of this request (constant-time comparison).
+def verify_request(public_key_b64: str, headers: SignedHeaders, method: str, path: str) -> bool:
+    """True when ``headers.signature`` is the key's signature of this request's headers; never raises.
 
-    Freshness (timestamp window) and replay (nonce seen) are checked by the caller, which owns
+    The body is not needed: its digest is a signed header, which the caller compares with the body
+    it then reads (:func:`body_matches`). Freshness and replay are checked by the caller, which owns
     the clock and the nonce store.
     """
-    message = canonical_request(method, path, headers.timestamp, headers.nonce, body, headers.device_id)
-    expected = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, headers.signature)
+    message = canonical_request(method, path, headers.timestamp, headers.nonce, headers.device_id, headers.key_id,
+                                headers.content_sha256)
+    return _verify(public_key_b64, headers.signature, message)
+
+
+def body_matches(headers: SignedHeaders, body: bytes) -> bool:
+    """Whether ``body`` is the body the signed headers promised (constant-time comparison)."""
+    return hmac.compare_digest(body_digest(body), headers.content_sha256)
+
+
+# --- enrolment codes and key rotation -----------------------------------------------------------
+
+def new_enrolment_code() -> str:
+    """A fresh one-time enrolment code, ``XXXX-XXXX-XXXX-XXXX`` (80 random bits)."""
+    raw = "".join(secrets.choice(ENROLMENT_CODE_ALPHABET) for _ in range(ENROLMENT_CODE_CHARS))
+    return "-".join(raw[index:index + 4] for index in range(0, ENROLMENT_CODE_CHARS, 4))
+
+
+def normalise_enrolment_code(code: str) -> str:
+    """The code as the centre hashes it: upper case, without spaces and hyphens, with the letters
+    people mistype for digits folded (O -> 0, I and L -> 1). Raises ValueError when it is not
+    :data:`ENROLMENT_CODE_CHARS` characters of the alphabet then."""
+    folded = code.upper().replace("-", "").replace(" ", "").translate(str.maketrans("OIL", "011"))
+    if len(folded) != ENROLMENT_CODE_CHARS or not set(folded) <= set(ENROLMENT_CODE_ALPHABET):
+        raise ValueError(f"an enrolment code is {ENROLMENT_CODE_CHARS} letters and digits, as printed by "
+                         "`kiosk-center device add`")
+    return folded
+
+
+def enrolment_code_hash(code: str) -> str:
+    """What the centre stores of a code: SHA-256 (hex) of its normalised form. 80 random bits need
+    no slow hash: nobody can search them, and the code dies at first use or expiry anyway.
+    Raises ValueError as :func:`normalise_enrolment_code`."""
+    return hashlib.sha256(b"kiosk-enrolment-code:" + normalise_enrolment_code(code).encode("ascii")).hexdigest()
+
+
+def rotation_statement(device_id: str, previous_key_id: str, new_public_key_b64: str) -> bytes:
+    """What the new key signs when a terminal rotates its key (proof it holds the new private key;
+    the request itself is signed with the previous key)."""
+    return "\n".join(["KIOSK-KEY-ROTATION", device_id, previous_key_id, new_public_key_b64]).encode("utf-8")
+
+
+def sign_bytes(key: Ed25519PrivateKey, message: bytes) -> str:
+    """The Ed25519 signature (base64) of ``message``."""
+    return base64.b64encode(key.sign(message)).decode("ascii")
+
+
+def verify_bytes(public_key_b64: str, signature_b64: str, message: bytes) -> bool:
+    """True when ``signature_b64`` is the key's signature of ``message``; never raises."""
+    return _verify(public_key_b64, signature_b64, message)
+
+
+def _verify(public_key_b64: str, signature_b64: str, message: bytes) -> bool:
+    try:
+        raw_key = base64.b64decode(public_key_b64, validate=True)
+        signature = base64.b64decode(signature_b64, validate=True)
+        Ed25519PublicKey.from_public_bytes(raw_key).verify(signature, message)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
 
 
 # --- record signatures (Ed25519) -------------------------------------------------------------------
@@ -186,10 +271,4 @@ def sign_record(key: Ed25519PrivateKey, record: Mapping[str, Any]) -> str:
 
 def verify_record(public_key_b64: str, record: Mapping[str, Any]) -> bool:
     """True when ``record["signature"]`` is a valid signature by this public key; never raises."""
-    try:
-        raw_key = base64.b64decode(public_key_b64, validate=True)
-        signature = base64.b64decode(str(record.get("signature", "")), validate=True)
-        Ed25519PublicKey.from_public_bytes(raw_key).verify(signature, canonical_record(record))
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
+    return _verify(public_key_b64, str(record.get("signature", "")), canonical_record(record))

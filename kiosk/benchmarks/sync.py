@@ -47,14 +47,14 @@ def measure(results: int, roster: int) -> list[Measurement]:
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-sync-") as folder:
         root = Path(folder)
         db = str(root / "centre.db")
-        secret = json.loads(_admin(db, "device", "add", "bench", "--device-id", "BENCH-1", "--json"))["secret"]
+        code = json.loads(_admin(db, "device", "add", "bench", "--device-id", "BENCH-1", "--json"))["enrolment_code"]
         port = _free_port()
         centre = _serve(db, port)
         try:
             config = load_config(env={"KIOSK_DATA_DIR": str(root / "data")})  # shipped defaults: batches of 100
             data_dir = config.terminal.resolved_data_dir()
             clock = SystemClock()
-            save_credentials(data_dir, new_credentials(f"http://127.0.0.1:{port}", "BENCH-1", secret))
+            save_credentials(data_dir, new_credentials(f"http://127.0.0.1:{port}", "BENCH-1", code))
             with Store.from_config(config, clock) as store:
                 start = clock.now()
                 with store.transaction():

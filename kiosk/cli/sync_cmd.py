@@ -1,10 +1,12 @@
-"""``kiosk enroll-device`` and ``kiosk sync``: credentials with the centre, and a sync round on demand."""
+"""``kiosk enroll-device``, ``kiosk rotate-key`` and ``kiosk sync``: the terminal's credential with the
+centre, and a sync round on demand."""
 
 from __future__ import annotations
 
 import json
 import signal
 import threading
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
@@ -55,13 +57,15 @@ def checked_center_url(url: str, source: str) -> str:
 @click.command()
 @click.option("--center", "center_url", default=None, help="Base URL of the centre (default: sync.center_url).")
 @click.option("--device-id", required=True, help="The id printed by `kiosk-center device add`.")
-@click.option("--secret", prompt=True, hide_input=True, help="The secret printed with it (prompted when absent).")
+@click.option("--code", prompt="Enrolment code", help="The one-time enrolment code printed with it (prompted when absent).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @pass_state
-def enroll_device_command(state: CliState, center_url: str | None, device_id: str, secret: str, as_json: bool) -> None:
-    """Store this terminal's credentials (data folder, mode 0600) and register its signing key."""
+def enroll_device_command(state: CliState, center_url: str | None, device_id: str, code: str, as_json: bool) -> None:
+    """Generate this terminal's key pair (kept in the data folder, mode 0600; the private key never
+    leaves the terminal) and register its public half with the one-time code."""
     from kiosk.sync.client import CentreClient  # noqa: PLC0415 - keep `kiosk --help` light
-    from kiosk.sync.credentials import mark_key_registered, new_credentials, save_credentials
+    from kiosk.disk import replace_file_privately
+    from kiosk.sync.credentials import credentials_path, mark_key_registered, new_credentials, save_credentials
     from kiosk.sync.engine import software_version
 
     config = state.config
@@ -69,21 +73,26 @@ def enroll_device_command(state: CliState, center_url: str | None, device_id: st
     if not url:
         raise click.UsageError("give --center URL (sync.center_url is empty)")
     url = checked_center_url(url, "--center" if center_url else "sync.center_url")
-    credentials = new_credentials(url, device_id, secret)
+    credentials = new_credentials(url, device_id, code)
     data_dir = config.terminal.resolved_data_dir()
+    previous = _read_if_present(credentials_path(data_dir))
     path = save_credentials(data_dir, credentials)
     registered, problem = False, ""
     client = CentreClient(credentials, SystemClock(), config.sync.request_timeout_s, ca_file=config.sync.ca_file)
     try:
-        client.enrol(credentials.public_key(), software_version())
+        client.enrol(software_version())
         mark_key_registered(data_dir, credentials)
         registered = True
     except SyncError as exc:
         problem = exc.code
         if exc.code == SyncReason.AUTH_FAILED:
-            path.unlink(missing_ok=True)  # wrong id or secret: keep nothing that cannot work
-            raise SyncError("the centre does not accept this device id and secret; nothing was stored",
-                            code=SyncReason.AUTH_FAILED) from None
+            # A wrong, used or expired code: keep nothing that cannot work, and lose nothing that did.
+            if previous is None:
+                path.unlink(missing_ok=True)
+            else:
+                replace_file_privately(path, previous)
+            raise SyncError("the centre does not accept this device id and enrolment code (wrong, used or expired: "
+                            "ask for a new one); nothing was stored", code=SyncReason.AUTH_FAILED) from None
     finally:
         client.close()
     if as_json:
@@ -91,14 +100,52 @@ def enroll_device_command(state: CliState, center_url: str | None, device_id: st
                                "credentials_file": str(path), "registered": registered,
                                **({"error": problem} if problem else {})}))
         return
-    click.echo(f"credentials stored in {path} (mode 0600)")
+    click.echo(f"key pair generated; credentials stored in {path} (mode 0600)")
     if registered:
-        click.echo(f"the centre registered signing key {credentials.key_id}")
+        click.echo(f"the centre registered key {credentials.key_id}")
     else:
         click.echo(f"the centre could not be reached now ({problem}); the key is registered at the first sync")
     if device_id != config.terminal.device_id:
         click.echo(f"note: terminal.device_id in the configuration is {config.terminal.device_id!r}; "
                    "records are sent under the enrolled id", err=True)
+
+
+def _read_if_present(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@pass_state
+def rotate_key_command(state: CliState, as_json: bool) -> None:
+    """Generate a new key pair and have the centre replace the current key by it (the request is
+    signed with the current key). The new key is stored only once the centre has taken it."""
+    from kiosk.sync.client import CentreClient  # noqa: PLC0415 - keep `kiosk --help` light
+    from kiosk.sync.credentials import load_credentials, rotated_credentials, save_credentials
+
+    config = state.config
+    data_dir = config.terminal.resolved_data_dir()
+    credentials = load_credentials(data_dir)
+    if credentials is None or not credentials.key_registered:
+        raise SyncError("this terminal is not enrolled with a centre yet: run `kiosk enroll-device`",
+                        code=SyncReason.NOT_ENROLLED)
+    rotated = rotated_credentials(credentials)
+    client = CentreClient(credentials, SystemClock(), config.sync.request_timeout_s, ca_file=config.sync.ca_file)
+    try:
+        client.rotate_key(rotated.signing_key())
+    finally:
+        client.close()
+    # The centre already took the key: if this write failed the terminal would hold a retired key
+    # (a technician then asks the centre for `kiosk-center device reenrol`). It is one atomic rename.
+    save_credentials(data_dir, rotated)
+    if as_json:
+        click.echo(json.dumps({"device_id": rotated.device_id, "key_id": rotated.key_id,
+                               "previous_key_id": credentials.key_id}))
+    else:
+        click.echo(f"key {credentials.key_id} replaced by {rotated.key_id} at the centre")
 
 
 @click.command()

@@ -34,15 +34,16 @@ _HINTS: dict[str, str] = {
     SyncReason.CENTER_UNREACHABLE: "check the network cable / Wi-Fi and the centre URL; results wait in the outbox",
     SyncReason.CENTER_ERROR: "the centre answered with an error; it is retried automatically, tell the centre if "
                              "it lasts",
-    SyncReason.AUTH_FAILED: "the centre refuses this terminal's id or secret: enrol again with `kiosk enroll-device`",
+    SyncReason.AUTH_FAILED: "the centre refuses this terminal's key (not enrolled, key retired, or disabled): ask "
+                            "the centre for a code (`kiosk-center device reenrol`) and run `kiosk enroll-device`",
     SyncReason.CLOCK_SKEW: "set the terminal's clock (NTP); the centre refuses requests whose time is off",
-    SyncReason.NOT_ENROLLED: "enrol the terminal: `kiosk enroll-device --center URL --device-id ID --secret S`",
+    SyncReason.NOT_ENROLLED: "enrol the terminal: `kiosk enroll-device --center URL --device-id ID --code CODE`",
     SyncReason.CENTER_CERTIFICATE_INVALID: "the centre's TLS certificate is not trusted: set sync.ca_file to the "
                                            "region's CA",
     SyncReason.CA_FILE_INVALID: "sync.ca_file cannot be read: fix the path or the PEM file",
     SyncReason.INTERNAL_ERROR: "an unexpected error in the sync worker: report it with the log file",
-    SyncReason.CREDENTIALS_INVALID: "the credentials file is damaged or readable by others: enrol again with "
-                                    "`kiosk enroll-device`",
+    SyncReason.CREDENTIALS_INVALID: "the credentials file is damaged, from before enrolment codes, or readable by "
+                                    "others: enrol again with a code (`kiosk enroll-device`)",
     SyncReason.CENTER_REFUSED_REQUEST: "the centre refused a request as malformed or too large: tell the centre, "
                                        "with the log file",
     KeyUnavailableError.code: "the device key is missing: roster references cannot be stored (see kiosk doctor "

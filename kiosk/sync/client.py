@@ -5,10 +5,11 @@ Classification (each a :class:`~kiosk.errors.SyncError` with a stable ``code``):
 * no connection, DNS failure, connection dropped, timeout -> ``center_unreachable`` (retry later);
   a TLS certificate that does not verify -> ``center_certificate_invalid`` (a technician must act);
 * 5xx, or a 2xx whose body is not the JSON the protocol promises -> ``center_error`` (retry later);
-* 401/403 -> ``auth_failed`` (retrying will not help: credentials must be fixed); a stale-timestamp
+* 401/403 -> ``auth_failed`` (retrying will not help: the terminal must be enrolled again, or
+  enabled at the centre); a stale-timestamp
   refusal is first retried once with the skew measured from the answer's ``Date`` header, and only
   then reported as ``clock_skew``;
-* 413 ``request_too_large`` / 422 ``request_invalid`` -> :class:`RequestRefused`
+* 413 ``request_too_large`` / 422 ``request_invalid`` / ``key_rotation_invalid`` -> :class:`RequestRefused`
   (``center_refused_request``): the request itself is wrong, so the caller decides (split a batch,
   set a record aside); any other 4xx (a wrong URL, a proxy in the way) -> ``center_error``.
 
@@ -28,17 +29,18 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
 from kiosk.clock import Clock
 from kiosk.errors import SyncError
 from kiosk.sync.credentials import Credentials
 from kiosk.reasons import SyncReason
-from wire.api import PATH_ENROL, PATH_HEARTBEAT, PATH_PING, PATH_RESULTS, PATH_ROSTER
+from wire.api import PATH_ENROL, PATH_HEARTBEAT, PATH_KEYS, PATH_PING, PATH_RESULTS, PATH_ROSTER
 from wire.codes import WireError
 from wire.result_record import RecordReceipt, ResultBatchResponse, ResultRecord
-from wire.schemas import EnrolRequest, Heartbeat
-from wire.signing import sign_request
+from wire.schemas import EnrolRequest, Heartbeat, KeyRotation
+from wire.signing import public_key_text, rotation_statement, sign_bytes, sign_request
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +88,20 @@ class CentreClient:
         self._exchange("GET", PATH_PING, None, signed=False)
         return self.clock_skew_s
 
-    def enrol(self, public_key: str, software_version: str) -> dict[str, Any]:
-        """Registers the record-signing public key; returns ``{device_id, key_id, server_time}``."""
-        return self._exchange("POST", PATH_ENROL, EnrolRequest(public_key=public_key, software_version=software_version))
+    def enrol(self, software_version: str) -> dict[str, Any]:
+        """First contact: registers this terminal's public key with its one-time enrolment code (the
+        request is signed with that key); returns ``{device_id, key_id, server_time}``. A refused
+        code is ``auth_failed``."""
+        return self._exchange("POST", PATH_ENROL, EnrolRequest(
+            enrolment_code=self._credentials.enrolment_code, public_key=self._credentials.public_key(),
+            software_version=software_version))
+
+    def rotate_key(self, new_key: Ed25519PrivateKey) -> dict[str, Any]:
+        """Replaces this terminal's key at the centre by ``new_key`` (the request is signed with the
+        current key, the new key signs the rotation statement); returns ``{device_id, key_id, server_time}``."""
+        public = public_key_text(new_key)
+        statement = rotation_statement(self._credentials.device_id, self._credentials.key_id, public)
+        return self._exchange("POST", PATH_KEYS, KeyRotation(public_key=public, possession=sign_bytes(new_key, statement)))
 
     def roster_page(self, cursor: int, limit: int) -> dict[str, Any]:
         """One page of roster changes after ``cursor``: ``{changes, next_cursor, has_more}``."""
@@ -125,7 +138,7 @@ class CentreClient:
         headers = {"Content-Type": "application/json"} if payload is not None else {}
         if signed:
             now = self._clock.now().timestamp() + (self.clock_skew_s or 0.0)
-            signature = sign_request(self._credentials.secret, self._credentials.device_id, method, path, body,
+            signature = sign_request(self._credentials.signing_key(), self._credentials.device_id, method, path, body,
                                      int(round(now)))
             headers.update(signature.as_dict())
         sent_at = self._clock.now().timestamp()
@@ -153,7 +166,7 @@ class CentreClient:
                 raise SyncError(f"the centre refused the request time: {message}", code=SyncReason.CLOCK_SKEW)
             raise SyncError(f"the centre refused this terminal's credentials ({wire_code})",
                             code=SyncReason.AUTH_FAILED)
-        if wire_code not in (WireError.REQUEST_INVALID, WireError.REQUEST_TOO_LARGE):
+        if wire_code not in (WireError.REQUEST_INVALID, WireError.REQUEST_TOO_LARGE, WireError.KEY_ROTATION_INVALID):
             # A 404, 405 or a 4xx without the protocol's error body is not about the records: most
             # likely a wrong URL or a proxy in the way. Setting records aside for it would be wrong.
             raise SyncError(f"the centre answered {response.status_code} ({wire_code}); is the URL right?",

@@ -1,8 +1,13 @@
 """This terminal's credentials with the centre, kept in the data folder with mode 0600.
 
-``sync/credentials.json`` holds the centre URL, the device id, the shared secret (request HMAC), the
-Ed25519 private key that signs result records, its key id, and whether the centre has registered the
-public key yet (enrolment may happen offline; the worker registers the key on first contact).
+``sync/credentials.json`` holds the centre URL, the device id and the terminal's Ed25519 private key
+(with its key id): the terminal's only long-term credential. It signs every request and every
+result record; only its public half ever leaves the terminal. Until the centre has registered the
+key, the file also holds the one-time enrolment code (enrolment may happen offline; the worker
+makes first contact at the next sync and then forgets the code).
+
+Files of the shared-secret era (with a ``secret``) are refused with a hint to enrol again with a
+code: the centre no longer accepts anything they could sign.
 
 Written atomically (temporary file, fsync, rename) so a power cut never leaves half a file. Nothing
 here is ever logged.
@@ -22,28 +27,35 @@ from kiosk.disk import replace_file_privately
 from kiosk.errors import SyncError
 from kiosk.reasons import SyncReason
 from wire.api import DEVICE_ID_RULE, valid_device_id
-from wire.signing import (MIN_SECRET_HEX_DIGITS, key_id, new_signing_key, private_key_from_text,
-                                private_key_to_text, public_key_text)
+from wire.signing import (key_id, new_signing_key, normalise_enrolment_code, private_key_from_text,
+                          private_key_to_text, public_key_text)
 
 CREDENTIALS_FILE = Path("sync") / "credentials.json"
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """What the terminal needs to talk to the centre. ``repr`` hides the secrets."""
+    """What the terminal needs to talk to the centre. ``repr`` hides the key and the code.
+
+    ``enrolment_code``: set until the centre has registered the key (first contact), then empty.
+    """
 
     center_url: str
     device_id: str
-    secret: str
     private_key: str
     key_id: str
-    key_registered: bool = False
+    enrolment_code: str = ""
 
     def __repr__(self) -> str:
         return f"Credentials(center_url={self.center_url!r}, device_id={self.device_id!r}, key_id={self.key_id!r})"
 
+    @property
+    def key_registered(self) -> bool:
+        """Whether the centre has registered the key (first contact done)."""
+        return not self.enrolment_code
+
     def signing_key(self) -> Ed25519PrivateKey:
-        """The record-signing key."""
+        """The terminal's key (requests and records)."""
         return private_key_from_text(self.private_key)
 
     def public_key(self) -> str:
@@ -73,17 +85,23 @@ def validate_center_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
-def new_credentials(center_url: str, device_id: str, secret: str) -> Credentials:
-    """Fresh credentials with a newly generated record-signing key; validates every field."""
+def new_credentials(center_url: str, device_id: str, enrolment_code: str) -> Credentials:
+    """Fresh credentials with a newly generated key pair, awaiting first contact; validates every field."""
     url = validate_center_url(center_url)
     if not valid_device_id(device_id):
         raise SyncError(f"device id: {DEVICE_ID_RULE}", code=SyncReason.DEVICE_ID_INVALID)
-    secret = secret.strip()
-    if len(secret) < MIN_SECRET_HEX_DIGITS or any(c not in "0123456789abcdefABCDEF" for c in secret):
-        raise SyncError(f"the secret is at least {MIN_SECRET_HEX_DIGITS} hex digits, as printed by "
-                        "`kiosk-center device add`", code=SyncReason.SECRET_INVALID)
+    try:
+        code = normalise_enrolment_code(enrolment_code)
+    except ValueError as exc:
+        raise SyncError(str(exc), code=SyncReason.ENROLMENT_CODE_INVALID) from None
     key = new_signing_key()
-    return Credentials(url, device_id, secret.lower(), private_key_to_text(key), key_id(public_key_text(key)))
+    return Credentials(url, device_id, private_key_to_text(key), key_id(public_key_text(key)), code)
+
+
+def rotated_credentials(credentials: Credentials) -> Credentials:
+    """The same enrolment with a newly generated key pair (to be registered by a rotation)."""
+    key = new_signing_key()
+    return replace(credentials, private_key=private_key_to_text(key), key_id=key_id(public_key_text(key)))
 
 
 def save_credentials(data_dir: Path, credentials: Credentials) -> Path:
@@ -97,12 +115,17 @@ def load_credentials(data_dir: Path) -> Credentials | None:
     """The stored credentials, None when the terminal is not enrolled.
 
     Raises SyncError (``sync_credentials_invalid``) when the file exists but is unreadable, damaged,
-    or readable by others (a leaked secret lets anyone submit results as this terminal).
+    from the shared-secret era, or readable by others (a leaked key lets anyone submit results as
+    this terminal).
     """
     path = credentials_path(data_dir)
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
         raw = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(raw, dict) and "secret" in raw:
+            raise SyncError(f"credentials file {path} is from before enrolment codes (a shared secret); ask the "
+                            "centre for a code (`kiosk-center device reenrol`) and enrol again with "
+                            "`kiosk enroll-device --code`", code=SyncReason.CREDENTIALS_INVALID)
         credentials = Credentials(**raw)
         credentials.signing_key()
     except FileNotFoundError:
@@ -112,12 +135,13 @@ def load_credentials(data_dir: Path) -> Credentials | None:
                         "enrol the device again", code=SyncReason.CREDENTIALS_INVALID) from None
     if mode & 0o077:
         raise SyncError(f"credentials file {path} is readable by others (mode {mode:o}); "
-                        "run `chmod 600` on it and consider a new secret", code=SyncReason.CREDENTIALS_INVALID)
+                        "run `chmod 600` on it and consider a new key (`kiosk rotate-key`)", code=SyncReason.CREDENTIALS_INVALID)
     return credentials
 
 
 def mark_key_registered(data_dir: Path, credentials: Credentials) -> Credentials:
-    """Stores that the centre knows the public key; returns the updated credentials."""
-    updated = replace(credentials, key_registered=True)
+    """Stores that the centre knows the public key (the enrolment code is forgotten); returns the
+    updated credentials."""
+    updated = replace(credentials, enrolment_code="")
     save_credentials(data_dir, updated)
     return updated

@@ -1,4 +1,4 @@
-"""One sync round: register the key if needed, push the outbox, pull the roster, send a heartbeat.
+"""One sync round: first contact if needed, push the outbox, pull the roster, send a heartbeat.
 
 Exactly-once effect: a record is marked sent only after the centre's receipt says ``accepted`` or
 ``duplicate``; if anything breaks in between (the centre dies mid-batch, the connection drops after
@@ -7,9 +7,11 @@ answers ``duplicate``. Nothing is lost (outbox rows are never deleted) and nothi
 centre stores by record UUID).
 
 A record the centre refuses (``rejected`` receipt, or a 4xx on a one-record request) is set aside
-with the reason and never retried, except ``record_key_unknown``: that is the centre having lost
-the terminal's public key, so the key is registered again and the records resent. A 4xx on a batch is split in halves until the bad record is
-isolated, so one bad record costs about log2(batch) extra requests and delays no other record.
+with the reason and never retried, except ``record_key_unknown``: records are signed at sending
+with the key that signs the request, so that is the centre's fault (a key lost or retired between
+the two checks); the records stay pending and the round stops. A 4xx on a batch is split in halves
+until the bad record is isolated, so one bad record costs about log2(batch) extra requests and
+delays no other record.
 
 Thread rules: runs in the calling thread with that thread's store and client.
 """
@@ -79,7 +81,6 @@ class SyncRound:
         self._stop_requested = stop_requested
         self._health = health
         self._tally = _Tally()
-        self._key_reregistered = False
 
     def run(self) -> SyncReport:
         """Runs the round; returns what it did, with ``error`` set when it stopped early."""
@@ -88,7 +89,7 @@ class SyncRound:
             if self._probe_first:
                 self._client.ping()
             if not self._credentials.key_registered:
-                self._client.enrol(self._credentials.public_key(), software_version())
+                self._client.enrol(software_version())
                 self._credentials = mark_key_registered(self._data_dir, self._credentials)
             self._push()
             self._pull()
@@ -158,19 +159,10 @@ class SyncRound:
             self._store.mark_sent(sent)
         self._tally.pushed += len(sent)
         if key_unknown:
-            self._register_key_again(key_unknown)
-
-    def _register_key_again(self, items: list[OutboxItem]) -> None:
-        """The centre no longer knows our signing key (its database restored from an old backup, or
-        the key removed): register it again and resend, rather than set good records aside."""
-        self._retry_later(items, RecordRejection.KEY_UNKNOWN)
-        if self._key_reregistered:
-            raise SyncError("the centre still does not know this terminal's signing key after registering it",
+            # Not the records' fault: keep them, stop the round (the next one tries again).
+            self._retry_later(key_unknown, RecordRejection.KEY_UNKNOWN)
+            raise SyncError("the centre did not know the key that signed this terminal's records",
                             code=SyncReason.CENTER_ERROR)
-        log.warning("the centre does not know signing key %s; registering it again", self._credentials.key_id)
-        self._client.enrol(self._credentials.public_key(), software_version())
-        self._credentials = mark_key_registered(self._data_dir, self._credentials)
-        self._key_reregistered = True
 
     def _reject(self, record_id: str, reason: str, message: str) -> None:
         # The reason is the centre's code and its message, which never echoes personal data.
