@@ -185,8 +185,16 @@ def _private_file(path: str | None) -> None:
         return
     import os  # noqa: PLC0415 - only file databases need it
 
-    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(descriptor)
+    # Never open and close a database file that may already be open in this process: closing any
+    # descriptor of a file drops every POSIX lock the process holds on it, SQLite's included, and an
+    # engine opened earlier then believes it is the last user, checkpoints and deletes the WAL file
+    # under the others (their later commits go to a deleted file: sqlite.org/howtocorrupt.html 2.2).
+    # Only a file that does not exist yet is created here; an existing one is only chmod'ed.
+    if not os.path.exists(path):
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass  # made by another process meanwhile: tightened below
     for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
         if os.path.exists(name) and os.stat(name).st_mode & 0o077:
             os.chmod(name, 0o600)
