@@ -360,6 +360,42 @@ def certifications(db: str, device_id: str | None, limit: int, as_json: bool) ->
                    f"{row.get('reason_code') or ''}")
 
 
+@cli.command("audit")
+@_db_option
+@click.option("--device", "device_id", default=None, help="Only this terminal.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per device.")
+def audit_command(db: str, device_id: str | None, as_json: bool) -> None:
+    """The terminals' tamper-evident trails: per device, missing record numbers (deleted), broken
+    links (edited) and records signed by a key that was not the device's at that time.
+
+    Exit status 1 when anything was found, 0 when every trail is whole.
+    """
+    from center.audit import audit  # noqa: PLC0415
+
+    with _sessions(db)() as session:
+        if device_id and session.get(Device, device_id) is None:
+            raise click.ClickException(f"no device {device_id}")
+        results = audit(session, device_id)
+    if as_json:
+        click.echo(json.dumps([result.as_dict() for result in results]))
+    else:
+        for result in results:
+            click.echo(f"{result.device_id}: {result.records} records, {result.chained} numbered up to "
+                       f"{result.highest}: {'whole' if result.clean else 'FINDINGS'}")
+            if result.missing:
+                spans = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in result.missing)
+                click.echo(f"  missing numbers (deleted, or not sent yet): {spans}")
+            for link in result.broken_links:
+                click.echo(f"  broken link into number {link['chain_seq']} (record {link['record_id']}): record "
+                           f"{link['previous_record_id'] or '-'} before it was edited")
+            for duplicate in result.duplicate_numbers:
+                click.echo(f"  number {duplicate['chain_seq']} used by {', '.join(duplicate['record_ids'])}")
+            for wrong in result.wrong_key:
+                click.echo(f"  record {wrong['record_id']} signed by key {wrong['key_id']}: {wrong['problem']}")
+    if not all(result.clean for result in results):
+        raise SystemExit(1)
+
+
 def _utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; the centre stores UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String,
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
                         create_engine, event, func, select, text)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -114,6 +114,14 @@ class Certification(Base):
     record: Mapped[dict] = mapped_column(JSON)
     face_image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # The terminal's tamper-evident trail (wire.result_record.chain_hash): the record's number, the
+    # link hash of the record before it as the terminal stated it, and its own link hash as received.
+    # Not unique: two records with one number are evidence too (the audit lists them).
+    chain_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    record_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_certifications_device_chain", "device_id", "chain_seq"),)
 
 
 def database_url(db: str) -> str:

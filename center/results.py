@@ -2,8 +2,14 @@
 
 Idempotent by ``record_id``: a record already stored with the same content is answered ``duplicate``
 (the terminal then marks it sent); the same id with different content is ``rejected`` as a conflict,
-because two different decisions must never share an id. Each record is judged on its own, so one bad
-record in a batch never holds back the others.
+because two different decisions must never share an id. Record ids are compared in their canonical
+form (lower-case UUID), so an upper-case spelling of a stored id is the same record. Each record is
+judged on its own, so one bad record in a batch never holds back the others.
+
+Times are checked at the door (``record_time_out_of_range``): ``occurred_at`` not before the device
+was added at the centre (less :data:`~wire.api.MAX_RECORD_BEFORE_DEVICE_S` for a terminal clock set
+wrong at installation) and not more than the clock-skew allowance in the future; ``certified_until`` (``record_certified_until_out_of_range``) not before the day of
+``occurred_at`` and at most :data:`~wire.api.MAX_CERTIFIED_DAYS` after it (one cycle).
 
 Thread rules: called from a request worker thread with that request's session.
 """
@@ -12,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,8 +29,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from center.db import Certification, Device, DeviceKey, utcnow
+from wire.api import MAX_CERTIFIED_DAYS, MAX_RECORD_BEFORE_DEVICE_S, SKEW_WINDOW_S
 from wire.codes import RecordRejection, RecordVerdict
-from wire.result_record import RecordReceipt, ResultRecord, content_digest
+from wire.roster_csv import CHINA_STANDARD_TIME
+from wire.result_record import RecordReceipt, ResultRecord, chain_hash, content_digest
 from wire.schemas import explain_errors
 from wire.signing import verify_record
 
@@ -34,9 +44,11 @@ def receive_batch(session: Session, device: Device, records: list[dict]) -> list
     Writes in the caller's transaction, which commits (before answering: an ``accepted`` receipt
     must be durable).
     """
-    keys = {key.key_id: key.public_key for key in
-            session.scalars(select(DeviceKey).where(DeviceKey.device_id == device.device_id))}
-    ids = [str(raw.get("record_id", "")) for raw in records if isinstance(raw, dict)]
+    # Only the device's current key: a terminal signs its records when it sends them, with the key
+    # that signs the request. A record signed with a retired key is no record of this terminal now.
+    keys = {key.key_id: key.public_key for key in session.scalars(
+        select(DeviceKey).where(DeviceKey.device_id == device.device_id, DeviceKey.retired_at.is_(None)))}
+    ids = [canonical_record_id(raw.get("record_id")) for raw in records if isinstance(raw, dict)]
     existing = dict(session.execute(select(Certification.record_id, Certification.content_digest)
                                     .where(Certification.record_id.in_(ids))).all())
     receipts: list[RecordReceipt] = []
@@ -50,7 +62,30 @@ def receive_batch(session: Session, device: Device, records: list[dict]) -> list
             seen_in_batch[row["record_id"]] = row["content_digest"]
     if fresh:
         receipts = _store_new(session, fresh, receipts)
+        check_links(session, device.device_id, [row["chain_seq"] for row in fresh if row["chain_seq"] is not None])
     return receipts
+
+
+def check_links(session: Session, device_id: str, numbers: list[int]) -> int:
+    """Verifies the links of newly stored chain numbers with their neighbours already received (in
+    whatever order they came); logs each broken one (device and numbers only) and returns how many.
+    The full report is ``kiosk-center audit``. Nothing is refused for it: a record that breaks a
+    link is signed evidence, and the audit needs it."""
+    if not numbers:
+        return 0
+    wanted = sorted({n for number in numbers for n in (number - 1, number, number + 1) if n >= 1})
+    rows = session.execute(select(Certification.chain_seq, Certification.prev_hash, Certification.record_hash)
+                           .where(Certification.device_id == device_id, Certification.chain_seq.in_(wanted))).all()
+    by_number: dict[int, list[tuple[str | None, str | None]]] = {}
+    for number, prev_hash, record_hash in rows:
+        by_number.setdefault(int(number), []).append((prev_hash, record_hash))
+    broken = 0
+    for number in sorted({n for number in numbers for n in (number, number + 1)}):
+        before, after = by_number.get(number - 1), by_number.get(number)
+        if before and after and any(prev != own for prev, _ in after for _, own in before):
+            broken += 1
+            log.warning("device %s: the chain link from record %d to %d is broken", device_id, number - 1, number)
+    return broken
 
 
 def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, str],
@@ -67,11 +102,15 @@ def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, s
     public_key = keys.get(record.key_id)
     if public_key is None:
         return _rejected(record.record_id, RecordRejection.KEY_UNKNOWN,
-                         "key_id is not a key this device enrolled"), None
+                         "key_id is not this device's current key"), None
     if not verify_record(public_key, raw):
         return _rejected(record.record_id, RecordRejection.SIGNATURE_INVALID,
                          "record signature does not verify with the device's key"), None
-    digest = content_digest(raw)
+    refusal = _out_of_range(record, device)
+    if refusal is not None:
+        return refusal, None
+    # The digest of the record with its canonical id: a resend spelt in upper case is the same decision.
+    digest = content_digest({**raw, "record_id": record.record_id})
     known = existing.get(record.record_id) or seen_in_batch.get(record.record_id)
     if known is not None:
         return _repeat_or_conflict(record.record_id, same=known == digest), None
@@ -80,8 +119,37 @@ def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, s
     row = {"record_id": record.record_id, "device_id": device.device_id, "key_id": record.key_id,
            "id_number": record.id_number, "occurred_at": record.occurred_at, "outcome": record.outcome,
            "reason_code": record.reason_code, "content_digest": digest, "record": stored, "face_image": image,
-           "received_at": utcnow()}
+           "received_at": utcnow(), "chain_seq": record.chain_seq, "prev_hash": record.prev_hash,
+           "record_hash": chain_hash(raw) if record.chain_seq is not None else None}
     return RecordReceipt(record_id=record.record_id, status=RecordVerdict.ACCEPTED), row
+
+
+def canonical_record_id(value: Any) -> str:
+    """A record id as stored and looked up: the lower-case hyphenated UUID, or the text as given when it
+    is no UUID (such a record is refused as invalid anyway)."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return str(value or "")
+
+
+def _out_of_range(record: ResultRecord, device: Device, now: datetime | None = None) -> RecordReceipt | None:
+    """The refusal of a record whose times no genuine terminal could have written, else None."""
+    now = now or utcnow()
+    allowance = timedelta(seconds=SKEW_WINDOW_S)
+    added = device.created_at if device.created_at.tzinfo else device.created_at.replace(tzinfo=timezone.utc)
+    if record.occurred_at < added - timedelta(seconds=MAX_RECORD_BEFORE_DEVICE_S):
+        return _rejected(record.record_id, RecordRejection.TIME_OUT_OF_RANGE,
+                         "occurred_at is before the device was added at the centre")
+    if record.occurred_at > now + allowance:
+        return _rejected(record.record_id, RecordRejection.TIME_OUT_OF_RANGE,
+                         f"occurred_at is more than {SKEW_WINDOW_S} s after the centre's clock (check the terminal's clock)")
+    if record.certified_until is not None:
+        day = record.occurred_at.astimezone(CHINA_STANDARD_TIME).date()
+        if not day <= record.certified_until <= day + timedelta(days=MAX_CERTIFIED_DAYS):
+            return _rejected(record.record_id, RecordRejection.CERTIFIED_UNTIL_OUT_OF_RANGE,
+                             f"certified_until is not within {MAX_CERTIFIED_DAYS} days after the day of occurred_at")
+    return None
 
 
 def _store_new(session: Session, rows: list[dict[str, Any]], receipts: list[RecordReceipt]) -> list[RecordReceipt]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 import time
 import uuid
 from pathlib import Path
@@ -40,11 +41,15 @@ class Terminal:
 
     def record(self, **changes: Any) -> dict[str, Any]:
         record = {"record_id": str(uuid.uuid4()), "device_id": self.device_id, "key_id": self.key_id,
-                  "id_number": "11010119400101001X", "occurred_at": "2026-05-20T09:00:00+08:00",
+                  "id_number": "11010119400101001X", "occurred_at": _now_in_china(),
                   "region_code": "110101", "outcome": "certified", "scores": {"match_distance": 0.31}}
         record.update(changes)
         record["signature"] = signing.sign_record(self.key, record)
         return record
+
+
+def _now_in_china() -> str:
+    return datetime.now(timezone(timedelta(hours=8))).isoformat(timespec="microseconds")
 
 
 def add_device(db: str, device_id: str, *, hours: float = 72, created_at: Any = None) -> str:

@@ -133,7 +133,8 @@ def test_rotation_is_signed_by_the_previous_key_and_retires_it(db: str) -> None:
     assert _code(terminal.request("GET", "/v1/roster")) == (401, "auth_signature_invalid")  # the old key is retired
     old_key, terminal.key, terminal.key_id = terminal.key, new, signing.key_id(public)
     receipts = terminal.request("POST", "/v1/results", {"records": [old_record, terminal.record()]}).json()["receipts"]
-    assert [r["status"] for r in receipts] == ["accepted", "accepted"]  # the old key still verifies its records
+    # Records are signed when sent, with the current key: one signed by a retired key is refused.
+    assert [(r["status"], r["reason"]) for r in receipts] == [("rejected", "record_key_unknown"), ("accepted", "")]
     with session_factory(make_engine(db))() as session:
         keys = {k.key_id: (k.origin, k.retired_at is None) for k in session.scalars(select(DeviceKey))}
     assert keys == {signing.key_id(signing.public_key_text(old_key)): ("enrolment_code", False),

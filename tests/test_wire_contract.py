@@ -40,7 +40,8 @@ def full_record(**changes: object) -> CertificationRecord:
                         occurred_at=datetime(2026, 5, 20, 9, 0, tzinfo=CHINA_STANDARD_TIME), device_id="D1",
                         region_code="110101", id_number="11010519491231002X", outcome="certified",
                         reason_code="proxy_assisted", liveness_score=0.93, attack_score=0.1, match_distance=0.3125,
-                        attempt=2, valid_until=date(2027, 5, 20), evidence_jpeg=JPEG)
+                        attempt=2, valid_until=date(2027, 5, 20), chain_seq=7, prev_hash="ab" * 32,
+                        evidence_jpeg=JPEG)
     return CertificationRecord(**{**values, **changes})
 
 
@@ -87,13 +88,28 @@ def test_the_signed_form_of_a_record_is_pinned() -> None:
     upgrade (the centre stored it, the receipt was lost) must be the same content, or the centre
     would set it aside as ``record_conflict``. These bytes are what terminals sent before the
     protocol moved into ``wire/``."""
-    sent = send(full_record(reason_code=None, session_id="s" * 70), images=False).wire_dict()
+    sent = send(full_record(reason_code=None, session_id="s" * 70, chain_seq=None, prev_hash=None), images=False).wire_dict()
     assert canonical_record(sent) == (
         '{"attempt":2,"certified_until":"2027-05-20","device_id":"KIOSK-1","hall_name":"hall",'
         '"id_number":"11010519491231002X","key_id":"0123456789abcdef","occurred_at":"2026-05-20T01:00:00.000000+00:00",'
         '"outcome":"certified","reason_code":"","record_id":"6f1c2e3a-1111-4222-8333-944455556666",'
         '"region_code":"110101","scores":{"attack_score":0.1,"liveness_score":0.93,"match_distance":0.3125},'
         f'"session_id":"{"s" * 64}"}}').encode()
+    chained = send(full_record(reason_code=None, session_id="s", chain_seq=1, prev_hash=""), images=False).wire_dict()
+    assert canonical_record(chained).startswith(b'{"attempt":2,"certified_until":"2027-05-20","chain_seq":1,')
+    assert b'"prev_hash":""' in canonical_record(chained)
+
+
+def test_the_terminal_and_the_centre_compute_the_same_link_hash() -> None:
+    from kiosk.store.chain import link_hash
+    from wire.result_record import chain_hash
+
+    record = full_record()
+    sent = send(record).wire_dict()
+    assert link_hash(record) == chain_hash(sent) == chain_hash(ResultRecord.model_validate(sent).wire_dict())
+    assert chain_hash({**sent, "hall_name": "elsewhere", "key_id": "f" * 16, "signature": "x"}) == chain_hash(sent)
+    for change in ({"outcome": "match_failed"}, {"chain_seq": 8}, {"prev_hash": "cd" * 32}, {"attempt": 3}):
+        assert link_hash(full_record(**change)) != link_hash(record), change
 
 
 def test_a_record_signed_with_a_new_key_is_the_same_content() -> None:

@@ -29,10 +29,16 @@ MAX_RECORDS_PER_BATCH = 1_000
 MAX_ROSTER_PAGE = 5_000
 DEFAULT_ROSTER_PAGE = 1_000
 MAX_FACE_IMAGE_BYTES = 512 * 1024
-# A roster cursor is a sequence number the centre handed out; it fits a signed 64-bit column.
-MAX_ROSTER_CURSOR = 2**63 - 1
+# A roster cursor is a sequence number the centre handed out: it fits the centre's `pensioners.seq`,
+# a signed 32-bit INTEGER on PostgreSQL (2.1 billion roster changes). A larger one is refused (422)
+# rather than reaching the database as an out-of-range parameter (a 500).
+MAX_ROSTER_CURSOR = 2**31 - 1
 # How long an enrolment code from `kiosk-center device add` stays usable (hours), by default.
 ENROLMENT_CODE_HOURS = 72
+# A record may say it occurred this long before its device was added at the centre (seconds): a
+# terminal's clock can be hours wrong (a time zone of UTC instead of China Standard Time is 8 hours)
+# when it is enrolled, and its first records must not be refused for it. Earlier is no record of it.
+MAX_RECORD_BEFORE_DEVICE_S = 24 * 3600
 # A certification is due again within 365 days (domain: the rolling cycle); a leap day makes 366.
 # `certified_until` further than this after the day of `occurred_at` is refused.
 MAX_CERTIFIED_DAYS = 366

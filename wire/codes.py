@@ -69,3 +69,5 @@ class RecordRejection(StrEnum):
     DEVICE_MISMATCH = "record_device_mismatch"
     IMAGE_TOO_LARGE = "record_image_too_large"
     CONFLICT = "record_conflict"
+    TIME_OUT_OF_RANGE = "record_time_out_of_range"
+    CERTIFIED_UNTIL_OUT_OF_RANGE = "record_certified_until_out_of_range"

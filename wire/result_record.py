@@ -40,6 +40,12 @@ ENVELOPE_FIELDS = frozenset({"device_id", "key_id", "hall_name", "proxy", "signa
 """Fields of a wire record that the terminal's stored decision does not hold: who sends it and how
 it is signed (the enrolled device id, the key, the hall's name), and what the terminal never sets."""
 
+CHAIN_FIELDS = ("record_id", "session_id", "occurred_at", "region_code", "id_number", "outcome", "reason_code",
+                "attempt", "scores", "certified_until", "chain_seq", "prev_hash")
+"""What a record's link hash covers (:func:`chain_hash`): the decision as the terminal stored it, with
+its place in the chain. Named one by one, not "all but the envelope", so that a field added later
+(and signed) cannot make the terminal and the centre hash different content."""
+
 # Fields that may legitimately differ between two transmissions of the same decision: the key it was
 # signed with (re-enrolment rotates it), the signature itself and the optional image.
 NOT_CONTENT = frozenset({"signature", "key_id", "face_image_jpeg"})
@@ -64,6 +70,10 @@ class ResultRecord(BaseModel):
     proxy: bool = False
     scores: dict[Code, float] = Field(default_factory=dict, max_length=32)
     certified_until: date | None = None
+    # The tamper-evident trail: the terminal numbers its records 1, 2, 3 ... and puts in each the
+    # chain_hash of the one before ("" in the first). Absent in records made before the trail.
+    chain_seq: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    prev_hash: str | None = Field(default=None, pattern=r"^([0-9a-f]{64})?$")
     face_image_jpeg: str | None = Field(default=None, description="base64 JPEG; only with the region's consent")
     signature: str = Field(min_length=1, max_length=200)
 
@@ -128,6 +138,13 @@ def signed_record(key: Ed25519PrivateKey, **fields: Any) -> ResultRecord:
     unsigned = ResultRecord.model_construct(**{name: value for name, value in fields.items() if value is not None})
     signature = sign_record(key, unsigned.wire_dict())
     return unsigned.model_copy(update={"signature": signature})
+
+
+def chain_hash(record: Mapping[str, Any]) -> str:
+    """The link hash of a wire record (JSON-ready, as sent): SHA-256 (hex) of the canonical JSON of its
+    :data:`CHAIN_FIELDS`. The next record of the same terminal carries it as ``prev_hash``."""
+    content = {name: record[name] for name in CHAIN_FIELDS if name in record}
+    return hashlib.sha256(b"kiosk-chain-v1\n" + canonical_json(content)).hexdigest()
 
 
 def content_digest(record: Mapping[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from kiosk.errors import KeyUnavailableError, StorageError
 from kiosk.store.base import StoreBase, day_or_none, local_day, parse_utc, utc_text
 from kiosk.reasons import is_code
+from kiosk.store.chain import FIRST_PREV_HASH, UNREADABLE_PREV_HASH, link_hash
 from kiosk.store.models import CertificationRecord, OutboxItem, RecordId
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class CertificationsMixin(StoreBase):
         with self.transaction():
             if self._one("SELECT 1 FROM certifications WHERE record_id = ?", (record.record_id,)):
                 raise StorageError(f"record {record.record_id} is already stored", code="storage_duplicate_record")
+            record = self._chained(record)
             self._db.execute(
                 f"INSERT INTO certifications ({_RECORD_COLUMNS}, local_day) "
                 f"VALUES ({', '.join('?' * (len(RECORD_FIELDS) + 1))})",
@@ -103,6 +105,22 @@ class CertificationsMixin(StoreBase):
                 )
         log.info("record %s stored (outcome %s)", record.record_id, record.outcome)
         return record.record_id
+
+    def _chained(self, record: CertificationRecord) -> CertificationRecord:
+        """``record`` with the next number of the trail and the link hash of the last record (call
+        inside the writing transaction: SQLite's write lock keeps the numbers one line)."""
+        last = self._one(f"SELECT {_RECORD_COLUMNS} FROM certifications WHERE chain_seq = "
+                         "(SELECT max(chain_seq) FROM certifications)")
+        if last is None:
+            return replace(record, chain_seq=1, prev_hash=FIRST_PREV_HASH)
+        number = int(last[RECORD_FIELDS.index("chain_seq")])
+        try:
+            previous = link_hash(_record_from_row(last))
+        except (ValueError, TypeError):
+            # A stored row that no longer forms a record (damaged, edited): the link says so.
+            log.warning("the record before chain number %d is unreadable; its link is marked broken", number + 1)
+            previous = UNREADABLE_PREV_HASH
+        return replace(record, chain_seq=number + 1, prev_hash=previous)
 
     def _seal_evidence(self, record_id: str, jpeg: bytes) -> bytes | None:
         if self._key is None:

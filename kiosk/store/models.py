@@ -69,7 +69,8 @@ class CertificationRecord:
     only, never shown to the person (GB/T 38671): ``liveness_score`` and ``attack_score`` in 0-1,
     ``match_distance`` in dlib descriptor space (Euclidean), each None when that step did not run.
     ``attempt`` counts from 1 within the session. ``valid_until``: the date the person is certified
-    until (set when certified). ``evidence_jpeg``: optional face image, kept encrypted only when the
+    until (set when certified). ``chain_seq`` / ``prev_hash``: the record's number and the link hash of
+    the record before it, given by the store (None for records stored before the trail). ``evidence_jpeg``: optional face image, kept encrypted only when the
     configuration keeps evidence; it is never part of ``repr``.
     """
 
@@ -86,6 +87,10 @@ class CertificationRecord:
     match_distance: float | None = None
     attempt: int = 1
     valid_until: date | None = None
+    # Its place in the terminal's tamper-evident trail (kiosk/store/chain.py), set by the store when
+    # the record is stored: not part of the decision, so two records compare without it.
+    chain_seq: int | None = field(default=None, compare=False)
+    prev_hash: str | None = field(default=None, compare=False)
     evidence_jpeg: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -8,7 +8,8 @@ in a service hall updates in place and must keep its records. Tables:
                      roster photo the roster reference was built from.
 ``face_references``  encrypted face templates keyed by ``person_key`` only (GB/T 35273: biometrics
                      apart from identity data; no ID number or name in this table).
-``certifications``   one row per attempt (the decision record).
+``certifications``   one row per attempt (the decision record), numbered and linked to the one
+                     before (``chain_seq``, ``prev_hash``: the tamper-evident trail).
 ``outbox``           one row per record to send to the centre; written in the record's transaction.
 ``evidence``         encrypted face images of records, only when the configuration keeps them.
 ``audit_log``        session steps with reason codes; no personal data.
@@ -118,6 +119,19 @@ def _reference_source_center(db: Database) -> None:
     # One spelling of the provincial center in code and data: references delivered in the roster
     # delta were stored with the source "centre".
     db.execute("UPDATE face_references SET source = 'center' WHERE source = 'centre'")
+
+@migrations(name="0004_record_chain")
+def _record_chain(db: Database) -> None:
+    # The tamper-evident trail (kiosk/store/chain.py): each record's number and the link hash of the
+    # one before. Records stored before stay unnumbered (NULL): the centre has them without a chain.
+    db.executescript(
+        """
+        ALTER TABLE certifications ADD COLUMN chain_seq INTEGER;
+        ALTER TABLE certifications ADD COLUMN prev_hash TEXT;
+        CREATE UNIQUE INDEX certifications_chain ON certifications(chain_seq);
+        """
+    )
+
 
 def migration_names() -> list[str]:
     """Every migration this version of the kiosk knows, in order."""

@@ -14,13 +14,13 @@ from __future__ import annotations
 import base64
 import logging
 from collections import Counter
-from datetime import timezone
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk.errors import reason_code
 from kiosk.store import CertificationRecord, Pensioner, Store
+from kiosk.store.chain import decision_fields
 from reader.idnumber import parse_card_number
 from wire.result_record import SCORE_NAMES, ResultRecord, signed_record
 from wire.schemas import RosterChange
@@ -33,7 +33,8 @@ CURSOR_META_KEY = "sync.roster_cursor"
 WIRE_FIELD_OF = {
     "record_id": "record_id", "session_id": "session_id", "occurred_at": "occurred_at", "region_code": "region_code",
     "id_number": "id_number", "outcome": "outcome", "reason_code": "reason_code", "attempt": "attempt",
-    "valid_until": "certified_until", "evidence_jpeg": "face_image_jpeg",
+    "valid_until": "certified_until", "evidence_jpeg": "face_image_jpeg", "chain_seq": "chain_seq",
+    "prev_hash": "prev_hash",
     **{name: "scores" for name in SCORE_NAMES},
     "device_id": None,  # the record's is the configured id; the wire carries the enrolled one
 }
@@ -52,13 +53,9 @@ def wire_record(record: CertificationRecord, *, device_id: str, key_id: str, hal
     JSON (the caller sets the record aside).
     """
     image = record.evidence_jpeg if send_face_images else None
-    scores = {name: float(getattr(record, name)) for name in SCORE_NAMES if getattr(record, name) is not None}
+    # The decision's fields come from the one function the store's link hashes come from.
     return signed_record(
-        key, record_id=str(record.record_id), device_id=device_id, key_id=key_id, session_id=record.session_id[:64],
-        occurred_at=record.occurred_at.astimezone(timezone.utc), region_code=record.region_code,
-        hall_name=hall_name[:80], outcome=record.outcome, reason_code=record.reason_code or "",
-        attempt=record.attempt, scores=scores, id_number=record.id_number or None,
-        certified_until=record.valid_until,
+        key, **decision_fields(record), device_id=device_id, key_id=key_id, hall_name=hall_name[:80],
         face_image_jpeg=base64.b64encode(image).decode("ascii") if image else None)
 
 
