@@ -20,7 +20,9 @@ they go again in the next round, and after the last round every terminal drains 
 
 Afterwards :func:`verify` reads the certifications of this run's devices: **lost** are records the
 centre acknowledged (accepted or duplicate) that it does not hold, **doubled** are rows beyond one
-per record id plus records the centre called ``accepted`` more than once; both must be 0.
+per record id plus records the centre called ``accepted`` more than once; both must be 0. Each
+terminal's records are numbered and linked (the tamper-evident trail), and ``kiosk-center audit``
+must find every simulated device's trail clean (``audit_findings``: devices with a finding).
 **Unsent** records (never acknowledged before the drain ended) are still in their terminal's outbox,
 so not lost, and are reported apart.
 
@@ -52,11 +54,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from center.audit import audit
 from center.db import Certification, Device, Pensioner
 from center.enrolment import issue_code
 from wire import signing
 from wire.api import PATH_ENROL, PATH_HEARTBEAT, PATH_RESULTS, PATH_ROSTER
-from wire.result_record import content_digest, signed_record
+from wire.result_record import chain_hash, content_digest, signed_record
 
 ACKNOWLEDGED = ("accepted", "duplicate")
 
@@ -88,6 +91,8 @@ class Terminal:
     enrolment_code: str  # one-time, from the centre; spent at first contact
     key: Ed25519PrivateKey = field(default_factory=signing.new_signing_key)
     cursor: int = 0
+    chain_seq: int = 0  # number of the last record made (the tamper-evident trail: 1, 2, 3 ...)
+    last_hash: str = ""  # chain_hash of that record; "" before the first
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # record_id -> wire dict, not yet acknowledged
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # acknowledged
 
@@ -141,13 +146,17 @@ def provision(sessions: sessionmaker[Session], count: int, run_id: str) -> list[
 
 
 def new_record(terminal: Terminal, id_numbers: list[str], rng: random.Random) -> dict[str, Any]:
-    """A fresh certification record, signed with the terminal's key the way the kiosk signs."""
+    """A fresh certification record, numbered and linked into the terminal's trail and signed with
+    its key the way the kiosk does."""
+    terminal.chain_seq += 1
     record = signed_record(
         terminal.key, record_id=str(uuid.uuid4()), device_id=terminal.device_id, key_id=terminal.key_id,
         id_number=rng.choice(id_numbers) if id_numbers else None, session_id=uuid.uuid4().hex,
         occurred_at=datetime.now(timezone.utc), region_code="110101", outcome="certified", attempt=1,
-        scores={"liveness_score": round(rng.uniform(0.8, 1.0), 3), "match_distance": round(rng.uniform(0.2, 0.35), 3)})
-    return record.wire_dict()
+        scores={"liveness_score": round(rng.uniform(0.8, 1.0), 3), "match_distance": round(rng.uniform(0.2, 0.35), 3)},
+        chain_seq=terminal.chain_seq, prev_hash=terminal.last_hash).wire_dict()
+    terminal.last_hash = chain_hash(record)
+    return record
 
 
 def _error_code(answer: httpx.Response) -> str:
@@ -311,6 +320,8 @@ def verify(sessions: sessionmaker[Session], run_id: str, tally: Tally) -> dict[s
         rows, distinct = session.execute(select(func.count(), func.count(func.distinct(Certification.record_id)))
                                          .where(devices)).one()
         stored = dict(session.execute(select(Certification.record_id, Certification.content_digest).where(devices)).all())
+        run_devices = list(session.scalars(select(Device.device_id).where(Device.device_id.like(f"LOAD-{run_id}-%"))))
+        unclean = sum(1 for device in run_devices for found in audit(session, device) if not found.clean)
     acknowledged = tally.acknowledged
     return {
         "records_created": len(tally.created),
@@ -322,6 +333,7 @@ def verify(sessions: sessionmaker[Session], run_id: str, tally: Tally) -> dict[s
         "altered": sum(1 for record_id, digest in stored.items() if tally.created.get(record_id, digest) != digest),
         "rejected": sum(tally.rejected.values()),
         "duplicate_answers": tally.duplicate_answers,
+        "audit_findings": unclean,  # devices whose trail `kiosk-center audit` does not find clean
     }
 
 
@@ -372,7 +384,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"records created {report['records_created']}  stored {report['records_stored']}  "
         f"LOST {report['lost']}  DOUBLED {report['doubled']}  unsent {report['unsent']}  "
         f"rejected {report['rejected']}  unexpected {report['unexpected']}  altered {report['altered']}  "
-        f"(duplicates answered as such: {report['duplicate_answers']})",
+        f"(duplicates answered as such: {report['duplicate_answers']}; devices with audit findings "
+        f"{report['audit_findings']})",
         f"records/s {report['records_per_s']}  roster pages {report['roster_pages']} ({report['roster_rows']} rows)",
     ]
     for kind, stats in latency.items():

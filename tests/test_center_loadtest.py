@@ -25,7 +25,7 @@ def test_twenty_terminals_with_resends_and_duplicates_lose_and_double_nothing(ce
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert (report["lost"], report["doubled"], report["unsent"]) == (0, 0, 0)
-    assert (report["rejected"], report["unexpected"], report["altered"]) == (0, 0, 0)
+    assert (report["rejected"], report["unexpected"], report["altered"], report["audit_findings"]) == (0, 0, 0, 0)
     assert report["records_created"] == report["records_stored"] == 20 * 3 * 5, report["failures"]
     assert report["duplicate_answers"] > 0  # the resend and repeat paths were exercised
     assert report["roster_pages"] > 0 and report["latency"]["heartbeat"]["count"] == 60
