@@ -59,9 +59,10 @@ from center.db import Certification, Device, Pensioner
 from center.enrolment import issue_code
 from wire import signing
 from wire.api import PATH_ENROL, PATH_HEARTBEAT, PATH_RESULTS, PATH_ROSTER
+from wire.codes import RecordVerdict
 from wire.result_record import chain_hash, content_digest, signed_record
 
-ACKNOWLEDGED = ("accepted", "duplicate")
+ACKNOWLEDGED = (RecordVerdict.ACCEPTED, RecordVerdict.DUPLICATE)
 
 
 @dataclass
@@ -195,9 +196,9 @@ class _Simulation:
             return  # stays pending: sent again next round
         for receipt in answer["receipts"]:
             record_id, status = receipt["record_id"], receipt["status"]
-            if status == "accepted":
+            if status == RecordVerdict.ACCEPTED:
                 self.tally.accepted[record_id] += 1
-            elif status == "duplicate":
+            elif status == RecordVerdict.DUPLICATE:
                 self.tally.duplicate_answers += 1
             if status in ACKNOWLEDGED:
                 self.tally.acknowledged.add(record_id)
