@@ -187,8 +187,13 @@ def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
 
 
 def _private_file(path: str | None) -> None:
-    """Creates the SQLite file (and tightens an existing one and its WAL files) to mode 0600. SQLite
-    gives its -wal and -shm files the database file's mode."""
+    """Creates a missing SQLite file with mode 0600, and tightens an existing one and its WAL files to
+    it (SQLite gives its -wal and -shm files the database file's mode).
+
+    An existing file is never opened here: closing any descriptor of a database file drops every
+    POSIX lock this process holds on it, including those of open SQLite connections (SQLite's
+    documented pitfall), which corrupts their view of the WAL. Only ``chmod`` by path touches it.
+    """
     if not path or path == ":memory:":
         return
     import os  # noqa: PLC0415 - only file databases need it
@@ -197,15 +202,17 @@ def _private_file(path: str | None) -> None:
     # descriptor of a file drops every POSIX lock the process holds on it, SQLite's included, and an
     # engine opened earlier then believes it is the last user, checkpoints and deletes the WAL file
     # under the others (their later commits go to a deleted file: sqlite.org/howtocorrupt.html 2.2).
-    # Only a file that does not exist yet is created here; an existing one is only chmod'ed.
-    if not os.path.exists(path):
-        try:
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:
-            pass  # made by another process meanwhile: tightened below
+    # O_EXCL creates a missing file and fails, without opening, on an existing one (only chmod'ed).
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
     for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
-        if os.path.exists(name) and os.stat(name).st_mode & 0o077:
-            os.chmod(name, 0o600)
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -86,6 +86,37 @@ def test_enrol_then_sync_once(centre: CenterProcess, device: tuple[str, str], da
     assert next(d for d in listed if d["device_id"] == device_id)["key_id"] == rotated["key_id"]
 
 
+def test_a_rotation_cut_short_is_finished_by_running_it_again(centre: CenterProcess, device: tuple[str, str],
+                                                               data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kiosk.sync.client import CentreClient
+    from kiosk.sync.credentials import previous_credentials, rotated_credentials, save_credentials
+
+    device_id, code = device
+    assert run_cli(["enroll-device", "--center", centre.url, "--device-id", device_id, "--code", code, "--json"]) == 0
+    capsys.readouterr()
+
+    def current_at_centre() -> str:
+        listed = [json.loads(line) for line in centre.admin("device", "list", "--json").splitlines()]
+        return next(d for d in listed if d["device_id"] == device_id)["key_id"]
+
+    # 1. Cut before the centre was asked: the new key is stored, the centre still has the old one.
+    pending = rotated_credentials(load_credentials(data_dir))
+    save_credentials(data_dir, pending)
+    assert current_at_centre() == previous_credentials(pending).key_id
+    assert run_cli(["rotate-key", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["key_id"] == pending.key_id == current_at_centre()
+    # 2. Cut after the centre took the new key but before the terminal stored that.
+    pending = rotated_credentials(load_credentials(data_dir))
+    save_credentials(data_dir, pending)
+    client = CentreClient(previous_credentials(pending), SystemClock(), 10.0)
+    client.rotate_key(pending.signing_key())
+    client.close()
+    assert run_cli(["rotate-key", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["key_id"] == pending.key_id == current_at_centre()
+    assert load_credentials(data_dir).previous_private_key == ""
+    assert run_cli(["sync", "--once", "--json"]) == 0
+
+
 def test_sync_without_a_reachable_centre_prints_the_error_not_a_traceback(
         data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     port = free_port()  # nothing listens there

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -122,9 +123,12 @@ def _read_if_present(path: Path) -> bytes | None:
 @pass_state
 def rotate_key_command(state: CliState, as_json: bool) -> None:
     """Generate a new key pair and have the centre replace the current key by it (the request is
-    signed with the current key). The new key is stored only once the centre has taken it."""
+    signed with the current key). Crash-safe: the new key is stored with the current one kept as the
+    previous key before the centre is asked; running the command again finishes a rotation that was
+    cut short (the centre took the new key, or not yet)."""
     from kiosk.sync.client import CentreClient  # noqa: PLC0415 - keep `kiosk --help` light
-    from kiosk.sync.credentials import load_credentials, rotated_credentials, save_credentials
+    from kiosk.sync.credentials import (load_credentials, previous_credentials, rotated_credentials,
+                                        save_credentials)
 
     config = state.config
     data_dir = config.terminal.resolved_data_dir()
@@ -132,20 +136,39 @@ def rotate_key_command(state: CliState, as_json: bool) -> None:
     if credentials is None or not credentials.key_registered:
         raise SyncError("this terminal is not enrolled with a centre yet: run `kiosk enroll-device`",
                         code=SyncReason.NOT_ENROLLED)
-    rotated = rotated_credentials(credentials)
+    if not credentials.previous_private_key:
+        credentials = rotated_credentials(credentials)
+        save_credentials(data_dir, credentials)  # the new key is kept before the centre is asked
+    previous = previous_credentials(credentials)
+    if not _centre_takes(credentials, config):  # not yet: ask, signing with the key it knows
+        client = CentreClient(previous, SystemClock(), config.sync.request_timeout_s, ca_file=config.sync.ca_file)
+        try:
+            client.rotate_key(credentials.signing_key())
+        finally:
+            client.close()
+    done = replace(credentials, previous_private_key="")
+    save_credentials(data_dir, done)
+    if as_json:
+        click.echo(json.dumps({"device_id": done.device_id, "key_id": done.key_id, "previous_key_id": previous.key_id}))
+    else:
+        click.echo(f"key {previous.key_id} replaced by {done.key_id} at the centre")
+
+
+def _centre_takes(credentials, config) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the centre already accepts requests signed with ``credentials``' key (a rotation it
+    completed before this terminal could store that)."""
+    from kiosk.sync.client import CentreClient  # noqa: PLC0415
+
     client = CentreClient(credentials, SystemClock(), config.sync.request_timeout_s, ca_file=config.sync.ca_file)
     try:
-        client.rotate_key(rotated.signing_key())
+        client.roster_page(0, 1)
+    except SyncError as exc:
+        if exc.code == SyncReason.AUTH_FAILED:
+            return False
+        raise
     finally:
         client.close()
-    # The centre already took the key: if this write failed the terminal would hold a retired key
-    # (a technician then asks the centre for `kiosk-center device reenrol`). It is one atomic rename.
-    save_credentials(data_dir, rotated)
-    if as_json:
-        click.echo(json.dumps({"device_id": rotated.device_id, "key_id": rotated.key_id,
-                               "previous_key_id": credentials.key_id}))
-    else:
-        click.echo(f"key {credentials.key_id} replaced by {rotated.key_id} at the centre")
+    return True
 
 
 @click.command()

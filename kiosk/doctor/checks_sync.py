@@ -34,8 +34,9 @@ _HINTS: dict[str, str] = {
     SyncReason.CENTER_UNREACHABLE: "check the network cable / Wi-Fi and the centre URL; results wait in the outbox",
     SyncReason.CENTER_ERROR: "the centre answered with an error; it is retried automatically, tell the centre if "
                              "it lasts",
-    SyncReason.AUTH_FAILED: "the centre refuses this terminal's key (not enrolled, key retired, or disabled): ask "
-                            "the centre for a code (`kiosk-center device reenrol`) and run `kiosk enroll-device`",
+    SyncReason.AUTH_FAILED: "the centre refuses this terminal's key (not enrolled, key retired, or disabled): finish "
+                            "an interrupted `kiosk rotate-key` by running it again, or ask the centre for a code "
+                            "(`kiosk-center device reenrol`) and run `kiosk enroll-device`",
     SyncReason.CLOCK_SKEW: "set the terminal's clock (NTP); the centre refuses requests whose time is off",
     SyncReason.NOT_ENROLLED: "enrol the terminal: `kiosk enroll-device --center URL --device-id ID --code CODE`",
     SyncReason.CENTER_CERTIFICATE_INVALID: "the centre's TLS certificate is not trusted: set sync.ca_file to the "

@@ -38,6 +38,9 @@ class Credentials:
     """What the terminal needs to talk to the centre. ``repr`` hides the key and the code.
 
     ``enrolment_code``: set until the centre has registered the key (first contact), then empty.
+    ``previous_private_key``: set only while a key rotation is under way (``kiosk rotate-key``): the
+    key the centre still has until it takes the new one. A rotation cut short (power, network) is
+    finished by running the command again.
     """
 
     center_url: str
@@ -45,6 +48,7 @@ class Credentials:
     private_key: str
     key_id: str
     enrolment_code: str = ""
+    previous_private_key: str = ""
 
     def __repr__(self) -> str:
         return f"Credentials(center_url={self.center_url!r}, device_id={self.device_id!r}, key_id={self.key_id!r})"
@@ -99,9 +103,18 @@ def new_credentials(center_url: str, device_id: str, enrolment_code: str) -> Cre
 
 
 def rotated_credentials(credentials: Credentials) -> Credentials:
-    """The same enrolment with a newly generated key pair (to be registered by a rotation)."""
+    """The same enrolment with a newly generated key pair, keeping the current one as the previous key
+    until the centre has taken the new one (:func:`previous_credentials`)."""
     key = new_signing_key()
-    return replace(credentials, private_key=private_key_to_text(key), key_id=key_id(public_key_text(key)))
+    return replace(credentials, private_key=private_key_to_text(key), key_id=key_id(public_key_text(key)),
+                   previous_private_key=credentials.private_key)
+
+
+def previous_credentials(credentials: Credentials) -> Credentials:
+    """The credentials of the key a rotation under way replaces (the one the centre knows until then)."""
+    previous = private_key_from_text(credentials.previous_private_key)
+    return replace(credentials, private_key=credentials.previous_private_key,
+                   key_id=key_id(public_key_text(previous)), previous_private_key="")
 
 
 def save_credentials(data_dir: Path, credentials: Credentials) -> Path:
@@ -128,6 +141,8 @@ def load_credentials(data_dir: Path) -> Credentials | None:
                             "`kiosk enroll-device --code`", code=SyncReason.CREDENTIALS_INVALID)
         credentials = Credentials(**raw)
         credentials.signing_key()
+        if credentials.previous_private_key:
+            private_key_from_text(credentials.previous_private_key)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError) as exc:
