@@ -2,8 +2,8 @@
 of what the database holds.
 
 Each simulated terminal is provisioned in the centre's database with a one-time enrolment code
-(:func:`provision`), enrols its own Ed25519 key over HTTP with it (:func:`enrol_body`; the key then
-signs its requests and its records, as a kiosk's does), then runs ``rounds`` rounds (fewer when
+(:func:`provision`), makes its own Ed25519 key pair and enrols it over HTTP (:func:`enrol_body`;
+every request is signed with that key), then runs ``rounds`` rounds (fewer when
 the deadline passes first):
 
 * makes ``records_per_round`` new records, built and signed exactly as the kiosk signs them
@@ -20,7 +20,9 @@ they go again in the next round, and after the last round every terminal drains 
 
 Afterwards :func:`verify` reads the certifications of this run's devices: **lost** are records the
 centre acknowledged (accepted or duplicate) that it does not hold, **doubled** are rows beyond one
-per record id plus records the centre called ``accepted`` more than once; both must be 0.
+per record id plus records the centre called ``accepted`` more than once; both must be 0. Each
+terminal's records are numbered and linked (the tamper-evident trail), and ``kiosk-center audit``
+must find every simulated device's trail clean (``audit_findings``: devices with a finding).
 **Unsent** records (never acknowledged before the drain ended) are still in their terminal's outbox,
 so not lost, and are reported apart.
 
@@ -52,12 +54,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from center.audit import audit
 from center.db import Certification, Device, Pensioner
 from center.enrolment import issue_code
 from wire import signing
 from wire.api import PATH_ENROL, PATH_HEARTBEAT, PATH_RESULTS, PATH_ROSTER
 from wire.codes import RecordVerdict
-from wire.result_record import content_digest, signed_record
+from wire.result_record import chain_hash, content_digest, signed_record
 
 ACKNOWLEDGED = (RecordVerdict.ACCEPTED, RecordVerdict.DUPLICATE)
 
@@ -86,9 +89,11 @@ class Terminal:
     """One simulated terminal: its credentials, its key, its outbox and what the centre told it."""
 
     device_id: str
-    code: str
+    enrolment_code: str  # one-time, from the centre; spent at first contact
     key: Ed25519PrivateKey = field(default_factory=signing.new_signing_key)
     cursor: int = 0
+    chain_seq: int = 0  # number of the last record made (the tamper-evident trail: 1, 2, 3 ...)
+    last_hash: str = ""  # chain_hash of that record; "" before the first
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # record_id -> wire dict, not yet acknowledged
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # acknowledged
 
@@ -117,38 +122,50 @@ class Tally:
 
 # -- the two places that know how a terminal authenticates ----------------------------------------
 def request_headers(terminal: Terminal, method: str, path: str, body: bytes) -> dict[str, str]:
-    """The authentication headers of one request (path with its query, exact body bytes)."""
+    """The authentication headers of one request (path with its query, exact body bytes), signed
+    with the terminal's own Ed25519 key as the kiosk signs them."""
     headers = signing.sign_request(terminal.key, terminal.device_id, method, path, body, int(time.time()))
     return {**headers.as_dict(), "Content-Type": "application/json"}
 
 
 def enrol_body(terminal: Terminal) -> dict[str, Any]:
-    """What the terminal sends to ``/v1/enrol`` (signed with its key) to register that key."""
-    return {"enrolment_code": terminal.code, "public_key": signing.public_key_text(terminal.key)}
+    """What the terminal sends to ``/v1/enrol`` at first contact: its code and its public key."""
+    return {"enrolment_code": terminal.enrolment_code, "public_key": signing.public_key_text(terminal.key)}
 
 
 def provision(sessions: sessionmaker[Session], count: int, run_id: str) -> list[Terminal]:
     """Creates ``count`` devices named ``LOAD-<run_id>-<n>`` in the centre's database, each with a
-    one-time enrolment code (as ``kiosk-center device add`` does)."""
-    terminals, rows = [], []
-    for index in range(count):
-        row = Device(device_id=f"LOAD-{run_id}-{index:05d}", name=f"load test {run_id}")
-        terminals.append(Terminal(device_id=row.device_id, code=issue_code(row, 24)))
-        rows.append(row)
+    one-time enrolment code as ``kiosk-center device add`` issues it."""
+    terminals = []
     with sessions() as session:
-        session.add_all(rows)
+        for index in range(count):
+            device = Device(device_id=f"LOAD-{run_id}-{index:05d}", name=f"load test {run_id}")
+            terminals.append(Terminal(device_id=device.device_id, enrolment_code=issue_code(device, hours=24)))
+            session.add(device)
         session.commit()
     return terminals
 
 
 def new_record(terminal: Terminal, id_numbers: list[str], rng: random.Random) -> dict[str, Any]:
-    """A fresh certification record, signed with the terminal's key the way the kiosk signs."""
+    """A fresh certification record, numbered and linked into the terminal's trail and signed with
+    its key the way the kiosk does."""
+    terminal.chain_seq += 1
     record = signed_record(
         terminal.key, record_id=str(uuid.uuid4()), device_id=terminal.device_id, key_id=terminal.key_id,
         id_number=rng.choice(id_numbers) if id_numbers else None, session_id=uuid.uuid4().hex,
         occurred_at=datetime.now(timezone.utc), region_code="110101", outcome="certified", attempt=1,
-        scores={"liveness_score": round(rng.uniform(0.8, 1.0), 3), "match_distance": round(rng.uniform(0.2, 0.35), 3)})
-    return record.wire_dict()
+        scores={"liveness_score": round(rng.uniform(0.8, 1.0), 3), "match_distance": round(rng.uniform(0.2, 0.35), 3)},
+        chain_seq=terminal.chain_seq, prev_hash=terminal.last_hash).wire_dict()
+    terminal.last_hash = chain_hash(record)
+    return record
+
+
+def _error_code(answer: httpx.Response) -> str:
+    """The protocol's error code of a refusal, or "" when the body is not the error envelope."""
+    try:
+        return str(answer.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 # -- one terminal ----------------------------------------------------------------------------------
@@ -169,7 +186,7 @@ class _Simulation:
             return None
         self.tally.observe(kind, time.perf_counter() - started)
         if answer.status_code != 200:
-            self.tally.failures[f"{kind}:{answer.status_code}"] += 1
+            self.tally.failures[f"{kind}:{answer.status_code} {_error_code(answer)}".strip()] += 1
             return None
         return answer.json()
 
@@ -304,6 +321,8 @@ def verify(sessions: sessionmaker[Session], run_id: str, tally: Tally) -> dict[s
         rows, distinct = session.execute(select(func.count(), func.count(func.distinct(Certification.record_id)))
                                          .where(devices)).one()
         stored = dict(session.execute(select(Certification.record_id, Certification.content_digest).where(devices)).all())
+        run_devices = list(session.scalars(select(Device.device_id).where(Device.device_id.like(f"LOAD-{run_id}-%"))))
+        unclean = sum(1 for device in run_devices for found in audit(session, device) if not found.clean)
     acknowledged = tally.acknowledged
     return {
         "records_created": len(tally.created),
@@ -315,6 +334,7 @@ def verify(sessions: sessionmaker[Session], run_id: str, tally: Tally) -> dict[s
         "altered": sum(1 for record_id, digest in stored.items() if tally.created.get(record_id, digest) != digest),
         "rejected": sum(tally.rejected.values()),
         "duplicate_answers": tally.duplicate_answers,
+        "audit_findings": unclean,  # devices whose trail `kiosk-center audit` does not find clean
     }
 
 
@@ -365,7 +385,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"records created {report['records_created']}  stored {report['records_stored']}  "
         f"LOST {report['lost']}  DOUBLED {report['doubled']}  unsent {report['unsent']}  "
         f"rejected {report['rejected']}  unexpected {report['unexpected']}  altered {report['altered']}  "
-        f"(duplicates answered as such: {report['duplicate_answers']})",
+        f"(duplicates answered as such: {report['duplicate_answers']}; devices with audit findings "
+        f"{report['audit_findings']})",
         f"records/s {report['records_per_s']}  roster pages {report['roster_pages']} ({report['roster_rows']} rows)",
     ]
     for kind, stats in latency.items():

@@ -96,3 +96,4 @@ def test_db_upgrade_on_a_database_it_cannot_open_is_one_line(tmp_path: Path) -> 
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
