@@ -14,6 +14,7 @@ thread (route functions are plain ``def``; only body reading is async).
 
 import logging
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -24,7 +25,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from center import staff_calls
 from center.auth import ApiError, authenticate, purge_nonces, read_body
+from center.center_key import key_path_for, load_or_create
 from center.db import Device, DeviceKey, make_engine, session_factory, utcnow
 from center.results import receive_batch
 from center.provincial_roster import delta_page
@@ -34,7 +37,9 @@ from wire.codes import WireError
 from wire.result_record import ResultBatch, ResultBatchResponse, ResultRecord
 from wire.schemas import (EnrolRequest, EnrolResponse, ErrorResponse, Heartbeat, HeartbeatResponse, RosterPage,
                           explain_errors)
-from wire.signing import key_id
+from wire.signing import key_id, public_key_text
+from wire.staff import (PATH_STAFF_CALLS, StaffCallAck, StaffCallAnswer, StaffCallRequest, staff_call_ack_path,
+                        staff_call_path)
 
 log = logging.getLogger(__name__)
 _ERRORS = {401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
@@ -54,13 +59,20 @@ _PURGE_INTERVAL_S = 60.0
 
 
 def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = MAX_BODY_BYTES,
-               now: Callable[[], float] = time.time) -> FastAPI:
-    """The centre application on database ``db`` (path or URL; tables are created when missing)."""
+               now: Callable[[], float] = time.time, key_file: Path | None = None) -> FastAPI:
+    """The centre application on database ``db`` (path or URL; tables are created when missing).
+
+    ``key_file``: the centre's signing key (default beside the database, :mod:`center.center_key`;
+    made on first use).
+    """
     engine = make_engine(db)
     sessions = session_factory(engine)
+    center_key = load_or_create(key_file or key_path_for(db))
+    center_public_key = public_key_text(center_key)
     app = FastAPI(title="Kiosk provincial centre (reference)", version="1",
                   description="Sync protocol of the pension certification kiosk; see docs/sync-protocol.yaml.")
     app.state.engine = engine
+    app.state.center_key = center_key
     last_purge = [0.0]
 
     def session() -> Iterator[Session]:
@@ -104,7 +116,7 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
 
     @app.get(PATH_PING, summary="Connectivity probe (unauthenticated, cheap)")
     def ping() -> dict[str, str]:
-        return {"status": "ok", "server_time": utcnow().isoformat()}
+        return {"status": "ok", "server_time": utcnow().isoformat(), "center_public_key": center_public_key}
 
     @app.post(PATH_ENROL, response_model=EnrolResponse, responses=_ERRORS,
               openapi_extra=_body_doc(EnrolRequest.model_json_schema()),
@@ -119,7 +131,8 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
             db_session.add(DeviceKey(key_id=kid, device_id=found.device_id, public_key=request.public_key))
             log.info("device %s enrolled key %s", found.device_id, kid)
         db_session.commit()
-        return EnrolResponse(device_id=found.device_id, key_id=kid, server_time=utcnow())
+        return EnrolResponse(device_id=found.device_id, key_id=kid, server_time=utcnow(),
+                             center_public_key=center_public_key)
 
     @app.get(PATH_ROSTER, response_model=RosterPage, responses=_ERRORS, summary="Roster changes after a cursor")
     def roster(_found: Authed, db_session: DbSession, cursor: Annotated[int, Query(ge=0)] = 0,
@@ -144,6 +157,32 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
         found.last_health = health.model_dump(mode="json")
         db_session.commit()
         return HeartbeatResponse(server_time=utcnow())
+
+    @app.post(PATH_STAFF_CALLS, response_model=StaffCallAnswer, responses=_ERRORS,
+              openapi_extra=_body_doc(StaffCallRequest.model_json_schema()),
+              summary="Call a member of staff to the terminal (idempotent by call_id)")
+    def raise_staff_call(found: Authed, raw: RawBody, db_session: DbSession) -> StaffCallAnswer:
+        call = staff_calls.raise_call(db_session, found, _parse(StaffCallRequest, raw))
+        db_session.commit()
+        return staff_calls.answer(call)
+
+    @app.get(staff_call_path("{call_id}"), response_model=StaffCallAnswer, responses=_ERRORS,
+             summary="Where the terminal's staff call stands (polled)")
+    def staff_call(found: Authed, db_session: DbSession, call_id: str) -> StaffCallAnswer:
+        call = staff_calls.call_of(db_session, found, call_id)
+        db_session.commit()
+        return staff_calls.answer(call)
+
+    @app.post(staff_call_ack_path("{call_id}"), response_model=StaffCallAnswer, responses=_ERRORS,
+              openapi_extra=_body_doc(StaffCallAck.model_json_schema()),
+              summary="A member of staff at the terminal answered the call")
+    def acknowledge_staff_call(found: Authed, raw: RawBody, db_session: DbSession, call_id: str) -> StaffCallAnswer:
+        ack = _parse(StaffCallAck, raw)
+        call = staff_calls.call_of(db_session, found, call_id)
+        staff_calls.acknowledge(call, staff_number=ack.staff_number, at=ack.acknowledged_at,
+                                via=staff_calls.VIA_TERMINAL)
+        db_session.commit()
+        return staff_calls.answer(call)
 
     return app
 
