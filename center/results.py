@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import timezone
 from typing import Any
 
 from pydantic import ValidationError
@@ -83,7 +84,9 @@ def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, s
     image = base64.b64decode(record.face_image_jpeg) if record.face_image_jpeg else None
     stored = {key: value for key, value in raw.items() if key != "face_image_jpeg"}
     row = Certification(record_id=record.record_id, device_id=device.device_id, key_id=record.key_id,
-                        id_number=record.id_number, occurred_at=record.occurred_at, outcome=record.outcome,
+                        id_number=record.id_number,
+                        # UTC: SQLite keeps a datetime's wall-clock digits and drops its offset.
+                        occurred_at=record.occurred_at.astimezone(timezone.utc), outcome=record.outcome,
                         reason_code=record.reason_code, content_digest=digest, record=stored, face_image=image)
     return RecordReceipt(record_id=record.record_id, status=RecordVerdict.ACCEPTED), row
 

@@ -49,7 +49,8 @@ def raise_call(session: Session, device: Device, request: StaffCallRequest) -> S
             raise ApiError(409, WireError.REQUEST_INVALID, "this call_id belongs to another terminal")
         return existing
     call = StaffCall(call_id=request.call_id, device_id=device.device_id, hall=device.hall, screen=request.screen,
-                     reason=str(request.reason), raised_at=request.raised_at, received_at=utcnow())
+                     reason=str(request.reason), raised_at=request.raised_at.astimezone(timezone.utc),
+                     received_at=utcnow())
     session.add(call)
     session.flush()
     return call
@@ -67,7 +68,7 @@ def acknowledge(call: StaffCall, *, staff_number: str | None, at: datetime, via:
     """Marks ``call`` answered unless it already is; returns whether this was the answer."""
     if call.acknowledged_at is not None:
         return False
-    call.acknowledged_at = at
+    call.acknowledged_at = at.astimezone(timezone.utc)  # SQLite keeps no offset: store UTC only
     call.acknowledged_by = staff_number
     call.acknowledged_via = via
     return True

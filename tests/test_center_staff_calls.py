@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import uuid
 from pathlib import Path
@@ -124,3 +125,20 @@ def test_a_key_file_readable_by_others_or_damaged_is_refused(tmp_path: Path) -> 
     path.chmod(0o600)
     with pytest.raises(CenterKeyError, match="damaged"):
         load_or_create(path)
+
+
+def test_device_add_takes_a_hall_and_set_hall_moves_a_terminal(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from center.cli import cli
+
+    db = str(tmp_path / "c.db")
+    added = CliRunner().invoke(cli, ["device", "add", "一号机", "--device-id", "K1", "--hall", "东城大厅", "--json",
+                                     "--db", db])
+    assert added.exit_code == 0 and json.loads(added.output)["hall"] == "东城大厅"
+    assert len(json.loads(added.output)["secret"]) == 64
+    moved = CliRunner().invoke(cli, ["device", "set-hall", "K1", "西城大厅", "--db", db])
+    assert moved.exit_code == 0, moved.output
+    listed = CliRunner().invoke(cli, ["device", "list", "--json", "--db", db])
+    assert json.loads(listed.output)["hall"] == "西城大厅"
+    assert CliRunner().invoke(cli, ["device", "set-hall", "NOPE", "x", "--db", db]).exit_code != 0
