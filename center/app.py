@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from center import staff_calls
+from center.console import routes as console
 from center.auth import ApiError, authenticate, purge_nonces, read_body
 from center.center_key import key_path_for, load_or_create
 from center.db import Device, DeviceKey, make_engine, session_factory, utcnow
@@ -184,6 +185,7 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
         db_session.commit()
         return staff_calls.answer(call)
 
+    console.install(app, sessions, center_key)
     return app
 
 
