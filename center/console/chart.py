@@ -11,8 +11,8 @@ from html import escape
 
 from center.console.figures import CATEGORIES
 
-WIDTH, HEIGHT = 1180, 300
-_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 16, 16, 40
+WIDTH, HEIGHT = 640, 330
+_LEFT, _RIGHT, _TOP, _BOTTOM = 40, 8, 20, 52
 # Hall opening hours shown even when nothing happened in them (the chart widens for later records).
 OPENING_HOURS = range(8, 18)
 
@@ -47,8 +47,10 @@ def failure_chart_svg(by_hour: dict[int, Counter[str]]) -> str:
         total = sum(counts.values())
         if total:
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" font-size="16">{total}</text>')
-        parts.append(f'<text x="{x + bar / 2:.1f}" y="{HEIGHT - _BOTTOM + 24}" text-anchor="middle" '
-                     f'font-size="16">{hour}时</text>')
+        parts.append(f'<text x="{x + bar / 2:.1f}" y="{HEIGHT - _BOTTOM + 22}" text-anchor="middle" '
+                     f'font-size="16">{hour}</text>')
+    parts.append(f'<text x="{_LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" text-anchor="middle" font-size="16">'
+                 f'时（北京时间）</text>')
     parts.append("</svg>")
     return "".join(parts)
 

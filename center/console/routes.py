@@ -37,7 +37,7 @@ from center import staff_calls
 from center.center_key import cookie_secret
 from center.console import web_session
 from center.console.chart import failure_chart_svg
-from center.console.figures import CATEGORIES, china_today, hall_figures, halls
+from center.console.figures import CATEGORIES, CATEGORY_LABEL, category, china_today, hall_figures, halls
 from center.console_users import Role, check_sign_in, mask_id_number
 from center.db import Certification, Device, StaffCall, utcnow
 from center.review import occurred_at
@@ -55,6 +55,15 @@ SCREEN_LABEL = {"idle": "待机", "reading": "读卡", "looking_up": "查询", "
                 "maintenance": "维护", "technician": "技术员"}
 ROLE_LABEL = {Role.HALL_STAFF: "大厅工作人员", Role.REVIEWER: "审核员", Role.ADMIN: "管理员"}
 DECISION_LABEL = {Decision.APPROVED: "通过", Decision.REJECTED: "不通过"}
+# Outcomes as a reviewer reads them; a code not listed is shown as it is.
+OUTCOME_LABEL = {"certified": "已认证", "staff_verified": "工作人员认证", "manual_review_requested": "申请人工审核",
+                 "liveness_failed": "活体检测未通过", "mismatch": "比对不一致", "positioning_timeout": "对准超时",
+                 "session_timeout": "操作超时", "consent_refused": "未同意", "no_reference": "无参考照片"}
+
+
+def _reason_label(row: Certification) -> str:
+    found = category(row)
+    return CATEGORY_LABEL[found] if found else ""
 
 
 class ConsoleRedirect(Exception):
@@ -79,7 +88,8 @@ def _environment() -> Environment:
     env.filters["cst"] = lambda moment, fmt="%H:%M:%S": _cst(moment).strftime(fmt) if moment else "—"
     env.filters["waited"] = _waited
     env.globals.update(REASON_LABEL=REASON_LABEL, SCREEN_LABEL=SCREEN_LABEL, ROLE_LABEL=ROLE_LABEL,
-                       DECISION_LABEL=DECISION_LABEL, CATEGORIES=CATEGORIES, PREFIX=PREFIX, POLL_MS=POLL_MS)
+                       DECISION_LABEL=DECISION_LABEL, OUTCOME_LABEL=OUTCOME_LABEL, reason_label=_reason_label,
+                       CATEGORIES=CATEGORIES, PREFIX=PREFIX, POLL_MS=POLL_MS)
     return env
 
 
