@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 
 from center.center_key import CenterKeyError, key_path_for, load_or_create
 from center.console_users import AccountError, Role, add_user, mask_id_number
-from center.db import Certification, ConsoleSession, ConsoleUser, Device, make_engine, session_factory
+from center.db import Certification, ConsoleSession, ConsoleUser, Device, make_engine, session_factory, upgrade_schema
 from center.review import ReviewError, decide, decided, occurred_at, pending
 from center.provincial_roster import RosterFileError, generate_synthetic, import_csv
 from wire.api import DEVICE_ID_RULE, valid_device_id
@@ -69,6 +69,33 @@ def serve(host: str, port: int, db: str, certfile: str | None, keyfile: str | No
         raise click.ClickException(str(exc)) from None
     uvicorn.run(app, host=host, port=port, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile,
                 access_log=False)
+
+
+@cli.group()
+def db() -> None:
+    """The centre's database schema (Alembic migrations in center/migrations)."""
+
+
+@db.command("upgrade")
+@_db_option
+def db_upgrade(db: str) -> None:
+    """Bring the database to the newest schema (every command does this too; run it once before
+    starting several workers, or to see what changed). A database made before migrations is adopted."""
+    try:
+        before, after = upgrade_schema(make_engine(db, migrate=False))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"database at {after} (was {before or 'not versioned'})" if before != after else f"database already at {after}")
+
+
+@db.command("revision")
+@click.argument("message")
+@click.option("--autogenerate", is_flag=True, help="Fill in the operations that make a database at head match center/db.py.")
+def db_revision(message: str, autogenerate: bool) -> None:
+    """For developers: write center/migrations/versions/NNNN_MESSAGE.py after the current head."""
+    from center.schema import new_revision  # noqa: PLC0415
+
+    click.echo(str(new_revision(message, autogenerate=autogenerate)))
 
 
 @cli.group()

@@ -1,9 +1,12 @@
 """The centre's database: tables, engine and session factory (SQLAlchemy 2 ORM).
 
-SQLite (a file path or ``sqlite:///...``) is the default; a ``postgresql+psycopg://`` URL is accepted
-for production (the driver is not part of the kiosk's locked packages and must be installed there).
+SQLite (a file path or ``sqlite:///...``) is the default; a ``postgresql+psycopg://`` URL is for
+production (psycopg is locked with the project's packages).
 Roster rows carry a monotonically increasing ``seq``; a terminal's cursor is the highest ``seq`` it has
 applied, so a delta is "every row with a larger seq", removals included as tombstones.
+
+The schema is managed by Alembic (:mod:`center.schema`, revisions in ``center/migrations``): a model
+changed here needs a revision there (``tests/test_center_migrations.py`` compares the two).
 
 Thread rules: the engine is shared; a :class:`Session` belongs to one thread (one request).
 """
@@ -14,10 +17,12 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String,
-                        create_engine, event, func, inspect, select, text)
+                        create_engine, event, func, select, text)
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from center.schema import upgrade
 
 
 def utcnow() -> datetime:
@@ -168,8 +173,11 @@ def database_url(db: str) -> str:
     return db
 
 
-def make_engine(db: str) -> Engine:
-    """An engine for ``db`` (path or URL) with the tables created.
+def make_engine(db: str, *, migrate: bool = True) -> Engine:
+    """An engine for ``db`` (path or URL), its schema upgraded to the newest migration (:mod:`center.schema`)
+    unless ``migrate`` is false (``kiosk-center db upgrade`` runs the upgrade itself to report it).
+
+    Raises ValueError when the database cannot be opened or upgraded (one line, never the URL).
 
     SQLite gets WAL, ``synchronous=FULL`` (a received result must survive a power cut before the
     terminal is told "accepted") and a busy timeout so that request threads queue instead of failing.
@@ -199,30 +207,19 @@ def make_engine(db: str) -> Engine:
         except ImportError as exc:
             raise ValueError(f"the database driver for {make_url(url).drivername} is not installed ({exc.name}); "
                              "for PostgreSQL install psycopg (`pip install 'psycopg[binary]'`)") from None
-    try:
-        Base.metadata.create_all(engine)
-        _add_missing_columns(engine)
-    except OperationalError as exc:
-        # The driver's own text (host, port, reason), never the URL: it may hold a password.
-        raise ValueError(f"cannot open the database: {str(exc.orig).strip().splitlines()[0][:200]}") from None
+    if migrate:
+        upgrade_schema(engine)
     return engine
 
 
+def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
+    """:func:`center.schema.upgrade` with a database that cannot be opened as one-line ValueError."""
+    try:
+        return upgrade(engine)
+    except DBAPIError as exc:
+        # The driver's own text (host, port, reason), never the URL: it may hold a password.
+        raise ValueError(f"cannot open the database: {str(exc.orig).strip().splitlines()[0][:200]}") from None
 
-# Columns added after the first release, created on databases made before them. A stop-gap until
-# the centre's schema has real migrations: each is nullable, so adding it changes no existing row.
-_ADDED_COLUMNS = {"pensioners": {"photo_sha256": "VARCHAR(64)", "review_record_id": "VARCHAR(36)"},
-                  "devices": {"hall": "VARCHAR(80)"}}
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    present = inspect(engine)
-    for table, columns in _ADDED_COLUMNS.items():
-        have = {column["name"] for column in present.get_columns(table)}
-        with engine.begin() as connection:
-            for name, sql_type in columns.items():
-                if name not in have:
-                    connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit (responses are built after committing)."""
@@ -242,5 +239,5 @@ def next_seq(session: Session) -> int:
 
 
 __all__ = ["Base", "Certification", "ConsoleSession", "ConsoleUser", "Device", "DeviceKey", "Nonce", "Pensioner",
-           "ReviewDecisionRow", "StaffCall", "database_url",
-           "make_engine", "next_seq", "session_factory", "utcnow"]
+           "ReviewDecisionRow", "StaffCall", "database_url", "make_engine", "next_seq", "upgrade_schema",
+           "session_factory", "utcnow"]

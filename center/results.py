@@ -17,10 +17,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from center.db import Certification, Device, DeviceKey
+from center.db import Certification, Device, DeviceKey, utcnow
 from wire.codes import RecordRejection, RecordVerdict
 from wire.result_record import RecordReceipt, ResultRecord, content_digest
 from wire.schemas import explain_errors
@@ -31,36 +32,30 @@ log = logging.getLogger(__name__)
 def receive_batch(session: Session, device: Device, records: list[dict]) -> list[RecordReceipt]:
     """Judges and stores a batch; returns one receipt per record in order.
 
-    Flushes; the caller commits (before answering: an ``accepted`` receipt must be durable).
+    Writes in the caller's transaction, which commits (before answering: an ``accepted`` receipt
+    must be durable).
     """
     keys = {key.key_id: key.public_key for key in
             session.scalars(select(DeviceKey).where(DeviceKey.device_id == device.device_id))}
     ids = [str(raw.get("record_id", "")) for raw in records if isinstance(raw, dict)]
-    existing = {row.record_id: row.content_digest for row in
-                session.scalars(select(Certification).where(Certification.record_id.in_(ids)))}
+    existing = dict(session.execute(select(Certification.record_id, Certification.content_digest)
+                                    .where(Certification.record_id.in_(ids))).all())
     receipts: list[RecordReceipt] = []
-    fresh: list[Certification] = []
+    fresh: list[dict[str, Any]] = []
     seen_in_batch: dict[str, str] = {}
     for raw in records:
         receipt, row = _judge(raw, device, keys, existing, seen_in_batch)
         receipts.append(receipt)
         if row is not None:
             fresh.append(row)
-            seen_in_batch[row.record_id] = row.content_digest
+            seen_in_batch[row["record_id"]] = row["content_digest"]
     if fresh:
-        session.add_all(fresh)
-        try:
-            session.flush()
-        except IntegrityError:
-            # Another request stored one of these ids between our read and our write (the same
-            # terminal retrying on a second connection): store one by one and call the loser a repeat.
-            session.rollback()
-            receipts = _store_one_by_one(session, fresh, receipts)
+        receipts = _store_new(session, fresh, receipts)
     return receipts
 
 
 def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, str],
-           seen_in_batch: dict[str, str]) -> tuple[RecordReceipt, Certification | None]:
+           seen_in_batch: dict[str, str]) -> tuple[RecordReceipt, dict[str, Any] | None]:
     record_id = str(raw.get("record_id", "")) if isinstance(raw, dict) else ""
     try:
         record = ResultRecord.model_validate(raw)
@@ -83,27 +78,31 @@ def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, s
         return _repeat_or_conflict(record.record_id, same=known == digest), None
     image = base64.b64decode(record.face_image_jpeg) if record.face_image_jpeg else None
     stored = {key: value for key, value in raw.items() if key != "face_image_jpeg"}
-    row = Certification(record_id=record.record_id, device_id=device.device_id, key_id=record.key_id,
-                        id_number=record.id_number,
-                        # UTC: SQLite keeps a datetime's wall-clock digits and drops its offset.
-                        occurred_at=record.occurred_at.astimezone(timezone.utc), outcome=record.outcome,
-                        reason_code=record.reason_code, content_digest=digest, record=stored, face_image=image)
+    # occurred_at in UTC: SQLite keeps a datetime's wall-clock digits and drops its offset.
+    row = {"record_id": record.record_id, "device_id": device.device_id, "key_id": record.key_id,
+           "id_number": record.id_number, "occurred_at": record.occurred_at.astimezone(timezone.utc),
+           "outcome": record.outcome, "reason_code": record.reason_code, "content_digest": digest, "record": stored,
+           "face_image": image, "received_at": utcnow()}
     return RecordReceipt(record_id=record.record_id, status=RecordVerdict.ACCEPTED), row
 
 
-def _store_one_by_one(session: Session, rows: list[Certification],
-                      receipts: list[RecordReceipt]) -> list[RecordReceipt]:
-    verdicts: dict[str, RecordReceipt] = {}
-    for row in rows:
-        fresh = Certification(**{column.key: getattr(row, column.key) for column in Certification.__table__.columns})
-        session.add(fresh)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            stored = session.get(Certification, row.record_id)
-            same = stored is not None and stored.content_digest == row.content_digest
-            verdicts[row.record_id] = _repeat_or_conflict(row.record_id, same=same)
+def _store_new(session: Session, rows: list[dict[str, Any]], receipts: list[RecordReceipt]) -> list[RecordReceipt]:
+    """Inserts the rows with ``ON CONFLICT (record_id) DO NOTHING``; a row another request stored
+    between our read and this insert (the same terminal retrying on a second connection, another
+    worker process) becomes ``duplicate`` or a conflict. The database decides who was first: on
+    PostgreSQL the insert waits for the other transaction and then sees its row; SQLite's write lock
+    serialises requests. Nothing is rolled back, so the request's nonce and other writes stay.
+    """
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(Certification).on_conflict_do_nothing(index_elements=["record_id"])
+    inserted = set(session.scalars(statement.returning(Certification.record_id), rows))
+    lost = [row for row in rows if row["record_id"] not in inserted]
+    if not lost:
+        return receipts
+    stored = dict(session.execute(select(Certification.record_id, Certification.content_digest).where(
+        Certification.record_id.in_([row["record_id"] for row in lost]))).all())
+    verdicts = {row["record_id"]: _repeat_or_conflict(row["record_id"], same=stored.get(row["record_id"]) == row["content_digest"])
+                for row in lost}
     return [verdicts.get(receipt.record_id, receipt) if receipt.status is RecordVerdict.ACCEPTED else receipt
             for receipt in receipts]
 

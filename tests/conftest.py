@@ -85,3 +85,54 @@ def run_cli(argv: list[str]) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return 0
+
+
+# -- the centre's database: every centre-side test runs on SQLite and on a real PostgreSQL ---------
+CENTRE_DATABASES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The tests' own PostgreSQL server (tests/postgres_harness.py), started on first use; skipped
+    with the reason when this machine cannot run one (binaries absent)."""
+    from postgres_harness import PostgresServer, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+def _centre_database(request: pytest.FixtureRequest, kind: str, folder: Path):
+    if kind == "sqlite":
+        yield str(folder / "centre.db")
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    # The centre's signing key lives beside a database file; for a server database it is this file
+    # (center/center_key.py), kept in the test's folder rather than the current directory.
+    before = os.environ.get("KIOSK_CENTER_KEY_FILE")
+    os.environ["KIOSK_CENTER_KEY_FILE"] = str(folder / "centre.center-key")
+    try:
+        yield url
+    finally:
+        if before is None:
+            os.environ.pop("KIOSK_CENTER_KEY_FILE", None)
+        else:
+            os.environ["KIOSK_CENTER_KEY_FILE"] = before
+        server.drop_database(url)
+
+
+@pytest.fixture(params=CENTRE_DATABASES)
+def centre_db(request: pytest.FixtureRequest, tmp_path: Path):
+    """A new, empty centre database for this test (``--db`` value): a SQLite file, or a database
+    on the tests' PostgreSQL server. Tests that take it run once on each."""
+    yield from _centre_database(request, request.param, tmp_path)
+
+
+@pytest.fixture(scope="module", params=CENTRE_DATABASES)
+def module_centre_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """:func:`centre_db` shared by a module's tests (a centre process serving them all)."""
+    yield from _centre_database(request, request.param, tmp_path_factory.mktemp("centre"))

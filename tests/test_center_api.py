@@ -49,13 +49,13 @@ class Terminal:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    path = str(tmp_path / "centre.db")
-    with session_factory(make_engine(path))() as session:
+def db(centre_db: str) -> str:
+    """The centre's database with two devices (SQLite and PostgreSQL: the ``centre_db`` fixture)."""
+    with session_factory(make_engine(centre_db))() as session:
         session.add(Device(device_id="T1", name="hall 1", secret=SECRET))
         session.add(Device(device_id="T2", name="hall 2", secret="77" * 32))
         session.commit()
-    return path
+    return centre_db
 
 
 @pytest.fixture
@@ -211,32 +211,38 @@ def test_the_served_openapi_lists_every_operation(terminal: Terminal) -> None:
     assert {"/v1/ping", "/v1/enrol", "/v1/roster", "/v1/results", "/v1/heartbeat"} <= set(paths)
 
 
-def test_ids_stored_by_a_concurrent_request_are_told_apart_one_by_one(tmp_path: Path) -> None:
-    """The race path of receive_batch: after an IntegrityError each row is stored alone, and an id
-    another request stored first is a duplicate (same content) or a conflict (other content)."""
+def test_ids_stored_by_a_concurrent_request_are_told_apart_without_a_rollback(centre_db: str) -> None:
+    """The race path of receive_batch: rows are inserted with ON CONFLICT DO NOTHING, and an id
+    another request stored first is a duplicate (same content) or a conflict (other content); the
+    request's own earlier writes (its nonce) are not rolled back."""
     from datetime import datetime, timezone
 
-    from center.db import Certification
-    from center.results import _store_one_by_one
+    from center.db import Certification, Nonce
+    from center.results import _store_new
     from wire.result_record import RecordReceipt
     from wire.codes import RecordVerdict
 
-    def row(record_id: str, digest: str) -> Certification:
-        return Certification(record_id=record_id, device_id="T1", key_id="k", id_number=None,
-                             occurred_at=datetime.now(timezone.utc), outcome="certified", reason_code="",
-                             content_digest=digest, record={}, face_image=None)
+    def row(record_id: str, digest: str) -> dict[str, Any]:
+        return {"record_id": record_id, "device_id": "T1", "key_id": "k", "id_number": None,
+                "occurred_at": datetime.now(timezone.utc), "outcome": "certified", "reason_code": "",
+                "content_digest": digest, "record": {}, "face_image": None, "received_at": datetime.now(timezone.utc)}
 
-    sessions = session_factory(make_engine(str(tmp_path / "centre.db")))
+    sessions = session_factory(make_engine(centre_db))
     with sessions() as session:
         session.add(Device(device_id="T1", name="hall", secret=SECRET))
         session.commit()
-        session.add_all([row("a", "d1"), row("b", "d2")])
+        session.add_all([Certification(**row("a", "d1")), Certification(**row("b", "d2"))])
         session.commit()
     with sessions() as session:
+        session.add(Nonce(device_id="T1", nonce="n1", seen_at=1))
+        session.flush()
         rows = [row("a", "d1"), row("b", "other"), row("c", "d3")]
-        accepted = [RecordReceipt(record_id=r.record_id, status=RecordVerdict.ACCEPTED) for r in rows]
-        receipts = _store_one_by_one(session, rows, accepted)
+        accepted = [RecordReceipt(record_id=r["record_id"], status=RecordVerdict.ACCEPTED) for r in rows]
+        receipts = _store_new(session, rows, accepted)
+        session.commit()
         assert [(r.record_id, r.status, r.reason) for r in receipts] == [
             ("a", RecordVerdict.DUPLICATE, ""), ("b", RecordVerdict.REJECTED, "record_conflict"),
             ("c", RecordVerdict.ACCEPTED, "")]
-        assert session.get(Certification, "c") is not None
+    with sessions() as session:
+        assert session.get(Certification, "c") is not None and session.get(Certification, "b").content_digest == "d2"
+        assert session.get(Nonce, ("T1", "n1")) is not None

@@ -24,8 +24,9 @@ from kiosk.sync.worker import backoff_delay
 
 
 @pytest.fixture(scope="module")
-def centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CenterProcess]:
-    with CenterProcess(tmp_path_factory.mktemp("centre") / "centre.db") as process:
+def centre(module_centre_db: str) -> Iterator[CenterProcess]:
+    """The centre for this module's tests, once on SQLite and once on PostgreSQL."""
+    with CenterProcess(module_centre_db) as process:
         yield process
 
 

@@ -1,7 +1,8 @@
 """Sync against the real centre on 127.0.0.1, through a fault proxy: nothing lost, nothing doubled.
 
 One centre process serves the module (each test has its own device, data folder and records); the
-kill-and-restart test runs its own. Every failure is checked in three places: the outbox, the
+kill-and-restart test runs its own. The module runs twice: the centre on SQLite, then on a real
+PostgreSQL server (``module_centre_db`` in conftest.py). Every failure is checked in three places: the outbox, the
 centre's database, and what ``kiosk doctor`` and ``SyncWorker.status()`` show.
 """
 
@@ -39,9 +40,10 @@ ID_NUMBER = "110101194001010012"
 
 
 @pytest.fixture(scope="module")
-def centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CenterProcess]:
-    db = tmp_path_factory.mktemp("centre") / "centre.db"
-    with session_factory(make_engine(str(db)))() as session:
+def centre(module_centre_db: str) -> Iterator[CenterProcess]:
+    """The centre serving this module's tests, once on SQLite and once on PostgreSQL."""
+    db = module_centre_db
+    with session_factory(make_engine(db))() as session:
         generate_synthetic(session, ROSTER_SIZE, seed=7)
     with CenterProcess(db) as process:
         yield process
@@ -279,8 +281,8 @@ def test_a_roster_page_is_applied_whole_or_not_at_all(rig: Rig, monkeypatch: pyt
     assert rig.store.reference_counts()["total"] == ROSTER_SIZE
 
 
-def test_killing_and_restarting_the_centre_mid_batch_loses_and_doubles_nothing(tmp_path: Path, data_dir: Path) -> None:
-    with CenterProcess(tmp_path / "own.db", port=free_port()) as centre:
+def test_killing_and_restarting_the_centre_mid_batch_loses_and_doubles_nothing(centre_db: str, data_dir: Path) -> None:
+    with CenterProcess(centre_db, port=free_port()) as centre:
         rig = Rig(centre, data_dir)
         try:
             rig.add_records(350)
