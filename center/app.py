@@ -39,8 +39,8 @@ from wire.result_record import ResultBatch, ResultBatchResponse, ResultRecord
 from wire.schemas import (EnrolRequest, EnrolResponse, ErrorResponse, Heartbeat, HeartbeatResponse, RosterPage,
                           explain_errors)
 from wire.signing import key_id, public_key_text
-from wire.staff import (PATH_STAFF_CALLS, StaffCallAck, StaffCallAnswer, StaffCallRequest, staff_call_ack_path,
-                        staff_call_path)
+# Route templates are spelt from PATH_STAFF_CALLS: wire.staff's path helpers take a real call id.
+from wire.staff import PATH_STAFF_CALLS, StaffCallAck, StaffCallAnswer, StaffCallRequest
 
 log = logging.getLogger(__name__)
 _ERRORS = {401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
@@ -167,14 +167,14 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
         db_session.commit()
         return staff_calls.answer(call)
 
-    @app.get(staff_call_path("{call_id}"), response_model=StaffCallAnswer, responses=_ERRORS,
+    @app.get(PATH_STAFF_CALLS + "/{call_id}", response_model=StaffCallAnswer, responses=_ERRORS,
              summary="Where the terminal's staff call stands (polled)")
     def staff_call(found: Authed, db_session: DbSession, call_id: str) -> StaffCallAnswer:
         call = staff_calls.call_of(db_session, found, call_id)
         db_session.commit()
         return staff_calls.answer(call)
 
-    @app.post(staff_call_ack_path("{call_id}"), response_model=StaffCallAnswer, responses=_ERRORS,
+    @app.post(PATH_STAFF_CALLS + "/{call_id}/ack", response_model=StaffCallAnswer, responses=_ERRORS,
               openapi_extra=_body_doc(StaffCallAck.model_json_schema()),
               summary="A member of staff at the terminal answered the call")
     def acknowledge_staff_call(found: Authed, raw: RawBody, db_session: DbSession, call_id: str) -> StaffCallAnswer:

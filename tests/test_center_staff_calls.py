@@ -33,7 +33,7 @@ def client(db: str) -> TestClient:
 
 
 def call_body(**changes: object) -> dict:
-    body = {"call_id": str(uuid.uuid4()), "raised_at": "2026-05-20T01:00:00Z", "screen": "RESULT",
+    body = {"call_id": str(uuid.uuid4()), "raised_at": "2026-05-20T01:00:00Z", "screen": "result",
             "reason": "attempts_exhausted"}
     body.update(changes)
     return body
@@ -51,7 +51,7 @@ def test_a_call_is_stored_with_its_terminal_hall_and_times_and_is_idempotent(cli
     with session_factory(make_engine(db))() as session:
         rows = session.query(StaffCall).all()
     assert len(rows) == 1
-    assert (rows[0].device_id, rows[0].hall, rows[0].screen, rows[0].reason) == ("T1", "东城大厅", "RESULT",
+    assert (rows[0].device_id, rows[0].hall, rows[0].screen, rows[0].reason) == ("T1", "东城大厅", "result",
                                                                                   "attempts_exhausted")
     assert rows[0].received_at is not None and rows[0].acknowledged_at is None
 

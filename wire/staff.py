@@ -1,10 +1,16 @@
-"""Staff calls on the wire: a terminal asks for a member of staff, the centre answers who came.
+"""The staff call on the wire: a terminal asks for hall staff, the centre shows it on the hall console.
 
-``POST /v1/staff-calls`` raises a call (idempotent on ``call_id``: a terminal retries with the same
-id until it has an answer), ``GET /v1/staff-calls/{call_id}`` is polled by the terminal (about every
-2 s) to learn that someone acknowledged it, ``POST /v1/staff-calls/{call_id}/ack`` acknowledges it
-from the terminal (a member of staff signed in there). All three are device-signed like every other
-request and answer with :class:`StaffCallAnswer`. Pure, no I/O.
+Three device-signed requests, each answered with the call's current state (:class:`StaffCallAnswer`):
+
+* ``POST /v1/staff-calls`` with :class:`StaffCallRequest`: raise a call; idempotent on ``call_id``
+  (a resend after a lost answer returns the current state, never a second call);
+* ``GET /v1/staff-calls/{call_id}``: the terminal polls it (every ~2 s) while its call is open, to
+  learn that a staff member acknowledged it on the console;
+* ``POST /v1/staff-calls/{call_id}/ack`` with :class:`StaffCallAck`: a staff member acknowledged
+  the call at the terminal itself.
+
+No personal data travels: the screen the person is on and why the call was raised, never who.
+Pure pydantic, no I/O.
 """
 
 from __future__ import annotations
@@ -16,51 +22,56 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from wire.api import API_PREFIX
+from wire.codes import CODE_PATTERN
 
-PATH_STAFF_CALLS = f"{API_PREFIX}/staff-calls"
+PATH_STAFF_CALLS = "/v1/staff-calls"
 
 
 def staff_call_path(call_id: str) -> str:
-    """The path of one call (GET polls it)."""
-    return f"{PATH_STAFF_CALLS}/{call_id}"
+    """``/v1/staff-calls/{call_id}`` (the id is a UUID: nothing to escape)."""
+    return f"{PATH_STAFF_CALLS}/{uuid.UUID(call_id)}"
 
 
 def staff_call_ack_path(call_id: str) -> str:
-    """The path that acknowledges one call."""
-    return f"{PATH_STAFF_CALLS}/{call_id}/ack"
+    """``/v1/staff-calls/{call_id}/ack``."""
+    return f"{staff_call_path(call_id)}/ack"
 
 
 class StaffCallReason(StrEnum):
-    """Why a terminal calls for staff."""
+    """Why a terminal called staff."""
 
-    HELP_PRESSED = "help_pressed"  # the person pressed 请工作人员帮助
-    ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # three failed attempts
-    NO_REFERENCE = "no_reference"  # no reference photo: staff must certify face to face
+    HELP_PRESSED = "help_pressed"  # the person (or their helper) touched "请工作人员帮助"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # the face check failed on every attempt
+    NO_REFERENCE = "no_reference"  # no reference face: staff must enrol or certify in person
     READER_PROBLEM = "reader_problem"
     CAMERA_PROBLEM = "camera_problem"
 
 
 class StaffCallStatus(StrEnum):
-    """Where a call stands."""
+    """A call as the centre knows it."""
 
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
 
 
-def _aware(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"{name} needs a UTC offset (RFC 3339 with Z or +00:00)")
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+STAFF_NUMBER_PATTERN = r"^[0-9A-Za-z_-]{1,32}$"
+"""A staff member's number (工号): ASCII letters, digits, '-' and '_'."""
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("needs a UTC offset (RFC 3339)")
     return value
 
 
 class StaffCallRequest(BaseModel):
-    """A terminal raises a call. ``screen`` is the flow state the person is on (no personal data)."""
+    """A terminal raises a call. ``screen`` is the flow state name the person is on."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    call_id: str = Field(description="UUID 4 the terminal gave the call; the centre is idempotent on it")
+    model_config = _STRICT
+    call_id: str
     raised_at: datetime
-    screen: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    screen: str = Field(pattern=CODE_PATTERN)
     reason: StaffCallReason
 
     @field_validator("call_id")
@@ -74,25 +85,28 @@ class StaffCallRequest(BaseModel):
     @field_validator("raised_at")
     @classmethod
     def _raised_aware(cls, value: datetime) -> datetime:
-        return _aware(value, "raised_at")
+        return _aware(value)
 
 
 class StaffCallAck(BaseModel):
-    """A terminal acknowledges a call (a member of staff at the terminal, or an anonymous tap: null)."""
+    """A staff member acknowledged the call at the terminal (``staff_number`` None: not signed in)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
     acknowledged_at: datetime
-    staff_number: str | None = Field(default=None, min_length=1, max_length=32)
+    staff_number: str | None = Field(default=None, pattern=STAFF_NUMBER_PATTERN)
 
     @field_validator("acknowledged_at")
     @classmethod
     def _ack_aware(cls, value: datetime) -> datetime:
-        return _aware(value, "acknowledged_at")
+        return _aware(value)
 
 
 class StaffCallAnswer(BaseModel):
-    """The centre's view of one call, the answer to all three requests."""
+    """The centre's answer to every staff-call request: the call's current state.
 
+    Answers ignore unknown fields (a newer centre may add some)."""
+
+    model_config = ConfigDict(frozen=True)
     call_id: str
     status: Literal["open", "acknowledged"]
     acknowledged_by: str | None = None
