@@ -19,7 +19,8 @@ from sqlalchemy import delete, select
 
 from center.center_key import CenterKeyError, key_path_for, load_or_create
 from center.console_users import AccountError, Role, add_user, mask_id_number
-from center.db import Certification, ConsoleSession, ConsoleUser, Device, make_engine, session_factory, upgrade_schema
+from center.db import (Certification, ConsoleSession, ConsoleUser, Device, StaffCall, make_engine, session_factory,
+                       upgrade_schema)
 from center.review import ReviewError, decide, decided, occurred_at, pending
 from center.provincial_roster import RosterFileError, generate_synthetic, import_csv
 from wire.api import DEVICE_ID_RULE, valid_device_id
@@ -229,6 +230,40 @@ def staff_disable(staff_number: str, db: str) -> None:
         session.execute(delete(ConsoleSession).where(ConsoleSession.staff_number == staff_number))
         session.commit()
     click.echo(f"staff {staff_number} disabled")
+
+
+@cli.command("calls")
+@_db_option
+@click.option("--hall", default=None, help="Only calls from terminals of this hall.")
+@click.option("--open", "only_open", is_flag=True, help="Only calls nobody has acknowledged yet.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def calls(db: str, hall: str | None, only_open: bool, limit: int, as_json: bool) -> None:
+    """Staff calls, newest first, with how long each waited for an answer (seconds)."""
+    with _sessions(db)() as session:
+        query = select(StaffCall).order_by(StaffCall.received_at.desc()).limit(limit)
+        if hall is not None:
+            query = query.where(StaffCall.hall == hall)
+        if only_open:
+            query = query.where(StaffCall.acknowledged_at.is_(None))
+        rows = []
+        for call in session.scalars(query):
+            received = _utc(call.received_at)
+            answered = _utc(call.acknowledged_at) if call.acknowledged_at else None
+            rows.append({"call_id": call.call_id, "device_id": call.device_id, "hall": call.hall, "screen": call.screen,
+                         "reason": call.reason, "raised_at": _utc(call.raised_at).isoformat(),
+                         "received_at": received.isoformat(),
+                         "acknowledged_at": answered.isoformat() if answered else None,
+                         "acknowledged_by": call.acknowledged_by, "acknowledged_via": call.acknowledged_via,
+                         "waited_s": round((answered - received).total_seconds(), 1) if answered else None})
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        answer = (f"answered by {row['acknowledged_by'] or '(not signed in)'} via {row['acknowledged_via']} "
+                  f"after {row['waited_s']} s" if row["acknowledged_at"] else "OPEN")
+        click.echo(f"{row['received_at']}  {row['device_id']:<16} {row['hall'] or '-':<12} {row['reason']:<18} "
+                   f"{row['screen']:<12} {answer}")
 
 
 @cli.group()

@@ -142,3 +142,22 @@ def test_device_add_takes_a_hall_and_set_hall_moves_a_terminal(tmp_path: Path) -
     listed = CliRunner().invoke(cli, ["device", "list", "--json", "--db", db])
     assert json.loads(listed.output)["hall"] == "西城大厅"
     assert CliRunner().invoke(cli, ["device", "set-hall", "NOPE", "x", "--db", db]).exit_code != 0
+
+
+def test_the_cli_lists_calls_with_their_answer_times(client: TestClient, db: str) -> None:
+    from click.testing import CliRunner
+
+    from center.cli import cli
+
+    terminal = Terminal(client)
+    answered, waiting = call_body(), call_body(reason="help_pressed")
+    terminal.request("POST", "/v1/staff-calls", answered)
+    terminal.request("POST", "/v1/staff-calls", waiting)
+    terminal.request("POST", f"/v1/staff-calls/{answered['call_id']}/ack",
+                     {"acknowledged_at": "2099-01-01T00:00:00Z", "staff_number": "S042"})
+    listed = {row["call_id"]: row for row in json.loads(CliRunner().invoke(cli, ["calls", "--json", "--db", db]).output)}
+    assert listed[answered["call_id"]]["acknowledged_by"] == "S042" and listed[answered["call_id"]]["waited_s"] > 0
+    assert listed[waiting["call_id"]]["acknowledged_at"] is None and listed[waiting["call_id"]]["waited_s"] is None
+    still_open = json.loads(CliRunner().invoke(cli, ["calls", "--open", "--json", "--db", db]).output)
+    assert [row["call_id"] for row in still_open] == [waiting["call_id"]]
+    assert "OPEN" in CliRunner().invoke(cli, ["calls", "--hall", "东城大厅", "--db", db]).output
