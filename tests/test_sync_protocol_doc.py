@@ -10,6 +10,8 @@ from center.app import create_app
 from wire.codes import RecordRejection, RecordVerdict, WireError
 from wire.result_record import RecordReceipt, ResultRecord
 from wire.schemas import EnrolRequest, EnrolResponse, Heartbeat, HeartbeatResponse, RosterChange, RosterPage
+from wire.review import ReviewDecision
+from wire.staff import StaffCallAck, StaffCallAnswer, StaffCallRequest
 from wire.signing import HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, SCHEME
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "sync-protocol.yaml").read_text(encoding="utf-8")
@@ -20,7 +22,8 @@ def _section(name: str) -> str:
     start = DOC.index(f"\n    {name}:\n")
     following = [DOC.find(f"\n    {other}:", start + 1) for other in
                  ("EnrolRequest", "EnrolResponse", "ResultRecord", "RecordReceipt", "ResultBatchResponse",
-                  "RosterChange", "RosterPage", "Heartbeat", "HeartbeatResponse", "ErrorResponse")]
+                  "RosterChange", "RosterPage", "Heartbeat", "HeartbeatResponse", "ErrorResponse", "ReviewDecision",
+                  "StaffCallRequest", "StaffCallAck", "StaffCallAnswer")]
     end = min([index for index in following if index > start] or [len(DOC)])
     return DOC[start:end]
 
@@ -41,7 +44,9 @@ def test_every_reason_code_is_documented(code: str) -> None:
 @pytest.mark.parametrize(("model", "schema"), [(ResultRecord, "ResultRecord"), (Heartbeat, "Heartbeat"),
                                                (EnrolRequest, "EnrolRequest"), (RosterChange, "RosterChange"),
                                                (EnrolResponse, "EnrolResponse"), (RecordReceipt, "RecordReceipt"),
-                                               (RosterPage, "RosterPage"), (HeartbeatResponse, "HeartbeatResponse")])
+                                               (RosterPage, "RosterPage"), (HeartbeatResponse, "HeartbeatResponse"),
+                                               (ReviewDecision, "ReviewDecision"), (StaffCallRequest, "StaffCallRequest"),
+                                               (StaffCallAck, "StaffCallAck"), (StaffCallAnswer, "StaffCallAnswer")])
 def test_every_field_is_documented(model: type, schema: str) -> None:
     text = _section(schema)
     for field in model.model_fields:
