@@ -126,6 +126,7 @@ def test_a_call_shows_on_its_halls_page_only_and_is_acknowledged_with_csrf(app, 
 def test_hall_staff_see_masked_numbers_and_no_review_queue(app) -> None:  # type: ignore[no-untyped-def]
     terminal = Terminal(TestClient(app))
     terminal.enrol()
+    terminal.request("POST", "/v1/heartbeat", {"pending": 7, "rejected": 0, "checks": {"camera": "failed", "reader": "ok"}})
     now = datetime.now(timezone.utc).isoformat()
     records = [terminal.record(outcome="certified", occurred_at=now),
                terminal.record(outcome="liveness_failed", reason_code="too_dark", occurred_at=now),
@@ -136,6 +137,7 @@ def test_hall_staff_see_masked_numbers_and_no_review_queue(app) -> None:  # type
     live = client.get("/console/hall/live").text
     assert "110101********001X" in live and PERSON not in live and "张三" not in live
     assert "待审核 1 件" in live and "光线太暗/逆光 1" in live
+    assert "camera: failed" in live and "在线" in live and "离线" not in live
     assert client.get("/console/review").status_code == 403
     assert client.get(f"/console/review/{records[2]['record_id']}/image/{records[2]['record_id']}").status_code == 403
 

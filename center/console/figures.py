@@ -81,7 +81,8 @@ class TerminalView:
     last_seen: datetime | None
     backlog: int | None
     rejected: int | None
-    problems: list[str] = field(default_factory=list)  # device checks not "ok"
+    checks: int = 0  # device checks in the last heartbeat
+    problems: list[str] = field(default_factory=list)  # those not "ok", as "check: state"
 
 
 @dataclass
@@ -134,6 +135,7 @@ def terminal_views(devices: list[Device], now: datetime) -> list[TerminalView]:
             device_id=device.device_id, name=device.name, hall=device.hall, disabled=device.disabled,
             online=last_seen is not None and now - last_seen <= ONLINE_WITHIN and not device.disabled,
             last_seen=last_seen, backlog=health.get("pending"), rejected=health.get("rejected"),
+            checks=len(health.get("checks") or {}),
             problems=sorted(f"{check}: {state}" for check, state in (health.get("checks") or {}).items() if state != "ok")))
     return views
 
