@@ -156,6 +156,10 @@ def test_a_reviewer_sees_the_evidence_and_approves_with_a_reason(app, db: str) -
     assert "张三" in detail.text and PERSON in detail.text and "/image/" in detail.text
     image = client.get(f"/console/review/{request['record_id']}/image/{request['record_id']}")
     assert image.status_code == 200 and image.content.startswith(b"\xff\xd8")
+    certified = terminal.record(outcome="certified", face_image_jpeg=JPEG)  # not a request: no image through here
+    terminal.request("POST", "/v1/results", {"records": [certified]})
+    assert client.get(f"/console/review/{certified['record_id']}/image/{certified['record_id']}").status_code == 404
+    assert client.get(f"/console/review/{uuid.uuid4()}").status_code == 404
     token = csrf(detail.text)
     refused = client.post(f"/console/review/{request['record_id']}/decide", data={"csrf": token, "decision": "approved",
                                                                                    "reason": ""})

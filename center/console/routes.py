@@ -251,8 +251,11 @@ def install(app: FastAPI, sessions: sessionmaker[Session], center_key: Ed25519Pr
     @router.get("/review/{record_id}/image/{image_record_id}")
     def review_image(record_id: str, image_record_id: str, who: Who, db_session: Db) -> Response:
         reviewer_only(who)
-        found = review_queue.case(db_session, record_id) if db_session.get(Certification, record_id) else None
-        rows = [] if found is None else [found.request, *found.attempts]
+        try:
+            found = review_queue.case(db_session, record_id)
+        except review_queue.ReviewError:
+            raise ConsoleRefusal(404, "没有这张照片。") from None
+        rows = [found.request, *found.attempts]
         image = next((row.face_image for row in rows if row.record_id == image_record_id and row.face_image), None)
         if image is None:
             raise ConsoleRefusal(404, "没有这张照片。")
