@@ -6,13 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Debian packages the project needs at run time (Qt multimedia, voice, CJK fonts, X libraries for
-# Qt and OpenCV) and for tests (a virtual X server, sox to measure clips, and postgresql: the centre's
+# Qt and OpenCV) and for tests (a virtual X server, sox to measure clips, postgresql: the centre's
 # tests and bench start their own server from its initdb/pg_ctl in a temporary folder, never the
-# system service: tests/postgres_harness.py).
+# system service: tests/postgres_harness.py; Chromium and its driver for the hall console's browser
+# test: Playwright drives the system browser and downloads none).
 DEB_PACKAGES := libpulse0 espeak-ng sox xvfb xauth fonts-noto-cjk libgl1 libglib2.0-0 libegl1 \
 	libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 \
 	libxcb-keysyms1 libxcb-shape0 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-randr0 \
-	postgresql
+	postgresql chromium chromium-driver
 STAMP_DEB := $(VENV)/.stamp-deb
 STAMP_PY := $(VENV)/.stamp-py
 STAMP_CLIPS := $(VENV)/.stamp-clips

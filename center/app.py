@@ -17,6 +17,7 @@ database work in the thread pool).
 
 import logging
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -28,7 +29,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from center import staff_calls
 from center.auth import ApiError, Authenticator, Caller, read_body, request_path
+from center.center_key import key_path_for, load_or_create
+from center.console import routes as console
 from center.db import Device, make_engine, session_factory, utcnow
 from center.enrolment import enrol as enrol_key
 from center.enrolment import rotate
@@ -41,7 +45,9 @@ from wire.codes import WireError
 from wire.result_record import ResultBatch, ResultBatchResponse, ResultRecord
 from wire.schemas import (EnrolRequest, EnrolResponse, ErrorResponse, Heartbeat, HeartbeatResponse, KeyRotation,
                           RosterPage, explain_errors)
-from wire.signing import body_matches
+from wire.signing import body_matches, public_key_text
+# Route templates are spelt from PATH_STAFF_CALLS: wire.staff's path helpers take a real call id.
+from wire.staff import PATH_STAFF_CALLS, StaffCallAck, StaffCallAnswer, StaffCallRequest
 
 log = logging.getLogger(__name__)
 _ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 408, 413, 422)}
@@ -57,13 +63,21 @@ def _body_doc(schema: dict) -> dict:  # type: ignore[type-arg]
 
 
 def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = MAX_BODY_BYTES,
-               body_timeout_s: float = BODY_TIMEOUT_S, now: Callable[[], float] = time.time) -> FastAPI:
-    """The centre application on database ``db`` (path or URL; tables are created when missing)."""
+               body_timeout_s: float = BODY_TIMEOUT_S, now: Callable[[], float] = time.time,
+               key_file: Path | None = None) -> FastAPI:
+    """The centre application on database ``db`` (path or URL; tables are created when missing).
+
+    ``key_file``: the centre's signing key (default beside the database, :mod:`center.center_key`;
+    made on first use).
+    """
     engine = make_engine(db)
     sessions = session_factory(engine)
+    center_key = load_or_create(key_file or key_path_for(db))
+    center_public_key = public_key_text(center_key)
     app = FastAPI(title="Kiosk provincial centre (reference)", version="1",
                   description="Sync protocol of the pension certification kiosk; see docs/sync-protocol.yaml.")
     app.state.engine = engine
+    app.state.center_key = center_key
     authenticator = Authenticator(sessions, window_s=window_s, max_body_bytes=max_body_bytes,
                                   body_timeout_s=body_timeout_s, now=now)
 
@@ -105,7 +119,7 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
 
     @app.get(PATH_PING, summary="Connectivity probe (unauthenticated, cheap)")
     def ping() -> dict[str, str]:
-        return {"status": "ok", "server_time": utcnow().isoformat()}
+        return {"status": "ok", "server_time": utcnow().isoformat(), "center_public_key": center_public_key}
 
     @app.post(PATH_ENROL, response_model=EnrolResponse, responses=_ERRORS,
               openapi_extra=_body_doc(EnrolRequest.model_json_schema()),
@@ -121,7 +135,8 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
             with sessions() as db_session:
                 key = enrol_key(db_session, headers, parsed, request.method, request_path(request))
                 authenticator.spend_nonce(db_session, headers)  # commits the key and the nonce together
-                return EnrolResponse(device_id=key.device_id, key_id=key.key_id, server_time=utcnow())
+                return EnrolResponse(device_id=key.device_id, key_id=key.key_id, server_time=utcnow(),
+                                     center_public_key=center_public_key)
 
         return await run_in_threadpool(register)
 
@@ -133,7 +148,8 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
         seen(db_session, found)
         key = rotate(db_session, found.device_id, found.key_id, rotation)
         db_session.commit()
-        return EnrolResponse(device_id=key.device_id, key_id=key.key_id, server_time=utcnow())
+        return EnrolResponse(device_id=key.device_id, key_id=key.key_id, server_time=utcnow(),
+                             center_public_key=center_public_key)
 
     @app.get(PATH_ROSTER, response_model=RosterPage, responses=_ERRORS, summary="Roster changes after a cursor")
     def roster(found: Authed, db_session: DbSession,
@@ -163,6 +179,34 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
         db_session.commit()
         return HeartbeatResponse(server_time=utcnow())
 
+    @app.post(PATH_STAFF_CALLS, response_model=StaffCallAnswer, responses=_ERRORS,
+              openapi_extra=_body_doc(StaffCallRequest.model_json_schema()),
+              summary="Call a member of staff to the terminal (idempotent by call_id)")
+    def raise_staff_call(found: Authed, db_session: DbSession) -> StaffCallAnswer:
+        request = _parse(StaffCallRequest, found.body)
+        call = staff_calls.raise_call(db_session, seen(db_session, found), request)
+        db_session.commit()
+        return staff_calls.answer(call)
+
+    @app.get(PATH_STAFF_CALLS + "/{call_id}", response_model=StaffCallAnswer, responses=_ERRORS,
+             summary="Where the terminal's staff call stands (polled)")
+    def staff_call(found: Authed, db_session: DbSession, call_id: str) -> StaffCallAnswer:
+        call = staff_calls.call_of(db_session, seen(db_session, found), call_id)
+        db_session.commit()
+        return staff_calls.answer(call)
+
+    @app.post(PATH_STAFF_CALLS + "/{call_id}/ack", response_model=StaffCallAnswer, responses=_ERRORS,
+              openapi_extra=_body_doc(StaffCallAck.model_json_schema()),
+              summary="A member of staff at the terminal answered the call")
+    def acknowledge_staff_call(found: Authed, db_session: DbSession, call_id: str) -> StaffCallAnswer:
+        ack = _parse(StaffCallAck, found.body)
+        call = staff_calls.call_of(db_session, seen(db_session, found), call_id)
+        staff_calls.acknowledge(call, staff_number=ack.staff_number, at=ack.acknowledged_at,
+                                via=staff_calls.VIA_TERMINAL)
+        db_session.commit()
+        return staff_calls.answer(call)
+
+    console.install(app, sessions, center_key)
     return app
 
 

@@ -18,12 +18,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from center.db import Certification, Device, database_url, make_engine, session_factory, upgrade_schema
+from center.center_key import CenterKeyError, key_path_for, load_or_create
+from center.console_users import AccountError, Role, add_user, mask_id_number
+from center.db import (Certification, ConsoleSession, ConsoleUser, Device, StaffCall, database_url, make_engine,
+                       session_factory, upgrade_schema)
 from center.enrolment import current_key, issue_code
+from center.review import ReviewError, decide, decided, occurred_at, pending
 from center.provincial_roster import RosterFileError, export_visit_roster, generate_synthetic, import_csv
 from wire.api import DEVICE_ID_RULE, ENROLMENT_CODE_HOURS, valid_device_id
+from wire.review import Decision
 
 log = logging.getLogger(__name__)
 
@@ -206,11 +211,12 @@ def device() -> None:
 @device.command("add")
 @click.argument("name")
 @click.option("--device-id", default=None, help="Identifier to give the terminal (default: generated).")
+@click.option("--hall", default=None, help="The hall (大厅) the terminal stands in (the console groups by it).")
 @click.option("--valid-hours", type=click.FloatRange(0.1, 24 * 30), default=ENROLMENT_CODE_HOURS, show_default=True,
               help="How long the enrolment code can be used.")
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object with device_id and enrolment_code.")
-def device_add(name: str, device_id: str | None, valid_hours: float, db: str, as_json: bool) -> None:
+def device_add(name: str, device_id: str | None, hall: str | None, valid_hours: float, db: str, as_json: bool) -> None:
     """Create a terminal and print its id and one-time enrolment code (give both to `kiosk enroll-device`).
 
     The code works once, until it expires; the centre keeps only its hash.
@@ -220,15 +226,16 @@ def device_add(name: str, device_id: str | None, valid_hours: float, db: str, as
         raise click.ClickException(f"device id: {DEVICE_ID_RULE}")
     if not 1 <= len(name) <= 120:
         raise click.ClickException("name: 1-120 characters")
+    _check_hall(hall)
     with _sessions(db)() as session:
         if session.get(Device, device_id) is not None:
             raise click.ClickException(f"device {device_id} already exists")
-        row = Device(device_id=device_id, name=name)
+        row = Device(device_id=device_id, name=name, hall=hall or None)
         code = issue_code(row, valid_hours)
         session.add(row)
         session.commit()
         expires = _utc(row.enrolment_expires_at).isoformat()
-    _print_code(device_id, code, expires, name, as_json)
+    _print_code(device_id, code, expires, name, as_json, hall=hall or None)
 
 
 @device.command("reenrol")
@@ -251,15 +258,37 @@ def device_reenrol(device_id: str, valid_hours: float, db: str, as_json: bool) -
         code = issue_code(row, valid_hours)
         session.commit()
         expires = _utc(row.enrolment_expires_at).isoformat()
-    _print_code(device_id, code, expires, row.name, as_json)
+    _print_code(device_id, code, expires, row.name, as_json, hall=row.hall)
 
 
-def _print_code(device_id: str, code: str, expires: str, name: str, as_json: bool) -> None:
+def _print_code(device_id: str, code: str, expires: str, name: str, as_json: bool, *, hall: str | None) -> None:
     if as_json:
-        click.echo(json.dumps({"device_id": device_id, "enrolment_code": code, "expires_at": expires, "name": name},
+        click.echo(json.dumps({"device_id": device_id, "enrolment_code": code, "expires_at": expires, "name": name,
+                               "hall": hall},
                               ensure_ascii=False))
     else:
         click.echo(f"device_id:      {device_id}\nenrolment_code: {code}\nexpires_at:     {expires}")
+
+
+@device.command("set-hall")
+@click.argument("device_id")
+@click.argument("hall")
+@_db_option
+def device_set_hall(device_id: str, hall: str, db: str) -> None:
+    """Put a terminal in a hall (its later staff calls are shown to that hall's staff)."""
+    _check_hall(hall)
+    with _sessions(db)() as session:
+        row = session.get(Device, device_id)
+        if row is None:
+            raise click.ClickException(f"no device {device_id}")
+        row.hall = hall
+        session.commit()
+    click.echo(f"device {device_id} is in hall {hall}")
+
+
+def _check_hall(hall: str | None) -> None:
+    if hall is not None and not 1 <= len(hall.strip()) <= 80:
+        raise click.ClickException("hall: 1-80 characters")
 
 
 @device.command("list")
@@ -271,14 +300,15 @@ def device_list(db: str, as_json: bool) -> None:
         for row in session.scalars(select(Device).order_by(Device.device_id)):
             key = current_key(session, row.device_id)
             state = "disabled" if row.disabled else ("enrolled" if key else "awaiting")
-            item = {"device_id": row.device_id, "name": row.name, "disabled": row.disabled, "state": state,
+            item = {"device_id": row.device_id, "name": row.name, "hall": row.hall, "disabled": row.disabled,
+                    "state": state,
                     "key_id": key.key_id if key else None,
                     "code_expires_at": _utc(row.enrolment_expires_at).isoformat() if row.enrolment_expires_at else None,
                     "last_seen_at": _utc(row.last_seen_at).isoformat() if row.last_seen_at else None,
                     "health": row.last_health}
             click.echo(json.dumps(item, ensure_ascii=False) if as_json else
                        f"{row.device_id:<24} {state:<9} {item['key_id'] or '-':<17} "
-                       f"{item['last_seen_at'] or 'never seen'}  {row.name}")
+                       f"{item['last_seen_at'] or 'never seen'}  {row.name}  {row.hall or ''}")
 
 
 @device.command("disable")
@@ -293,6 +323,143 @@ def device_disable(device_id: str, db: str) -> None:
         row.disabled = True
         session.commit()
     click.echo(f"device {device_id} disabled")
+
+
+@cli.group()
+def staff() -> None:
+    """Staff accounts of the hall console (hall_staff, reviewer, admin)."""
+
+
+@staff.command("add")
+@click.argument("staff_number")
+@click.argument("name")
+@click.option("--role", type=click.Choice([str(role) for role in Role]), required=True,
+              help="hall_staff: one hall's terminals and calls; reviewer: the review queue; admin: everything.")
+@click.option("--hall", default=None, help="The hall a hall_staff account looks after.")
+@click.option("--pin-stdin", is_flag=True, help="Read the PIN or password from standard input (scripts).")
+@_db_option
+def staff_add(staff_number: str, name: str, role: str, hall: str | None, pin_stdin: bool, db: str) -> None:
+    """Give a member of staff a console account; the PIN (6-64 characters) is asked for, never an argument."""
+    pin = (sys.stdin.readline().rstrip("\n") if pin_stdin else
+           click.prompt("PIN or password", hide_input=True, confirmation_prompt=True))
+    with _sessions(db)() as session:
+        try:
+            add_user(session, staff_number, name, role, pin, hall)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+    click.echo(f"staff {staff_number} added as {role}" + (f" of hall {hall}" if hall else ""))
+
+
+@staff.command("list")
+@_db_option
+def staff_list(db: str) -> None:
+    """Console accounts (never their PIN hashes)."""
+    with _sessions(db)() as session:
+        for row in session.scalars(select(ConsoleUser).order_by(ConsoleUser.staff_number)):
+            click.echo(f"{row.staff_number:<12} {row.role:<10} {'disabled' if row.disabled else 'active':<9} "
+                       f"{row.hall or '-':<16} {row.name}")
+
+
+@staff.command("disable")
+@click.argument("staff_number")
+@_db_option
+def staff_disable(staff_number: str, db: str) -> None:
+    """Refuse every further sign-in of an account and end its sessions."""
+    with _sessions(db)() as session:
+        row = session.get(ConsoleUser, staff_number)
+        if row is None:
+            raise click.ClickException(f"no staff account {staff_number}")
+        row.disabled = True
+        session.execute(delete(ConsoleSession).where(ConsoleSession.staff_number == staff_number))
+        session.commit()
+    click.echo(f"staff {staff_number} disabled")
+
+
+@cli.command("calls")
+@_db_option
+@click.option("--hall", default=None, help="Only calls from terminals of this hall.")
+@click.option("--open", "only_open", is_flag=True, help="Only calls nobody has acknowledged yet.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def calls(db: str, hall: str | None, only_open: bool, limit: int, as_json: bool) -> None:
+    """Staff calls, newest first, with how long each waited for an answer (seconds)."""
+    with _sessions(db)() as session:
+        query = select(StaffCall).order_by(StaffCall.received_at.desc()).limit(limit)
+        if hall is not None:
+            query = query.where(StaffCall.hall == hall)
+        if only_open:
+            query = query.where(StaffCall.acknowledged_at.is_(None))
+        rows = []
+        for call in session.scalars(query):
+            received = _utc(call.received_at)
+            answered = _utc(call.acknowledged_at) if call.acknowledged_at else None
+            rows.append({"call_id": call.call_id, "device_id": call.device_id, "hall": call.hall, "screen": call.screen,
+                         "reason": call.reason, "raised_at": _utc(call.raised_at).isoformat(),
+                         "received_at": received.isoformat(),
+                         "acknowledged_at": answered.isoformat() if answered else None,
+                         "acknowledged_by": call.acknowledged_by, "acknowledged_via": call.acknowledged_via,
+                         "waited_s": round((answered - received).total_seconds(), 1) if answered else None})
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        answer = (f"answered by {row['acknowledged_by'] or '(not signed in)'} via {row['acknowledged_via']} "
+                  f"after {row['waited_s']} s" if row["acknowledged_at"] else "OPEN")
+        click.echo(f"{row['received_at']}  {row['device_id']:<16} {row['hall'] or '-':<12} {row['reason']:<18} "
+                   f"{row['screen']:<12} {answer}")
+
+
+@cli.group()
+def review() -> None:
+    """Requests for manual review and the reviewers' decisions (what the console's review page does)."""
+
+
+@review.command("list")
+@_db_option
+@click.option("--all", "show_all", is_flag=True, help="Also the decided ones (newest 50).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def review_list(db: str, show_all: bool, as_json: bool) -> None:
+    """Requests waiting for a decision, oldest first (ID numbers masked; images never printed)."""
+    with _sessions(db)() as session:
+        items = [{"record_id": row.record_id, "device_id": row.device_id, "id_number": mask_id_number(row.id_number),
+                  "occurred_at": occurred_at(row).isoformat(), "status": "pending"} for row in pending(session)]
+        if show_all:
+            items += [{"record_id": row.record_id, "id_number": mask_id_number(row.id_number),
+                       "status": row.decision, "reason": row.reason, "reviewer": row.reviewer,
+                       "decided_at": _utc(row.decided_at).isoformat()} for row in decided(session)]
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False))
+        return
+    for item in items:
+        click.echo(f"{item['record_id']}  {item['status']:<9} {item['id_number']}  "
+                   f"{item.get('occurred_at') or item.get('decided_at')}  {item.get('reason', '')}")
+
+
+@review.command("decide")
+@click.argument("record_id")
+@click.option("--approve", "decision", flag_value=str(Decision.APPROVED), help="Certify the person.")
+@click.option("--reject", "decision", flag_value=str(Decision.REJECTED), help="Do not certify the person.")
+@click.option("--reason", required=True, help="Why (1-200 characters; recorded and sent to the terminals).")
+@click.option("--reviewer", required=True, help="Staff number of the reviewer (a reviewer or admin account).")
+@_db_option
+def review_decide(record_id: str, decision: str | None, reason: str, reviewer: str, db: str) -> None:
+    """Approve or reject a request; the signed decision reaches every terminal in the next roster delta."""
+    if decision is None:
+        raise click.ClickException("give --approve or --reject")
+    try:
+        key = load_or_create(key_path_for(db))
+    except (CenterKeyError, OSError) as exc:
+        raise click.ClickException(f"the centre's key: {exc}") from None
+    with _sessions(db)() as session:
+        user = session.get(ConsoleUser, reviewer)
+        if user is None or user.disabled or user.role not in (Role.REVIEWER, Role.ADMIN):
+            raise click.ClickException(f"{reviewer} is not an active reviewer or admin account")
+        try:
+            signed = decide(session, key, record_id, decision, reason, reviewer)
+        except ReviewError as exc:
+            raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    click.echo(f"{signed.record_id} {signed.decision} by {signed.reviewer} at {signed.decided_at.isoformat()}")
 
 
 @cli.group()

@@ -52,6 +52,8 @@ class Device(Base):
     enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_health: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # The hall (大厅) the terminal stands in: the console groups terminals and staff calls by it.
+    hall: Mapped[str | None] = mapped_column(String(80), nullable=True, default=None)
 
 
 class DeviceKey(Base):
@@ -95,6 +97,8 @@ class Pensioner(Base):
     # when its content changes (a corrected photo keeps its file name). None: no photo template.
     photo_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The latest review decision on this person (sent with the row in roster deltas); None: none yet.
+    review_record_id: Mapped[str | None] = mapped_column(String(36), nullable=True, default=None)
     seq: Mapped[int] = mapped_column(Integer, index=True, unique=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -122,6 +126,61 @@ class Certification(Base):
     record_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_certifications_device_chain", "device_id", "chain_seq"),)
+
+
+class StaffCall(Base):
+    """A terminal's call for staff and its answer: who acknowledged it, when, and where from."""
+
+    __tablename__ = "staff_calls"
+    call_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"), index=True)
+    hall: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)  # the device's hall then
+    screen: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the terminal's clock
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # staff number; None: anonymous
+    acknowledged_via: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "console" | "terminal"
+
+
+class ReviewDecisionRow(Base):
+    """A reviewer's decision on a ``manual_review_requested`` record, as signed by the centre."""
+
+    __tablename__ = "review_decisions"
+    record_id: Mapped[str] = mapped_column(ForeignKey("certifications.record_id"), primary_key=True)
+    id_number: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200))
+    reviewer: Mapped[str] = mapped_column(String(32))  # staff number
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    signature: Mapped[str] = mapped_column(String(200))
+
+
+class ConsoleUser(Base):
+    """A member of staff who may sign in to the hall console. ``secret_hash``: scrypt of the PIN."""
+
+    __tablename__ = "console_users"
+    staff_number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    role: Mapped[str] = mapped_column(String(16))
+    hall: Mapped[str | None] = mapped_column(String(80), nullable=True)  # hall_staff: the hall they look after
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A signed-in console session; the cookie carries the token, the table only its SHA-256."""
+
+    __tablename__ = "console_sessions"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_number: Mapped[str] = mapped_column(ForeignKey("console_users.staff_number"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 def database_url(db: str) -> str:
@@ -237,5 +296,6 @@ def next_seq(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(Pensioner.seq), 0))) or 0) + 1
 
 
-__all__ = ["Base", "Certification", "Device", "DeviceKey", "Nonce", "Pensioner", "database_url",
-           "make_engine", "next_seq", "upgrade_schema", "session_factory", "utcnow"]
+__all__ = ["Base", "Certification", "ConsoleSession", "ConsoleUser", "Device", "DeviceKey", "Nonce", "Pensioner",
+           "ReviewDecisionRow", "StaffCall", "database_url", "make_engine", "next_seq", "upgrade_schema",
+           "session_factory", "utcnow"]

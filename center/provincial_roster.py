@@ -34,6 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from center.db import Pensioner, next_seq, utcnow
+from center.review import decisions_for
 from reader.idnumber import check_character, parse_card_number
 from wire.roster_csv import (CHINA_STANDARD_TIME, RosterFormatError, RosterRow, decode_roster, parse_roster,
                              photo_sha256)
@@ -217,10 +218,12 @@ def delta_page(session: Session, cursor: int, limit: int) -> RosterPage:
     rows = list(session.scalars(select(Pensioner).where(Pensioner.seq > cursor).order_by(Pensioner.seq).limit(limit + 1)))
     has_more = len(rows) > limit
     rows = rows[:limit]
+    reviews = decisions_for(session, {row.review_record_id for row in rows if row.review_record_id and not row.removed})
     changes = [RosterChange(seq=row.seq, op="remove", id_number=row.id_number) if row.removed else
                RosterChange(seq=row.seq, op="upsert", id_number=row.id_number, name=row.name,
                             region_code=row.region_code, last_certified=row.last_certified,
-                            templates=list(row.templates or []), template_source=row.template_source)
+                            templates=list(row.templates or []), template_source=row.template_source,
+                            review=reviews.get(row.review_record_id or ""))
                for row in rows]
     return RosterPage(changes=changes, next_cursor=rows[-1].seq if rows else cursor, has_more=has_more)
 

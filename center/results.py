@@ -116,8 +116,10 @@ def _judge(raw: Any, device: Device, keys: dict[str, str], existing: dict[str, s
         return _repeat_or_conflict(record.record_id, same=known == digest), None
     image = base64.b64decode(record.face_image_jpeg) if record.face_image_jpeg else None
     stored = {key: value for key, value in raw.items() if key != "face_image_jpeg"}
+    # occurred_at in UTC: SQLite keeps a datetime's wall-clock digits and drops its offset.
     row = {"record_id": record.record_id, "device_id": device.device_id, "key_id": record.key_id,
-           "id_number": record.id_number, "occurred_at": record.occurred_at, "outcome": record.outcome,
+           "id_number": record.id_number, "occurred_at": record.occurred_at.astimezone(timezone.utc),
+           "outcome": record.outcome,
            "reason_code": record.reason_code, "content_digest": digest, "record": stored, "face_image": image,
            "received_at": utcnow(), "chain_seq": record.chain_seq, "prev_hash": record.prev_hash,
            "record_hash": chain_hash(raw) if record.chain_seq is not None else None}

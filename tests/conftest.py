@@ -111,8 +111,18 @@ def _centre_database(request: pytest.FixtureRequest, kind: str, folder: Path):
         return
     server = request.getfixturevalue("postgres_server")
     url = server.create_database()
-    yield url
-    server.drop_database(url)
+    # The centre's signing key lives beside a database file; for a server database it is this file
+    # (center/center_key.py), kept in the test's folder rather than the current directory.
+    before = os.environ.get("KIOSK_CENTER_KEY_FILE")
+    os.environ["KIOSK_CENTER_KEY_FILE"] = str(folder / "centre.center-key")
+    try:
+        yield url
+    finally:
+        if before is None:
+            os.environ.pop("KIOSK_CENTER_KEY_FILE", None)
+        else:
+            os.environ["KIOSK_CENTER_KEY_FILE"] = before
+        server.drop_database(url)
 
 
 @pytest.fixture(params=CENTRE_DATABASES)

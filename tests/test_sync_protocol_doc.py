@@ -9,10 +9,12 @@ import pytest
 from center.app import create_app
 from wire.codes import RecordRejection, RecordVerdict, WireError
 from wire.result_record import RecordReceipt, ResultRecord
+from wire.review import ReviewDecision
 from wire.schemas import (EnrolRequest, EnrolResponse, Heartbeat, HeartbeatResponse, KeyRotation, RosterChange,
                           RosterPage)
 from wire.signing import (HEADER_CONTENT, HEADER_DEVICE, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
                           SCHEME)
+from wire.staff import StaffCallAck, StaffCallAnswer, StaffCallRequest
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "sync-protocol.yaml").read_text(encoding="utf-8")
 
@@ -22,7 +24,8 @@ def _section(name: str) -> str:
     start = DOC.index(f"\n    {name}:\n")
     following = [DOC.find(f"\n    {other}:", start + 1) for other in
                  ("EnrolRequest", "KeyRotation", "EnrolResponse", "ResultRecord", "RecordReceipt", "ResultBatchResponse",
-                  "RosterChange", "RosterPage", "Heartbeat", "HeartbeatResponse", "ErrorResponse")]
+                  "RosterChange", "RosterPage", "Heartbeat", "HeartbeatResponse", "ErrorResponse", "ReviewDecision",
+                  "StaffCallRequest", "StaffCallAck", "StaffCallAnswer")]
     end = min([index for index in following if index > start] or [len(DOC)])
     return DOC[start:end]
 
@@ -44,7 +47,9 @@ def test_every_reason_code_is_documented(code: str) -> None:
                                                (EnrolRequest, "EnrolRequest"), (KeyRotation, "KeyRotation"),
                                                (RosterChange, "RosterChange"),
                                                (EnrolResponse, "EnrolResponse"), (RecordReceipt, "RecordReceipt"),
-                                               (RosterPage, "RosterPage"), (HeartbeatResponse, "HeartbeatResponse")])
+                                               (RosterPage, "RosterPage"), (HeartbeatResponse, "HeartbeatResponse"),
+                                               (ReviewDecision, "ReviewDecision"), (StaffCallRequest, "StaffCallRequest"),
+                                               (StaffCallAck, "StaffCallAck"), (StaffCallAnswer, "StaffCallAnswer")])
 def test_every_field_is_documented(model: type, schema: str) -> None:
     text = _section(schema)
     for field in model.model_fields:

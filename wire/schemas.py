@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from wire.codes import CODE_PATTERN
+from wire.review import ReviewDecision
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 Code = Annotated[str, Field(pattern=CODE_PATTERN)]
@@ -70,6 +71,7 @@ class EnrolResponse(BaseModel):
     device_id: str
     key_id: str
     server_time: datetime
+    center_public_key: str | None = Field(default=None, description="Ed25519 key review decisions are signed with")
 
 
 class RosterChange(BaseModel):
@@ -83,6 +85,8 @@ class RosterChange(BaseModel):
     last_certified: date | None = None
     templates: list[str] = Field(default_factory=list, description="base64 little-endian float32 x 128")
     template_source: str = ""
+    review: ReviewDecision | None = Field(
+        default=None, description="the centre's latest signed decision on this person's review request")
 
 
 class RosterPage(BaseModel):
