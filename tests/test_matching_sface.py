@@ -201,3 +201,26 @@ def test_cli_verify_reports_the_model(media_dir: Path, sface_folder: Path, capsy
     assert run_cli(["verify", a, b, "--json", "--jitters", "0"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert {"a", "b", "distance", "match", "model"} <= set(row) and row["model"] == "sface" and row["match"] is True
+
+
+def test_reference_rules_are_looser_than_live_and_say_why(settings: MatchSettings) -> None:
+    from camera.matching import gates
+    from camera.matching.encoding import FaceQuality
+
+    # An ID-style crop: the chin touches the border (75 % of the face box inside), a little soft.
+    tight = FaceQuality(face_width_px=120, sharpness=15, yaw_ratio=0.05, visible_ratio=0.75, detection_score=0.9,
+                        brightness=120)
+    assert gates.live_issues(tight, settings) == ("blur", "cut_off")
+    assert gates.reference_issues(tight, settings) == ()
+    cut_in_half = FaceQuality(face_width_px=120, sharpness=5, yaw_ratio=0.05, visible_ratio=0.4, detection_score=0.9,
+                              brightness=120)
+    sentence = gates.explain(cut_in_half, settings, reference=True)
+    assert sentence.startswith("reference photo fails blur (sharpness 5.0 <") and "cut_off (only 40 %" in sentence
+
+
+def test_a_refused_reference_photo_names_the_gate(media_dir: Path, matcher: FaceMatcher) -> None:
+    blurred = cv2.GaussianBlur(photo(media_dir, "001", 0), (0, 0), 6)
+    with pytest.raises(MatchError) as info:
+        matcher.encode(blurred, reference=True)
+    assert info.value.code is MatchReason.NO_USABLE_FACE and "blur" in info.value.detail
+    assert "reference photo fails blur (sharpness" in info.value.message

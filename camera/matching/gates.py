@@ -51,3 +51,25 @@ def _issues(quality: FaceQuality, min_face_px: float, min_sharpness: float, max_
     if quality.visible_ratio < min_visible_ratio:
         found.append("cut_off")
     return tuple(found)
+
+
+def explain(quality: FaceQuality, settings: MatchSettings, *, reference: bool) -> str:
+    """A technician's sentence naming each failed gate with the measured value and the limit, e.g.
+    ``reference photo fails blur (sharpness 6.1 < 10.0)``; "" when every gate passes. Holds no
+    personal data (measures of image quality only)."""
+    if reference:
+        limits = (settings.min_face_px, settings.reference_min_sharpness, settings.max_yaw_ratio,
+                  settings.reference_min_visible_ratio)
+    else:
+        limits = (settings.min_face_px, settings.min_sharpness, settings.max_yaw_ratio, settings.min_visible_ratio)
+    words = {
+        "size": f"size (face {quality.face_width_px:.0f} px wide < {limits[0]} px)",
+        "blur": f"blur (sharpness {quality.sharpness:.1f} < {limits[1]:.1f})",
+        "pose": f"pose (head turn ratio {quality.yaw_ratio:.2f} > {limits[2]:.2f})",
+        "cut_off": f"cut_off (only {100 * quality.visible_ratio:.0f} % of the face inside the photo < {100 * limits[3]:.0f} %)",
+    }
+    failed = issues(quality, settings, reference=reference)
+    if not failed:
+        return ""
+    side = "reference photo" if reference else "live frame"
+    return f"{side} fails " + "; ".join(words[name] for name in failed)

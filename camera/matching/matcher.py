@@ -130,7 +130,8 @@ class FaceMatcher:
         kept = usable if require_usable else found
         if not kept:
             first = next(iter(found.values()))
-            raise MatchError(MatchReason.NO_USABLE_FACE, f"face fails quality gate(s): {', '.join(first.issues)}",
+            raise MatchError(MatchReason.NO_USABLE_FACE,
+                             gates.explain(first.quality, self.settings, reference=reference) + f" ({first.model})",
                              detail=",".join(first.issues))
         primary = kept[SFACE] if SFACE in kept else kept[DLIB]
         vector = scoring.join_parts(kept[DLIB].vector if DLIB in kept else None,
