@@ -152,9 +152,12 @@ def test_cli_faces_evaluate_counts_and_plots(media_dir: Path, tmp_path: Path, ca
     rows = [f"faces/casia/{p}/{p}_{i},casia_{p}" for p in ("001", "004", "019") for i in ("0.png", "1.png")]
     labels.write_text("path,identity\n" + "\n".join(rows) + "\n")
     plot = tmp_path / "det.png"
-    assert run_cli(["faces", "evaluate", str(labels), "--group", "casia", "--plot", str(plot), "--jitters", "0",
-                    "--folds", "3", "--workers", "1", "--json"]) == 0
+    arguments = ["faces", "evaluate", str(labels), "--group", "casia", "--plot", str(plot), "--jitters", "0",
+                 "--folds", "3", "--workers", "1", "--cache", str(tmp_path / "encodings.npz"), "--json"]
+    assert run_cli(arguments) == 0
     report = json.loads(capsys.readouterr().out)
+    assert run_cli(arguments) == 0  # the second run reads the encodings back: the same report
+    assert json.loads(capsys.readouterr().out) == report
     assert (report["images"], report["identities"]) == (6, 3)
     dlib = report["models"]["dlib"]["at_configured_cut"]["casia"]
     # dlib finds no usable face on 019 (cut off / blurred webcam crops): 2 of 6 images fail to

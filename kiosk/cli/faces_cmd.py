@@ -41,10 +41,13 @@ def faces_command() -> None:
 @click.option("--jitters", type=click.IntRange(0, 100), default=None,
               help="Jitters per dlib reference encoding (default: match.reference_jitters).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Encoder processes (default: every core).")
+@click.option("--cache", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Keep the encodings in this .npz file and reuse them on the next run (it holds biometric "
+                   "templates of the people in SOURCE: keep it outside the repository, e.g. under /tmp).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @pass_state
 def evaluate_command(state: CliState, source: Path, plot_path: Path, groups: tuple[str, ...], relabel: Path | None,
-                     folds: int, jitters: int | None, workers: int | None, as_json: bool) -> None:
+                     folds: int, jitters: int | None, workers: int | None, cache: Path | None, as_json: bool) -> None:
     """Cross-validated FAR/FRR/FTA per population for dlib, SFace and their fusion, with DET plots.
 
     SOURCE is a labels CSV (columns path,identity; relative paths from the csv's folder or its parent)
@@ -74,14 +77,17 @@ def evaluate_command(state: CliState, source: Path, plot_path: Path, groups: tup
     if jitters is not None:
         settings = settings.model_copy(update={"reference_jitters": jitters})
     paths = [str(i.path) for i in images]
-    try:
-        references = encode_files(paths, settings, workers=workers, reference=True)
-        lives = encode_files(paths, settings, workers=workers, reference=False, every_model=True)
-    except MatchError as exc:
-        raise from_device_error(exc) from None
+    vectors, acquired = _load_cache(cache, paths, settings.reference_jitters)
+    if vectors is None:
+        try:
+            references = encode_files(paths, settings, workers=workers, reference=True)
+            lives = encode_files(paths, settings, workers=workers, reference=False, every_model=True)
+        except MatchError as exc:
+            raise from_device_error(exc) from None
+        vectors, acquired = _parts(paths, references, lives, split_parts)
+        _save_cache(cache, paths, settings.reference_jitters, vectors)
     identities = np.array([i.identity for i in images])
     labels = np.array([i.group for i in images])
-    vectors, acquired = _parts(paths, references, lives, split_parts)
     if not acquired["sface"].any():
         click.echo("warning: SFace gave no encoding (model files missing?): its rows are empty", err=True)
     matrices = {
@@ -112,6 +118,35 @@ def evaluate_command(state: CliState, source: Path, plot_path: Path, groups: tup
         click.echo(json.dumps(report))
         return
     _print(report)
+
+
+def _load_cache(cache: Path | None, paths: list[str], jitters: int) -> tuple[dict | None, dict]:
+    """Encodings saved by an earlier run for the same paths and jitters, else (None, {})."""
+    if cache is None or not cache.is_file():
+        return None, {}
+    try:
+        with np.load(cache) as data:
+            if list(data["paths"]) != paths or int(data["jitters"]) != jitters:
+                click.echo(f"{cache} holds other images or jitters: encoding again", err=True)
+                return None, {}
+            vectors = {key: data[key] for key in ("dlib_ref", "dlib_live", "sface_ref", "sface_live")}
+    except (OSError, KeyError, ValueError) as exc:
+        click.echo(f"{cache} cannot be read ({exc}): encoding again", err=True)
+        return None, {}
+    present = {key: np.any(value != 0, axis=1) for key, value in vectors.items()}
+    return vectors, {m: present[f"{m}_ref"] & present[f"{m}_live"] for m in ("dlib", "sface")}
+
+
+def _save_cache(cache: Path | None, paths: list[str], jitters: int, vectors: dict) -> None:
+    if cache is None:
+        return
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with cache.open("wb") as handle:
+            np.savez(handle, paths=np.array(paths), jitters=np.array(jitters), **vectors)
+        cache.chmod(0o600)  # biometric templates
+    except OSError as exc:
+        click.echo(f"encodings not cached in {cache}: {exc}", err=True)
 
 
 def _parts(paths: list[str], references: dict, lives: dict, split_parts) -> tuple[dict, dict]:  # noqa: ANN001
