@@ -224,3 +224,51 @@ def test_a_refused_reference_photo_names_the_gate(media_dir: Path, matcher: Face
         matcher.encode(blurred, reference=True)
     assert info.value.code is MatchReason.NO_USABLE_FACE and "blur" in info.value.detail
     assert "reference photo fails blur (sharpness" in info.value.message
+
+
+def test_det_plot_is_drawn_with_opencv_when_matplotlib_is_absent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from kiosk.cli.det_plot import write_det_plot
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if name.startswith("matplotlib"):
+            raise ImportError("matplotlib is not installed")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    far, frr = np.array([1e-4, 1e-3, 1e-2, 0.1]), np.array([0.2, 0.05, 0.01, 0.001])
+    path = tmp_path / "det-sface.png"
+    write_det_plot(path, "DET", {"sface": (far, frr)}, {"sface": (1e-3, 0.05)})
+    image = cv2.imread(str(path))
+    assert image is not None and image.shape[:2] == (500, 600)
+    assert (image != 255).any(axis=2).sum() > 1000  # a frame, a curve and labels were drawn
+
+
+def test_cross_validation_never_judges_an_identity_with_a_cut_it_chose() -> None:
+    from camera.matching import model_evaluation as me
+
+    # 6 identities x 2 images in two groups; identity k's images sit at distance 0.1 from each other
+    # and 0.5 + 0.01 k from everyone else.
+    identities = np.repeat([f"p{k}" for k in range(6)], 2)
+    groups = np.array(["casia"] * 6 + ["orl"] * 6)
+    n = len(identities)
+    matrix = np.full((n, n), 0.9)
+    for i in range(n):
+        for j in range(n):
+            same = identities[i] == identities[j]
+            matrix[i, j] = 0.1 if same else 0.5 + 0.01 * int(identities[i][1:])
+    result = me.cross_validate("toy", {0.0: matrix}, np.ones(n, bool), identities, groups, k=3)
+    folds = me.folds_by_identity(identities, groups, 3)
+    assert len(set(folds)) == 3 and all(len(set(folds[identities == name])) == 1 for name in set(identities))
+    assert result.groups["all"].frr.errors == 0
+    assert result.groups["all"].frr.trials == 6  # each identity's one genuine pair, judged once
+    # p0's impostor pairs (0.50) are closer than any pair the other folds saw when p0 is held out:
+    # the cut those folds chose lets them through, and the held-out count shows it.
+    assert result.groups["all"].far.errors > 0
+    plain = me.fixed_cut("toy", matrix, np.ones(n, bool), identities, groups, 0.3)
+    assert plain.groups["all"].far.errors == 0 and plain.groups["casia"].frr.trials == 3
+    low, high = me.wilson(0, 3000)
+    assert low < 1e-12 and 0.0009 < high < 0.0015  # about the rule of three
