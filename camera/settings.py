@@ -113,7 +113,11 @@ class MatchSettings(BaseModel):
     """
 
     model_config = _STRICT
+    # Which descriptor decides: "sface" (OpenCV Zoo's SFace + YuNet; dlib is the fallback when its
+    # files are missing or corrupt) or "dlib" (the dlib ResNet alone).
+    model: Literal["sface", "dlib"]
     max_distance: float = Field(gt=0, lt=2)
+    sface_max_distance: float = Field(gt=0, lt=2)
     model_dir: str
     refresh_reference_on_success: bool
     detect_long_side_px: int = Field(ge=160, le=2000)
@@ -121,6 +125,8 @@ class MatchSettings(BaseModel):
     min_sharpness: float = Field(ge=0)
     max_yaw_ratio: float = Field(gt=0, le=1)
     min_visible_ratio: float = Field(ge=0, le=1)
+    reference_min_sharpness: float = Field(ge=0)
+    reference_min_visible_ratio: float = Field(ge=0, le=1)
     live_jitters: int = Field(ge=0, le=100)
     reference_jitters: int = Field(ge=0, le=100)
     max_live_frames: int = Field(ge=1, le=30)

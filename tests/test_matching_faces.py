@@ -1,5 +1,7 @@
-"""The matcher on real faces with the real dlib models: genuine, impostor, no face, several faces,
-corrupt images, the seed box, missing models, and the two CLI commands. A handful of images only."""
+"""The matcher on real faces with the real dlib models (``match.model = "dlib"``, the fallback when
+the SFace files are missing): genuine, impostor, no face, several faces, corrupt images, the seed
+box, missing models, and the two CLI commands. A handful of images only. The SFace path has its own
+file, ``test_matching_sface.py``."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ CASIA = "faces/casia"
 def settings() -> MatchSettings:
     from kiosk.config import load_config
 
-    return load_config().match
+    return load_config().match.model_copy(update={"model": "dlib"})
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +131,9 @@ def test_cli_verify_two_images_and_pairs(media_dir: Path, tmp_path: Path, capsys
     a, b, c = (str(media_dir / CASIA / p) for p in ("001/001_0.png", "001/001_1.png", "019/019_4.png"))
     assert run_cli(["verify", a, b, "--json", "--jitters", "0"]) == 0
     row = json.loads(capsys.readouterr().out)
-    assert row["match"] is True and row["faces_a"] == 1 and 0 < row["distance"] < 0.36
+    # The configured model decides (SFace when its files are installed, else the dlib fallback).
+    cut = {"sface": 0.57, "dlib": 0.36}
+    assert row["match"] is True and row["faces_a"] == 1 and 0 < row["distance"] <= cut[row["model"]]
     assert run_cli(["verify", a, c, "--json", "--jitters", "0"]) == 1
     row = json.loads(capsys.readouterr().out)
     assert row["error"] == "no_usable_face" and row["side"] == "b" and "match" not in row
@@ -148,12 +152,23 @@ def test_cli_faces_evaluate_counts_and_plots(media_dir: Path, tmp_path: Path, ca
     rows = [f"faces/casia/{p}/{p}_{i},casia_{p}" for p in ("001", "004", "019") for i in ("0.png", "1.png")]
     labels.write_text("path,identity\n" + "\n".join(rows) + "\n")
     plot = tmp_path / "det.png"
-    assert run_cli(["faces", "evaluate", str(labels), "--group", "casia", "--plot", str(plot), "--jitters", "0", "--json"]) == 0
+    arguments = ["faces", "evaluate", str(labels), "--group", "casia", "--plot", str(plot), "--jitters", "0",
+                 "--folds", "3", "--workers", "1", "--cache", str(tmp_path / "encodings.npz"), "--json"]
+    assert run_cli(arguments) == 0
     report = json.loads(capsys.readouterr().out)
-    casia = report["sets"]["casia"]
-    # 019 has no usable face: 2 of 6 images fail to acquire; 001 and 004 give 2 genuine, 4 impostor pairs.
-    assert casia["fta"] == pytest.approx(2 / 6)
-    assert (casia["genuine_pairs"], casia["impostor_pairs"]) == (2, 4)
-    assert casia["frr"] == 0.0 and casia["far"] == 0.0
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run_cli(arguments) == 0  # the second run reads the encodings back: the same report
+    assert json.loads(capsys.readouterr().out) == report
+    assert (report["images"], report["identities"]) == (6, 3)
+    dlib = report["models"]["dlib"]["at_configured_cut"]["casia"]
+    # dlib finds no usable face on 019 (cut off / blurred webcam crops): 2 of 6 images fail to
+    # acquire; 001 and 004 give 2 genuine and 4 impostor pairs.
+    assert dlib["fta"] == pytest.approx(2 / 6) and dlib["failed_images"] == 2
+    assert (dlib["genuine_pairs"], dlib["impostor_pairs"]) == (2, 4)
+    assert dlib["frr"] == 0.0 and dlib["far"] == 0.0
+    sface = report["models"]["sface"]["at_configured_cut"]["casia"]
+    assert sface["far"] == 0.0 and sface["impostor_pairs"] >= 4 and 0.0 <= sface["fta"] <= 1.0
+    for model in ("dlib", "sface", "fusion"):
+        entry = report["models"][model]
+        assert set(entry["cross_validated"]) == {"all", "casia"} and len(entry["fold_cuts"]) == 3
+        assert Path(entry["det_plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert run_cli(["faces", "evaluate", str(labels), "--group", "nope", "--plot", str(plot), "--jitters", "0"]) != 0

@@ -21,7 +21,7 @@ def unit(seed: int) -> np.ndarray:
 def test_template_checks_shape_and_finiteness() -> None:
     assert scoring.as_template(unit(1).reshape(1, 128)).shape == (128,)
     for bad in (np.zeros(127), np.full(128, np.nan), np.zeros((2, 128))):
-        with pytest.raises(ValueError, match="128 finite floats"):
+        with pytest.raises(ValueError, match="128 or 256 finite floats"):
             scoring.as_template(bad)
 
 

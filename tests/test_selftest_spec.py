@@ -53,9 +53,13 @@ def test_models_config_and_samples_are_bundled(spec: SimpleNamespace) -> None:
     resnet = face_models["dlib_face_recognition_resnet_model_v1.dat"]
     onnx = face_model_file.file_name(resnet, face_model_file.source_digest(resnet))
     # The ONNX file cv2.dnn runs, made from the bundled .dat (the matcher looks it up by that
-    # file's sha256 next to it), and nothing else.
-    assert set(face_models) == {"shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat", onnx}
+    # file's sha256 next to it), the SFace and YuNet files (sha256-checked), and nothing else.
+    from camera.matching import sface_files
+
+    assert set(face_models) == {"shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat", onnx,
+                                *sface_files.FILES}
     assert face_models[onnx].stat().st_size > 20_000_000
+    assert all(sface_files.sha256_of(face_models[name]) == sface_files.SHA256[name] for name in sface_files.FILES)
     facemesh = {Path(p).name for target, paths in datas.items() if target.startswith("mediapipe/modules") for p in paths}
     assert {"face_landmark_front_cpu.binarypb", "face_landmark_with_attention.tflite",
             "face_detection_short_range.tflite"} <= facemesh

@@ -83,7 +83,7 @@ class RosterChange(BaseModel):
     name: str | None = None
     region_code: str | None = None
     last_certified: date | None = None
-    templates: list[str] = Field(default_factory=list, description="base64 little-endian float32 x 128")
+    templates: list[str] = Field(default_factory=list, description="base64 little-endian float32 x 128 (dlib) or x 256 (dlib + SFace)")
     template_source: str = ""
     review: ReviewDecision | None = Field(
         default=None, description="the centre's latest signed decision on this person's review request")

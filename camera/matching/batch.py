@@ -45,14 +45,18 @@ def _init_worker(settings_json: str) -> None:
     _worker_matcher = FaceMatcher(MatchSettings.model_validate_json(settings_json))
 
 
-def encode_file(path: str, matcher=None, reference: bool = False) -> FileEncoding:  # noqa: ANN001
-    """Encodes one file with ``matcher`` (default: this worker's); never raises for a bad image."""
+def encode_file(path: str, matcher=None, reference: bool = False,  # noqa: ANN001
+                parts: tuple[str, ...] | None = None) -> FileEncoding:
+    """Encodes one file with ``matcher`` (default: this worker's); never raises for a bad image.
+
+    ``parts``: the descriptors to compute (default: as ``FaceMatcher.encode`` chooses).
+    """
     from camera.matching.templates import read_image  # noqa: PLC0415
 
     matcher = matcher or _worker_matcher
     try:
         image = read_image(Path(path))
-        encoding = matcher.encode(image, reference=reference)
+        encoding = matcher.encode(image, reference=reference, parts=parts)
     except MatchError as exc:
         return FileEncoding(path, None, exc.code.value, exc.detail)
     return FileEncoding(path, encoding.vector, None, "", encoding.faces_found, encoding.quality.sharpness)
@@ -62,9 +66,16 @@ def _encode_reference(path: str) -> FileEncoding:
     return encode_file(path, reference=True)
 
 
+def _encode_live_every_model(path: str) -> FileEncoding:
+    return encode_file(path, reference=False, parts=("sface", "dlib"))
+
+
 def encode_files(paths: Iterable[str], settings: MatchSettings, *, workers: int | None = None, reference: bool = False,
-                 progress: Callable[[int, int], None] | None = None) -> dict[str, FileEncoding]:
+                 progress: Callable[[int, int], None] | None = None, every_model: bool = False) -> dict[str, FileEncoding]:
     """Encodes each distinct path once on ``workers`` processes (default: every core).
+
+    ``every_model``: live encodings with every descriptor loaded (for ``kiosk faces evaluate``;
+    references always get every descriptor).
 
     Raises :class:`MatchError` ``model_missing`` when the models cannot be loaded (checked in this
     process first, so the message is clear rather than a broken pool).
@@ -79,14 +90,15 @@ def encode_files(paths: Iterable[str], settings: MatchSettings, *, workers: int 
         from camera.matching.matcher import FaceMatcher  # noqa: PLC0415
 
         matcher = FaceMatcher(settings)
+        parts = ("sface", "dlib") if every_model and not reference else None
         for done, path in enumerate(unique, start=1):
-            results[path] = encode_file(path, matcher, reference)
+            results[path] = encode_file(path, matcher, reference, parts)
             if progress:
                 progress(done, len(unique))
         return results
     try:
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(settings.model_dump_json(),)) as pool:
-            function = _encode_reference if reference else encode_file
+            function = _encode_reference if reference else (_encode_live_every_model if every_model else encode_file)
             for done, result in enumerate(pool.map(function, unique, chunksize=4), start=1):
                 results[result.path] = result
                 if progress:

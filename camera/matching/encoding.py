@@ -78,9 +78,12 @@ class FaceQuality:
 class FaceEncoding:
     """The descriptor of one face with where it was and how good it is.
 
-    ``vector`` is float32 (128,), compared by Euclidean distance. ``faces_found`` counts HOG
-    detections in the image (0 when only the seed box was used). ``issues`` lists failed quality
-    gates; a vector with issues is never used for a decision.
+    ``vector`` is a template (see :data:`camera.matching.scoring.TEMPLATE_SIZES`): dlib's float32
+    (128,) from :class:`Encoder`; from :class:`~camera.matching.matcher.FaceMatcher` dlib's and/or
+    SFace's parts (256,). ``faces_found`` counts detections in the image (0 when only the seed box
+    was used). ``issues`` lists failed quality gates; a vector with issues is never used for a
+    decision. ``model`` names the detector whose box and quality measures these are (``dlib`` or
+    ``sface``).
     Privacy: ``vector`` is biometric data: never log it, store it only encrypted.
     """
 
@@ -90,6 +93,7 @@ class FaceEncoding:
     faces_found: int
     seeded: bool
     issues: tuple[str, ...] = ()
+    model: str = "dlib"
 
     @property
     def usable(self) -> bool:

@@ -139,3 +139,40 @@ def summary_line(name: str, scores: PairScores, threshold: float) -> str:
             f"({int(np.sum(scores.impostor <= threshold))}/{scores.impostor.size})  "
             f"FRR {100 * scores.frr(threshold):6.2f} % ({int(np.sum(scores.genuine > threshold))}/{scores.genuine.size})  "
             f"FTA {100 * scores.fta:5.2f} % ({scores.failed_images}/{scores.images} images)")
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".ppm", ".pbm")
+
+
+def read_folder_tree(root: Path) -> list[LabelledImage]:
+    """Every image under ``root``: its identity is the folder holding it (relative to ``root``), its
+    group the first folder under ``root``. An image directly in ``root`` is an identity of its own.
+    A ``labels.csv`` in ``root`` wins over the folder names (see :func:`read_labels`)."""
+    if (root / "labels.csv").is_file():
+        return read_labels(root / "labels.csv")
+    rows: list[LabelledImage] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
+        parts = path.relative_to(root).parts
+        identity = "/".join(parts[:-1]) if len(parts) > 1 else path.stem
+        rows.append(LabelledImage(path=path, identity=identity, group=parts[0] if len(parts) > 2 else (parts[0] if len(parts) == 2 else "")))
+    return rows
+
+
+def relabel(images: list[LabelledImage], corrections: Path) -> tuple[list[LabelledImage], int]:
+    """``images`` with the identities of a ``path,identity`` corrections file (``#`` lines are
+    comments; paths as in ``labels.csv``, matched by their ending); returns the count changed.
+    Raises ``ValueError`` for a malformed file, ``OSError`` when it cannot be read."""
+    lines = [line for line in corrections.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    reader = csv.DictReader(lines)
+    if reader.fieldnames is None or not {"path", "identity"} <= set(reader.fieldnames):
+        raise ValueError(f"{corrections}: the header must name the columns path and identity")
+    fixes = {Path(row["path"].strip()).as_posix(): row["identity"].strip() for row in reader}
+    out, changed = [], 0
+    for image in images:
+        posix = image.path.as_posix()
+        identity = next((new for tail, new in fixes.items() if posix.endswith("/" + tail) or posix == tail), None)
+        if identity is not None and identity != image.identity:
+            changed += 1
+            image = LabelledImage(image.path, identity, image.group)
+        out.append(image)
+    return out, changed

