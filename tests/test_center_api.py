@@ -52,10 +52,11 @@ def _now_in_china() -> str:
     return datetime.now(timezone(timedelta(hours=8))).isoformat(timespec="microseconds")
 
 
-def add_device(db: str, device_id: str, *, hours: float = 72, created_at: Any = None) -> str:
-    """Creates a device as `kiosk-center device add` does; returns its enrolment code."""
+def add_device(db: str, device_id: str, *, hours: float = 72, created_at: Any = None, name: str | None = None,
+               hall: str | None = None) -> str:
+    """Creates a device as `kiosk-center device add` does (``--hall``: ``hall``); returns its enrolment code."""
     with session_factory(make_engine(db))() as session:
-        row = Device(device_id=device_id, name=f"hall {device_id}",
+        row = Device(device_id=device_id, name=name or f"hall {device_id}", hall=hall,
                      **({"created_at": created_at} if created_at is not None else {}))
         code = issue_code(row, hours)
         session.add(row)

@@ -15,8 +15,8 @@ from center.app import create_app
 from center.console.chart import failure_chart_svg
 from center.console.figures import CATEGORIES, CATEGORY_OF
 from center.console_users import Role, add_user
-from center.db import ConsoleUser, Device, Pensioner, ReviewDecisionRow, StaffCall, make_engine, session_factory
-from tests.test_center_api import SECRET, Terminal
+from center.db import ConsoleUser, Pensioner, ReviewDecisionRow, StaffCall, make_engine, session_factory
+from tests.test_center_api import Terminal, add_device
 
 PERSON = "11010119400101001X"
 JPEG = base64.b64encode(b"\xff\xd8evidence").decode()
@@ -27,8 +27,6 @@ PIN = "246810"
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "centre.db")
     with session_factory(make_engine(path))() as session:
-        session.add(Device(device_id="T1", name="一号机", secret=SECRET, hall="东城大厅"))
-        session.add(Device(device_id="T2", name="二号机", secret="77" * 32, hall="西城大厅"))
         session.add(Pensioner(id_number=PERSON, name="张三", region_code="110101", last_certified=date(2025, 3, 1),
                               templates=[], template_source="photo", seq=1))
         add_user(session, "H001", "王大厅", Role.HALL_STAFF, PIN, hall="东城大厅")
@@ -39,8 +37,24 @@ def db(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def app(db: str):  # type: ignore[no-untyped-def]
+def codes(db: str) -> dict[str, str]:
+    """The two terminals' one-time enrolment codes, by device id."""
+    return {"T1": add_device(db, "T1", name="一号机", hall="东城大厅"),
+            "T2": add_device(db, "T2", name="二号机", hall="西城大厅")}
+
+
+@pytest.fixture
+def app(db: str, codes: dict[str, str]):  # type: ignore[no-untyped-def]
     return create_app(db)
+
+
+@pytest.fixture
+def terminal(app, codes: dict[str, str]) -> Terminal:  # type: ignore[no-untyped-def]
+    """Terminal T1 (东城大厅), enrolled with its code."""
+    terminal = Terminal(TestClient(app), "T1", codes["T1"])
+    answer = terminal.enrol()
+    assert answer.status_code == 200, answer.text
+    return terminal
 
 
 def browser(app) -> TestClient:  # type: ignore[no-untyped-def]
@@ -57,9 +71,9 @@ def csrf(page_text: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', page_text).group(1)
 
 
-def raise_call(app, reason: str = "attempts_exhausted", device: tuple[str, str] = ("T1", SECRET)) -> str:  # type: ignore[no-untyped-def]
+def raise_call(terminal: Terminal, reason: str = "attempts_exhausted") -> str:
     call_id = str(uuid.uuid4())
-    answer = Terminal(TestClient(app), *device).request(
+    answer = terminal.request(
         "POST", "/v1/staff-calls", {"call_id": call_id, "raised_at": datetime.now(timezone.utc).isoformat(),
                                     "screen": "result", "reason": reason})
     assert answer.status_code == 200, answer.text
@@ -102,8 +116,9 @@ def test_five_wrong_pins_lock_the_account(app, db: str) -> None:  # type: ignore
         assert session.get(ConsoleUser, "H001").locked_until is not None
 
 
-def test_a_call_shows_on_its_halls_page_only_and_is_acknowledged_with_csrf(app, db: str) -> None:  # type: ignore[no-untyped-def]
-    call_id = raise_call(app)
+def test_a_call_shows_on_its_halls_page_only_and_is_acknowledged_with_csrf(app, db: str,  # type: ignore[no-untyped-def]
+                                                                            terminal: Terminal) -> None:
+    call_id = raise_call(terminal)
     east, west = browser(app), browser(app)
     sign_in(east, "H001")
     sign_in(west, "H002")
@@ -119,13 +134,11 @@ def test_a_call_shows_on_its_halls_page_only_and_is_acknowledged_with_csrf(app, 
     with session_factory(make_engine(db))() as session:
         call = session.get(StaffCall, call_id)
         assert (call.acknowledged_by, call.acknowledged_via) == ("H001", "console")
-    polled = Terminal(TestClient(app)).request("GET", f"/v1/staff-calls/{call_id}").json()
+    polled = terminal.request("GET", f"/v1/staff-calls/{call_id}").json()
     assert polled["status"] == "acknowledged" and polled["acknowledged_by"] == "H001"
 
 
-def test_hall_staff_see_masked_numbers_and_no_review_queue(app) -> None:  # type: ignore[no-untyped-def]
-    terminal = Terminal(TestClient(app))
-    terminal.enrol()
+def test_hall_staff_see_masked_numbers_and_no_review_queue(app, terminal: Terminal) -> None:  # type: ignore[no-untyped-def]
     terminal.request("POST", "/v1/heartbeat", {"pending": 7, "rejected": 0, "checks": {"camera": "failed", "reader": "ok"}})
     now = datetime.now(timezone.utc).isoformat()
     records = [terminal.record(outcome="certified", occurred_at=now),
@@ -142,9 +155,8 @@ def test_hall_staff_see_masked_numbers_and_no_review_queue(app) -> None:  # type
     assert client.get(f"/console/review/{records[2]['record_id']}/image/{records[2]['record_id']}").status_code == 403
 
 
-def test_a_reviewer_sees_the_evidence_and_approves_with_a_reason(app, db: str) -> None:  # type: ignore[no-untyped-def]
-    terminal = Terminal(TestClient(app))
-    terminal.enrol()
+def test_a_reviewer_sees_the_evidence_and_approves_with_a_reason(app, db: str,  # type: ignore[no-untyped-def]
+                                                                  terminal: Terminal) -> None:
     request = terminal.record(outcome="manual_review_requested", occurred_at=datetime.now(timezone.utc).isoformat(),
                               face_image_jpeg=JPEG)
     terminal.request("POST", "/v1/results", {"records": [request]})

@@ -12,24 +12,39 @@ from fastapi.testclient import TestClient
 
 from center.app import create_app
 from center.center_key import CenterKeyError, key_path_for, load_or_create
-from center.db import Device, StaffCall, make_engine, session_factory
-from tests.test_center_api import SECRET, Terminal
-from wire.signing import public_key_text
+from center.db import StaffCall, make_engine, session_factory
+from tests.test_center_api import Terminal, add_device
+from wire.signing import normalise_enrolment_code, public_key_text
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
-    path = str(tmp_path / "centre.db")
-    with session_factory(make_engine(path))() as session:
-        session.add(Device(device_id="T1", name="terminal 1", secret=SECRET, hall="东城大厅"))
-        session.add(Device(device_id="T2", name="terminal 2", secret="77" * 32, hall="西城大厅"))
-        session.commit()
-    return path
+    return str(tmp_path / "centre.db")
 
 
 @pytest.fixture
-def client(db: str) -> TestClient:
+def codes(db: str) -> dict[str, str]:
+    """The two terminals' one-time enrolment codes, by device id."""
+    return {"T1": add_device(db, "T1", name="terminal 1", hall="东城大厅"),
+            "T2": add_device(db, "T2", name="terminal 2", hall="西城大厅")}
+
+
+@pytest.fixture
+def client(db: str, codes: dict[str, str]) -> TestClient:
     return TestClient(create_app(db))
+
+
+def enrolled(client: TestClient, device_id: str, code: str) -> Terminal:
+    """A terminal that has made its first contact with ``code`` (its key is the device's current key)."""
+    terminal = Terminal(client, device_id, code)
+    answer = terminal.enrol()
+    assert answer.status_code == 200, answer.text
+    return terminal
+
+
+@pytest.fixture
+def terminal(client: TestClient, codes: dict[str, str]) -> Terminal:
+    return enrolled(client, "T1", codes["T1"])
 
 
 def call_body(**changes: object) -> dict:
@@ -39,8 +54,7 @@ def call_body(**changes: object) -> dict:
     return body
 
 
-def test_a_call_is_stored_with_its_terminal_hall_and_times_and_is_idempotent(client: TestClient, db: str) -> None:
-    terminal = Terminal(client)
+def test_a_call_is_stored_with_its_terminal_hall_and_times_and_is_idempotent(terminal: Terminal, db: str) -> None:
     body = call_body()
     first = terminal.request("POST", "/v1/staff-calls", body)
     assert first.status_code == 200, first.text
@@ -56,8 +70,7 @@ def test_a_call_is_stored_with_its_terminal_hall_and_times_and_is_idempotent(cli
     assert rows[0].received_at is not None and rows[0].acknowledged_at is None
 
 
-def test_polling_sees_the_acknowledgement_made_at_the_terminal(client: TestClient, db: str) -> None:
-    terminal = Terminal(client)
+def test_polling_sees_the_acknowledgement_made_at_the_terminal(terminal: Terminal, db: str) -> None:
     body = call_body(reason="help_pressed")
     terminal.request("POST", "/v1/staff-calls", body)
     path = f"/v1/staff-calls/{body['call_id']}"
@@ -73,16 +86,15 @@ def test_polling_sees_the_acknowledgement_made_at_the_terminal(client: TestClien
         assert session.get(StaffCall, body["call_id"]).acknowledged_via == "terminal"
 
 
-def test_an_anonymous_acknowledgement_is_recorded_as_such(client: TestClient) -> None:
-    terminal = Terminal(client)
+def test_an_anonymous_acknowledgement_is_recorded_as_such(terminal: Terminal) -> None:
     body = call_body()
     terminal.request("POST", "/v1/staff-calls", body)
     ack = terminal.request("POST", f"/v1/staff-calls/{body['call_id']}/ack", {"acknowledged_at": "2026-05-20T01:01:00Z"})
     assert ack.json()["status"] == "acknowledged" and ack.json()["acknowledged_by"] is None
 
 
-def test_another_terminals_call_is_not_found_and_its_id_cannot_be_taken(client: TestClient) -> None:
-    mine, other = Terminal(client), Terminal(client, "T2", "77" * 32)
+def test_another_terminals_call_is_not_found_and_its_id_cannot_be_taken(terminal: Terminal, codes: dict[str, str]) -> None:
+    mine, other = terminal, enrolled(terminal.client, "T2", codes["T2"])
     body = call_body()
     mine.request("POST", "/v1/staff-calls", body)
     assert other.request("GET", f"/v1/staff-calls/{body['call_id']}").status_code == 404
@@ -93,25 +105,28 @@ def test_another_terminals_call_is_not_found_and_its_id_cannot_be_taken(client: 
 @pytest.mark.parametrize("change, field", [
     ({"call_id": "not-a-uuid"}, "call_id"), ({"reason": "bored"}, "reason"), ({"screen": "<script>"}, "screen"),
     ({"raised_at": "2026-05-20T01:00:00"}, "raised_at"), ({"extra": 1}, "extra")])
-def test_bad_calls_are_refused_naming_the_field(client: TestClient, change: dict, field: str) -> None:
-    answer = Terminal(client).request("POST", "/v1/staff-calls", call_body(**change))
+def test_bad_calls_are_refused_naming_the_field(terminal: Terminal, change: dict, field: str) -> None:
+    answer = terminal.request("POST", "/v1/staff-calls", call_body(**change))
     assert answer.status_code == 422 and field in answer.json()["error"]["message"]
 
 
-def test_calls_need_a_signed_request(client: TestClient) -> None:
+def test_calls_need_a_signed_request(terminal: Terminal) -> None:
+    client = terminal.client
     assert client.post("/v1/staff-calls", json=call_body()).json()["error"]["code"] == "auth_headers_missing"
-    assert Terminal(client, secret="00" * 32).request("POST", "/v1/staff-calls", call_body()).status_code == 401
+    # Signed, but with a key the centre never enrolled for T1.
+    assert Terminal(client, "T1").request("POST", "/v1/staff-calls", call_body()).status_code == 401
 
 
-def test_the_centre_key_is_made_once_private_and_published(client: TestClient, db: str) -> None:
+def test_the_centre_key_is_made_once_private_and_published(client: TestClient, db: str, codes: dict[str, str]) -> None:
     path = key_path_for(db)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     published = client.get("/v1/ping").json()["center_public_key"]
     assert published == public_key_text(load_or_create(path))
-    terminal = Terminal(client)
-    terminal.enrol()
-    enrolled = terminal.request("POST", "/v1/enrol", {"public_key": public_key_text(terminal.key)}).json()
-    assert enrolled["center_public_key"] == published
+    terminal = Terminal(client, "T1", codes["T1"])
+    first = terminal.enrol()
+    assert first.status_code == 200 and first.json()["center_public_key"] == published
+    again = terminal.enrol()  # a repeated first contact (its answer lost) is answered the same way
+    assert again.status_code == 200 and again.json()["center_public_key"] == published
     assert TestClient(create_app(db)).get("/v1/ping").json()["center_public_key"] == published  # kept, not remade
 
 
@@ -136,7 +151,8 @@ def test_device_add_takes_a_hall_and_set_hall_moves_a_terminal(tmp_path: Path) -
     added = CliRunner().invoke(cli, ["device", "add", "一号机", "--device-id", "K1", "--hall", "东城大厅", "--json",
                                      "--db", db])
     assert added.exit_code == 0 and json.loads(added.output)["hall"] == "东城大厅"
-    assert len(json.loads(added.output)["secret"]) == 64
+    code = json.loads(added.output)["enrolment_code"]
+    assert len(code) == 19 and len(normalise_enrolment_code(code)) == 16
     moved = CliRunner().invoke(cli, ["device", "set-hall", "K1", "西城大厅", "--db", db])
     assert moved.exit_code == 0, moved.output
     listed = CliRunner().invoke(cli, ["device", "list", "--json", "--db", db])
@@ -144,12 +160,11 @@ def test_device_add_takes_a_hall_and_set_hall_moves_a_terminal(tmp_path: Path) -
     assert CliRunner().invoke(cli, ["device", "set-hall", "NOPE", "x", "--db", db]).exit_code != 0
 
 
-def test_the_cli_lists_calls_with_their_answer_times(client: TestClient, db: str) -> None:
+def test_the_cli_lists_calls_with_their_answer_times(terminal: Terminal, db: str) -> None:
     from click.testing import CliRunner
 
     from center.cli import cli
 
-    terminal = Terminal(client)
     answered, waiting = call_body(), call_body(reason="help_pressed")
     terminal.request("POST", "/v1/staff-calls", answered)
     terminal.request("POST", "/v1/staff-calls", waiting)

@@ -8,6 +8,8 @@ same credentials. A member of hall staff signs in, sees the call appear and ackn
 terminal's poll then says who); a reviewer approves the request, and the terminal's next sync
 brings the person's new last_certified date into its roster, with the centre's signed decision in
 the roster page.
+The terminal enrols as the kiosk does: ``kiosk enroll-device`` with the one-time code that
+``kiosk-center device add`` printed (its own Ed25519 key, registered at first contact).
 
 Screenshots of each console page at 1366x768 go to $KIOSK_SCREENSHOT_DIR when set (to look at
 them), else to a temporary folder. Skipped, saying why, where Chromium or Playwright is absent.
@@ -31,6 +33,7 @@ import pytest
 from center.console_users import Role, add_user
 from center.db import Pensioner, make_engine, session_factory
 from tests.centre_harness import CenterProcess
+from tests.conftest import run_cli
 from wire import signing
 from wire.review import verify_decision
 from wire.roster_csv import CHINA_STANDARD_TIME
@@ -49,17 +52,16 @@ pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromiu
 
 
 class SignedTerminal:
-    """A terminal as the centre sees it: device-signed requests over real HTTP."""
+    """A terminal as the centre sees it: requests signed with its enrolled key over real HTTP."""
 
-    def __init__(self, base_url: str, device_id: str, secret: str) -> None:
+    def __init__(self, base_url: str, device_id: str, key: Any) -> None:
         self.http = httpx.Client(base_url=base_url, timeout=10.0)
-        self.device_id, self.secret = device_id, secret
-        self.key = signing.new_signing_key()
+        self.device_id, self.key = device_id, key
         self.key_id = signing.key_id(signing.public_key_text(self.key))
 
     def request(self, method: str, path: str, payload: Any = None) -> Any:
         body = b"" if payload is None else json.dumps(payload).encode()
-        headers = signing.sign_request(self.secret, self.device_id, method, path, body, int(time.time())).as_dict()
+        headers = signing.sign_request(self.key, self.device_id, method, path, body, int(time.time())).as_dict()
         answer = self.http.request(method, path, content=body, headers={**headers, "Content-Type": "application/json"})
         assert answer.status_code == 200, answer.text
         return answer.json()
@@ -101,7 +103,7 @@ def centre(tmp_path: Path):  # type: ignore[no-untyped-def]
     added = json.loads(process.admin("device", "add", "一号机", "--device-id", "T1", "--hall", "东城大厅", "--json"))
     process.admin("device", "add", "二号机", "--device-id", "T2", "--hall", "东城大厅")
     with process:
-        yield process, added["secret"]
+        yield process, added["enrolment_code"]
 
 
 def screenshot_dir(tmp_path: Path) -> Path:
@@ -119,19 +121,22 @@ def sign_in(page: Any, base: str, staff_number: str) -> None:
 
 
 class KioskTerminal:
-    """The kiosk's store and sync worker, enrolled with the centre as device ``device_id``."""
+    """The kiosk's store and sync worker, enrolled with the centre as device ``device_id`` by
+    ``kiosk enroll-device`` with the one-time ``code``."""
 
-    def __init__(self, base_url: str, device_id: str, secret: str, data_dir: Path) -> None:
+    def __init__(self, base_url: str, device_id: str, code: str, data_dir: Path) -> None:
         from kiosk.clock import SystemClock
         from kiosk.config import load_config
         from kiosk.store import Store
-        from kiosk.sync.credentials import new_credentials, save_credentials
+        from kiosk.sync.credentials import load_credentials
         from kiosk.sync.worker import SyncWorker
 
         self.device_id = device_id
         self.config = load_config(env={**os.environ, "KIOSK__TERMINAL__DEVICE_ID": device_id,
                                        "KIOSK__SYNC__SEND_FACE_IMAGES": "true"})
-        save_credentials(data_dir, new_credentials(base_url, device_id, secret))
+        assert run_cli(["enroll-device", "--center", base_url, "--device-id", device_id, "--code", code]) == 0
+        self.credentials = load_credentials(data_dir)
+        assert self.credentials is not None and self.credentials.key_registered
         self.clock = SystemClock()
         self.store = Store.from_config(self.config, self.clock)
         self.worker = SyncWorker(self.config, self.clock)
@@ -155,18 +160,18 @@ class KioskTerminal:
 
 def test_staff_see_and_answer_a_call_and_a_reviewer_approves_a_request(  # type: ignore[no-untyped-def]
         centre, tmp_path: Path, data_dir: Path) -> None:
-    process, secret = centre
+    process, code = centre
     base, shots = process.url, screenshot_dir(tmp_path)
-    kiosk = KioskTerminal(base, "T1", secret, data_dir)
+    kiosk = KioskTerminal(base, "T1", code, data_dir)
     try:
-        kiosk.sync()  # enrols its record key, pulls the roster
+        kiosk.sync()  # pulls the roster
         assert kiosk.store.get_pensioner(PERSON).last_certified == date(2025, 3, 1)
         image = face_jpeg()
         for number, code in enumerate(("too_dark", "too_dark", "turned_away"), start=1):
             kiosk.attempt("liveness_failed", number, reason_code=code, liveness_score=0.2, evidence_jpeg=image)
         request_id = kiosk.attempt("manual_review_requested", 3, evidence_jpeg=image)
         assert kiosk.sync().pushed == 4
-        run_browser_walk(process, secret, shots, request_id)
+        run_browser_walk(process, kiosk.credentials.signing_key(), shots, request_id)
         kiosk.sync()
         assert kiosk.store.get_pensioner(PERSON).last_certified == datetime.now(CHINA_STANDARD_TIME).date()
     finally:
@@ -174,13 +179,13 @@ def test_staff_see_and_answer_a_call_and_a_reviewer_approves_a_request(  # type:
     print(f"screenshots in {shots}")
 
 
-def run_browser_walk(process: CenterProcess, secret: str, shots: Path, request_id: str) -> None:
-    """Hall staff answer a call, a reviewer approves ``request_id``; checks the roster page it makes."""
+def run_browser_walk(process: CenterProcess, key: Any, shots: Path, request_id: str) -> None:
+    """Hall staff answer a call, a reviewer approves ``request_id``; checks the roster page it makes.
+    ``key``: terminal T1's enrolled key (its requests and records are signed with it)."""
     base = process.url
-    terminal = SignedTerminal(base, "T1", secret)
+    terminal = SignedTerminal(base, "T1", key)
     terminal.request("POST", "/v1/heartbeat", {"pending": 0, "rejected": 0, "checks": {"camera": "ok", "reader": "ok"}})
     others = [terminal.record(30 + n, outcome="certified", id_number=OTHERS[n]) for n in range(3)]
-    terminal.request("POST", "/v1/enrol", {"public_key": signing.public_key_text(terminal.key)})
     receipts = terminal.request("POST", "/v1/results", {"records": others})["receipts"]
     assert {receipt["status"] for receipt in receipts} == {"accepted"}
     request = {"record_id": request_id}
