@@ -257,11 +257,8 @@ def _private_file(path: str | None) -> None:
         return
     import os  # noqa: PLC0415 - only file databases need it
 
-    # Never open and close a database file that may already be open in this process: closing any
-    # descriptor of a file drops every POSIX lock the process holds on it, SQLite's included, and an
-    # engine opened earlier then believes it is the last user, checkpoints and deletes the WAL file
-    # under the others (their later commits go to a deleted file: sqlite.org/howtocorrupt.html 2.2).
-    # O_EXCL creates a missing file and fails, without opening, on an existing one (only chmod'ed).
+    # See sqlite.org/howtocorrupt.html 2.2. O_EXCL creates a missing file and fails, without
+    # opening it, on an existing one.
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
