@@ -223,7 +223,9 @@ def _members(population: str, groups: np.ndarray) -> np.ndarray:
 
 
 def det_points(genuine: np.ndarray, impostor: np.ndarray, points: int = 300) -> tuple[np.ndarray, np.ndarray]:
-    """(FAR, FRR) over the range of the (shifted) scores, for a DET plot."""
+    """(FAR, FRR) over the range of the (shifted) scores, for a DET plot (a fold without impostor
+    pairs has an infinite cut: its scores are left out)."""
+    genuine, impostor = genuine[np.isfinite(genuine)], impostor[np.isfinite(impostor)]
     values = np.concatenate([genuine, impostor])
     if not values.size:
         return np.array([]), np.array([])
