@@ -161,11 +161,6 @@ def test_a_centre_database_from_before_photo_hashes_gets_the_column(tmp_path: Pa
     with sqlite3.connect(db) as connection:  # ...and before photo hashes
         connection.execute("ALTER TABLE pensioners DROP COLUMN photo_sha256")
         connection.execute("DROP TABLE alembic_version")
-        # ...and before the hall console (#17) added its tables and columns.
-        for table in ("console_sessions", "console_users", "staff_calls", "review_decisions"):
-            connection.execute(f"DROP TABLE {table}")
-        connection.execute("ALTER TABLE pensioners DROP COLUMN review_record_id")
-        connection.execute("ALTER TABLE devices DROP COLUMN hall")
     make_engine(str(db)).dispose()
     with sqlite3.connect(db) as connection:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(pensioners)")}

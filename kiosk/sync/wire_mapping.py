@@ -102,7 +102,9 @@ def _apply_change(store: Store, raw: Any) -> bool:
     """One change; True for an upsert, False for a removal. Raises ValueError (a ValidationError
     for a change that is not a ``RosterChange``, InvalidIdNumber for a number outside the one rule)
     or KeyError / TypeError."""
-    change = RosterChange.model_validate(raw)
+    # The review is judged on its own below: a malformed one must not cost the row its update.
+    row = {key: value for key, value in raw.items() if key != "review"} if isinstance(raw, dict) else raw
+    change = RosterChange.model_validate(row)
     id_number = parse_card_number(change.id_number).value
     if change.op == "remove":
         store.remove_pensioner(id_number)
