@@ -120,6 +120,13 @@ class MatchSettings(BaseModel):
     sface_max_distance: float = Field(gt=0, lt=2)
     model_dir: str
     refresh_reference_on_success: bool
+    # Live references (kiosk/live_references.py): earned when the official reference matched at
+    # most refresh_keep_ratio x the cut and the attack score is at most refresh_max_attack_score;
+    # at most refresh_max_live per person, each counted for refresh_max_age_days.
+    refresh_keep_ratio: float = Field(default=0.8, gt=0, le=1)
+    refresh_max_attack_score: float = Field(default=0.25, ge=0, le=1)
+    refresh_max_live: int = Field(default=2, ge=1, le=4)
+    refresh_max_age_days: int = Field(default=730, ge=1, le=3650)
     detect_long_side_px: int = Field(ge=160, le=2000)
     min_face_px: int = Field(ge=20, le=2000)
     min_sharpness: float = Field(ge=0)

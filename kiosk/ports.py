@@ -47,11 +47,18 @@ class LivenessScores:
 
 @dataclass(frozen=True)
 class MatchOutcome:
-    """A 1:1 decision reduced to what the controller needs: ``reason`` is set when not matched."""
+    """A 1:1 decision reduced to what the controller needs: ``reason`` is set when not matched.
+
+    ``model``: the model whose distance decided ("sface", "dlib"; "" when unknown), shown to the
+    technician. ``reference_distances``: per reference, in the order given to the matcher (NaN:
+    not compared); a live reference is earned from the official one's (kiosk/live_references.py).
+    """
 
     matched: bool
     distance: float | None
     reason: str | None = None
+    model: str = ""
+    reference_distances: tuple[float, ...] = ()
 
 
 class CardReaderPort(Protocol):

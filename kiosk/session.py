@@ -25,6 +25,9 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+import numpy as np
+
+from kiosk import live_references
 from kiosk.clock import Clock, today
 from kiosk.config import KioskConfig
 from kiosk.disk import free_megabytes
@@ -35,7 +38,9 @@ from kiosk.flow import (
     RecordStored, ReferenceMissing, RunMatch, Speak, StartLiveness, State, StopCamera, StoreRecord, Wipe,
 )
 from kiosk.flow import AcknowledgeStaffCalls, StaffCallUndelivered, StaffVerified
-from kiosk.ports import CardReaderPort, LivenessPort, MatcherPort, PresencePort, Preview, StaffCallPort, VoicePort
+from kiosk.ports import (
+    CardReaderPort, LivenessPort, MatcherPort, MatchOutcome, PresencePort, Preview, StaffCallPort, VoicePort,
+)
 from kiosk.reasons import Outcome
 from kiosk.session_data import (
     Completion, LiveReferenceEncoded, LiveReferenceFailed, MatchDecided, MatcherFailed, SessionData, build_record,
@@ -242,7 +247,18 @@ class SessionController:
         if not self._current(item.session_id):
             return []  # the session ended while matching; its answer must not reach the next one
         outcome = self._session.match = item.outcome
+        self._audit_match_model(outcome)
         return self.flow.handle(Matched() if outcome.matched else Mismatched(outcome.reason or Outcome.MISMATCH))
+
+    def _audit_match_model(self, outcome: MatchOutcome) -> None:
+        """One audit line per face check naming the model that decided (issue 15: the technician
+        sees it on the 'today' page); a storage problem here loses only the line."""
+        assert self._store is not None
+        try:
+            self._store.audit(self.flow.view.session_id, "match_model", outcome.model or "unknown",
+                              {"matched": bool(outcome.matched)})
+        except KioskError as exc:
+            log.warning("match model not audited: %s", exc.code)
 
     def _apply(self, effects: list[Effect]) -> None:
         pending = deque(effects)
@@ -344,10 +360,12 @@ class SessionController:
         frames = self._liveness.best_frames()
         self._session.evidence = frames[0] if frames else None
         try:
-            references = store.references(id_number) if id_number else []
+            sourced = self._references_for_match(store, id_number) if id_number else []
         except KeyUnavailableError as exc:
             self.post(DeviceFailed(exc.code))
             return
+        self._session.reference_sources = tuple(source for source, _ in sourced)
+        references = [template for _, template in sourced]
         if not references:
             self.post(Mismatched(Outcome.NO_REFERENCE))
             return
@@ -359,6 +377,14 @@ class SessionController:
             return
         future = self._matcher.verify(frames, references)
         future.add_done_callback(lambda done: self.post(match_completion(done, session)))
+
+    def _references_for_match(self, store: Store, id_number: str) -> list[tuple[str, np.ndarray]]:
+        """(source, template) of the person's references, live ones past their age dropped first."""
+        match_settings = self._config.match
+        expired = store.expire_live_references(id_number, match_settings.refresh_max_age_days)
+        if expired:
+            store.audit(self.flow.view.session_id, "live_reference", "expired", {"count": expired})
+        return store.sourced_references(id_number)
 
     def _store_record(self, store: Store, effect: StoreRecord) -> RecordStored | RecordFailed:
         """Stores the attempt's record (with its outbox row); the flow announces the result only
@@ -376,9 +402,26 @@ class SessionController:
             return RecordFailed(exc.code)
         log.info("record %s stored: %s (attempt %d)", record_id, effect.outcome, record.attempt)
         self._on_record(record_id, record)
-        if record.outcome == Outcome.CERTIFIED and self._config.match.refresh_reference_on_success:
-            self._refresh_reference()
+        if record.outcome == Outcome.CERTIFIED:
+            self._consider_live_reference(store)
         return RecordStored()
+
+    def _consider_live_reference(self, store: Store) -> None:
+        """Keeps the live face as a reference when this certification earned one
+        (:mod:`kiosk.live_references`); the decision is audited either way, with codes only."""
+        match = self._session.match
+        if match is None:
+            return
+        if not self._config.match.refresh_reference_on_success:
+            return
+        sources = self._session.reference_sources
+        distances = match.reference_distances if len(match.reference_distances) == len(sources) else ()
+        refused = live_references.refusal(
+            self._config.match, matched=match.matched, model=match.model, sources=sources if distances else (),
+            distances=distances, attack_score=self._liveness.scores().attack_score)
+        store.audit(self.flow.view.session_id, "live_reference", refused or "earned", {"model": match.model})
+        if refused is None:
+            self._refresh_reference()
 
     def _refresh_reference(self) -> None:
         """Encodes the best live frame in the matcher; the vector comes back through the queue and
@@ -392,9 +435,12 @@ class SessionController:
     def _keep_live_reference(self, item: LiveReferenceEncoded) -> None:
         assert self._store is not None
         try:
-            self._store.refresh_live_reference(item.id_number, item.vector)
+            self._store.refresh_live_reference(item.id_number, item.vector,
+                                               max_live=self._config.match.refresh_max_live)
         except (KioskError, ValueError) as exc:
             log.warning("live reference not refreshed: %s", reason_code(exc))
+            return
+        self._store.audit(None, "live_reference", "kept", {"max_live": self._config.match.refresh_max_live})
 
     def _wipe(self) -> None:
         self._liveness.wipe()

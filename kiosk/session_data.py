@@ -48,6 +48,8 @@ class SessionData:
     match: MatchOutcome | None = None
     evidence: np.ndarray | None = field(default=None, repr=False)
     staff_photo: bytes | None = field(default=None, repr=False)  # JPEG a staff member took, with consent
+    #: The source of each reference given to the current attempt's match, in the matcher's order.
+    reference_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

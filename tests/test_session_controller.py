@@ -64,8 +64,11 @@ class FakeLiveness:
 
 
 class FakeMatcher:
-    def __init__(self, outcome: MatchOutcome | None = None, hold: bool = False) -> None:
+    """Answers ``outcome``, or ``outcome_for(references)`` when given (distances per reference)."""
+
+    def __init__(self, outcome: MatchOutcome | None = None, hold: bool = False, outcome_for=None) -> None:
         self.outcome = outcome or MatchOutcome(True, 0.21)
+        self.outcome_for = outcome_for
         self.hold = hold
         self.futures: list[Future] = []
 
@@ -79,7 +82,7 @@ class FakeMatcher:
         future: Future = Future()
         self.futures.append(future)
         if not self.hold:
-            future.set_result(self.outcome)
+            future.set_result(self.outcome_for(references) if self.outcome_for else self.outcome)
         return future
 
 
@@ -229,18 +232,60 @@ def test_mismatch_counts_an_attempt_and_allows_retry(harness) -> None:
     assert h.liveness.started == [1]
 
 
-def test_refresh_keeps_one_live_reference_beside_the_roster_photo(harness, config: KioskConfig) -> None:
-    refreshing = config.model_copy(update={"match": config.match.model_copy(update={"refresh_reference_on_success": True})})
-    h = harness(config_=refreshing)
-    for _ in range(2):  # two certifications: still one live reference, the roster one kept
+def sface_outcome(official: float, live: float):
+    """An SFace match whose official (first) reference is at ``official`` and live ones at ``live``."""
+    def outcome_for(references) -> MatchOutcome:
+        distances = (official,) + (live,) * (len(references) - 1)
+        return MatchOutcome(min(distances) <= 0.57, min(distances), None, "sface", distances)
+    return outcome_for
+
+
+def refreshing(config: KioskConfig) -> KioskConfig:
+    return config.model_copy(update={"match": config.match.model_copy(update={"refresh_reference_on_success": True})})
+
+
+def certify_times(h: Harness, times: int) -> None:
+    for _ in range(times):
         walk_to_result(h)
         h.controller.post(Finished())
         h.wait_for(lambda v: v.state is State.IDLE)
     h.controller.stop()
+
+
+def audit_codes(store: Store, step: str) -> list[str]:
+    return [e["code"] for e in store.audit_entries() if e["step"] == step]
+
+
+def test_refresh_keeps_at_most_two_live_references_beside_the_roster_photo(harness, config: KioskConfig) -> None:
+    h = harness(config_=refreshing(config), matcher=FakeMatcher(outcome_for=sface_outcome(0.30, 0.10)))
+    certify_times(h, 3)  # three strong certifications: two live references, the roster one kept
     with Store.from_config(config, h.clock) as store:
-        templates = store.references(ID)
-        assert len(templates) == 2
-        assert np.allclose(templates[0], 1.0) and np.allclose(templates[1], 0.5)
+        sourced = store.sourced_references(ID)
+        assert [source for source, _ in sourced] == ["roster_photo", "live_refresh", "live_refresh"]
+        assert np.allclose(sourced[0][1], 1.0) and np.allclose(sourced[1][1], 0.5)
+        assert audit_codes(store, "live_reference") == ["earned", "kept"] * 3
+        assert audit_codes(store, "match_model") == ["sface"] * 3
+        assert store.match_models_for_day(date(2026, 5, 20)) == {"sface": 3}
+
+
+def test_a_certification_near_the_cut_keeps_no_live_reference(harness, config: KioskConfig) -> None:
+    h = harness(config_=refreshing(config), matcher=FakeMatcher(outcome_for=sface_outcome(0.50, 0.50)))
+    certify_times(h, 1)
+    with Store.from_config(config, h.clock) as store:
+        assert [source for source, _ in store.sourced_references(ID)] == ["roster_photo"]
+        assert audit_codes(store, "live_reference") == ["official_margin_weak"]
+
+
+def test_a_live_reference_cannot_earn_another(harness, config: KioskConfig) -> None:
+    """Poisoning: a live reference that is not the person (one lucky false accept) lets its face
+    match closely, but the official reference does not: no further live reference is made."""
+    h = harness(config_=refreshing(config), matcher=FakeMatcher(outcome_for=sface_outcome(0.80, 0.05)))
+    with Store.from_config(config, h.clock) as store:  # beside the harness's roster reference
+        store.refresh_live_reference(ID, np.full(128, 0.7), max_live=2)
+    certify_times(h, 2)
+    with Store.from_config(config, h.clock) as store:
+        assert [source for source, _ in store.sourced_references(ID)].count("live_refresh") == 1
+        assert audit_codes(store, "live_reference") == ["official_margin_weak"] * 2
 
 
 def test_no_refresh_by_default(harness, config: KioskConfig) -> None:

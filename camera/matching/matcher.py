@@ -31,6 +31,7 @@ distance goes to the local record. Nothing is logged but reason codes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -66,6 +67,10 @@ class MatchDecision:
     reason: MatchReason | None
     #: The model whose distance decided (``sface`` or ``dlib``); "" when nothing was compared.
     model: str = ""
+    #: The distance to each reference given to :meth:`FaceMatcher.verify`, in its order (NaN for a
+    #: reference that could not be compared); a live reference is earned from the official
+    #: reference's own distance (kiosk/live_references.py). Empty when nothing was compared.
+    reference_distances: tuple[float, ...] = ()
 
 
 class FaceMatcher:
@@ -186,17 +191,21 @@ class FaceMatcher:
 
     def reference_templates(self, references: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Templates of the usable references: 128/256 floats pass through, images are encoded."""
-        templates: list[np.ndarray] = []
-        for reference in references:
+        return [template for _, template in self._usable_references(references)]
+
+    def _usable_references(self, references: Sequence[np.ndarray]) -> list[tuple[int, np.ndarray]]:
+        """(index in ``references``, template) of each usable reference."""
+        templates: list[tuple[int, np.ndarray]] = []
+        for index, reference in enumerate(references):
             array = np.asarray(reference)
             if array.ndim == 1 or (array.ndim == 2 and 1 in array.shape and array.size in scoring.TEMPLATE_SIZES):
                 try:
-                    templates.append(scoring.as_template(array))
+                    templates.append((index, scoring.as_template(array)))
                 except ValueError:
                     log.warning("a reference template is malformed; skipped")
                 continue
             try:
-                templates.append(self.encode(array, reference=True).vector)
+                templates.append((index, self.encode(array, reference=True).vector))
             except MatchError as exc:
                 log.info("a reference image was skipped: %s", exc.code)
         return templates
@@ -223,14 +232,20 @@ class FaceMatcher:
         """
         if face_boxes is not None and len(face_boxes) != len(live_frames):
             raise ValueError("face_boxes must have one entry per live frame")
-        templates = self.reference_templates(references)
+        usable = self._usable_references(references)
+        templates = [template for _, template in usable]
         if not templates:
             return MatchDecision(False, math.nan, 0, 0, MatchReason.NO_REFERENCE)
         try:
             live = self.live_templates(live_frames, face_boxes, parts=self.live_parts(templates))
         except MatchError as exc:
             return MatchDecision(False, math.nan, 0, len(templates), exc.code)
-        return self.decide(live, templates)
+        decision = self.decide(live, templates)
+        # decide() numbers the usable templates; the caller numbers what it gave.
+        distances = [math.nan] * len(references)
+        for (index, _), distance in zip(usable, decision.reference_distances, strict=True):
+            distances[index] = distance
+        return dataclasses.replace(decision, reference_distances=tuple(distances))
 
     def decide(self, live: Sequence[np.ndarray], templates: Sequence[np.ndarray]) -> MatchDecision:
         """The decision for already encoded live templates (1..n frames) against reference templates."""
@@ -239,16 +254,18 @@ class FaceMatcher:
         if not live:
             return MatchDecision(False, math.nan, 0, len(templates), MatchReason.NO_USABLE_FACE)
         best: tuple[float, float, str] | None = None  # (margin, distance, model)
-        for template in templates:
-            scored = self._score(live, template)
+        scores = [self._score(live, template) for template in templates]
+        for scored in scores:
             if scored is not None and (best is None or scored[0] < best[0]):
                 best = scored
         if best is None:  # no reference shares a descriptor with the live frames
             return MatchDecision(False, math.nan, len(live), len(templates), MatchReason.NO_REFERENCE)
         margin, distance, model = best
         matched = margin <= 0
+        # Distances of another model's scale would mislead a caller comparing them to one cut.
+        distances = tuple(s[1] if s is not None and s[2] == model else math.nan for s in scores)
         return MatchDecision(matched, distance, len(live), len(templates), None if matched else MatchReason.MISMATCH,
-                             model)
+                             model, distances)
 
     def _score(self, live: Sequence[np.ndarray], template: np.ndarray) -> tuple[float, float, str] | None:
         return score_templates(live, template, self.settings, use_sface=self.sface is not None)

@@ -40,7 +40,9 @@ class MatcherAdapter:
                 outcome.set_exception(exc)
                 return
             reason = None if decision.matched else str(getattr(decision, "reason", None) or MatchReason.MISMATCH)
-            outcome.set_result(MatchOutcome(bool(decision.matched), _distance(decision), reason))
+            outcome.set_result(MatchOutcome(bool(decision.matched), _distance(decision), reason,
+                                            str(getattr(decision, "model", "") or ""),
+                                            tuple(float(d) for d in getattr(decision, "reference_distances", ()))))
 
         decision_future.add_done_callback(done)
         return outcome

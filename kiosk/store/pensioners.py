@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 
 from kiosk.errors import KeyUnavailableError, StorageError
 from kiosk.reasons import Outcome
-from kiosk.store.base import StoreBase, day_or_none
+from kiosk.store.base import StoreBase, day_or_none, utc_text
 from kiosk.store.models import REFERENCE_SOURCES, Pensioner, RefId, UpsertResult
 from kiosk.store.models import new_record_id as _new_uuid
 
@@ -200,15 +200,63 @@ class PensionersMixin(StoreBase):
             )
             return [self.add_reference(id_number, template, source) for template in templates]
 
-    def refresh_live_reference(self, id_number: str, template: np.ndarray) -> RefId:
-        """Keeps ``template`` (the live face of a successful certification) as the person's one
-        ``live_refresh`` reference, replacing the previous one; official references stay.
+    def sourced_references(self, id_number: str) -> list[tuple[str, np.ndarray]]:
+        """(source, decrypted template) of each reference of a pensioner, oldest first; as
+        :meth:`references` (skips templates sealed with another key, raises
+        :class:`KeyUnavailableError` when none opens). The order is the matcher's order."""
+        person_key = self._person_key(id_number)
+        if person_key is None:
+            return []
+        rows = self._all(
+            "SELECT ref_id, source, ciphertext FROM face_references WHERE person_key = ? ORDER BY created_at, rowid",
+            (person_key,),
+        )
+        if not rows:
+            return []
+        key = self._require_key()
+        found: list[tuple[str, np.ndarray]] = []
+        for ref_id, source, blob in rows:
+            try:
+                found.append((source, np.frombuffer(key.open(blob, _aad(ref_id, person_key)), dtype="<f8").copy()))
+            except KeyUnavailableError:
+                log.warning("reference %s does not open with the device key", ref_id)
+        if not found:
+            raise KeyUnavailableError(
+                "no stored face reference of this person opens with the device key; re-enrol the person"
+            )
+        return found
+
+    def expire_live_references(self, id_number: str, max_age_days: int) -> int:
+        """Deletes the person's ``live_refresh`` references older than ``max_age_days``; returns
+        how many went (0 for a number not in the roster). Official references never expire here."""
+        cutoff = utc_text(self._clock.now() - timedelta(days=max_age_days))
+        with self.transaction():
+            person_key = self._person_key(id_number)
+            if person_key is None:
+                return 0
+            return self._db.execute(
+                "DELETE FROM face_references WHERE person_key = ? AND source = 'live_refresh' AND created_at < ?",
+                (person_key, cutoff),
+            ).rowcount
+
+    def refresh_live_reference(self, id_number: str, template: np.ndarray, *, max_live: int = 1) -> RefId:
+        """Keeps ``template`` (the live face of a successful certification) as a ``live_refresh``
+        reference of the person; beyond ``max_live`` of them the oldest go. Official references stay.
 
         Faces age between cycles: a recent capture beside the roster or chip photo keeps genuine
-        pensioners matching. Raises as :meth:`add_reference`; on error nothing changes.
+        pensioners matching. Whether a certification earns one is decided by
+        :mod:`kiosk.live_references`. Raises as :meth:`add_reference`, ValueError for
+        ``max_live`` < 1; on error nothing changes.
         """
+        if max_live < 1:
+            raise ValueError("max_live must be at least 1")
         with self.transaction():
-            self.remove_references(id_number, source="live_refresh")
+            person_key = self._require_person_key(id_number)
+            live = self._all(
+                "SELECT ref_id FROM face_references WHERE person_key = ? AND source = 'live_refresh' "
+                "ORDER BY created_at, rowid", (person_key,))
+            for (ref_id,) in live[:max(0, len(live) - (max_live - 1))]:
+                self._db.execute("DELETE FROM face_references WHERE ref_id = ?", (ref_id,))
             return self.add_reference(id_number, template, "live_refresh")
 
     def remove_references(self, id_number: str, *, source: str | None = None) -> int:

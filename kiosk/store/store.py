@@ -12,13 +12,13 @@ import json
 import logging
 import os
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from kiosk.clock import Clock
+from kiosk.clock import CHINA_STANDARD_TIME, Clock
 from kiosk.errors import KeyUnavailableError, StorageError
 from kiosk.logsetup import ID_NUMBER_SHAPES
 from kiosk.store import schema
@@ -227,6 +227,16 @@ class Store(PensionersMixin, CertificationsMixin, StaffMixin):
                 "INSERT INTO audit_log (at, session_id, step, code, detail) VALUES (?, ?, ?, ?, ?)",
                 (self._now_text(), session_id, step, code, text),
             )
+
+    def match_models_for_day(self, day: date) -> dict[str, int]:
+        """Face checks of one local calendar day by the model that decided ("sface", "dlib",
+        "unknown"), from the audit log's ``match_model`` lines (for the technician page)."""
+        start = datetime.combine(day, time.min, tzinfo=CHINA_STANDARD_TIME)
+        rows = self._all(
+            "SELECT code, count(*) FROM audit_log WHERE step = 'match_model' AND at >= ? AND at < ? GROUP BY code",
+            (utc_text(start), utc_text(start + timedelta(days=1))),
+        )
+        return {code: int(count) for code, count in sorted(rows)}
 
     def audit_entries(self, session_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """The newest audit entries (of one session when given), oldest first."""

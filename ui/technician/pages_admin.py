@@ -204,13 +204,14 @@ class TodayPage(Page):
             return
         day = self._today()
 
-        def job() -> tuple[dict[str, int], FailureFigures]:
+        def job() -> tuple[dict[str, int], FailureFigures, dict[str, int]]:
             with factory() as store:
-                return store.counts_for_day(day), store.failure_figures(day)
+                return store.counts_for_day(day), store.failure_figures(day), store.match_models_for_day(day)
 
         run_in_background(job, lambda answer: self._show(day, *answer), lambda code: self.status.setText(code))
 
-    def _show(self, day: date, counts: dict[str, int], figures: FailureFigures) -> None:
+    def _show(self, day: date, counts: dict[str, int], figures: FailureFigures,
+              models: dict[str, int] | None = None) -> None:
         if not counts:
             self.summary.setText(self.t("today_title", day=day) + "\n" + self.t("today_none"))
             self.reasons.setText("")
@@ -221,7 +222,10 @@ class TodayPage(Page):
         by_staff = counts.get(str(Outcome.STAFF_VERIFIED), 0)
         self.summary.setText("\n".join([self.t("today_title", day=day), self.t("today_certified", count=certified),
                                         self.t("today_staff_verified", count=by_staff),
-                                        self.t("today_failed", count=figures.total)]))
+                                        self.t("today_failed", count=figures.total)]
+                                       # Which model decided the face checks (issue 15): SFace, or dlib as the fallback.
+                                       + ([self.t("today_models", models="、".join(
+                                           f"{name} {n}" for name, n in models.items()))] if models else [])))
         self.reasons.setText("\n".join(
             self.t("today_reason", reason=f"{self.reason_words(code)} ({code})", count=n)
             for code, n in figures.by_reason.items()))
