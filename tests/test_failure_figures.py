@@ -55,6 +55,8 @@ def test_the_technician_page_shows_the_figures(qapp: QApplication, data_dir: Pat
     clock = FakeClock()
     with Store.from_config(config, clock) as store:
         fill(store)
+        for model in ("sface", "sface", "dlib"):  # the session's audit line per face check (issue 15)
+            store.audit("s", "match_model", model, {"matched": True})
     services = TechnicianServices(config=config, site_config_path=data_dir / "site.toml",
                                   store_factory=lambda: Store.from_config(config, clock))
     page = TodayPage(Catalogue.load(), services, lambda: DAY)
@@ -63,6 +65,7 @@ def test_the_technician_page_shows_the_figures(qapp: QApplication, data_dir: Pat
     page.entered()
     wait_until(qapp, lambda: "6" in page.summary.text())
     assert "工作人员当面认证 1" in page.summary.text() and "认证成功 1" in page.summary.text()
+    assert "人脸比对模型 dlib 1、sface 2" in page.summary.text()  # which model decided
     words, count = page.chart.legend()[0]
     assert count == 3 and words != "too_dark"  # in words, not the code
     assert page.hours.text().startswith("9 点") and "15 点" in page.hours.text()

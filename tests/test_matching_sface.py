@@ -66,6 +66,19 @@ def test_genuine_frames_match_a_reference_photo(media_dir: Path, matcher: FaceMa
     assert decision.frames_used == 2 and 0 <= decision.distance <= settings.sface_max_distance
 
 
+def test_the_decision_gives_each_reference_its_distance(media_dir: Path, matcher: FaceMatcher,
+                                                        settings: MatchSettings) -> None:
+    # A live reference is earned from the official reference's own distance (kiosk/live_references.py),
+    # so the decision must say which reference was how far, in the order given; NaN for an unusable one.
+    own = matcher.encode(photo(media_dir, "001", 4), reference=True).vector
+    stranger = matcher.encode(photo(media_dir, "010", 0), reference=True).vector
+    blank = np.full((200, 200, 3), 128, np.uint8)
+    decision = matcher.verify([photo(media_dir, "001", 0)], [stranger, blank, own])
+    assert decision.matched and len(decision.reference_distances) == 3
+    far, unusable, near = decision.reference_distances
+    assert far > settings.sface_max_distance and np.isnan(unusable) and near == decision.distance
+
+
 def test_chinese_impostor_is_rejected(media_dir: Path, matcher: FaceMatcher, settings: MatchSettings) -> None:
     # 002 and 010: two young Chinese men whom dlib's usual 0.6 cut would take for one person.
     decision = matcher.verify([photo(media_dir, "002", 0)], [photo(media_dir, "010", 0)])
