@@ -403,16 +403,17 @@ class SessionController:
         log.info("record %s stored: %s (attempt %d)", record_id, effect.outcome, record.attempt)
         self._on_record(record_id, record)
         if record.outcome == Outcome.CERTIFIED:
-            self._consider_live_reference(store)
+            try:
+                self._consider_live_reference(store)
+            except KioskError as exc:  # a refresh is a bonus: the stored certification stands
+                log.warning("live reference not considered: %s", exc.code)
         return RecordStored()
 
     def _consider_live_reference(self, store: Store) -> None:
         """Keeps the live face as a reference when this certification earned one
         (:mod:`kiosk.live_references`); the decision is audited either way, with codes only."""
         match = self._session.match
-        if match is None:
-            return
-        if not self._config.match.refresh_reference_on_success:
+        if match is None or not self._config.match.refresh_reference_on_success:
             return
         sources = self._session.reference_sources
         distances = match.reference_distances if len(match.reference_distances) == len(sources) else ()
@@ -440,7 +441,10 @@ class SessionController:
         except (KioskError, ValueError) as exc:
             log.warning("live reference not refreshed: %s", reason_code(exc))
             return
-        self._store.audit(None, "live_reference", "kept", {"max_live": self._config.match.refresh_max_live})
+        try:
+            self._store.audit(None, "live_reference", "kept", {"max_live": self._config.match.refresh_max_live})
+        except KioskError as exc:
+            log.warning("kept live reference not audited: %s", exc.code)
 
     def _wipe(self) -> None:
         self._liveness.wipe()
