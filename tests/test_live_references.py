@@ -4,6 +4,7 @@ encryption and the official reference that is never replaced (real SQLite in mem
 from __future__ import annotations
 
 import math
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -117,3 +118,38 @@ def test_live_references_are_encrypted_at_rest(tmp_path: Path, clock: FakeClock)
     s.close()
     raw = b"".join(f.read_bytes() for f in (tmp_path / "data").iterdir() if f.is_file())
     assert template.tobytes()[:16] not in raw
+
+
+def _experiment():
+    import importlib.util  # noqa: PLC0415
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "refresh_experiment.py"
+    spec = importlib.util.spec_from_file_location("refresh_experiment", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["refresh_experiment"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def unit(*values: float) -> np.ndarray:
+    vector = np.array(values, dtype=np.float64)
+    return vector / np.linalg.norm(vector)
+
+
+def test_the_experiment_keeps_only_from_the_official_reference_and_caps() -> None:
+    experiment = _experiment()
+    rules = experiment.Rules(cut=0.57, keep_cut=0.456, max_live=2, max_age_days=730)
+    state = experiment.State(unit(1, 0, 0))
+    # Official distance 1 - cos: 0.29 earns; 0.5 (accepted, weak) does not.
+    assert experiment.attempt(state, unit(1, 1, 0), 1, rules, refresh=True) == (True, True)
+    assert experiment.attempt(state, unit(1, 1.7, 0), 2, rules, refresh=True) == (True, False)
+    # A face far from the official one but equal to the live one is accepted, never kept (no chain).
+    far = unit(0, 1, 0)
+    state.live.append((far, 2))
+    assert experiment.attempt(state, far, 3, rules, refresh=True) == (True, False)
+    assert experiment.attempt(state, far, 3, rules, refresh=False) == (False, False)
+    # Two cycles later the live one (kept at visit 2) no longer counts.
+    assert experiment.attempt(state, far, 5, rules, refresh=True) == (False, False)
+    for visit in (6, 7, 8):
+        experiment.attempt(state, unit(1, 0.1 * visit, 0), visit, rules, refresh=True)
+    assert [kept for _, kept in state.live] == [7, 8]
