@@ -177,7 +177,7 @@ def create_app(db: str, *, window_s: int = SKEW_WINDOW_S, max_body_bytes: int = 
         device = seen(db_session, found)
         device.last_health = health.model_dump(mode="json")
         db_session.commit()
-        return HeartbeatResponse(server_time=utcnow())
+        return HeartbeatResponse(server_time=utcnow(), center_public_key=center_public_key)
 
     @app.post(PATH_STAFF_CALLS, response_model=StaffCallAnswer, responses=_ERRORS,
               openapi_extra=_body_doc(StaffCallRequest.model_json_schema()),

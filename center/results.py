@@ -11,6 +11,14 @@ was added at the centre (less :data:`~wire.api.MAX_RECORD_BEFORE_DEVICE_S` for a
 wrong at installation) and not more than the clock-skew allowance in the future; ``certified_until`` (``record_certified_until_out_of_range``) not before the day of
 ``occurred_at`` and at most :data:`~wire.api.MAX_CERTIFIED_DAYS` after it (one cycle).
 
+An accepted ``certified`` or ``staff_verified`` record counts for the cycle rules: the roster row of
+its person (when on the roster) gets ``last_certified`` = the record's day in China Standard Time
+when that is later, and a new ``seq``, so that every terminal learns it in its next roster delta
+(the person certified at one hall is not asked again at another). On PostgreSQL :func:`center.db.next_seq`
+locks the roster table; it is taken before the records are inserted, so that a results request
+always locks roster then certifications (a second connection inserting the same record ids waits
+for the first, never the other way round); only when a row may move, so most batches never lock.
+
 Thread rules: called from a request worker thread with that request's session.
 """
 
@@ -19,7 +27,7 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,15 +36,17 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from center.db import Certification, Device, DeviceKey, utcnow
+from center.db import Certification, Device, DeviceKey, Pensioner, next_seq, utcnow
 from wire.api import MAX_CERTIFIED_DAYS, MAX_RECORD_BEFORE_DEVICE_S, SKEW_WINDOW_S
 from wire.codes import RecordRejection, RecordVerdict
 from wire.roster_csv import CHINA_STANDARD_TIME
+from wire.review import CERTIFYING_OUTCOMES
 from wire.result_record import RecordReceipt, ResultRecord, chain_hash, content_digest
 from wire.schemas import explain_errors
 from wire.signing import verify_record
 
 log = logging.getLogger(__name__)
+
 
 def receive_batch(session: Session, device: Device, records: list[dict]) -> list[RecordReceipt]:
     """Judges and stores a batch; returns one receipt per record in order.
@@ -61,9 +71,50 @@ def receive_batch(session: Session, device: Device, records: list[dict]) -> list
             fresh.append(row)
             seen_in_batch[row["record_id"]] = row["content_digest"]
     if fresh:
+        # A read without the lock may skip the lock: last_certified only ever moves forward.
+        first_seq = next_seq(session) if _rows_to_move(session, _certified_days(fresh)) else None
         receipts = _store_new(session, fresh, receipts)
+        if first_seq is not None:
+            accepted = {receipt.record_id for receipt in receipts if receipt.status is RecordVerdict.ACCEPTED}
+            _count_for_cycle(session, [row for row in fresh if row["record_id"] in accepted], first_seq)
         check_links(session, device.device_id, [row["chain_seq"] for row in fresh if row["chain_seq"] is not None])
     return receipts
+
+
+def _certified_days(rows: list[dict[str, Any]]) -> dict[str, date]:
+    """Person -> the latest day (China Standard Time) of the rows that certify them for the cycle."""
+    days: dict[str, date] = {}
+    for row in rows:
+        if row["outcome"] in CERTIFYING_OUTCOMES and row["id_number"]:
+            day = row["occurred_at"].astimezone(CHINA_STANDARD_TIME).date()
+            if day > days.get(row["id_number"], date.min):
+                days[row["id_number"]] = day
+    return days
+
+
+def _rows_to_move(session: Session, days: dict[str, date]) -> list[Pensioner]:
+    """The roster rows (not removed) whose last_certified is before the day in ``days``, read afresh."""
+    if not days:
+        return []
+    rows = session.scalars(select(Pensioner).where(Pensioner.id_number.in_(days), Pensioner.removed.is_(False))
+                           .order_by(Pensioner.id_number).execution_options(populate_existing=True))
+    return [row for row in rows if row.last_certified is None or row.last_certified < days[row.id_number]]
+
+
+def _count_for_cycle(session: Session, accepted: list[dict[str, Any]], first_seq: int) -> int:
+    """Moves last_certified of the people the accepted rows certified (under the roster lock that
+    :func:`~center.db.next_seq` took, which numbered ``first_seq``); returns how many rows moved."""
+    days = _certified_days(accepted)
+    moved = _rows_to_move(session, days)
+    now = utcnow()
+    for offset, pensioner in enumerate(moved):
+        pensioner.last_certified = days[pensioner.id_number]
+        pensioner.seq = first_seq + offset
+        pensioner.updated_at = now
+    if moved:
+        session.flush()
+        log.info("%d roster rows certified for the cycle by results", len(moved))
+    return len(moved)
 
 
 def check_links(session: Session, device_id: str, numbers: list[int]) -> int:

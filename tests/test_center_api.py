@@ -214,6 +214,8 @@ def test_heartbeats_are_validated_and_stored(terminal: Terminal, db: str) -> Non
     assert terminal.request("POST", "/v1/heartbeat", {"pending": -1, "rejected": 0}).status_code == 422
     answer = terminal.request("POST", "/v1/heartbeat", {"pending": 3, "rejected": 1, "clock_skew_s": 2.5})
     assert answer.status_code == 200 and "server_time" in answer.json()
+    # The review-signing key, for a terminal that enrolled with kiosk enroll-device (no store then).
+    assert answer.json()["center_public_key"] == terminal.client.get("/v1/ping").json()["center_public_key"]
     with session_factory(make_engine(db))() as session:
         assert session.get(Device, "T1").last_health["pending"] == 3
 
@@ -263,3 +265,55 @@ def test_ids_stored_by_a_concurrent_request_are_told_apart_without_a_rollback(ce
     with sessions() as session:
         assert session.get(Certification, "c") is not None and session.get(Certification, "b").content_digest == "d2"
         assert session.get(Nonce, ("T1", "n1")) is not None
+
+
+def test_accepted_certifications_count_for_the_cycle_and_every_terminal_learns_them(db: str) -> None:
+    """An accepted ``certified`` or ``staff_verified`` record moves its person's last_certified to the
+    record's day in China Standard Time (when later) and renumbers the row, so that every terminal
+    learns it in its next roster delta; other outcomes, earlier days, removed rows, people not on
+    the roster and resends move nothing."""
+    from datetime import date
+
+    from center.db import Pensioner
+
+    created = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    hall = TestClient(create_app(db))
+    first, second = (Terminal(hall, device_id, add_device(db, device_id, created_at=created)) for device_id in ("C1", "C2"))
+    for terminal in (first, second):
+        assert terminal.enrol().status_code == 200
+    people = {"A": "110101194001010012", "B": "110101195001010009", "C": "110101195001010017",
+              "D": "110101195001010025"}
+    with session_factory(make_engine(db))() as session:
+        for seq, (key, last) in enumerate([("A", date(2025, 6, 1)), ("B", None), ("C", date(2026, 6, 1)),
+                                           ("D", date(2025, 1, 1))], start=1):
+            session.add(Pensioner(id_number=people[key], name=f"某{key}", region_code="110101", last_certified=last,
+                                  templates=[], template_source="", seq=seq, removed=key == "D"))
+        session.commit()
+    batch = [
+        first.record(id_number=people["A"], occurred_at="2026-05-20T17:30:00.000000+00:00"),  # 05-21 in Beijing
+        first.record(id_number=people["A"], outcome="mismatch", occurred_at="2026-05-25T02:00:00.000000+00:00"),
+        first.record(id_number=people["B"], outcome="staff_verified", staff_number="S001", staff_reason="no_reference",
+                     occurred_at="2026-05-20T02:00:00.000000+00:00"),
+        first.record(id_number=people["B"], outcome="manual_review_requested",
+                     occurred_at="2026-05-22T02:00:00.000000+00:00"),
+        first.record(id_number=people["C"], occurred_at="2026-05-20T02:00:00.000000+00:00"),  # C's is later
+        first.record(id_number=people["D"], occurred_at="2026-05-20T02:00:00.000000+00:00"),  # removed
+        first.record(id_number="110101196001010016", occurred_at="2026-05-20T02:00:00.000000+00:00"),  # not on it
+    ]
+    receipts = first.request("POST", "/v1/results", {"records": batch}).json()["receipts"]
+    assert {receipt["status"] for receipt in receipts} == {"accepted"}
+
+    delta = second.request("GET", "/v1/roster?cursor=4").json()
+    assert {change["id_number"]: change["last_certified"] for change in delta["changes"]} == {
+        people["A"]: "2026-05-21", people["B"]: "2026-05-20"}
+    with session_factory(make_engine(db))() as session:
+        rows = {row.id_number: row for row in session.query(Pensioner)}
+        assert (rows[people["C"]].last_certified, rows[people["C"]].seq) == (date(2026, 6, 1), 3)
+        assert (rows[people["D"]].last_certified, rows[people["D"]].seq) == (date(2025, 1, 1), 4)
+        assert sorted([rows[people["A"]].seq, rows[people["B"]].seq]) == [5, 6]
+
+    resent = first.request("POST", "/v1/results", {"records": batch}).json()["receipts"]
+    assert {receipt["status"] for receipt in resent} == {"duplicate"}
+    earlier = first.record(id_number=people["A"], occurred_at="2026-05-10T02:00:00.000000+00:00")
+    assert first.request("POST", "/v1/results", {"records": [earlier]}).json()["receipts"][0]["status"] == "accepted"
+    assert second.request("GET", f"/v1/roster?cursor={delta['next_cursor']}").json()["changes"] == []

@@ -5,7 +5,7 @@ A person whose attempts ran out may ask for a manual review (record outcome
 decision travels back to every terminal inside the person's roster delta row
 (:class:`wire.schemas.RosterChange` ``review``), signed by the centre's Ed25519 key so that a terminal
 can tell a real decision from a forged roster answer. The centre's public key is published as
-``center_public_key`` in the ``/v1/ping`` and ``/v1/enrol`` answers.
+``center_public_key`` in the ``/v1/ping``, ``/v1/enrol`` and ``/v1/heartbeat`` answers.
 
 The signature covers the canonical JSON (:mod:`wire.canonical`) of every other field of the decision
 exactly as it travels (:meth:`ReviewDecision.wire_dict`); a terminal verifies the object it received

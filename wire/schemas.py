@@ -110,9 +110,12 @@ class Heartbeat(BaseModel):
 
 
 class HeartbeatResponse(BaseModel):
-    """The centre's clock, for the terminal's skew estimate."""
+    """The centre's clock, for the terminal's skew estimate, and its review-signing key: a terminal
+    enrolled by ``kiosk enroll-device`` (which keeps no store) learns the key here at its first
+    sync round, so that the review decisions in its roster delta can be verified."""
 
     server_time: datetime
+    center_public_key: str | None = Field(default=None, description="Ed25519 key review decisions are signed with")
 
 
 class ErrorBody(BaseModel):
