@@ -17,6 +17,8 @@ Thread rules: the engine is shared; a :class:`Session` belongs to one thread (on
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -196,6 +198,32 @@ def database_url(db: str) -> str:
     return db
 
 
+# How long a new connection keeps asking for WAL while another holds the file (seconds): the same
+# as the busy timeout every other statement gets.
+_WAL_WAIT_S = 30.0
+
+
+def _switch_to_wal(cursor) -> None:  # type: ignore[no-untyped-def]
+    """``PRAGMA journal_mode=WAL``, retried while the database is locked.
+
+    SQLite takes the lock for a journal-mode change without calling the busy handler, so workers
+    opening a new database together (`serve --workers N`) failed at once with "database is locked"
+    while one of them created the tables. Raises sqlite3.OperationalError for any other failure, or
+    when the lock is still held after :data:`_WAL_WAIT_S`.
+    """
+    deadline = time.monotonic() + _WAL_WAIT_S
+    pause = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
 def make_engine(db: str, *, migrate: bool = True) -> Engine:
     """An engine for ``db`` (path or URL), its schema upgraded to the newest migration (:mod:`center.schema`)
     unless ``migrate`` is false (``kiosk-center db upgrade`` runs the upgrade itself to report it).
@@ -215,7 +243,7 @@ def make_engine(db: str, *, migrate: bool = True) -> Engine:
             # pysqlite's own BEGIN handling would defer the write lock; take it explicitly below.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()

@@ -103,3 +103,26 @@ def test_db_upgrade_on_a_database_it_cannot_open_is_one_line(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
+
+
+def test_a_worker_opening_while_another_holds_a_new_database_waits_for_it(tmp_path: Path) -> None:
+    """SQLite's switch to WAL does not wait on a lock by itself: a worker starting while another
+    holds the new file's lock (creating the tables) must wait for it, not fail "database is locked"."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "centre.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE placeholder (x INTEGER)")  # a database still in rollback-journal mode...
+    holder.execute("BEGIN IMMEDIATE")  # ...whose write lock another worker holds (creating the tables)
+    release = threading.Timer(0.5, holder.execute, args=("ROLLBACK",))
+    release.start()
+    try:
+        engine = make_engine(str(path))  # failed at once with "database is locked" before the retry
+        with engine.connect() as connection:
+            assert current_revision(connection) == head_revision()
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        engine.dispose()
+    finally:
+        release.join()
+        holder.close()
