@@ -134,6 +134,7 @@ class MatchSettings(BaseModel):
     min_visible_ratio: float = Field(ge=0, le=1)
     reference_min_sharpness: float = Field(ge=0)
     reference_min_visible_ratio: float = Field(ge=0, le=1)
+    reference_max_yaw_ratio: float = Field(gt=0, le=1)
     live_jitters: int = Field(ge=0, le=100)
     reference_jitters: int = Field(ge=0, le=100)
     max_live_frames: int = Field(ge=1, le=30)

@@ -79,6 +79,34 @@ def test_the_decision_gives_each_reference_its_distance(media_dir: Path, matcher
     assert far > settings.sface_max_distance and np.isnan(unusable) and near == decision.distance
 
 
+def test_a_face_and_its_mirror_image_give_the_same_template(media_dir: Path, matcher: FaceMatcher) -> None:
+    # SFace's part sums the features of the face and of the face found again in the mirror image
+    # (docs/matching.md, "Mirror averaging"), so a mirrored photo must encode to nearly the same
+    # vector (it is exactly the same: YuNet finds the mirrored points); a single pass puts them about 0.05 apart.
+    from camera.matching.scoring import sface_distance, split_parts
+
+    image = photo(media_dir, "004", 1)
+    plain = split_parts(matcher.encode(image, parts=("sface",)).vector)[1]
+    mirrored = split_parts(matcher.encode(cv2.flip(image, 1), parts=("sface",)).vector)[1]
+    assert plain is not None and mirrored is not None
+    assert sface_distance(plain, mirrored) < 0.02
+
+
+def test_a_reference_photo_turned_beyond_the_live_rule_is_still_usable(settings: MatchSettings) -> None:
+    from camera.matching import gates
+    from camera.matching.encoding import FaceQuality
+
+    # A head turn ratio of 0.4: a live frame is skipped (a frontal one will come), a reference photo
+    # cannot be retaken and SFace matches it as well as a frontal one.
+    turned = FaceQuality(face_width_px=150, sharpness=80, yaw_ratio=0.4, visible_ratio=1.0, detection_score=0.9,
+                         brightness=120)
+    assert gates.live_issues(turned, settings) == ("pose",)
+    assert gates.reference_issues(turned, settings) == ()
+    too_turned = FaceQuality(face_width_px=150, sharpness=80, yaw_ratio=0.7, visible_ratio=1.0, detection_score=0.9,
+                             brightness=120)
+    assert "pose (head turn ratio 0.70 > 0.50)" in gates.explain(too_turned, settings, reference=True)
+
+
 def test_chinese_impostor_is_rejected(media_dir: Path, matcher: FaceMatcher, settings: MatchSettings) -> None:
     # 002 and 010: two young Chinese men whom dlib's usual 0.6 cut would take for one person.
     decision = matcher.verify([photo(media_dir, "002", 0)], [photo(media_dir, "010", 0)])

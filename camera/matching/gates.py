@@ -9,8 +9,10 @@ rules are tested without a model.
 - **Reference photos** (:func:`reference_issues`): an ID-style photo is taken once, by someone else,
   and is tightly cropped: chin or hair touching the border is normal there and must not refuse a
   usable reference, so the cut-off rule is looser (``reference_min_visible_ratio``) and so is the blur
-  rule (``reference_min_sharpness``: a scanned or downscaled card photo is soft but still usable).
-  Size and head turn are judged as on the live side.
+  rule (``reference_min_sharpness``: a scanned or downscaled card photo is soft but still usable)
+  and so is the head-turn rule (``reference_max_yaw_ratio``: the photo cannot be retaken at the
+  terminal, and SFace's held-out FRR was no higher without any pose gate). Size is judged as on
+  the live side.
 
 Gate names (``size``, ``blur``, ``pose``, ``cut_off``) are what ``MatchError.detail`` carries to a
 technician: they say why a photo was refused, never anything about the person.
@@ -30,7 +32,7 @@ def live_issues(quality: FaceQuality, settings: MatchSettings) -> tuple[str, ...
 
 def reference_issues(quality: FaceQuality, settings: MatchSettings) -> tuple[str, ...]:
     """Gates a reference photo fails (empty = usable), with the looser reference rules."""
-    return _issues(quality, settings.min_face_px, settings.reference_min_sharpness, settings.max_yaw_ratio,
+    return _issues(quality, settings.min_face_px, settings.reference_min_sharpness, settings.reference_max_yaw_ratio,
                    settings.reference_min_visible_ratio)
 
 
@@ -58,7 +60,7 @@ def explain(quality: FaceQuality, settings: MatchSettings, *, reference: bool) -
     ``reference photo fails blur (sharpness 6.1 < 10.0)``; "" when every gate passes. Holds no
     personal data (measures of image quality only)."""
     if reference:
-        limits = (settings.min_face_px, settings.reference_min_sharpness, settings.max_yaw_ratio,
+        limits = (settings.min_face_px, settings.reference_min_sharpness, settings.reference_max_yaw_ratio,
                   settings.reference_min_visible_ratio)
     else:
         limits = (settings.min_face_px, settings.min_sharpness, settings.max_yaw_ratio, settings.min_visible_ratio)
