@@ -136,10 +136,7 @@ class SessionController:
         if self._thread is None:
             if self._inline and self._store is not None:  # run inline: close on the caller's thread
                 self._reader.stop()
-                self._liveness.stop()
-                self._wipe()
-                self._store.close()
-                self._store = None
+                self._release()
             return
         self._reader.stop()
         self._inbox.put(None)
@@ -209,11 +206,20 @@ class SessionController:
                 self._apply(self._receive(item))
                 self._apply(self.flow.tick())
         finally:
-            if self._presence is not None:
-                self._presence.stop()
-            self._liveness.stop()
-            self._wipe()
+            self._release()
+
+    def _release(self) -> None:
+        """What every stop path ends with, on the thread that owns the store (the controller's, or
+        the inline caller's): the presence watcher and the camera let go (the watcher was started
+        by :meth:`_publish` on the idle screen and would otherwise keep its thread and the camera),
+        the session data wiped, the store closed."""
+        if self._presence is not None:
+            self._presence.stop()
+        self._liveness.stop()
+        self._wipe()
+        if self._store is not None:
             self._store.close()
+            self._store = None
 
     def _receive(self, item: Event | Completion) -> list[Effect]:
         """Dispatches one queued item by its class; returns the flow's effects."""

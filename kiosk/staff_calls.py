@@ -304,20 +304,30 @@ def staff_call_service(config: KioskConfig, clock: Clock, notify: Callable[[Even
     credentials (None until the terminal is enrolled), the signal of ``staff.signal_url``."""
     from kiosk.devices.staff_signal import open_staff_signal
     from kiosk.sync.client import CentreClient
-    from kiosk.sync.credentials import load_credentials
+    from kiosk.sync.credentials import Credentials, load_credentials
 
     data_dir = config.terminal.resolved_data_dir()
-    clients: dict[str, CentreClient] = {}
+    built: tuple[Credentials, CentreClient] | None = None
 
     def client() -> CentreClient | None:
+        """The client of the credentials stored now (None before enrolment), on the desk's thread.
+
+        Kept while the credentials stay the same: a call must not wait for a new TLS handshake.
+        Rebuilt (the old one closed) as soon as they differ, because a technician may re-enrol the
+        terminal, rotate its key or change the centre URL while the kiosk runs, and a client of the
+        old credentials would sign with a key the centre no longer takes until a restart.
+        """
+        nonlocal built
         credentials = load_credentials(data_dir)
+        if built is not None and built[0] != credentials:
+            built[1].close()
+            built = None
         if credentials is None:
             return None
-        cached = clients.get(credentials.center_url)
-        if cached is None:  # one client per centre URL, kept: a call must not wait for a new TLS handshake
-            cached = clients[credentials.center_url] = CentreClient(
-                credentials, clock, config.staff.request_timeout_s, ca_file=config.sync.ca_file)
-        return cached
+        if built is None:
+            built = (credentials, CentreClient(credentials, clock, config.staff.request_timeout_s,
+                                               ca_file=config.sync.ca_file))
+        return built[1]
 
     def desk() -> StaffCallDesk:
         timings = StaffCallTimings(poll_interval_s=config.staff.poll_interval_s,

@@ -346,3 +346,37 @@ def test_a_matcher_that_dies_ends_the_attempt_as_a_device_error(harness) -> None
     matcher.futures[0].set_exception(MatchError(MatchReason.MATCHER_UNAVAILABLE, "worker gone"))
     view = h.wait_for(lambda v: v.state is State.RESULT)
     assert view.outcome == "matcher_unavailable" and view.next_step == "ask_staff" and not view.can_retry
+
+
+class FakePresence:
+    """``watching`` stands for a real watcher's thread and camera subscription; ``started`` is set
+    on the first start (the controller's thread starts it just after :meth:`start` returns)."""
+
+    def __init__(self) -> None:
+        self.watching = False
+        self.started = threading.Event()
+
+    def start(self, post) -> None:
+        self.watching = True
+        self.started.set()
+
+    def stop(self) -> None:
+        self.watching = False
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["thread", "inline"])
+def test_every_stop_closes_the_presence_watcher(config: KioskConfig, inline: bool) -> None:
+    """The idle screen starts the watcher; stopping the controller, run on its thread or inline,
+    must release it (its thread and the camera) instead of leaving it watching an ended kiosk."""
+    presence, reader = FakePresence(), FakeReader()
+    controller = SessionController(
+        config, FakeClock(), store_factory=lambda: Store.from_config(config, FakeClock()), reader=reader,
+        liveness=FakeLiveness(SCRIPT), matcher=FakeMatcher(), voice=RecordingVoice(), presence=presence,
+    )
+    if inline:
+        controller.start_inline()
+    else:
+        controller.start()
+    assert presence.started.wait(5) and presence.watching  # the idle screen watches for people
+    controller.stop()
+    assert not presence.watching and reader.stopped

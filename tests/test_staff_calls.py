@@ -16,6 +16,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,8 +40,8 @@ from kiosk.reasons import SyncReason
 from kiosk.sync.client import RequestRefused
 from kiosk.staff_calls import StaffCallDesk, StaffCallService, StaffCallTimings, staff_call_service
 from kiosk.store import DeviceKey, Store
-from kiosk.sync.credentials import new_credentials, save_credentials
-from wire.signing import HEADER_DEVICE, HEADER_SIGNATURE
+from kiosk.sync.credentials import new_credentials, rotated_credentials, save_credentials
+from wire.signing import HEADER_DEVICE, HEADER_KEY, HEADER_SIGNATURE
 from wire.staff import PATH_STAFF_CALLS, StaffCallAck, StaffCallAnswer, StaffCallRequest
 
 CONFIG = load_config(env={})
@@ -455,7 +456,9 @@ class _Handler(BaseHTTPRequestHandler):
             request = StaffCallRequest.model_validate(body)
             with self.server.lock:
                 self.server.calls.setdefault(request.call_id, {"status": "open", "acknowledged_by": None,
-                                                               "acknowledged_at": None, "reason": request.reason})
+                                                               "acknowledged_at": None, "reason": request.reason,
+                                                               "signer": (self.headers[HEADER_DEVICE],
+                                                                          self.headers.get(HEADER_KEY))})
             self._call_answer(request.call_id)
         elif self.path.endswith("/ack"):
             call_id = self.path.removeprefix(PATH_STAFF_CALLS + "/").removesuffix("/ack")
@@ -496,6 +499,31 @@ def test_a_call_reaches_a_centre_over_http_and_its_console_acknowledgement_comes
     with Store.from_config(config, SystemClock()) as store:
         stored = store.staff_call(call_id)
         assert stored.state == "acknowledged" and stored.delivered_at and stored.acknowledged_by == "S-009"
+
+
+def test_a_call_after_the_technician_changed_the_credentials_is_signed_with_the_new_ones(
+        tmp_path: Path, mini_centre: MiniCentre) -> None:
+    """Re-enrolment and key rotation while the kiosk runs, at the same centre URL: the next call
+    must not go out with the client of the old credentials (the centre would refuse it)."""
+    config = load_config(env={"KIOSK_DATA_DIR": str(tmp_path)})
+    config = config.model_copy(update={"terminal": config.terminal.model_copy(update={"data_dir": tmp_path})})
+    first_enrolment = enrolled_credentials(mini_centre.url, "KIOSK-1")
+    reenrolled = enrolled_credentials(mini_centre.url, "KIOSK-2")
+    rotated = replace(rotated_credentials(reenrolled), previous_private_key="")
+    events: queue.Queue = queue.Queue()
+    service = staff_call_service(config, SystemClock(), events.put)
+    signed_with: dict[str, tuple[str, str]] = {}
+    service.start()
+    try:
+        for credentials in (first_enrolment, reenrolled, rotated):
+            save_credentials(tmp_path, credentials)
+            call_id = new_id()
+            service.raise_call(call_id, "help_pressed", "idle")
+            assert events.get(timeout=20) == StaffCallDelivered(call_id)
+            signed_with[call_id] = (credentials.device_id, credentials.key_id)
+    finally:
+        service.stop()
+    assert {call_id: mini_centre.calls[call_id]["signer"] for call_id in signed_with} == signed_with
 
 
 def test_with_the_centre_down_the_call_is_queued_then_delivered(tmp_path: Path) -> None:
