@@ -107,6 +107,22 @@ def test_the_session_cookie_is_httponly_strict_and_forgery_is_refused(app) -> No
     assert "kc_session" not in other.cookies
 
 
+@pytest.mark.parametrize("forged", ["abc.\u00e9", "\u5f20\u4e09.0000", "x." + "\u00ff" * 64, "\u00e9.\u00e9"])
+def test_a_forged_cookie_with_non_ascii_characters_is_no_session(app, forged: str) -> None:  # type: ignore[no-untyped-def]
+    # Sent as raw header bytes (UTF-8), as a hostile client could; the server reads them as Latin-1.
+    client = TestClient(app, base_url="http://testserver", follow_redirects=False, raise_server_exceptions=False)
+    session_cookie = f"kc_session={forged}".encode()
+    answer = client.get("/console/hall", headers={"cookie": session_cookie})
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/login"
+    # The sign-in page treats a forged login cookie as none: a fresh form and a fresh cookie.
+    answer = client.get("/console/login", headers={"cookie": f"kc_login={forged}".encode()})
+    assert answer.status_code == 200 and "kc_login=" in answer.headers["set-cookie"]
+    answer = client.post("/console/login", headers={"cookie": f"kc_login={forged}".encode()},
+                         data={"login_token": forged, "staff_number": "H001", "pin": PIN})
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/login"
+    assert "kc_session" not in answer.headers.get("set-cookie", "")
+
+
 def test_five_wrong_pins_lock_the_account(app, db: str) -> None:  # type: ignore[no-untyped-def]
     client = browser(app)
     for _ in range(5):

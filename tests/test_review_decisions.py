@@ -93,6 +93,28 @@ def test_a_malformed_review_is_refused_alone(store: Store) -> None:
     assert store.latest_review_decision(ID) is None and store.get_pensioner(ID).last_certified == date(2026, 5, 19)
 
 
+@pytest.mark.parametrize("broken", [{"reviewer": "R" * 33}, {"reviewer": ""}, {"reason": ""}, {"reason": "x" * 201},
+                                    {"signature": "s" * 201}, {"decided_at": "2026-05-19T08:00:00"}])
+def test_a_review_outside_the_wire_limits_is_refused_and_not_kept(store: Store, broken: dict) -> None:
+    # Signed with the centre's own key: only the wire model's limits (wire.review.ReviewDecision) refuse it.
+    remember_center_key(store, public_key_text(CENTRE_KEY))
+    the_review = review(**broken)
+    if "signature" in broken:
+        the_review["signature"] = broken["signature"]
+    apply_roster_page(store, [row(1, "2026-05-19", the_review)], 1)
+    assert store.latest_review_decision(ID) is None
+    assert store.get_pensioner(ID).last_certified == date(2026, 5, 19)  # the row's own data is applied
+
+
+def test_a_review_at_the_wire_limits_and_with_a_newer_field_is_kept(store: Store) -> None:
+    # A newer centre may add fields: they are signed over and kept, not refused.
+    remember_center_key(store, public_key_text(CENTRE_KEY))
+    apply_roster_page(store, [row(1, "2026-05-19", review(reviewer="R" * 32, reason="x" * 200, hall="东城大厅"))], 1)
+    decision = store.latest_review_decision(ID)
+    assert (decision.reviewer, decision.reason, decision.decision, decision.verified) == ("R" * 32, "x" * 200,
+                                                                                         "approved", True)
+
+
 def test_the_client_keeps_the_centre_key_from_an_answer(clock: FakeClock) -> None:
     key = public_key_text(CENTRE_KEY)
 

@@ -47,10 +47,13 @@ def unsign(secret: bytes, cookie: str | None) -> str | None:
         return None
     value, mac = cookie.rsplit(".", 1)
     try:
-        expected = hmac.new(secret, value.encode("ascii"), hashlib.sha256).hexdigest()
+        # Bytes on both sides: compare_digest raises TypeError on a str with non-ASCII characters, and
+        # a forged cookie may carry any (the server reads the header as Latin-1).
+        given = mac.encode("ascii")
+        expected = hmac.new(secret, value.encode("ascii"), hashlib.sha256).hexdigest().encode("ascii")
     except UnicodeEncodeError:
         return None
-    return value if hmac.compare_digest(mac, expected) else None
+    return value if hmac.compare_digest(given, expected) else None
 
 
 def _digest(token: str) -> str:

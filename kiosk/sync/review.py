@@ -12,8 +12,8 @@ verify against a known key is refused (logged by record id, never kept). The row
 
 The status screen tells the person a verified decision of the last :data:`REVIEW_NEWS_DAYS` days.
 
-The pydantic model here mirrors the wire contract; hall-center's ``wire/review.py`` is the shared
-definition at merge (then :class:`ReviewOnWire` becomes that model).
+:class:`ReviewOnWire` is the wire contract's model (:class:`wire.review.ReviewDecision`, one place
+for the fields' limits), tolerant of fields a newer centre may add and strict on the record id.
 
 Thread rules: functions of the calling thread's store. Privacy: logs name record ids only.
 """
@@ -23,14 +23,15 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import date
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, ValidationError, field_validator
 
 from kiosk.store import Store
 from kiosk.store.base import local_day
 from kiosk.store.staff import ReviewDecision
+from wire.review import ReviewDecision as WireReviewDecision
 from wire.signing import verify_record
 
 log = logging.getLogger(__name__)
@@ -40,28 +41,17 @@ REVIEW_NEWS_DAYS = 60
 """A decision is told to the person on the status screen for this many days after it was made."""
 
 
-class ReviewOnWire(BaseModel):
-    """The ``review`` object of a roster row (see the module docstring)."""
+class ReviewOnWire(WireReviewDecision):
+    """The ``review`` object of a roster row (see the module docstring): the wire model's fields and
+    limits, plus a record id that must be a UUID (the terminal's record ids are)."""
 
-    model_config = ConfigDict(frozen=True)  # a newer centre may add fields: kept for the signature check
-    record_id: str
-    decision: Literal["approved", "rejected"]
-    reason: str = Field(max_length=200)
-    reviewer: str = Field(min_length=1, max_length=64)
-    decided_at: datetime
-    signature: str = Field(min_length=1, max_length=200)
+    # A newer centre may add fields: accepted here (the signature over the raw object covers them).
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     @field_validator("record_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
         uuid.UUID(value)
-        return value
-
-    @field_validator("decided_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("decided_at needs a UTC offset")
         return value
 
 
@@ -97,12 +87,12 @@ def apply_review(store: Store, id_number: str, raw: Any) -> ReviewDecision:
         if not verify_record(key, raw):
             raise ReviewSignatureInvalid(f"review of record {review.record_id}: signature does not verify")
         verified = True
-    decision = ReviewDecision(record_id=review.record_id, id_number=id_number, decision=review.decision,
+    decision = ReviewDecision(record_id=review.record_id, id_number=id_number, decision=review.decision.value,
                               reason=review.reason, reviewer=review.reviewer, decided_at=review.decided_at,
                               signature=review.signature, verified=verified,
                               signed_json=json.dumps(raw, ensure_ascii=False, sort_keys=True))
     store.save_review_decision(decision)
-    log.info("review of record %s applied: %s%s", review.record_id, review.decision,
+    log.info("review of record %s applied: %s%s", review.record_id, review.decision.value,
              "" if verified else " (signature checked once the centre's key is known)")
     return decision
 
