@@ -1,7 +1,7 @@
 """The centre's own Ed25519 key: it signs review decisions that travel back to the terminals.
 
 Generated on first use and kept beside the database (``<database file>.center-key``, mode 0600,
-created with O_EXCL so two processes starting at once cannot both write one); for a database given
+appearing whole through a hard link, so two processes starting at once share one key); for a database given
 as a server URL the file is ``KIOSK_CENTER_KEY_FILE`` or ``center.center-key`` in the current folder.
 The same key, through a derived sub-key, signs the hall console's session cookies.
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import uuid
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -39,18 +40,29 @@ def key_path_for(db: str) -> Path:
 def load_or_create(path: Path) -> Ed25519PrivateKey:
     """The key in ``path``, made (mode 0600) when the file does not exist yet.
 
+    The file appears whole or not at all: the key is written and synced to a private temporary file
+    beside it, which is then hard-linked to ``path`` (the link fails if another process got there
+    first; that process's key is read and used). Creating ``path`` itself first would let a
+    worker starting a moment later read it empty and refuse to start.
+
     Raises :class:`CenterKeyError` when the file exists but is readable by group or others, or does
     not hold a key.
     """
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return _read(path)
     key = new_signing_key()
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(private_key_to_text(key) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(private_key_to_text(key) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)
+    except FileExistsError:
+        return _read(path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return key
 
 
