@@ -132,6 +132,7 @@ class MatchSettings(BaseModel):
     min_sharpness: float = Field(ge=0)
     max_yaw_ratio: float = Field(gt=0, le=1)
     min_visible_ratio: float = Field(ge=0, le=1)
+    min_chin_margin: float = Field(ge=0, le=2)
     reference_min_sharpness: float = Field(ge=0)
     reference_min_visible_ratio: float = Field(ge=0, le=1)
     reference_max_yaw_ratio: float = Field(gt=0, le=1)

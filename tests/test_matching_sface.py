@@ -107,6 +107,37 @@ def test_a_reference_photo_turned_beyond_the_live_rule_is_still_usable(settings:
     assert "pose (head turn ratio 0.70 > 0.50)" in gates.explain(too_turned, settings, reference=True)
 
 
+def test_chin_rule_judges_live_frames_only_and_says_why(settings: MatchSettings) -> None:
+    from camera.matching import gates
+    from camera.matching.encoding import FaceQuality
+
+    cut_at_the_lips = FaceQuality(face_width_px=150, sharpness=80, yaw_ratio=0.05, visible_ratio=1.0,
+                                  detection_score=0.9, brightness=120, chin_margin=0.1)
+    assert gates.live_issues(cut_at_the_lips, settings) == ("chin",)
+    assert gates.reference_issues(cut_at_the_lips, settings) == ()
+    assert "chin (image ends 0.10 eye-to-mouth distances below the mouth < 0.40)" in gates.explain(
+        cut_at_the_lips, settings, reference=False)
+    from_dlib = FaceQuality(face_width_px=150, sharpness=80, yaw_ratio=0.05, visible_ratio=1.0,
+                            detection_score=0.9, brightness=120)  # no mouth point: no chin measure
+    assert gates.live_issues(from_dlib, settings) == ()
+
+
+def test_a_live_frame_cut_at_the_lips_is_skipped_but_such_a_reference_is_kept(media_dir: Path,
+                                                                              matcher: FaceMatcher) -> None:
+    # YuNet's box stops at the image border, so only the chin rule sees that this frame ends at
+    # the lips; an ID-style reference cropped as tightly stays usable.
+    image = photo(media_dir, "001", 0)
+    whole = matcher.encode(image, parts=("sface",))
+    assert whole.issues == () and whole.quality.chin_margin > 1.0
+    mouth_y = max(p[1] for p in matcher.sface.encode(image).face.points[3:])
+    cut = np.ascontiguousarray(image[: int(mouth_y) + 5])
+    with pytest.raises(MatchError) as info:
+        matcher.encode(cut, parts=("sface",))
+    assert info.value.code is MatchReason.NO_USABLE_FACE and info.value.detail == "chin"
+    assert "live frame fails chin" in info.value.message
+    assert matcher.encode(cut, parts=("sface",), reference=True).issues == ()
+
+
 def test_chinese_impostor_is_rejected(media_dir: Path, matcher: FaceMatcher, settings: MatchSettings) -> None:
     # 002 and 010: two young Chinese men whom dlib's usual 0.6 cut would take for one person.
     decision = matcher.verify([photo(media_dir, "002", 0)], [photo(media_dir, "010", 0)])

@@ -51,6 +51,9 @@ class FaceQuality:
       (below 1 when the photo cuts part of the face off).
     - ``detection_score``: HOG detector score (NaN when the seed box was used).
     - ``brightness``: mean grey level of the chip (0-255).
+    - ``chin_margin``: how far the image goes on below the mouth, in eye-to-mouth distances (a
+      whole face reads about 0.7 or more, a frame cut at the lips 0); SFace's points only, NaN on
+      the dlib path (its 5 points have no mouth), where the rule is not applied.
     """
 
     face_width_px: float
@@ -59,19 +62,13 @@ class FaceQuality:
     visible_ratio: float
     detection_score: float
     brightness: float
+    chin_margin: float = float("nan")
 
     def issues(self, settings: MatchSettings) -> tuple[str, ...]:
-        """Names of the gates this face fails (empty = usable): size, blur, pose, cut_off."""
-        found: list[str] = []
-        if self.face_width_px < settings.min_face_px:
-            found.append("size")
-        if self.sharpness < settings.min_sharpness:
-            found.append("blur")
-        if self.yaw_ratio > settings.max_yaw_ratio:
-            found.append("pose")
-        if self.visible_ratio < settings.min_visible_ratio:
-            found.append("cut_off")
-        return tuple(found)
+        """Names of the live-frame gates this face fails (empty = usable); see :mod:`camera.matching.gates`."""
+        from camera.matching.gates import live_issues  # noqa: PLC0415 - gates imports this module
+
+        return live_issues(self, settings)
 
 
 @dataclass(frozen=True)

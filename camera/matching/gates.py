@@ -14,7 +14,11 @@ rules are tested without a model.
   terminal, and SFace's held-out FRR was no higher without any pose gate). Size is judged as on
   the live side.
 
-Gate names (``size``, ``blur``, ``pose``, ``cut_off``) are what ``MatchError.detail`` carries to a
+A live frame must also show the face down to the chin (``min_chin_margin``, SFace's points): YuNet's
+box ends at the image border, so the box rule alone passes a frame cut at the lips, and SFace then
+reads a face that is not there. A reference photo is not held to it (ID-style crops cut the chin).
+
+Gate names (``size``, ``blur``, ``pose``, ``cut_off``, ``chin``) are what ``MatchError.detail`` carries to a
 technician: they say why a photo was refused, never anything about the person.
 """
 
@@ -25,9 +29,13 @@ from camera.settings import MatchSettings
 
 
 def live_issues(quality: FaceQuality, settings: MatchSettings) -> tuple[str, ...]:
-    """Gates a live frame fails (empty = usable): size, blur, pose, cut_off."""
-    return _issues(quality, settings.min_face_px, settings.min_sharpness, settings.max_yaw_ratio,
-                   settings.min_visible_ratio)
+    """Gates a live frame fails (empty = usable): size, blur, pose, cut_off, chin."""
+    found = _issues(quality, settings.min_face_px, settings.min_sharpness, settings.max_yaw_ratio,
+                    settings.min_visible_ratio)
+    # NaN (the dlib path: no mouth point) compares False: the rule is not applied there.
+    if quality.chin_margin < settings.min_chin_margin:
+        found += ("chin",)
+    return found
 
 
 def reference_issues(quality: FaceQuality, settings: MatchSettings) -> tuple[str, ...]:
@@ -69,6 +77,8 @@ def explain(quality: FaceQuality, settings: MatchSettings, *, reference: bool) -
         "blur": f"blur (sharpness {quality.sharpness:.1f} < {limits[1]:.1f})",
         "pose": f"pose (head turn ratio {quality.yaw_ratio:.2f} > {limits[2]:.2f})",
         "cut_off": f"cut_off (only {100 * quality.visible_ratio:.0f} % of the face inside the photo < {100 * limits[3]:.0f} %)",
+        "chin": f"chin (image ends {quality.chin_margin:.2f} eye-to-mouth distances below the mouth < "
+                f"{settings.min_chin_margin:.2f})",
     }
     failed = issues(quality, settings, reference=reference)
     if not failed:

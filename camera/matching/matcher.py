@@ -152,7 +152,7 @@ class FaceMatcher:
             face = self.sface.encode(image, face_box, reference=reference)
             quality = FaceQuality(face_width_px=face.face_width_px, sharpness=face.sharpness, yaw_ratio=face.yaw_ratio,
                                   visible_ratio=face.visible_ratio, detection_score=face.face.score,
-                                  brightness=face.brightness)
+                                  brightness=face.brightness, chin_margin=face.chin_margin)
             return FaceEncoding(vector=face.vector, box=face.face.box, quality=quality, faces_found=face.faces_found,
                                 seeded=face.seeded, issues=gates.issues(quality, self.settings, reference=reference),
                                 model=SFACE)

@@ -104,6 +104,7 @@ class SFaceEncoding:
     yaw_ratio: float  # nose offset from the eye midpoint along the eye line / eye distance
     visible_ratio: float  # share of the face box (before padding) inside the original image
     brightness: float  # mean grey level of the chip
+    chin_margin: float  # image bottom below the mouth / eye-to-mouth distance (see _chin_margin)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -211,6 +212,7 @@ class SFaceEncoder:
             yaw_ratio=_yaw_ratio(face.points),
             visible_ratio=inside_w * inside_h / area,
             brightness=float(grey.mean()),
+            chin_margin=_chin_margin(original.points, height),
         )
 
 
@@ -238,6 +240,24 @@ class SFaceEncoder:
             else:
                 mirror_chip = cv2.flip(chip, 1)
             return np.asarray(self.models.recogniser.feature(mirror_chip), np.float32).reshape(-1)
+
+
+def _chin_margin(points: np.ndarray, image_height: int) -> float:
+    """How far the image goes on below the mouth, in eye-to-mouth distances (YuNet's points in the
+    image's own pixels: eyes, nose, mouth corners).
+
+    Why: YuNet's box stops at the image border, so a frame cut off at the lips still has its whole
+    box "inside" (``visible_ratio`` 1.0) and YuNet guesses the mouth; SFace then reads a face that
+    is not there (the shared media's CASIA 019 crops, cut at the nose or lips, were most of SFace's
+    East Asian false rejections). The chin lies about 0.6-0.7 eye-to-mouth distances below the
+    mouth line, so a whole face reads 0.7 or more; 0 is a frame cut at the lips.
+    """
+    eyes = (points[0].astype(np.float64) + points[1]) / 2
+    mouth = (points[3].astype(np.float64) + points[4]) / 2
+    distance = float(np.hypot(*(mouth - eyes)))
+    if distance < 1e-6:
+        return 0.0
+    return (image_height - float(mouth[1])) / distance
 
 
 def _yaw_ratio(points: np.ndarray) -> float:
