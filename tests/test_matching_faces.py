@@ -157,7 +157,12 @@ def test_cli_faces_evaluate_counts_and_plots(media_dir: Path, tmp_path: Path, ca
     assert run_cli(arguments) == 0
     report = json.loads(capsys.readouterr().out)
     assert run_cli(arguments) == 0  # the second run reads the encodings back: the same report
-    assert json.loads(capsys.readouterr().out) == report
+    second = capsys.readouterr()
+    assert json.loads(second.out) == report and "encoding again" not in second.err
+    site = tmp_path / "site.toml"  # other gates decide other failures to acquire: never the old encodings
+    site.write_text("[match]\nmin_chin_margin = 0.0\n")
+    assert run_cli(["--config", str(site), *arguments]) == 0
+    assert "made under other [match] settings: encoding again" in capsys.readouterr().err
     assert (report["images"], report["identities"]) == (6, 3)
     dlib = report["models"]["dlib"]["at_configured_cut"]["casia"]
     # dlib finds no usable face on 019 (cut off / blurred webcam crops): 2 of 6 images fail to

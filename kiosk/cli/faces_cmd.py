@@ -77,7 +77,7 @@ def evaluate_command(state: CliState, source: Path, plot_path: Path, groups: tup
     if jitters is not None:
         settings = settings.model_copy(update={"reference_jitters": jitters})
     paths = [str(i.path) for i in images]
-    vectors, acquired = _load_cache(cache, paths, settings.reference_jitters)
+    vectors, acquired = _load_cache(cache, paths, settings)
     if vectors is None:
         try:
             references = encode_files(paths, settings, workers=workers, reference=True)
@@ -85,7 +85,7 @@ def evaluate_command(state: CliState, source: Path, plot_path: Path, groups: tup
         except MatchError as exc:
             raise from_device_error(exc) from None
         vectors, acquired = _parts(paths, references, lives, split_parts)
-        _save_cache(cache, paths, settings.reference_jitters, vectors)
+        _save_cache(cache, paths, settings, vectors)
     identities = np.array([i.identity for i in images])
     labels = np.array([i.group for i in images])
     if not acquired["sface"].any():
@@ -120,14 +120,19 @@ def evaluate_command(state: CliState, source: Path, plot_path: Path, groups: tup
     _print(report)
 
 
-def _load_cache(cache: Path | None, paths: list[str], jitters: int) -> tuple[dict | None, dict]:
-    """Encodings saved by an earlier run for the same paths and jitters, else (None, {})."""
+def _load_cache(cache: Path | None, paths: list[str], settings) -> tuple[dict | None, dict]:  # noqa: ANN001
+    """Encodings saved by an earlier run for the same paths and ``[match]`` settings, else (None, {}).
+
+    The settings are part of the key because the gates decide at encoding time which images have
+    no usable face: encodings made under other gates (or jitters) would report other rates.
+    """
     if cache is None or not cache.is_file():
         return None, {}
     try:
         with np.load(cache) as data:
-            if list(data["paths"]) != paths or int(data["jitters"]) != jitters:
-                click.echo(f"{cache} holds other images or jitters: encoding again", err=True)
+            if list(data["paths"]) != paths or "settings" not in data or str(data["settings"]) != _cache_key(settings):
+                click.echo(f"{cache} holds other images or was made under other [match] settings: encoding again",
+                           err=True)
                 return None, {}
             vectors = {key: data[key] for key in ("dlib_ref", "dlib_live", "sface_ref", "sface_live")}
     except (OSError, KeyError, ValueError) as exc:
@@ -137,13 +142,18 @@ def _load_cache(cache: Path | None, paths: list[str], jitters: int) -> tuple[dic
     return vectors, {m: present[f"{m}_ref"] & present[f"{m}_live"] for m in ("dlib", "sface")}
 
 
-def _save_cache(cache: Path | None, paths: list[str], jitters: int, vectors: dict) -> None:
+def _cache_key(settings) -> str:  # noqa: ANN001 - MatchSettings
+    """The settings that change an encoding (every ``[match]`` value but the cuts, which are applied later)."""
+    return settings.model_copy(update={"max_distance": 1.0, "sface_max_distance": 1.0}).model_dump_json()
+
+
+def _save_cache(cache: Path | None, paths: list[str], settings, vectors: dict) -> None:  # noqa: ANN001
     if cache is None:
         return
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with cache.open("wb") as handle:
-            np.savez(handle, paths=np.array(paths), jitters=np.array(jitters), **vectors)
+            np.savez(handle, paths=np.array(paths), settings=np.array(_cache_key(settings)), **vectors)
         cache.chmod(0o600)  # biometric templates
     except OSError as exc:
         click.echo(f"encodings not cached in {cache}: {exc}", err=True)
