@@ -108,6 +108,7 @@ def test_a_family_member_operates_and_the_pensioner_is_certified(qapp, kiosk) ->
     wait_until(qapp, lambda: window.view.state is State.HELPER_ASIDE and window.view.hint is not None)
     aside = window.screens[State.HELPER_ASIDE]
     assert aside.body.text() == Catalogue.load().text("screen.helper_aside", "waiting")
+    assert not aside.attempt.isVisible()  # no "第 1 次" before a first failure, as on the other face screens
     liveness.on_preview(sample_preview())  # the camera keeps sending frames (from its own thread)
     wait_until(qapp, lambda: aside.camera.has_frame)
     liveness.helper_leaves()

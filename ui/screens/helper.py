@@ -12,6 +12,7 @@ from kiosk.flow import FlowView
 from kiosk.ports import Preview
 from ui.camera_view import CameraView
 from ui.screens.base import Screen
+from ui.screens.face import attempt_text
 
 
 class HelperAsideScreen(Screen):
@@ -35,8 +36,10 @@ class HelperAsideScreen(Screen):
         self.body.setText(self.t("screen.helper_aside", "waiting" if crowded else "body"))
         self.body.set_tone("grace" if crowded else None)
         self.camera.set_ok(False)
-        self.attempt.setText(self.t("screen.helper_aside", "attempt", attempt=max(1, view.attempt),
-                                    attempts_max=view.attempts_max))
+        # As on the positioning and action screens: the counter only from the second attempt,
+        # before a first failure it is noise to the pensioner.
+        self.attempt.setText(attempt_text(self, "screen.helper_aside", view))
+        self.attempt.setVisible(bool(self.attempt.text()))
 
     def set_preview(self, preview: Preview) -> None:
         self.camera.set_preview(preview)
