@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from camera.matching import gates
 from camera.matching.errors import MatchError, MatchReason
 from camera.matching.models import DlibModels, load_models
 from camera.matching.resnet import CHIP_SIZE_PX
@@ -63,12 +64,6 @@ class FaceQuality:
     detection_score: float
     brightness: float
     chin_margin: float = float("nan")
-
-    def issues(self, settings: MatchSettings) -> tuple[str, ...]:
-        """Names of the live-frame gates this face fails (empty = usable); see :mod:`camera.matching.gates`."""
-        from camera.matching.gates import live_issues  # noqa: PLC0415 - gates imports this module
-
-        return live_issues(self, settings)
 
 
 @dataclass(frozen=True)
@@ -206,7 +201,7 @@ class Encoder:
             detection_score=score,
             brightness=float(grey_chip.mean()),
         )
-        issues = quality.issues(self.settings)
+        issues = gates.live_issues(quality, self.settings)
         if issues and require_usable:
             raise MatchError(MatchReason.NO_USABLE_FACE, f"face fails quality gate(s): {', '.join(issues)}",
                              detail=",".join(issues))
