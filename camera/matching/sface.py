@@ -43,6 +43,7 @@ DETECT_SCORE = 0.6  # YuNet's own default confidence cut
 DETECT_NMS = 0.3
 REFERENCE_PAD_RATIO = 0.3  # margin added around a reference photo before detection (share of its size)
 _SIMILAR_FACE_WIDTH_RATIO = 0.7  # as encoding.py: two faces this alike in width and no seed box: refuse
+_SAME_FACE_IOU = 0.3  # a detection overlapping a known box this much (IoU) is taken for the same face
 EMBEDDING_SIZE = 128
 
 
@@ -130,8 +131,8 @@ def _iou(a: Box, b: Box) -> float:
 class SFaceEncoder:
     """Turns BGR images into :class:`SFaceEncoding` values (models loaded by :func:`load_sface`).
 
-    Calls are serialised by a lock; CPU-bound (about 2 x 20 ms detection + 2 x 27 ms embedding on one core:
-    the face and its mirror image),
+    Calls are serialised by a lock; CPU-bound (each image is detected and embedded twice, the face and
+    its mirror image: about 43 ms for a 640x480 frame on one core, ``kiosk bench --only matching``),
     so the kiosk runs it in the matcher process, never on the UI thread.
     """
 
@@ -162,9 +163,9 @@ class SFaceEncoder:
         ``no_usable_face`` (none) or ``multiple_faces_found``."""
         if face_box is not None:
             seed = tuple(int(round(v)) for v in face_box)
-            overlapping = [f for f in found if _iou(f.box, seed) >= 0.3]  # type: ignore[arg-type]
-            if overlapping:
-                return max(overlapping, key=lambda f: _iou(f.box, seed)), False  # type: ignore[arg-type]
+            at_seed = _best_overlap(found, seed)  # type: ignore[arg-type]
+            if at_seed is not None:
+                return at_seed, False
             raise MatchError(MatchReason.NO_USABLE_FACE, "no face found at the given face box", detail="no_face")
         if not found:
             raise MatchError(MatchReason.NO_USABLE_FACE, "no face found", detail="no_face")
@@ -215,7 +216,6 @@ class SFaceEncoder:
             chin_margin=_chin_margin(original.points, height),
         )
 
-
     def _mirror_features(self, image: np.ndarray, face: SFaceFace, chip: np.ndarray) -> np.ndarray:
         """SFace's features of the same face in the mirror image of ``image``, found and aligned
         again by YuNet (not normalised; added to the plain features by :meth:`encode`).
@@ -223,23 +223,29 @@ class SFaceEncoder:
         Why: the sum weighs a half-lit face, a parting on the other side or a slight turn less, and
         the second detection's landmarks err independently of the first, so alignment noise
         averages out. Measured by ``kiosk faces evaluate`` (docs/matching.md, "Mirror
-        averaging"): held-out FRR at FAR <= 0.1 % fell from 0.71 to 0.5 % overall and from 7 to
-        3.5 % on older faces; mirroring only the aligned chip (no second detection) gave half the
-        gain. Costs one more detection and embedding (about 20 + 27 ms on one core). When YuNet
-        does not find the face again in the mirror, the mirrored chip stands in for it.
+        averaging"): held-out FRR at FAR <= 0.1 % fell from 0.71 to 0.47 % overall and from 7.14
+        to 3.45 % on older faces; mirroring only the aligned chip (no second detection) gave half
+        the gain. Costs one more detection and embedding (about 3 + 18 ms for a 640x480 frame on
+        one core). When YuNet does not find the face again in the mirror, the mirrored chip stands
+        in for it.
         """
         mirrored = cv2.flip(image, 1)
         width = image.shape[1]
         left, top, right, bottom = face.box
         expected = (width - right, top, width - left, bottom)
-        again = [f for f in self.detect(mirrored) if _iou(f.box, expected) >= 0.3]
+        again = _best_overlap(self.detect(mirrored), expected)
         with self._lock:
-            if again:
-                best = max(again, key=lambda f: _iou(f.box, expected))
-                mirror_chip = self.models.recogniser.alignCrop(mirrored, best.row())
+            if again is not None:
+                mirror_chip = self.models.recogniser.alignCrop(mirrored, again.row())
             else:
                 mirror_chip = cv2.flip(chip, 1)
             return np.asarray(self.models.recogniser.feature(mirror_chip), np.float32).reshape(-1)
+
+
+def _best_overlap(found: list[SFaceFace], box: Box) -> SFaceFace | None:
+    """The detection overlapping ``box`` most, if any overlaps it by IoU 0.3 or more."""
+    overlapping = [f for f in found if _iou(f.box, box) >= _SAME_FACE_IOU]
+    return max(overlapping, key=lambda f: _iou(f.box, box)) if overlapping else None
 
 
 def _chin_margin(points: np.ndarray, image_height: int) -> float:
