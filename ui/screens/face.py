@@ -14,6 +14,7 @@ from ui.camera_view import CameraView
 from ui.illustration import ActionIllustration
 from ui.screens.base import Screen
 from ui.screens.status import show_helper_button
+from ui.widgets import TextLabel
 
 
 class PositioningScreen(Screen):
@@ -48,8 +49,7 @@ class PositioningScreen(Screen):
             self.hint.setText(self.t("screen.positioning", "body"))
             self.hint.set_tone(None)
             self.camera.set_ok(False)
-        self.attempt.setText(attempt_text(self, "screen.positioning", view))
-        self.attempt.setVisible(bool(self.attempt.text()))
+        show_attempt(self, self.attempt, "screen.positioning", view)
 
     def set_preview(self, preview: Preview) -> None:
         self.camera.set_preview(preview)
@@ -96,8 +96,7 @@ class ActionsScreen(Screen):
                  for a in view.actions_done]
         self.done.setText("\n".join("✓ " + tick for tick in ticks))
         self.done.set_tone("success")
-        self.attempt.setText(attempt_text(self, "screen.actions", view))
-        self.attempt.setVisible(bool(self.attempt.text()))
+        show_attempt(self, self.attempt, "screen.actions", view)
         self.helper_note.setVisible(view.assisted)
 
     def set_preview(self, preview: Preview) -> None:
@@ -112,8 +111,9 @@ class ActionsScreen(Screen):
             widget.setText("")
 
 
-def attempt_text(screen: Screen, section: str, view: FlowView) -> str:
-    """"第 2 次，共 3 次" from the second attempt on; empty on the first."""
-    if view.attempt <= 1:
-        return ""
-    return screen.t(section, "attempt", attempt=view.attempt, attempts_max=view.attempts_max)
+def show_attempt(screen: Screen, label: TextLabel, section: str, view: FlowView) -> None:
+    """Shows "第 2 次，共 3 次" in ``label`` from the second attempt on, and hides it on the first:
+    before a first failure the counter is noise to the pensioner. GUI thread."""
+    first = view.attempt <= 1
+    label.setText("" if first else screen.t(section, "attempt", attempt=view.attempt, attempts_max=view.attempts_max))
+    label.setVisible(not first)

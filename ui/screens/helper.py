@@ -12,7 +12,7 @@ from kiosk.flow import FlowView
 from kiosk.ports import Preview
 from ui.camera_view import CameraView
 from ui.screens.base import Screen
-from ui.screens.face import attempt_text
+from ui.screens.face import show_attempt
 
 
 class HelperAsideScreen(Screen):
@@ -36,10 +36,7 @@ class HelperAsideScreen(Screen):
         self.body.setText(self.t("screen.helper_aside", "waiting" if crowded else "body"))
         self.body.set_tone("grace" if crowded else None)
         self.camera.set_ok(False)
-        # As on the positioning and action screens: the counter only from the second attempt,
-        # before a first failure it is noise to the pensioner.
-        self.attempt.setText(attempt_text(self, "screen.helper_aside", view))
-        self.attempt.setVisible(bool(self.attempt.text()))
+        show_attempt(self, self.attempt, "screen.helper_aside", view)  # as on the positioning and action screens
 
     def set_preview(self, preview: Preview) -> None:
         self.camera.set_preview(preview)
