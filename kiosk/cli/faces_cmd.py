@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
 
 from kiosk.cli import CliState, pass_state
 from kiosk.errors import from_device_error
+
+if TYPE_CHECKING:  # camera is imported when a command runs: `kiosk --help` stays quick
+    from camera.settings import MatchSettings
 
 MODELS = ("dlib", "sface", "fusion")
 
@@ -77,7 +81,8 @@ def evaluate_command(state: CliState, source: Path, plot_path: Path, groups: tup
     if jitters is not None:
         settings = settings.model_copy(update={"reference_jitters": jitters})
     paths = [str(i.path) for i in images]
-    vectors, acquired = _load_cache(cache, paths, settings)
+    cache_key = _cache_key(settings)
+    vectors, acquired = _load_cache(cache, paths, cache_key)
     if vectors is None:
         try:
             references = encode_files(paths, settings, workers=workers, reference=True)
@@ -85,7 +90,7 @@ def evaluate_command(state: CliState, source: Path, plot_path: Path, groups: tup
         except MatchError as exc:
             raise from_device_error(exc) from None
         vectors, acquired = _parts(paths, references, lives, split_parts)
-        _save_cache(cache, paths, settings, vectors)
+        _save_cache(cache, paths, cache_key, vectors)
     identities = np.array([i.identity for i in images])
     labels = np.array([i.group for i in images])
     if not acquired["sface"].any():
@@ -120,8 +125,9 @@ def evaluate_command(state: CliState, source: Path, plot_path: Path, groups: tup
     _print(report)
 
 
-def _load_cache(cache: Path | None, paths: list[str], settings) -> tuple[dict | None, dict]:  # noqa: ANN001
-    """Encodings saved by an earlier run for the same paths and ``[match]`` settings, else (None, {}).
+def _load_cache(cache: Path | None, paths: list[str], key: str) -> tuple[dict | None, dict]:
+    """Encodings saved by an earlier run for the same paths and ``[match]`` settings (``key``, see
+    :func:`_cache_key`), else (None, {}).
 
     The settings are part of the key because the gates decide at encoding time which images have
     no usable face: encodings made under other gates (or jitters) would report other rates.
@@ -130,30 +136,30 @@ def _load_cache(cache: Path | None, paths: list[str], settings) -> tuple[dict | 
         return None, {}
     try:
         with np.load(cache) as data:
-            if list(data["paths"]) != paths or "settings" not in data or str(data["settings"]) != _cache_key(settings):
+            if list(data["paths"]) != paths or "settings" not in data or str(data["settings"]) != key:
                 click.echo(f"{cache} holds other images or was made under other [match] settings: encoding again",
                            err=True)
                 return None, {}
-            vectors = {key: data[key] for key in ("dlib_ref", "dlib_live", "sface_ref", "sface_live")}
+            vectors = {name: data[name] for name in ("dlib_ref", "dlib_live", "sface_ref", "sface_live")}
     except (OSError, KeyError, ValueError) as exc:
         click.echo(f"{cache} cannot be read ({exc}): encoding again", err=True)
         return None, {}
-    present = {key: np.any(value != 0, axis=1) for key, value in vectors.items()}
+    present = {name: np.any(value != 0, axis=1) for name, value in vectors.items()}
     return vectors, {m: present[f"{m}_ref"] & present[f"{m}_live"] for m in ("dlib", "sface")}
 
 
-def _cache_key(settings) -> str:  # noqa: ANN001 - MatchSettings
+def _cache_key(settings: MatchSettings) -> str:
     """The settings that change an encoding (every ``[match]`` value but the cuts, which are applied later)."""
     return settings.model_copy(update={"max_distance": 1.0, "sface_max_distance": 1.0}).model_dump_json()
 
 
-def _save_cache(cache: Path | None, paths: list[str], settings, vectors: dict) -> None:  # noqa: ANN001
+def _save_cache(cache: Path | None, paths: list[str], key: str, vectors: dict) -> None:
     if cache is None:
         return
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with cache.open("wb") as handle:
-            np.savez(handle, paths=np.array(paths), settings=np.array(_cache_key(settings)), **vectors)
+            np.savez(handle, paths=np.array(paths), settings=np.array(key), **vectors)
         cache.chmod(0o600)  # biometric templates
     except OSError as exc:
         click.echo(f"encodings not cached in {cache}: {exc}", err=True)
