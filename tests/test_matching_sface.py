@@ -92,6 +92,31 @@ def test_a_face_and_its_mirror_image_give_the_same_template(media_dir: Path, mat
     assert sface_distance(plain, mirrored) < 0.02
 
 
+def test_the_mirror_pass_finds_the_face_again_and_falls_back_to_the_flipped_chip(
+        media_dir: Path, matcher: FaceMatcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gain of mirror averaging comes from detecting the face again in the mirror image (its
+    # landmark errors are independent of the first detection's); the test above cannot tell that
+    # from flipping the aligned chip, which is only the stand-in for a face YuNet misses there.
+    encoder = matcher.sface
+    image = photo(media_dir, "004", 1)
+    real_detect = encoder.detect
+    seen: list[np.ndarray] = []
+
+    def recording(image_bgr: np.ndarray) -> list:
+        seen.append(image_bgr)
+        return real_detect(image_bgr)
+
+    monkeypatch.setattr(encoder, "detect", recording)
+    found_again = encoder.encode(image).vector
+    assert len(seen) == 2 and np.array_equal(seen[1], cv2.flip(seen[0], 1))
+
+    answers = iter([real_detect, lambda image_bgr: []])  # YuNet misses the face in the mirror
+    monkeypatch.setattr(encoder, "detect", lambda image_bgr: next(answers)(image_bgr))
+    stand_in = encoder.encode(image).vector
+    distance = 1.0 - float(np.dot(found_again, stand_in))
+    assert 1e-4 < distance < 0.05  # the same face, aligned from other points
+
+
 def test_a_reference_photo_turned_beyond_the_live_rule_is_still_usable(settings: MatchSettings) -> None:
     from camera.matching import gates
     from camera.matching.encoding import FaceQuality
